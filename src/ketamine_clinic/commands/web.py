@@ -1,0 +1,245 @@
+"""Commands that run or administer the web app: demo, serve, createuser, site, token, audit."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ketamine_clinic.errors import UsageError
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="folder for the SQLite database, secret key and static files "
+        "(default: ./data; ignored for the database when DATABASE_URL is set)",
+    )
+
+
+def setup_django(data_dir: Path | None) -> None:
+    """Point the settings at ``data_dir`` and start Django. Call before importing models."""
+    if data_dir is not None:
+        os.environ["KETAMINE_CLINIC_DATA_DIR"] = str(data_dir.resolve())
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ketamine_clinic.web.settings")
+    import django
+
+    django.setup()
+
+
+def _prepare(data_dir: Path | None, *, verbose: bool = True) -> None:
+    setup_django(data_dir)
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if verbose:
+        from django.conf import settings
+
+        db = settings.DATABASES["default"]
+        where = db["NAME"] if "sqlite" in db["ENGINE"] else f"{db['ENGINE']} {db['NAME']}"
+        print(f"Database ready: {where}")
+
+
+def _serve(port: int, host: str, workers: int) -> int:
+    """Run gunicorn (a production WSGI server) in the foreground."""
+    cmd = [
+        sys.executable, "-m", "gunicorn", "ketamine_clinic.web.wsgi:application",
+        "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
+        "--access-logfile", "-", "--graceful-timeout", "10",
+    ]
+    print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+    try:
+        return subprocess.call(cmd, env=os.environ.copy())
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _prepare(args.data_dir)
+    from ketamine_clinic.web.demo import DEMO_PASSWORD, demo_logins, load_demo_data
+
+    created = load_demo_data()
+    print("Demo data loaded." if created else "Demo data already present; left as it is.")
+    for hook in DEMO_HOOKS:
+        hook(args)
+    print(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
+    for username, role, sites in demo_logins():
+        print(f"  {username:<14} {role:<24} {sites}")
+    if args.no_serve:
+        return 0
+    return _serve(args.port, args.host, args.workers)
+
+
+# Later capabilities add demo content here (e.g. a synthetic cohort): f(args) -> None.
+DEMO_HOOKS: list = []  # type: ignore[type-arg]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _prepare(args.data_dir)
+    return _serve(args.port, args.host, args.workers)
+
+
+def cmd_createuser(args: argparse.Namespace) -> int:
+    setup_django(args.data_dir)
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+    from django.db import transaction
+
+    from ketamine_clinic.web.accounts.models import Site, User
+    from ketamine_clinic.web.accounts.roles import Role
+    from ketamine_clinic.web.audit.services import Actor, audit_record
+
+    if args.role not in Role.values:
+        raise UsageError("--role", f"must be one of {', '.join(Role.values)}")
+    sites = list(Site.objects.filter(code__in=args.site))
+    missing = set(args.site) - {s.code for s in sites}
+    if missing:
+        raise UsageError("--site", f"no site with code {', '.join(sorted(missing))}")
+    if User.objects.filter(username=args.username).exists():
+        raise UsageError("--username", f"{args.username} already exists")
+    password = os.environ.get("KETAMINE_CLINIC_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            raise UsageError("password", "set KETAMINE_CLINIC_PASSWORD or run in a terminal")
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Password (again): "):
+            raise UsageError("password", "the two entries differ")
+    candidate = User(username=args.username, first_name=args.first_name,
+                     last_name=args.last_name)
+    try:
+        validate_password(password, candidate)
+    except ValidationError as exc:
+        raise UsageError("password", " ".join(exc.messages)) from exc
+    with transaction.atomic():
+        user = User.objects.create_user(
+            username=args.username, password=password, role=args.role,
+            first_name=args.first_name, last_name=args.last_name, title=args.title)
+        user.sites.set(sites)
+        audit_record(actor=Actor(user=None, client_address="cli"), action="staff.create",
+                     object_type="user", object_id=user.pk,
+                     detail={"username": user.username, "role": user.role,
+                             "sites": [s.code for s in sites]})
+    print(f"Created {user.username} ({Role(user.role).label}) at {', '.join(args.site)}.")
+    return 0
+
+
+def cmd_site_create(args: argparse.Namespace) -> int:
+    setup_django(args.data_dir)
+    from ketamine_clinic.web.accounts.models import Site
+    from ketamine_clinic.web.audit.services import Actor, audit_record
+
+    if Site.objects.filter(code=args.code).exists():
+        raise UsageError("--code", f"site {args.code} already exists")
+    site = Site.objects.create(code=args.code, name=args.name, address=args.address)
+    audit_record(actor=Actor(user=None, client_address="cli"), action="site.create",
+                 object_type="site", object_id=site.pk, detail={"code": site.code})
+    print(f"Created site {site.code}: {site.name}")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    setup_django(args.data_dir)
+    from ketamine_clinic.web.accounts.models import ApiToken, User
+    from ketamine_clinic.web.audit.services import Actor, audit_record
+
+    user = User.objects.filter(username=args.username, is_active=True).first()
+    if user is None:
+        raise UsageError("--username", f"no active user {args.username}")
+    token, raw = ApiToken.issue(user, label=args.label)
+    audit_record(actor=Actor(user=None, client_address="cli"), action="token.create",
+                 object_type="user", object_id=user.pk, detail={"token_prefix": token.prefix})
+    print(raw)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    setup_django(args.data_dir)
+    from ketamine_clinic.web.audit.services import audit_verify
+
+    report = audit_verify()
+    if report.ok:
+        print(f"Audit trail intact: {report.entries} entries verified.")
+        return 0
+    print(f"Audit trail BROKEN: {len(report.problems)} problem(s) in {report.entries} entries.")
+    for p in report.problems:
+        print(f"  entry {p.seq}: {p.problem}")
+    return 1
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    setup_django(args.data_dir)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["ketamine-clinic manage", *args.rest])
+    return 0
+
+
+def _serve_options(p: argparse.ArgumentParser, default_port: int) -> None:
+    p.add_argument("--port", type=int, default=default_port, help="TCP port (default %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("demo", help="create the database, load demo data and serve the app",
+                       description="Create the database (SQLite in --data-dir unless "
+                       "DATABASE_URL is set), apply migrations, load fictional demo data once, "
+                       "print the demo logins and serve the app.")
+    add_data_dir(p)
+    _serve_options(p, 8000)
+    p.add_argument("--no-serve", action="store_true", help="prepare only; do not serve")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the app with gunicorn",
+                       description="Apply migrations and serve the app with gunicorn over "
+                       "--data-dir or DATABASE_URL.")
+    add_data_dir(p)
+    _serve_options(p, 8000)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("createuser", help="create a staff account",
+                       description="Create a staff account. The password comes from the "
+                       "KETAMINE_CLINIC_PASSWORD environment variable or a prompt.")
+    add_data_dir(p)
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True,
+                   help="physician, nurse, front_desk, clinic_admin or auditor")
+    p.add_argument("--site", required=True, action="append",
+                   help="site code; repeat for several sites")
+    p.add_argument("--first-name", default="")
+    p.add_argument("--last-name", default="")
+    p.add_argument("--title", default="", help="e.g. MD, RN")
+    p.set_defaults(func=cmd_createuser)
+
+    p = sub.add_parser("site", help="manage clinic sites", description="Manage clinic sites.")
+    site_sub = p.add_subparsers(dest="site_command", required=True)
+    q = site_sub.add_parser("create", help="create a clinic site")
+    add_data_dir(q)
+    q.add_argument("--code", required=True, help="short slug, e.g. denver")
+    q.add_argument("--name", required=True)
+    q.add_argument("--address", default="")
+    q.set_defaults(func=cmd_site_create)
+
+    p = sub.add_parser("token", help="API tokens", description="Manage API tokens.")
+    token_sub = p.add_subparsers(dest="token_command", required=True)
+    q = token_sub.add_parser("create", help="create an API token and print it once")
+    add_data_dir(q)
+    q.add_argument("--username", required=True)
+    q.add_argument("--label", default="")
+    q.set_defaults(func=cmd_token_create)
+
+    p = sub.add_parser("audit", help="audit trail", description="Audit trail tools.")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    q = audit_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
+    add_data_dir(q)
+    q.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("manage", help="run a Django management command",
+                       description="Run a Django management command against --data-dir.")
+    add_data_dir(p)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_manage)

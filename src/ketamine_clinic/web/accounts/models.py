@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
+
+
+class Site(models.Model):
+    """A clinic location. Patients belong to one site; staff work at one or more."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=300, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=20, choices=Role.choices)
+    sites = models.ManyToManyField(Site, related_name="staff")
+    title = models.CharField(max_length=60, blank=True, help_text="e.g. MD, RN")
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+
+    def can(self, capability: Capability) -> bool:
+        return self.is_active and role_can(self.role, capability)
+
+    @property
+    def display_name(self) -> str:
+        full = self.get_full_name() or self.username
+        return f"{full}, {self.title}" if self.title else full
+
+
+class ApiToken(models.Model):
+    """A bearer token for API clients. Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    label = models.CharField(max_length=100, blank=True)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    PREFIX = "kc_"
+
+    @staticmethod
+    def digest(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: User, label: str = "") -> tuple[ApiToken, str]:
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user, label=label, token_sha256=cls.digest(raw), prefix=raw[:8]
+        )
+        return token, raw

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from ketamine_clinic.web.audit.services import Actor, audit_record
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        response = super().form_valid(form)
+        audit_record(actor=Actor.from_request(self.request), action="auth.login")
+        return response
+
+
+class LogoutView(auth_views.LogoutView):
+    def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if request.user.is_authenticated:
+            audit_record(actor=Actor.from_request(request), action="auth.logout")
+        return super().post(request, *args, **kwargs)
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html", {"sites": request.user.sites.all()})  # type: ignore[union-attr]
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
