@@ -5,6 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
+from ninja.responses import Status
 from ninja.errors import HttpError
 
 from ketamine_clinic.errors import UsageError
@@ -80,7 +81,7 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
     if site is None:
         raise UsageError("site", "is not one of your sites")
     patient = services.patient_register(actor=Actor.from_request(request), site=site, **data)
-    return 201, _patient_out(patient)
+    return Status(201, _patient_out(patient))
 
 
 @router.get("/patients/{patient_id}", response={200: PatientOut, **ERRORS})
@@ -117,7 +118,7 @@ def add_diagnosis(request: HttpRequest, patient_id: int, payload: DiagnosisIn) -
     patient = _get(request, patient_id)
     d = services.diagnosis_record(actor=Actor.from_request(request), patient=patient,
                                   **payload.dict())
-    return 201, _diagnosis_out(d)
+    return Status(201, _diagnosis_out(d))
 
 
 @router.get("/patients/{patient_id}/measurements",
@@ -141,7 +142,7 @@ def add_measurement(request: HttpRequest, patient_id: int, payload: MeasurementI
     if timezone.is_naive(data["measured_at"]):
         raise UsageError("measured_at", "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
     m = services.measurement_record(actor=Actor.from_request(request), patient=patient, **data)
-    return 201, _measurement_out(m)
+    return Status(201, _measurement_out(m))
 
 
 @router.post("/patients/{patient_id}/measurements/{measurement_id}/entered-in-error",

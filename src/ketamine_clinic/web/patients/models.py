@@ -155,7 +155,7 @@ class Measurement(Retractable):
         if self.kind == MeasurementKind.PREGNANCY_STATUS:
             return PregnancyStatus(self.value_code).label
         unit = "kg" if self.kind == MeasurementKind.WEIGHT_KG else "cm"
-        return f"{self.value_number:g} {unit}"
+        return f"{self.value_number.normalize():f} {unit}"
 
 
 class Allergy(Retractable):

@@ -1,0 +1,37 @@
+# Two commands matter: `make demo` (install, then run the app with demo data) and
+# `make test` (install, then run every test). Both need only Python 3.11 on the machine.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV := .tools/bin/uv
+UV_VERSION := 0.13.8
+VENV := .venv
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint typecheck check bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+install: $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python $(PYTHON)
+
+demo: install
+	$(VENV)/bin/ketamine-clinic demo
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+bench: install
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(VENV)/bin/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache artifacts

@@ -1,0 +1,97 @@
+"""Shared fixtures: the named cast of fictional people every web test uses.
+
+- Alice, physician at Denver and Boulder
+- Bob, nurse at Denver
+- Carol, front desk at Denver
+- Dave, clinic administrator at Denver
+- Erin, auditor at Denver
+- Oscar, nurse at Boulder only: must see nothing of Denver's patients
+- Ana Ruiz, a Denver patient; Zed Okafor, a Boulder patient
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+
+@dataclass
+class Cast:
+    denver: Any
+    boulder: Any
+    alice: Any
+    bob: Any
+    carol: Any
+    dave: Any
+    erin: Any
+    oscar: Any
+    ana: Any
+    zed: Any
+
+    def by_role(self) -> dict[str, Any]:
+        return {"physician": self.alice, "nurse": self.bob, "front_desk": self.carol,
+                "clinic_admin": self.dave, "auditor": self.erin}
+
+
+@pytest.fixture
+def cast(db: Any) -> Cast:
+    from ketamine_clinic.web.accounts.models import Site, User
+    from ketamine_clinic.web.audit.services import Actor
+    from ketamine_clinic.web.patients import services
+
+    denver = Site.objects.create(code="denver", name="Denver")
+    boulder = Site.objects.create(code="boulder", name="Boulder")
+
+    def staff(username: str, role: str, *sites: Any) -> Any:
+        # No password: hashing with Argon2 for every test would be slow; tests log in
+        # with force_login, and the login tests set a password themselves.
+        user = User.objects.create_user(username=username, password=None, role=role,
+                                        first_name=username.capitalize())
+        user.sites.set(sites)
+        return user
+
+    alice = staff("alice", "physician", denver, boulder)
+    bob = staff("bob", "nurse", denver)
+    carol = staff("carol", "front_desk", denver)
+    dave = staff("dave", "clinic_admin", denver)
+    erin = staff("erin", "auditor", denver)
+    oscar = staff("oscar", "nurse", boulder)
+    actor = Actor(user=carol, client_address="127.0.0.1")
+    ana = services.patient_register(
+        actor=actor, site=denver, mrn="DEN-1", given_name="Ana", family_name="Ruiz",
+        date_of_birth=date.today() - timedelta(days=40 * 365), sex_at_birth="female",
+        escort_name="Luis Ruiz")
+    zed = services.patient_register(
+        actor=Actor(user=alice), site=boulder, mrn="BOU-1", given_name="Zed",
+        family_name="Okafor", date_of_birth=date(1970, 5, 1), sex_at_birth="male")
+    return Cast(denver, boulder, alice, bob, carol, dave, erin, oscar, ana, zed)
+
+
+@pytest.fixture(autouse=True)
+def _audit_triggers(request: pytest.FixtureRequest) -> Any:
+    """Keep the audit trail's append-only triggers in place for every database test.
+
+    Transactional tests (live server, browser) end with a flush that deletes every row;
+    SQLite would refuse that for the audit table, so the triggers come off just before.
+    """
+    names = request.fixturenames
+    if "transactional_db" in names or "live_server" in names:
+        request.getfixturevalue("transactional_db")
+        transactional = True
+    elif "db" in names or "cast" in names:
+        request.getfixturevalue("db")
+        transactional = False
+    else:
+        yield
+        return
+    from django.db import connection
+
+    from ketamine_clinic.web.audit.triggers import install_triggers, remove_triggers
+
+    install_triggers(connection)
+    yield
+    if transactional:
+        remove_triggers(connection)
