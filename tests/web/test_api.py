@@ -155,7 +155,8 @@ def test_marking_a_measurement_in_error_keeps_it_in_the_list(cast: Any, api: Any
                     "measured_at": "2026-01-10T09:00:00Z"}).json()
     r = call("post", f"/patients/{cast.ana.pk}/measurements/{created['id']}/entered-in-error",
              {"reason": "scale not zeroed"})
-    assert r.status_code == 200 and r.json()["entered_in_error"] is True
+    assert r.status_code == 200
+    assert r.json()["entered_in_error"] is True
     listed = call("get", f"/patients/{cast.ana.pk}/measurements").json()
     assert [m["entered_in_error_reason"] for m in listed] == ["scale not zeroed"]
 

@@ -81,4 +81,5 @@ def test_demo_prepares_a_fresh_data_folder_without_serving(tmp_path: Path) -> No
     verify = subprocess.run(
         [sys.executable, "-m", "ketamine_clinic.cli", "audit", "verify", "--data-dir",
          str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
-    assert verify.returncode == 0 and "intact" in verify.stdout
+    assert verify.returncode == 0
+    assert "intact" in verify.stdout

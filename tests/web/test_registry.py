@@ -120,7 +120,8 @@ def test_a_measurement_entered_in_error_is_marked_and_kept(cast: Any) -> None:
                                     value_number=700 / 10, measured_at=timezone.now())
     services.record_mark_in_error(actor=actor(cast.bob), record=m, reason="wrong patient")
     kept = Measurement.objects.get(pk=m.pk)
-    assert kept.in_error and kept.entered_in_error_reason == "wrong patient"
+    assert kept.in_error
+    assert kept.entered_in_error_reason == "wrong patient"
     assert kept.value_number == Decimal("70.00")
     assert selectors.latest_weight(cast.ana) is None
     with pytest.raises(UsageError):

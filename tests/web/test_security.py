@@ -37,7 +37,8 @@ def test_a_correct_login_lands_on_the_home_page(cast: Any, client: Client) -> No
     cast.bob.save()
     response = client.post(reverse("login"),
                            {"username": "bob", "password": "correct horse battery staple"})
-    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
 
 
 def test_sessions_expire_after_fifteen_idle_minutes_by_default() -> None:

@@ -54,6 +54,9 @@ class ApiToken(models.Model):
 
     PREFIX = "kc_"
 
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
     @staticmethod
     def digest(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()

@@ -5,8 +5,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
-from ninja.responses import Status
 from ninja.errors import HttpError
+from ninja.responses import Status
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability

@@ -54,14 +54,14 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.given_name} {self.family_name}"
-
     def get_absolute_url(self) -> str:
         from django.urls import reverse
 
         return reverse("patient_detail", kwargs={"patient_id": self.pk})
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
 
     def age_on(self, day: date) -> int:
         years = day.year - self.date_of_birth.year
@@ -85,6 +85,9 @@ class DemographicAmendment(models.Model):
 
     class Meta:
         ordering = ["-amended_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.old_value!r} -> {self.new_value!r}"
 
 
 class Retractable(models.Model):
@@ -125,6 +128,9 @@ class Diagnosis(Retractable):
         ordering = ["-diagnosed_on", "-id"]
         verbose_name_plural = "diagnoses"
 
+    def __str__(self) -> str:
+        return f"{self.code} {self.display}"
+
 
 class MeasurementKind(models.TextChoices):
     WEIGHT_KG = "weight_kg", "Weight (kg)"
@@ -150,6 +156,9 @@ class Measurement(Retractable):
         ordering = ["-measured_at", "-id"]
         indexes = [models.Index(fields=["patient", "kind", "-measured_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.display_value}"
+
     @property
     def display_value(self) -> str:
         if self.kind == MeasurementKind.PREGNANCY_STATUS:
@@ -171,6 +180,9 @@ class Allergy(Retractable):
         ordering = ["substance"]
         verbose_name_plural = "allergies"
 
+    def __str__(self) -> str:
+        return self.substance
+
 
 class Medication(Retractable):
     """A current or past medication the patient takes (a medication statement)."""
@@ -184,3 +196,6 @@ class Medication(Retractable):
 
     class Meta:
         ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.dose}".strip()
