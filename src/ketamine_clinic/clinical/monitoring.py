@@ -23,29 +23,22 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Generic, TypeVar
 
+from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.limits import Limit, LimitKind
 from ketamine_clinic.clinical.plausibility import check_plausible
 from ketamine_clinic.errors import UsageError
 
-Number = Fraction | Decimal | int | float | str
+Number = units.ExactInput
 
 _MICROSECONDS_PER_HOUR = 3_600_000_000  # unit conversion, not a clinical number
 
 
 def exact(value: Number, field_name: str) -> Fraction:
-    """``value`` as an exact Fraction; floats go through their repr (what was typed)."""
-    if isinstance(value, bool):
-        raise UsageError(field_name, "expected a number, got a boolean")
-    try:
-        if isinstance(value, float):
-            return Fraction(repr(value))
-        return Fraction(value)
-    except (ValueError, TypeError, ZeroDivisionError) as exc:
-        raise UsageError(field_name, f"{value!r} is not a number") from exc
+    """``value`` as an exact Fraction (see :func:`.units.exact`)."""
+    return units.exact(value, field=field_name)
 
 
 def hours(duration: timedelta) -> Fraction:
@@ -168,7 +161,7 @@ class RateSegment:
 
     @property
     def dose_mg(self) -> Fraction:
-        return self.rate_mg_per_h * hours(self.end - self.start)
+        return units.dose_mg(self.rate_mg_per_h, hours(self.end - self.start))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -212,11 +205,13 @@ class InfusionTotals:
 
     @property
     def volume_ml(self) -> Fraction:
-        return self.total_mg / self.concentration_mg_per_ml
+        return units.volume_ml(self.total_mg, self.concentration_mg_per_ml)
 
     @property
     def current_pump_rate_ml_per_h(self) -> Fraction:
-        return self.current_rate_mg_per_h / self.concentration_mg_per_ml
+        return units.pump_rate_ml_per_h_from_mg_per_h(
+            self.current_rate_mg_per_h, self.concentration_mg_per_ml
+        )
 
     def to_dict(self) -> dict[str, Any]:
         quantities = {
