@@ -74,6 +74,14 @@ def require(request: HttpRequest, capability: Capability) -> User:
     return user  # type: ignore[no-any-return]
 
 
-from ketamine_clinic.web.patients.api import router as patients_router  # noqa: E402
+def _mount_area_routers() -> None:
+    """Mount ``router`` from every area's ``api.py`` (see lib/areas.py)."""
+    from django.utils.module_loading import import_string
 
-api.add_router("/", patients_router)
+    from ketamine_clinic.web.lib.areas import area_modules
+
+    for module in area_modules("api"):
+        api.add_router("/", import_string(f"{module}.router"))
+
+
+_mount_area_routers()

@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from ketamine_clinic.web.accounts import views as accounts
 from ketamine_clinic.web.api import api
 from ketamine_clinic.web.audit import views as audit
+from ketamine_clinic.web.lib.areas import area_modules
 from ketamine_clinic.web.patients import views as patients
 
 urlpatterns = [
@@ -25,3 +26,6 @@ urlpatterns = [
     path("audit/", audit.audit_list, name="audit_list"),
     path("api/v1/", api.urls),
 ]
+
+# Every other product area brings its own urls.py (see lib/areas.py).
+urlpatterns += [path("", include(module)) for module in area_modules("urls")]

@@ -22,10 +22,26 @@ class Capability(models.TextChoices):
     RECORD_MEDICATION = "record_medication"
     VIEW_AUDIT = "view_audit"
     MANAGE_STAFF = "manage_staff"
+    VIEW_PROTOCOLS = "view_protocols"
+    PUBLISH_PROTOCOL = "publish_protocol"
+    SCREEN_PATIENT = "screen_patient"
+    OVERRIDE_SCREENING = "override_screening"
+    RECORD_CONSENT = "record_consent"
+    WRITE_ORDER = "write_order"
+    SIGN_ORDER = "sign_order"
+    VERIFY_ORDER = "verify_order"
+    DISCONTINUE_ORDER = "discontinue_order"
+    RUN_SIMULATION = "run_simulation"
+    CHART_SESSION = "chart_session"
+    DISCHARGE_PATIENT = "discharge_patient"
+    OVERRIDE_DISCHARGE = "override_discharge"
+    RECORD_FOLLOW_UP = "record_follow_up"
+    VIEW_REPORTS = "view_reports"
 
 
 _ALL_STAFF = frozenset(Role)
 _CLINICAL = frozenset({Role.PHYSICIAN, Role.NURSE})
+_PHYSICIAN = frozenset({Role.PHYSICIAN})
 
 CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.VIEW_PATIENTS: _ALL_STAFF,
@@ -34,10 +50,27 @@ CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.AMEND_DEMOGRAPHICS: frozenset({Role.FRONT_DESK, Role.PHYSICIAN, Role.NURSE,
                                              Role.CLINIC_ADMIN}),
     Capability.RECORD_MEASUREMENT: _CLINICAL,
-    Capability.RECORD_DIAGNOSIS: frozenset({Role.PHYSICIAN}),
+    Capability.RECORD_DIAGNOSIS: _PHYSICIAN,
     Capability.RECORD_MEDICATION: _CLINICAL,
     Capability.VIEW_AUDIT: frozenset({Role.CLINIC_ADMIN, Role.AUDITOR}),
     Capability.MANAGE_STAFF: frozenset({Role.CLINIC_ADMIN}),
+    Capability.VIEW_PROTOCOLS: _ALL_STAFF,
+    # Publishing a protocol version is the medical director's act: a clinic administrator.
+    Capability.PUBLISH_PROTOCOL: frozenset({Role.CLINIC_ADMIN}),
+    Capability.SCREEN_PATIENT: _CLINICAL,
+    Capability.OVERRIDE_SCREENING: _PHYSICIAN,
+    Capability.RECORD_CONSENT: _CLINICAL,
+    Capability.WRITE_ORDER: _PHYSICIAN,
+    Capability.SIGN_ORDER: _PHYSICIAN,
+    # The independent double check of a high-alert infusion: a second clinician.
+    Capability.VERIFY_ORDER: _CLINICAL,
+    Capability.DISCONTINUE_ORDER: _PHYSICIAN,
+    Capability.RUN_SIMULATION: _CLINICAL,
+    Capability.CHART_SESSION: _CLINICAL,
+    Capability.DISCHARGE_PATIENT: _CLINICAL,
+    Capability.OVERRIDE_DISCHARGE: _PHYSICIAN,
+    Capability.RECORD_FOLLOW_UP: frozenset({Role.PHYSICIAN, Role.NURSE, Role.FRONT_DESK}),
+    Capability.VIEW_REPORTS: frozenset({Role.PHYSICIAN, Role.CLINIC_ADMIN, Role.AUDITOR}),
 }
 
 

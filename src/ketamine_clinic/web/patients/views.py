@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.areas import patient_panels
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.patients import selectors, services
 from ketamine_clinic.web.patients.forms import (
@@ -95,6 +96,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "diagnosis_form": DiagnosisForm(),
         "allergy_form": AllergyForm(),
         "medication_form": MedicationForm(),
+        "panels": [html for panel in patient_panels() if (html := panel(request, patient))],
     }
     return render(request, "patients/patient_detail.html", context)
 
