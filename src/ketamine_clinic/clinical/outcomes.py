@@ -1,0 +1,730 @@
+"""Outcome statistics of infusion series (issue 8).
+
+Inputs are plain records (:class:`SeriesOutcome`, one per treatment series) that the web
+layer builds from the database; every function returns a result with ``to_dict()`` that
+carries its inputs' summary and the thresholds used.
+
+Definitions
+-----------
+* Pain is the 0–10 NRS. The **series baseline** is the pain before the first infusion of
+  the series. Follow-up times are **days after the end of the series** (the end of its
+  last infusion); day 0 is the score at the end of that infusion.
+* **Percent reduction** = (baseline − pain) / baseline × 100, exactly (Fractions); a
+  baseline of 0 has no percent reduction and is left out (counted as excluded).
+* A **responder** at threshold *p* has a percent reduction ≥ *p* (IMMPACT: 30% moderately
+  important, 50% substantial [Dworkin2008], defaults in ``reference/outcomes.toml``).
+* **Duration of relief**: a series whose first assessment reaches the response threshold
+  has relief; relief is lost at the first later follow-up whose reduction falls below the
+  loss-of-response threshold (an event at that follow-up's day: pain is only known at
+  visits, so the loss is dated to the visit that found it). A series still in relief at
+  its last contact is censored there (drop-outs are censored where they dropped out).
+  Series without relief are not part of the duration analysis; they are counted.
+* Kaplan–Meier estimates come from lifelines' ``KaplanMeierFitter`` (Greenwood variance,
+  log(−log) confidence band); the median and its confidence interval are read from the
+  curve and its band. A median that is not reached is reported as None.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ketamine_clinic.clinical import units
+from ketamine_clinic.errors import UsageError
+
+Number = units.ExactInput
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderThresholds:
+    """Percent reductions that define responders, and where they come from."""
+
+    percents: tuple[Fraction, ...]
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"percents": [float(p) for p in self.percents], "source": self.source}
+
+
+@cache
+def _data() -> dict[str, Any]:
+    text = resources.files("ketamine_clinic.reference").joinpath("outcomes.toml").read_text()
+    return tomllib.loads(text)
+
+
+def default_responder_thresholds() -> ResponderThresholds:
+    """IMMPACT's 30% and 50% [Dworkin2008], from ``reference/outcomes.toml``."""
+    raw = _data()["responder"]
+    return ResponderThresholds(
+        tuple(units.exact(p, field="thresholds_percent") for p in raw["thresholds_percent"]),
+        raw["source"],
+    )
+
+
+def responder_thresholds(percents: Iterable[Number], source: str) -> ResponderThresholds:
+    """A protocol's own thresholds [% reduction], each in (0, 100]."""
+    values = tuple(units.exact(p, field="thresholds_percent") for p in percents)
+    if not values:
+        raise UsageError("thresholds_percent", "give at least one threshold")
+    for p in values:
+        if not 0 < p <= 100:
+            raise UsageError("thresholds_percent", f"{float(p):g} is not in (0, 100]")
+    return ResponderThresholds(tuple(sorted(values)), source)
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def _pain(value: Number, field_name: str) -> Fraction:
+    pain = units.exact(value, field=field_name)
+    if not 0 <= pain <= 10:
+        raise UsageError(field_name, f"{float(pain):g} is outside the 0–10 NRS")
+    return pain
+
+
+def percent_reduction(baseline: Number, pain: Number) -> Fraction:
+    """(baseline − pain) / baseline × 100 [%]; negative when pain rose.
+
+    Raises :class:`UsageError` for a baseline of 0 (no reduction is possible).
+    """
+    base = _pain(baseline, "baseline_pain")
+    now = _pain(pain, "pain")
+    if base == 0:
+        raise UsageError("baseline_pain", "a baseline of 0 has no percent reduction")
+    return (base - now) / base * 100
+
+
+@dataclass(frozen=True, slots=True)
+class ImmediateResponse:
+    """Pain before an infusion against pain at its end."""
+
+    before: Fraction
+    after: Fraction
+    percent_reduction: Fraction | None  # None when the pain before was 0
+    band: str  # the highest IMMPACT band reached, or "none"
+
+    @property
+    def change(self) -> Fraction:
+        return self.after - self.before
+
+    def to_dict(self) -> dict[str, Any]:
+        pr = self.percent_reduction
+        return {
+            "before": float(self.before),
+            "after": float(self.after),
+            "change": float(self.change),
+            "percent_reduction": None if pr is None else round(float(pr), 2),
+            "band": self.band,
+        }
+
+
+def immediate_response(pain_before: Number, pain_at_end: Number) -> ImmediateResponse:
+    """Immediate response of one infusion: NRS before vs at the end of the infusion, with
+    the IMMPACT band reached [Dworkin2008]."""
+    before = _pain(pain_before, "pain_before")
+    after = _pain(pain_at_end, "pain_at_end")
+    if before == 0:
+        return ImmediateResponse(before, after, None, "none")
+    pr = percent_reduction(before, after)
+    band = "none"
+    for raw in sorted(_data()["responder"]["band"], key=lambda b: -b["min_percent"]):
+        if pr >= units.exact(raw["min_percent"], field="band"):
+            band = raw["name"]
+            break
+    return ImmediateResponse(before, after, pr, band)
+
+
+@dataclass(frozen=True, slots=True)
+class Proportion:
+    """k of n, with a Wilson score interval at ``confidence``."""
+
+    k: int
+    n: int
+    low: float | None
+    high: float | None
+    confidence: float
+
+    @property
+    def value(self) -> float | None:
+        return None if self.n == 0 else self.k / self.n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "n": self.n,
+            "proportion": self.value,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "confidence": self.confidence,
+        }
+
+
+def proportion(k: int, n: int, confidence: float = 0.95) -> Proportion:
+    """k/n with its Wilson score confidence interval (scipy's binomtest)."""
+    if not 0 <= k <= n:
+        raise UsageError("k", f"{k} is not between 0 and n={n}")
+    if n == 0:
+        return Proportion(0, 0, None, None, confidence)
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return Proportion(k, n, float(ci.low), float(ci.high), confidence)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    day: float  # days after the end of the series; 0 = end of its last infusion
+    pain: float  # 0-10 NRS
+
+    def to_dict(self) -> dict[str, float]:
+        return {"day": self.day, "pain": self.pain}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesOutcome:
+    """What the outcome statistics need from one treatment series.
+
+    last_contact_day
+        Days after the series end of the last contact (a drop-out's last visit or a
+        later phone call); defaults to the last follow-up.
+    adverse_events
+        Adverse-event types, one entry per event, over all sessions of the series.
+    mme_before, mme_after
+        Daily oral morphine milligram equivalents before the series and at the last
+        follow-up, as computed by the clinic's opioid conversion (None if not recorded).
+    """
+
+    series_id: str
+    patient_id: str
+    diagnosis_group: str  # "crps" or "other" (ketamine_clinic.clinical.codes groups)
+    protocol: str
+    baseline_pain: float
+    follow_ups: tuple[FollowUp, ...]
+    sessions: int = 0
+    adverse_events: tuple[str, ...] = ()
+    last_contact_day: float | None = None
+    mme_before: float | None = None
+    mme_after: float | None = None
+
+    def __post_init__(self) -> None:
+        _pain(self.baseline_pain, f"{self.series_id}.baseline_pain")
+        days = [f.day for f in self.follow_ups]
+        if days != sorted(days) or len(set(days)) != len(days):
+            raise UsageError(f"{self.series_id}.follow_ups", "days must be distinct and in order")
+        for f in self.follow_ups:
+            if f.day < 0:
+                raise UsageError(f"{self.series_id}.follow_ups", "a day cannot be negative")
+            _pain(f.pain, f"{self.series_id}.follow_ups")
+        if self.last_contact_day is not None and days and self.last_contact_day < days[-1]:
+            raise UsageError(f"{self.series_id}.last_contact_day", "is before the last follow-up")
+
+    def pain_on(self, day: float | None) -> float | None:
+        """Pain at follow-up ``day`` (None: the first assessment), or None if not recorded."""
+        if not self.follow_ups:
+            return None
+        if day is None:
+            return self.follow_ups[0].pain
+        return next((f.pain for f in self.follow_ups if f.day == day), None)
+
+
+Grouping = str  # "diagnosis_group", "protocol" or "all"
+
+
+def _group_key(by: Grouping) -> Callable[[SeriesOutcome], str]:
+    if by == "all":
+        return lambda s: "all"
+    if by in ("diagnosis_group", "protocol"):
+        return lambda s: str(getattr(s, by))
+    raise UsageError("by", f"group by diagnosis_group, protocol or all, not {by!r}")
+
+
+# --------------------------------------------------------------------------- responders
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderRates:
+    day: float | None
+    thresholds: ResponderThresholds
+    by_threshold: Mapping[str, Proportion]
+    excluded: Mapping[str, int]  # reason -> count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day,
+            "thresholds": self.thresholds.to_dict(),
+            "responders": {k: v.to_dict() for k, v in self.by_threshold.items()},
+            "excluded": dict(self.excluded),
+        }
+
+
+def responder_rates(
+    series: Sequence[SeriesOutcome],
+    *,
+    thresholds: ResponderThresholds | None = None,
+    day: float | None = None,
+    confidence: float = 0.95,
+) -> ResponderRates:
+    """Share of series with a reduction from the series baseline ≥ each threshold.
+
+    ``day`` picks the follow-up (None: each series' first assessment, normally the end of
+    its last infusion). Series with no score on that day or a baseline of 0 are excluded
+    and counted by reason.
+    """
+    th = thresholds or default_responder_thresholds()
+    reductions: list[Fraction] = []
+    excluded: Counter[str] = Counter()
+    for s in series:
+        pain = s.pain_on(day)
+        if pain is None:
+            excluded["no score on that day"] += 1
+        elif s.baseline_pain == 0:
+            excluded["baseline pain 0"] += 1
+        else:
+            reductions.append(percent_reduction(s.baseline_pain, pain))
+    by = {
+        f"{float(p):g}": proportion(sum(r >= p for r in reductions), len(reductions), confidence)
+        for p in th.percents
+    }
+    return ResponderRates(day, th, by, dict(excluded))
+
+
+# --------------------------------------------------------------------------- duration
+
+
+@dataclass(frozen=True, slots=True)
+class ReliefDuration:
+    series_id: str
+    had_relief: bool
+    days: float | None  # time to loss of relief (event) or to last contact (censored)
+    lost: bool  # True: relief lost (event); False: censored
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "series_id": self.series_id,
+            "had_relief": self.had_relief,
+            "days": self.days,
+            "lost": self.lost,
+        }
+
+
+def relief_duration(
+    s: SeriesOutcome, *, response_percent: Number, loss_percent: Number
+) -> ReliefDuration:
+    """Duration of relief of one series (see the module's definitions).
+
+    Parameters
+    ----------
+    response_percent
+        Reduction [%] from the series baseline at the first assessment that counts as
+        relief (the protocol's responder threshold).
+    loss_percent
+        Relief is lost at the first follow-up whose reduction is below this [%] (the
+        protocol's loss-of-response rule); at most ``response_percent``.
+    """
+    resp = units.exact(response_percent, field="response_percent")
+    loss = units.exact(loss_percent, field="loss_percent")
+    if loss > resp:
+        raise UsageError("loss_percent", "cannot be above the response threshold")
+    if not s.follow_ups or s.baseline_pain == 0:
+        return ReliefDuration(s.series_id, False, None, False)
+    first, *later = s.follow_ups
+    if percent_reduction(s.baseline_pain, first.pain) < resp:
+        return ReliefDuration(s.series_id, False, None, False)
+    for f in later:
+        if percent_reduction(s.baseline_pain, f.pain) < loss:
+            return ReliefDuration(s.series_id, True, f.day - first.day, True)
+    last = s.last_contact_day if s.last_contact_day is not None else s.follow_ups[-1].day
+    return ReliefDuration(s.series_id, True, last - first.day, False)
+
+
+@dataclass(frozen=True, slots=True)
+class KMRow:
+    day: float
+    at_risk: int
+    events: int
+    censored: int
+    survival: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "day": self.day,
+            "at_risk": self.at_risk,
+            "events": self.events,
+            "censored": self.censored,
+            "survival": self.survival,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KaplanMeier:
+    """A Kaplan–Meier curve of time to loss of relief [days]."""
+
+    label: str
+    n: int
+    events: int
+    median_days: float | None
+    median_ci_low: float | None
+    median_ci_high: float | None
+    confidence: float
+    table: tuple[KMRow, ...]
+
+    @property
+    def censored(self) -> int:
+        return self.n - self.events
+
+    def survival_at(self, day: float) -> float:
+        """Estimated share still in relief at ``day`` (the step function)."""
+        value = 1.0
+        for row in self.table:
+            if row.day > day:
+                break
+            value = row.survival
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "n": self.n,
+            "events": self.events,
+            "censored": self.censored,
+            "median_days": self.median_days,
+            "median_ci_low": self.median_ci_low,
+            "median_ci_high": self.median_ci_high,
+            "confidence": self.confidence,
+            "table": [r.to_dict() for r in self.table],
+        }
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isinf(x) or math.isnan(x) else float(x)
+
+
+def kaplan_meier(
+    days: Sequence[float], lost: Sequence[bool], *, label: str = "all", confidence: float = 0.95
+) -> KaplanMeier:
+    """Kaplan–Meier estimate (lifelines) of time to loss of relief.
+
+    ``days[i]`` is the time [days] to loss (``lost[i]`` True) or to censoring.
+    """
+    if len(days) != len(lost):
+        raise UsageError("lost", "needs one flag per duration")
+    if not days:
+        return KaplanMeier(label, 0, 0, None, None, None, confidence, ())
+    if min(days) < 0:
+        raise UsageError("days", "a duration cannot be negative")
+    # lifelines pulls in pandas; import it only when a curve is asked for.
+    from lifelines import KaplanMeierFitter  # type: ignore[import-untyped]
+    from lifelines.utils import median_survival_times  # type: ignore[import-untyped]
+
+    kmf = KaplanMeierFitter(alpha=1 - confidence)
+    kmf.fit(list(days), event_observed=list(lost), label=label)
+    ci = median_survival_times(kmf.confidence_interval_)
+    table = kmf.event_table
+    surv = kmf.survival_function_.iloc[:, 0]
+    band = kmf.confidence_interval_
+    rows = tuple(
+        KMRow(
+            day=float(t),
+            at_risk=int(table.loc[t, "at_risk"]),
+            events=int(table.loc[t, "observed"]),
+            censored=int(table.loc[t, "censored"]),
+            survival=float(surv.loc[t]),
+            ci_low=float(band.loc[t].iloc[0]),
+            ci_high=float(band.loc[t].iloc[1]),
+        )
+        for t in table.index
+        if t > 0 or table.loc[t, "removed"] > 0
+    )
+    return KaplanMeier(
+        label=label,
+        n=len(days),
+        events=int(sum(lost)),
+        median_days=_finite(kmf.median_survival_time_),
+        median_ci_low=_finite(ci.iloc[0, 0]),
+        median_ci_high=_finite(ci.iloc[0, 1]),
+        confidence=confidence,
+        table=rows,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReliefSurvival:
+    by: Grouping
+    response_percent: Fraction
+    loss_percent: Fraction
+    curves: Mapping[str, KaplanMeier]
+    without_relief: Mapping[str, int]
+    durations: tuple[ReliefDuration, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "response_percent": float(self.response_percent),
+            "loss_percent": float(self.loss_percent),
+            "curves": {k: v.to_dict() for k, v in self.curves.items()},
+            "without_relief": dict(self.without_relief),
+            "inputs": {"durations": [d.to_dict() for d in self.durations]},
+        }
+
+
+def relief_survival(
+    series: Sequence[SeriesOutcome],
+    *,
+    response_percent: Number,
+    loss_percent: Number,
+    by: Grouping = "all",
+    confidence: float = 0.95,
+) -> ReliefSurvival:
+    """Duration of relief as Kaplan–Meier curves, one per group (``by``:
+    ``diagnosis_group``, ``protocol`` or ``all``), with median and confidence interval."""
+    key = _group_key(by)
+    groups: dict[str, list[ReliefDuration]] = defaultdict(list)
+    without: Counter[str] = Counter()
+    durations = []
+    for s in series:
+        d = relief_duration(s, response_percent=response_percent, loss_percent=loss_percent)
+        durations.append(d)
+        if d.had_relief:
+            groups[key(s)].append(d)
+        else:
+            without[key(s)] += 1
+    curves = {
+        g: kaplan_meier(
+            [d.days for d in ds if d.days is not None],
+            [d.lost for d in ds],
+            label=g,
+            confidence=confidence,
+        )
+        for g, ds in sorted(groups.items())
+    }
+    return ReliefSurvival(
+        by,
+        units.exact(response_percent, field="response_percent"),
+        units.exact(loss_percent, field="loss_percent"),
+        curves,
+        dict(without),
+        tuple(durations),
+    )
+
+
+# --------------------------------------------------------------------------- means
+
+
+@dataclass(frozen=True, slots=True)
+class MeanChange:
+    """Mean of a per-series change, with SD and a t-based confidence interval."""
+
+    group: str
+    n: int
+    mean: float | None
+    sd: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "n": self.n,
+            "mean": self.mean,
+            "sd": self.sd,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "confidence": self.confidence,
+        }
+
+
+def mean_with_ci(group: str, values: Sequence[float], confidence: float = 0.95) -> MeanChange:
+    """Mean, sample SD and Student-t interval of ``values`` (None where undefined)."""
+    n = len(values)
+    if n == 0:
+        return MeanChange(group, 0, None, None, None, None, confidence)
+    mean = math.fsum(values) / n
+    if n == 1:
+        return MeanChange(group, 1, mean, None, None, None, confidence)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    from scipy.stats import t
+
+    half = float(t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
+    return MeanChange(group, n, mean, sd, mean - half, mean + half, confidence)
+
+
+def mean_pain_change(
+    series: Sequence[SeriesOutcome],
+    *,
+    by: Grouping = "diagnosis_group",
+    day: float | None = None,
+    confidence: float = 0.95,
+) -> dict[str, MeanChange]:
+    """Mean change in NRS pain (follow-up − baseline; negative is better) per group.
+
+    ``day`` picks the follow-up (None: the first assessment). Series without a score on
+    that day are left out. Grouped by diagnosis group (CRPS vs other) by default.
+    """
+    key = _group_key(by)
+    changes: dict[str, list[float]] = defaultdict(list)
+    for s in series:
+        pain = s.pain_on(day)
+        if pain is not None:
+            changes[key(s)].append(float(pain) - float(s.baseline_pain))
+    return {g: mean_with_ci(g, v, confidence) for g, v in sorted(changes.items())}
+
+
+# --------------------------------------------------------------------------- safety & opioids
+
+
+@dataclass(frozen=True, slots=True)
+class AdverseEventRate:
+    sessions: int
+    events: int
+    by_type: Mapping[str, int]
+
+    @property
+    def per_session(self) -> float | None:
+        return None if self.sessions == 0 else self.events / self.sessions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sessions": self.sessions,
+            "events": self.events,
+            "per_session": self.per_session,
+            "by_type": dict(self.by_type),
+            "by_type_per_session": {
+                k: (v / self.sessions if self.sessions else None) for k, v in self.by_type.items()
+            },
+        }
+
+
+def adverse_event_rate(series: Sequence[SeriesOutcome]) -> AdverseEventRate:
+    """Adverse events per session (all types and by type) over the series given."""
+    sessions = sum(s.sessions for s in series)
+    counts: Counter[str] = Counter(ev for s in series for ev in s.adverse_events)
+    return AdverseEventRate(sessions, sum(counts.values()), dict(sorted(counts.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class OpioidChange:
+    n: int
+    mean_before_mme: float | None
+    mean_after_mme: float | None
+    change: MeanChange
+    reduced: Proportion  # share of patients whose MME fell
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "mean_before_mme": self.mean_before_mme,
+            "mean_after_mme": self.mean_after_mme,
+            "change": self.change.to_dict(),
+            "reduced": self.reduced.to_dict(),
+        }
+
+
+def opioid_change(series: Sequence[SeriesOutcome], confidence: float = 0.95) -> OpioidChange:
+    """Change in daily oral morphine milligram equivalents (after − before) over the
+    series with both recorded. The MME values are inputs: the conversion factors belong
+    to the clinic's opioid table, not to this module."""
+    pairs = [
+        (float(s.mme_before), float(s.mme_after))
+        for s in series
+        if s.mme_before is not None and s.mme_after is not None
+    ]
+    for before, after in pairs:
+        if before < 0 or after < 0:
+            raise UsageError("mme", "morphine milligram equivalents cannot be negative")
+    n = len(pairs)
+    return OpioidChange(
+        n=n,
+        mean_before_mme=math.fsum(b for b, _ in pairs) / n if n else None,
+        mean_after_mme=math.fsum(a for _, a in pairs) / n if n else None,
+        change=mean_with_ci("all", [a - b for b, a in pairs], confidence),
+        reduced=proportion(sum(a < b for b, a in pairs), n, confidence),
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeReport:
+    """Everything issue 8 reports, computed in one pass over the series given."""
+
+    n_series: int
+    n_patients: int
+    responders: ResponderRates
+    relief_by_diagnosis: ReliefSurvival
+    relief_by_protocol: ReliefSurvival
+    pain_change_by_diagnosis: Mapping[str, MeanChange]
+    adverse_events: AdverseEventRate
+    opioids: OpioidChange
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_series": self.n_series,
+            "n_patients": self.n_patients,
+            "parameters": dict(self.parameters),
+            "responders": self.responders.to_dict(),
+            "relief_by_diagnosis": self.relief_by_diagnosis.to_dict(),
+            "relief_by_protocol": self.relief_by_protocol.to_dict(),
+            "pain_change_by_diagnosis": {
+                k: v.to_dict() for k, v in self.pain_change_by_diagnosis.items()
+            },
+            "adverse_events": self.adverse_events.to_dict(),
+            "opioids": self.opioids.to_dict(),
+        }
+
+
+def outcome_report(
+    series: Sequence[SeriesOutcome],
+    *,
+    loss_percent: Number,
+    thresholds: ResponderThresholds | None = None,
+    confidence: float = 0.95,
+) -> OutcomeReport:
+    """The full outcome summary. Relief starts at the lowest responder threshold and is
+    lost below ``loss_percent`` (the protocol's loss-of-response rule)."""
+    th = thresholds or default_responder_thresholds()
+    response = min(th.percents)
+    relief = {
+        by: relief_survival(
+            series,
+            response_percent=response,
+            loss_percent=loss_percent,
+            by=by,
+            confidence=confidence,
+        )
+        for by in ("diagnosis_group", "protocol")
+    }
+    return OutcomeReport(
+        n_series=len(series),
+        n_patients=len({s.patient_id for s in series}),
+        responders=responder_rates(series, thresholds=th, confidence=confidence),
+        relief_by_diagnosis=relief["diagnosis_group"],
+        relief_by_protocol=relief["protocol"],
+        pain_change_by_diagnosis=mean_pain_change(series, confidence=confidence),
+        adverse_events=adverse_event_rate(series),
+        opioids=opioid_change(series, confidence),
+        parameters={
+            "thresholds": th.to_dict(),
+            "loss_percent": float(units.exact(loss_percent, field="loss_percent")),
+            "confidence": confidence,
+        },
+    )
