@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import pint
 
@@ -48,6 +48,7 @@ __all__ = [
     "Bag",
     "Bolus",
     "BolusForm",
+    "ExactInput",
     "Rate",
     "RateForm",
     "RateForms",
@@ -158,8 +159,9 @@ def _registry() -> pint.UnitRegistry[Any]:
 
 
 @cache
-def _factor(from_unit: str, to_unit: str) -> Fraction:
-    """The exact factor that turns a number in ``from_unit`` into ``to_unit``."""
+def _factor(from_unit: Any, to_unit: str) -> Fraction:
+    """The exact factor that turns a number in ``from_unit`` (text or pint units) into
+    ``to_unit``; raises pint's DimensionalityError if they do not convert."""
     ureg = _registry()
     magnitude = ureg.Quantity(Fraction(1), from_unit).to(to_unit).magnitude
     return Fraction(magnitude)
@@ -193,7 +195,7 @@ def _quantity(
         unit_text = bare_number_unit
     units = _parse_units(unit_text, field=field)
     try:
-        factor = _factor(str(units), unit)
+        factor = _factor(units, unit)
     except pint.DimensionalityError:
         raise UsageError(
             field, f"{text!r} is not {what}: {unit_text!r} cannot be converted to {unit}"
@@ -260,18 +262,13 @@ class Rate:
         return {"value": to_float(self.value), "unit": self.form.value, "text": self.text}
 
 
-def _rate_form(units: Any) -> RateForm | None:
-    """Which rate form pint's ``units`` are, by structure, or ``None``.
+def _shape(units: Any) -> tuple[tuple[str, int], ...]:
+    """The units as sorted (dimension name, power) pairs, e.g. mg/kg/h →
+    (("mass", -1), ("mass", 1), ("time", -1)).
 
     mg/kg/h has the dimension 1/time, like "/h", so the dimension alone cannot tell a
     weight-based rate: it must be a mass over a (body) mass over a time.
     """
-    return _RATE_SHAPES.get(_shape(units))
-
-
-def _shape(units: Any) -> tuple[tuple[str, int], ...]:
-    """The units as sorted (dimension name, power) pairs, e.g. mg/kg/h →
-    (("mass", -1), ("mass", 1), ("time", -1))."""
     ureg = _registry()
     names = _dimension_names()
     return tuple(
@@ -311,21 +308,31 @@ def parse_rate(text: str, *, field: str = "rate") -> Rate:
     Rate
         Value converted to the form's internal unit [mg/kg/h, mg/h or mL/h].
     """
+    value, form = _parse_by_shape(text, field=field, shapes=_RATE_SHAPES, kind="a rate")
+    return Rate(value, form, text.strip())
+
+
+FormT = TypeVar("FormT", bound=enum.Enum)
+
+
+def _parse_by_shape(
+    text: str, *, field: str, shapes: dict[tuple[tuple[str, int], ...], FormT], kind: str
+) -> tuple[Fraction, FormT]:
+    """Read ``"<number> <unit>"`` whose unit has one of ``shapes``; value in that form's unit."""
     if not isinstance(text, str):
         raise UsageError(field, f"{text!r} is not text")
     number, unit_text = _split_number(text, field=field)
+    choices = " or ".join(f.value for f in shapes.values())
     if not unit_text:
-        raise UsageError(
-            field, f"{text!r} has no unit; write it as mg/kg/h, mg/h or mL/h (e.g. '60 mg/h')"
-        )
+        raise UsageError(field, f"{text!r} has no unit; write {kind} in {choices}")
     units = _parse_units(unit_text, field=field)
-    form = _rate_form(units)
+    form = shapes.get(_shape(units))
     if form is None:
-        raise UsageError(field, f"{unit_text!r} is not a rate unit; use mg/kg/h, mg/h or mL/h")
-    value = number * _factor(str(units), form.value)
+        raise UsageError(field, f"{unit_text!r} is not a unit for {kind}; use {choices}")
+    value = number * _factor(units, form.value)
     if value <= 0:
-        raise UsageError(field, f"{text!r}: a rate must be greater than zero")
-    return Rate(value, form, text.strip())
+        raise UsageError(field, f"{text!r}: {kind} must be greater than zero")
+    return value, form
 
 
 # --------------------------------------------------------------------------- other quantities
@@ -392,18 +399,7 @@ _BOLUS_SHAPES: dict[tuple[tuple[str, int], ...], BolusForm] = {
 
 def parse_bolus(text: str, *, field: str = "bolus") -> Bolus:
     """Read a bolus, ``"0.35 mg/kg"`` or ``"20 mg"`` (any mass, or mass per body mass)."""
-    if not isinstance(text, str):
-        raise UsageError(field, f"{text!r} is not text")
-    number, unit_text = _split_number(text, field=field)
-    if not unit_text:
-        raise UsageError(field, f"{text!r} has no unit; write it as mg or mg/kg")
-    units = _parse_units(unit_text, field=field)
-    form = _BOLUS_SHAPES.get(_shape(units))
-    if form is None:
-        raise UsageError(field, f"{unit_text!r} is not a bolus unit; use mg or mg/kg")
-    value = number * _factor(str(units), form.value)
-    if value <= 0:
-        raise UsageError(field, f"{text!r}: a bolus must be greater than zero")
+    value, form = _parse_by_shape(text, field=field, shapes=_BOLUS_SHAPES, kind="a bolus")
     return Bolus(value, form, text.strip())
 
 
