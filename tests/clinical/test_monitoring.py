@@ -206,12 +206,12 @@ def test_the_projected_total_is_checked_against_session_limits() -> None:
     assert check.projected_mg_per_kg == 3
     assert check.hard_limit_exceeded
     assert check.soft_limit_exceeded
-    by_quantity = {f.quantity: f for f in check.findings}
+    by_quantity = {f.check.limit.quantity: f for f in check.findings}
     assert set(by_quantity) == {"session_total_mg", "session_total_mg_per_kg"}
     # 60 mg given; 140 mg more at 60 mg/h takes 2 h 20 min.
     assert by_quantity["session_total_mg"].reached_at == at(200)
     assert by_quantity["session_total_mg_per_kg"].reached_at == at(160)
-    assert check.to_dict()["findings"][0]["exceeded"] is True
+    assert check.to_dict()["findings"][0]["status"] == "exceeded"
 
 
 def test_a_total_equal_to_the_limit_is_within_it() -> None:

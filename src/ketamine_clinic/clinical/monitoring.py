@@ -27,7 +27,8 @@ from fractions import Fraction
 from typing import Any, Generic, TypeVar
 
 from ketamine_clinic.clinical import units
-from ketamine_clinic.clinical.limits import Limit, LimitKind
+from ketamine_clinic.clinical.limit_checks import LimitCheck, evaluate_limit
+from ketamine_clinic.clinical.limits import Limit
 from ketamine_clinic.clinical.plausibility import check_plausible
 from ketamine_clinic.errors import UsageError
 
@@ -393,28 +394,20 @@ SESSION_LIMIT_QUANTITIES = ("session_total_mg", "session_total_mg_per_kg")
 
 @dataclass(frozen=True, slots=True)
 class LimitFinding:
-    """One session-total limit against the projected total."""
+    """One session-total limit checked against the projected total
+    (:func:`.limit_checks.evaluate_limit`), and when the current rate reaches its upper
+    bound (None: no upper bound, not running, or already at or past it)."""
 
-    quantity: str
-    kind: LimitKind
-    upper: Fraction
-    projected: Fraction
-    source: str
-    reached_at: datetime | None  # when the current rate reaches ``upper`` (None: never/already)
+    check: LimitCheck
+    reached_at: datetime | None
 
     @property
     def exceeded(self) -> bool:
-        return self.projected > self.upper  # Limit bounds are inclusive
+        return self.check.exceeded
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "quantity": self.quantity,
-            "kind": self.kind.value,
-            "upper": as_number(self.upper),
-            "projected": as_number(self.projected),
-            "projected_exact": str(self.projected),
-            "exceeded": self.exceeded,
-            "source": self.source,
+            **self.check.to_dict(),
             "reached_at": self.reached_at.isoformat() if self.reached_at else None,
         }
 
@@ -439,11 +432,11 @@ class SessionLimitCheck:
 
     @property
     def hard_limit_exceeded(self) -> bool:
-        return any(f.exceeded and f.kind is LimitKind.HARD for f in self.findings)
+        return any(f.check.blocks for f in self.findings)
 
     @property
     def soft_limit_exceeded(self) -> bool:
-        return any(f.exceeded and f.kind is LimitKind.SOFT for f in self.findings)
+        return any(f.check.needs_override for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -472,8 +465,9 @@ def check_session_limits(
 
     The projection is the exact dose so far plus ``assumed_rate × (planned_end − now)``.
     Only limits on ``session_total_mg`` and ``session_total_mg_per_kg`` are considered
-    (other quantities in ``limits`` are ignored). Limits are inclusive: a projected total
-    equal to the bound is within it.
+    (other quantities in ``limits`` are ignored); each is judged by the shared
+    :func:`.limit_checks.evaluate_limit`, so bounds are inclusive (a projected total equal
+    to the bound is within it).
     """
     current = infusion_totals(
         events, weight_kg=weight_kg, concentration_mg_per_ml=concentration_mg_per_ml, at=now
@@ -492,27 +486,19 @@ def check_session_limits(
     projected = current.total_mg + rate * hours(remaining)
     findings = []
     for limit in limits:
-        if limit.quantity not in SESSION_LIMIT_QUANTITIES or limit.upper is None:
+        if limit.quantity not in SESSION_LIMIT_QUANTITIES:
             continue
-        upper = exact(limit.upper, f"limits.{limit.quantity}.upper")
         per_kg = limit.quantity == "session_total_mg_per_kg"
-        upper_mg = upper * current.weight_kg if per_kg else upper
+        scale = current.weight_kg if per_kg else Fraction(1)
+        check = evaluate_limit(limit, projected / scale)
         reached_at = None
-        if rate > 0 and current.total_mg < upper_mg:
-            hours_left = (upper_mg - current.total_mg) / rate
-            micros = hours_left * _MICROSECONDS_PER_HOUR
-            # Round down to the microsecond: the bound is reached at, not after, this time.
-            reached_at = now + timedelta(microseconds=micros.numerator // micros.denominator)
-        findings.append(
-            LimitFinding(
-                quantity=limit.quantity,
-                kind=limit.kind,
-                upper=upper,
-                projected=projected / current.weight_kg if per_kg else projected,
-                source=limit.source,
-                reached_at=reached_at,
-            )
-        )
+        if limit.upper is not None and rate > 0:
+            upper_mg = exact(limit.upper, f"limits.{limit.quantity}.upper") * scale
+            if current.total_mg < upper_mg:
+                micros = (upper_mg - current.total_mg) / rate * _MICROSECONDS_PER_HOUR
+                # Round down to the microsecond: the bound is reached at, not after, this.
+                reached_at = now + timedelta(microseconds=micros.numerator // micros.denominator)
+        findings.append(LimitFinding(check, reached_at))
     return SessionLimitCheck(current, planned_end, rate, projected, tuple(findings))
 
 
