@@ -189,3 +189,19 @@ def test_allowed_events_agree_with_transition_for_every_state() -> None:
             else:
                 with pytest.raises(TransitionRefused):
                     transition(state, event, ctx)
+
+
+def test_the_session_discharge_and_outcome_cores_do_not_import_the_web_stack() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import ketamine_clinic.clinical.session, ketamine_clinic.clinical.monitoring\n"
+        "import ketamine_clinic.clinical.scales, ketamine_clinic.clinical.discharge\n"
+        "import ketamine_clinic.clinical.outcomes\n"
+        "bad = [m for m in ('django', 'ninja', 'pydantic') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
