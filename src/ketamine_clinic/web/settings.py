@@ -68,6 +68,10 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.accounts",
     "ketamine_clinic.web.audit",
     "ketamine_clinic.web.patients",
+    "ketamine_clinic.web.protocols",
+    "ketamine_clinic.web.orders",
+    "ketamine_clinic.web.sessions",
+    "ketamine_clinic.web.outcomes",
 ]
 
 MIDDLEWARE = [

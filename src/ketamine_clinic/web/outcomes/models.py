@@ -1,0 +1,68 @@
+"""Scheduled follow-up points and the answers given at them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.orders.models import Series
+from ketamine_clinic.web.patients.models import Patient
+from ketamine_clinic.web.sessions.models import InfusionSession
+
+
+class FollowUp(models.Model):
+    """A point at which pain and function are asked (end of infusion, day 1, week 1, ...)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="follow_ups")
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="follow_ups")
+    session = models.ForeignKey(InfusionSession, null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="follow_ups")
+    point = models.CharField(max_length=20, help_text="e.g. end, day1, week1, week12")
+    due_on = models.DateField()
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        indexes = [models.Index(fields=["due_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.point} follow-up of series {self.series_id}"
+
+
+class FollowUpResponse(AppendOnly):
+    """Answers at one follow-up point; a correction is a new response that points back."""
+
+    follow_up = models.ForeignKey(FollowUp, on_delete=models.PROTECT, related_name="responses")
+    answered_at = models.DateTimeField()
+    pain_average_nrs = models.PositiveSmallIntegerField()
+    pain_worst_nrs = models.PositiveSmallIntegerField()
+    global_impression = models.SmallIntegerField(null=True, blank=True)
+    opioid_mme_per_day = models.DecimalField(max_digits=7, decimal_places=1, null=True,
+                                             blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    via_patient_link = models.BooleanField(default=False)
+    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="corrections")
+    correction_reason = models.TextField(blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["answered_at", "id"]
+
+    def __str__(self) -> str:
+        return f"response to follow-up {self.follow_up_id}"
+
+
+class FollowUpLink(models.Model):
+    """A personal, expiring, single-purpose link for the patient to answer one follow-up."""
+
+    follow_up = models.ForeignKey(FollowUp, on_delete=models.PROTECT, related_name="links")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"link for follow-up {self.follow_up_id}"

@@ -1,0 +1,96 @@
+"""Infusion sessions: an append-only timeline from which totals and states are derived."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.orders.models import Order, Series
+from ketamine_clinic.web.patients.models import Patient
+
+
+class InfusionSession(models.Model):
+    """One visit of a series. ``state`` and ``version`` cache the timeline's result.
+
+    ``version`` increases with every state transition; a writer that read an older version
+    loses the race and is told why (optimistic concurrency).
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sessions")
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="sessions")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="sessions")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="sessions")
+    visit_number = models.PositiveSmallIntegerField()
+    scheduled_for = models.DateTimeField()
+    chair = models.CharField(max_length=20, blank=True)
+    state = models.CharField(max_length=30, default="scheduled")
+    version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["scheduled_for", "id"]
+        indexes = [models.Index(fields=["site", "state"]),
+                   models.Index(fields=["scheduled_for"])]
+        constraints = [models.UniqueConstraint(fields=["series", "visit_number"],
+                                               name="one_session_per_visit")]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} ({self.state})"
+
+
+class TimelineEntry(AppendOnly):
+    """Something that happened in a session, recorded once. Corrections point back."""
+
+    session = models.ForeignKey(InfusionSession, on_delete=models.PROTECT,
+                                related_name="entries")
+    kind = models.CharField(max_length=30)
+    occurred_at = models.DateTimeField(help_text="clinical time")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="+")
+    payload = models.JSONField(default=dict)
+    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="corrections")
+    correction_reason = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
+    device_id = models.CharField(max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["session", "kind", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.occurred_at:%H:%M}"
+
+
+class Alarm(AppendOnly):
+    """A vital sign beyond the protocol's threshold, or overdue monitoring."""
+
+    session = models.ForeignKey(InfusionSession, on_delete=models.PROTECT,
+                                related_name="alarms")
+    entry = models.ForeignKey(TimelineEntry, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="alarms")
+    kind = models.CharField(max_length=30, help_text="e.g. vital_high, vital_low, overdue")
+    message = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict)
+    raised_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AlarmAcknowledgement(AppendOnly):
+    alarm = models.OneToOneField(Alarm, on_delete=models.PROTECT, related_name="ack")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    response = models.TextField()
+
+    def __str__(self) -> str:
+        return f"ack of alarm {self.alarm_id}"
