@@ -674,6 +674,16 @@ class RateCheck(_Checked):
     cross_checks: tuple[CrossCheck, ...]
     protocol: ProtocolRef
 
+    @property
+    def projected_session_total_mg_per_kg(self) -> Fraction | None:
+        total = self.projected_session_total_mg
+        return None if total is None else total / self.weight_kg
+
+    @property
+    def projected_session_volume_ml(self) -> Fraction | None:
+        total = self.projected_session_total_mg
+        return None if total is None else volume_ml(total, self.concentration_mg_per_ml)
+
     def to_dict(self) -> dict[str, Any]:
         def opt(x: Fraction | None) -> float | None:
             return None if x is None else to_float(x)
@@ -694,6 +704,8 @@ class RateCheck(_Checked):
             "concentration_mg_per_ml": to_float(self.concentration_mg_per_ml),
             "step_mg_per_h": opt(self.step_mg_per_h),
             "projected_session_total_mg": opt(self.projected_session_total_mg),
+            "projected_session_total_mg_per_kg": opt(self.projected_session_total_mg_per_kg),
+            "projected_session_volume_ml": opt(self.projected_session_volume_ml),
             "projected_series_total_mg": opt(self.projected_series_total_mg),
             "outcome": self.outcome.value,
             "limits": [c.to_dict() for c in self.limit_checks],
@@ -1204,3 +1216,80 @@ def check_dose(
         concentration_mg_per_ml=concentration,
         session_remaining_h=duration_h,
     )
+
+
+# --------------------------------------------------------------------------- protocol adapter
+
+
+def rules_from_protocol(protocol: Any) -> DosingRules:
+    """The :class:`DosingRules` of a loaded protocol (``clinical.protocol``).
+
+    Reads ``protocol.name``, ``protocol.version``, ``protocol.limits`` (``Limit`` objects)
+    and the dosing section ``protocol.dosing`` (see ``docs/dosing.md``, "Needs from
+    protocol", for the attribute names). Units follow the names; numbers are read exactly.
+    """
+    d = protocol.dosing
+    basis = _basis(str(d.basis))
+
+    def rate(value: Any, name: str) -> Rate:
+        return Rate(_positive_exact(value, f"dosing.{name}"), basis)
+
+    start = getattr(d, "start_rate", None)
+    top = getattr(d, "max_rate", None)
+    step = getattr(d, "titration_step", None)
+    interval = getattr(d, "min_step_interval_min", None)
+    duration_min = getattr(d, "planned_duration_min", None)
+    default_plan = None
+    if None not in (start, top, interval, duration_min):
+        default_plan = InfusionPlan(
+            start_rate=rate(start, "start_rate"),
+            max_rate=rate(top, "max_rate"),
+            titration_step=None if step is None else rate(step, "titration_step"),
+            min_step_interval_min=_positive_exact(interval, "dosing.min_step_interval_min"),
+            planned_duration_h=h_from_min(
+                _positive_exact(duration_min, "dosing.planned_duration_min")
+            ),
+        )
+    usual = getattr(d, "usual_rate", None) or start
+    ratio = getattr(d, "obesity_threshold_ratio", None)
+    return DosingRules(
+        protocol=ProtocolRef(str(protocol.name), str(protocol.version)),
+        dosing_basis=basis,
+        usual_rate=_positive_exact(usual, "dosing.usual_rate"),
+        allowed_concentrations_mg_per_ml=tuple(
+            _positive_exact(c, "dosing.allowed_concentrations_mg_per_ml")
+            for c in d.allowed_concentrations_mg_per_ml
+        ),
+        limits=tuple(protocol.limits),
+        max_weight_age_days=int(d.max_weight_age_days),
+        weight_basis=WeightBasis(str(getattr(d, "weight_basis", "actual"))),
+        obesity_threshold_ratio=None
+        if ratio is None
+        else _positive_exact(ratio, "dosing.obesity_threshold_ratio"),
+        default_plan=default_plan,
+    )
+
+
+_BASES = {
+    "mg/h": RateForm.MG_PER_H,
+    "mg_per_h": RateForm.MG_PER_H,
+    "fixed": RateForm.MG_PER_H,
+    "mg/kg/h": RateForm.MG_PER_KG_PER_H,
+    "mg_per_kg_per_h": RateForm.MG_PER_KG_PER_H,
+    "weight": RateForm.MG_PER_KG_PER_H,
+    "weight_based": RateForm.MG_PER_KG_PER_H,
+}
+
+
+def _basis(text: str) -> RateForm:
+    basis = _BASES.get(text)
+    if basis is None:
+        raise UsageError("dosing.basis", f"unknown dosing basis {text!r} (mg/h or mg/kg/h)")
+    return basis
+
+
+def _positive_exact(value: Any, name: str) -> Fraction:
+    number = exact(value, field=name)
+    if number <= 0:
+        raise UsageError(name, "must be greater than zero")
+    return number
