@@ -36,7 +36,10 @@ from ketamine_clinic.clinical.units import parse_bag, parse_rate
 def load_rules(name: str) -> DosingRules:
     from ketamine_clinic.commands.dose import rules_for_protocol
 
-    return rules_for_protocol(name)
+    try:
+        return rules_for_protocol(name)
+    except ModuleNotFoundError as exc:  # clinical/protocol.py not there yet
+        raise SystemExit(f"bench_dose: cannot load protocol {name!r}: {exc}") from None
 
 
 def main() -> None:
