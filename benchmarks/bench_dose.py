@@ -31,6 +31,7 @@ from ketamine_clinic.clinical.dosing import (
     check_rate,
 )
 from ketamine_clinic.clinical.units import parse_bag, parse_rate
+from ketamine_clinic.errors import UsageError
 
 
 def load_rules(name: str) -> DosingRules:
@@ -38,8 +39,8 @@ def load_rules(name: str) -> DosingRules:
 
     try:
         return rules_for_protocol(name)
-    except ModuleNotFoundError as exc:  # clinical/protocol.py not there yet
-        raise SystemExit(f"bench_dose: cannot load protocol {name!r}: {exc}") from None
+    except UsageError as exc:
+        raise SystemExit(f"bench_dose: cannot load protocol {name!r}: {exc.problem}") from None
 
 
 def main() -> None:
@@ -88,8 +89,10 @@ def main() -> None:
             rules=rules, weight=WeightMeasurement(weight, today), bag=bag, plan=plan, on=today
         ),
     }
-    print(f"protocol {rules.protocol.name} {rules.protocol.version}; "
-          f"{len(rules.limits)} limits; best of {args.rounds} rounds")
+    print(
+        f"protocol {rules.protocol.name} {rules.protocol.version}; "
+        f"{len(rules.limits)} limits; best of {args.rounds} rounds"
+    )
     for label, fn in cases.items():
         fn()  # warm caches (pint registry, reference files)
         best = min(timeit.repeat(fn, number=args.number, repeat=args.rounds)) / args.number

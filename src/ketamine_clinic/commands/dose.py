@@ -8,6 +8,7 @@ clinician's override or confirmation in the order workflow), 1 a hard limit exce
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from datetime import date
 from fractions import Fraction
@@ -36,8 +37,12 @@ from ketamine_clinic.errors import UsageError
 
 def rules_for_protocol(name: str) -> DosingRules:
     """The dosing rules of a shipped protocol, by name (``--protocol``)."""
-    from ketamine_clinic.clinical import protocol
-
+    try:
+        protocol = importlib.import_module("ketamine_clinic.clinical.protocol")
+    except ModuleNotFoundError:
+        raise UsageError(
+            "protocol", "no protocol loader (clinical/protocol.py) is installed"
+        ) from None
     return rules_from_protocol(protocol.load_protocol(name))
 
 
