@@ -9,6 +9,7 @@ from ketamine_clinic.web.patients import views as patients
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("healthz", accounts.healthz, name="healthz"),
+    path("vendor/plotly.min.js", accounts.plotly_js, name="plotly_js"),
     path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", accounts.LogoutView.as_view(), name="logout"),
     path("patients/", patients.patient_list, name="patient_list"),

@@ -35,3 +35,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def plotly_js(request: HttpRequest) -> HttpResponse:
+    """Plotly's bundled JavaScript, served from the installed package (works offline)."""
+    from plotly.offline import get_plotlyjs
+
+    response = HttpResponse(get_plotlyjs(), content_type="application/javascript")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
