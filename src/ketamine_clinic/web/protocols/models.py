@@ -91,6 +91,9 @@ class Consent(AppendOnly):
     document_sha256 = models.CharField(max_length=64, help_text="the consent text shown")
     method = models.CharField(max_length=10, choices=Method.choices)
     signature_svg = models.TextField(blank=True)
+    paper_reference = models.CharField(
+        max_length=200, blank=True,
+        help_text="for a paper consent: where the signed form is kept (e.g. scan id)")
     explained_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="+")
     signed_at = models.DateTimeField()
