@@ -9,5 +9,6 @@ class DocumentsConfig(AppConfig):
     name = "ketamine_clinic.web.documents"
     label = "documents"
     verbose_name = "Consent, patient education and discharge instructions"
-    nav: list[tuple[str, str, Capability | None]] = []
-    patient_panels: list[str] = []
+    nav: list[tuple[str, str, Capability | None]] = [
+        ("Patient education", "education_index", None)]
+    patient_panels: list[str] = ["ketamine_clinic.web.documents.views.consent_panel"]

@@ -1,0 +1,156 @@
+"""API: consent (list, document, record, withdraw) and the discharge summary of a session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+from ninja import Router
+from ninja.errors import HttpError
+from ninja.responses import Status
+
+from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.api import require
+from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.documents import selectors, services
+from ketamine_clinic.web.documents.consent import consent_for
+from ketamine_clinic.web.documents.schemas import (
+    ConsentDocumentOut,
+    ConsentIn,
+    ConsentOut,
+    DischargeSummaryOut,
+    ErrorOut,
+    WithdrawIn,
+)
+from ketamine_clinic.web.patients.models import Patient
+from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
+
+router = Router(tags=["documents"])
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
+          422: ErrorOut}
+
+
+def _patient(request: HttpRequest, user: User, patient_id: int) -> Patient:
+    try:
+        return patient_get_for(user, patient_id, Actor.from_request(request))
+    except Http404 as exc:
+        raise HttpError(404, "no such patient") from exc
+
+
+def _consent_out(c: Consent) -> dict[str, Any]:
+    withdrawal = getattr(c, "withdrawal", None)
+    return {
+        "id": c.pk, "patient": c.patient_id, "protocol_version": c.protocol_version_id,
+        "protocol": str(c.protocol_version), "method": c.method,
+        "document_sha256": c.document_sha256, "explained_by": c.explained_by.username,
+        "signed_at": c.signed_at, "recorded_at": c.recorded_at,
+        "paper_reference": c.paper_reference, "has_signature": bool(c.signature_svg),
+        "in_force": withdrawal is None,
+        "withdrawn_at": withdrawal.withdrawn_at if withdrawal else None,
+        "withdrawal_reason": withdrawal.reason if withdrawal else "",
+    }
+
+
+def _pv(protocol_version_id: int) -> ProtocolVersion:
+    pv = ProtocolVersion.objects.filter(pk=protocol_version_id).first()
+    if pv is None:
+        raise UsageError("protocol_version", f"no protocol version {protocol_version_id}")
+    return pv
+
+
+@router.get("/protocol-versions/{protocol_version_id}/consent-document",
+            response={200: ConsentDocumentOut, **ERRORS})
+def consent_document(request: HttpRequest, protocol_version_id: int) -> Any:
+    require(request, Capability.VIEW_PROTOCOLS)
+    pv = ProtocolVersion.objects.filter(pk=protocol_version_id).first()
+    if pv is None:
+        raise HttpError(404, "no such protocol version")
+    generated = consent_for(pv)
+    return {"protocol_version": pv.pk, "title": generated.title, "text": generated.text,
+            "sha256": generated.sha256}
+
+
+@router.get("/patients/{patient_id}/consents", response={200: list[ConsentOut], **ERRORS})
+def list_consents(request: HttpRequest, patient_id: int) -> Any:
+    user = require(request, Capability.VIEW_PATIENTS)
+    patient = _patient(request, user, patient_id)
+    audit_record(actor=Actor.from_request(request, patient.site.code),
+                 action="api.consent.list", object_type="patient", object_id=patient.pk)
+    return [_consent_out(c) for c in selectors.consents_of(patient)]
+
+
+@router.post("/patients/{patient_id}/consents", response={201: ConsentOut, **ERRORS})
+def record_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) -> Any:
+    user = require(request, Capability.RECORD_CONSENT)
+    patient = _patient(request, user, patient_id)
+    data = payload.dict()
+    if timezone.is_naive(data["signed_at"]):
+        raise UsageError("signed_at", "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
+    explainer = User.objects.filter(username=data.pop("explained_by")).first()
+    if explainer is None:
+        raise UsageError("explained_by", "no such user")
+    consent = services.consent_record(
+        actor=Actor.from_request(request), patient=patient,
+        protocol_version=_pv(data.pop("protocol_version")), explained_by=explainer, **data)
+    return Status(201, _consent_out(consent))
+
+
+@router.get("/consents/{consent_id}", response={200: ConsentOut, **ERRORS})
+def get_consent(request: HttpRequest, consent_id: int) -> Any:
+    user = require(request, Capability.VIEW_PATIENTS)
+    try:
+        consent = selectors.consent_get_for(user, consent_id, Actor.from_request(request))
+    except Http404 as exc:
+        raise HttpError(404, "no such consent") from exc
+    audit_record(actor=Actor.from_request(request, consent.patient.site.code),
+                 action="api.consent.view", object_type="consent", object_id=consent.pk)
+    return _consent_out(consent)
+
+
+@router.post("/consents/{consent_id}/withdraw", response={200: ConsentOut, **ERRORS})
+def withdraw_consent(request: HttpRequest, consent_id: int, payload: WithdrawIn) -> Any:
+    user = require(request, Capability.RECORD_CONSENT)
+    try:
+        consent = selectors.consent_get_for(user, consent_id, Actor.from_request(request))
+    except Http404 as exc:
+        raise HttpError(404, "no such consent") from exc
+    if payload.withdrawn_at is not None and timezone.is_naive(payload.withdrawn_at):
+        raise UsageError("withdrawn_at", "must include a UTC offset")
+    services.consent_withdraw(actor=Actor.from_request(request), consent=consent,
+                              reason=payload.reason, withdrawn_at=payload.withdrawn_at)
+    consent.refresh_from_db()
+    return _consent_out(Consent.objects.select_related("withdrawal", "explained_by",
+                                                       "protocol_version").get(pk=consent.pk))
+
+
+@router.get("/sessions/{session_id}/discharge-instructions",
+            response={200: DischargeSummaryOut, **ERRORS})
+def discharge_summary(request: HttpRequest, session_id: int) -> Any:
+    user = require(request, Capability.DISCHARGE_PATIENT)
+    try:
+        session = selectors.session_get_for(user, session_id, Actor.from_request(request))
+    except Http404 as exc:
+        raise HttpError(404, "no such session") from exc
+    s = selectors.session_summary(session)
+    audit_record(actor=Actor.from_request(request, session.patient.site.code),
+                 action="api.discharge_instructions.view", object_type="infusion_session",
+                 object_id=session.pk, detail={"patient": session.patient_id})
+    total = s.ketamine_total_mg
+    return {
+        "session": session.pk, "patient": session.patient_id, "drug": s.drug,
+        "infusion_started_at": s.infusion_started_at, "infusion_ended_at": s.infusion_ended_at,
+        "ketamine_total_mg": float(total) if total is not None else None,
+        "ketamine_total_mg_exact": str(total) if total is not None else None,
+        "medicines": [{"kind": m.kind, "drug": m.drug, "dose": m.dose, "unit": m.unit,
+                       "route": m.route, "at": m.at} for m in s.medicines],
+        "no_driving_until": s.no_driving.until if s.no_driving else None,
+        "no_driving_hours": s.no_driving.hours if s.no_driving else None,
+        "no_driving_source": s.no_driving.source if s.no_driving else None,
+        "next_session": s.next_session.pk if s.next_session else None,
+        "next_session_at": s.next_session.scheduled_for if s.next_session else None,
+        "problems": list(s.problems),
+    }

@@ -1,0 +1,123 @@
+"""The consent document of a protocol version: generated text, and its sha256.
+
+The text is built from ``reference/education/consent.toml`` (what the treatment is, risks
+with their sources, after-care, rights) and the protocol version's own plan (drug, rates,
+duration, number of infusions, premedication). The same protocol version and content file
+always give the same text, byte for byte, so the hash identifies what the patient saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ketamine_clinic.web.documents.education import fill, placeholders
+from ketamine_clinic.web.documents.protocol_facts import ProtocolFacts, protocol_facts
+from ketamine_clinic.web.protocols.models import ProtocolVersion
+
+DRUG_NAMES = {
+    "racemic": "ketamine (racemic ketamine)",
+    "ketamine": "ketamine",
+    "esketamine": "esketamine (S-ketamine)",
+    "s-ketamine": "esketamine (S-ketamine)",
+}
+
+
+@dataclass(frozen=True)
+class GeneratedConsent:
+    title: str
+    text: str
+    sha256: str
+    template_sha256: str
+    protocol_version_id: int
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@cache
+def _template() -> tuple[dict[str, Any], str]:
+    raw = (resources.files("ketamine_clinic.reference") / "education" / "consent.toml").read_text()
+    return tomllib.loads(raw), sha256_text(raw)
+
+
+def _num(value: Fraction) -> str:
+    return f"{float(value):g}"
+
+
+def _minutes(value: Fraction) -> str:
+    total = float(value)
+    hours, minutes = divmod(round(total), 60)
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    if hours:
+        return f"{hours} hour" + ("s" if hours != 1 else "")
+    return f"{minutes} minutes"
+
+
+def plan_lines(facts: ProtocolFacts) -> list[str]:
+    """The protocol's plan as plain-language list items (only what the protocol states)."""
+    unit = facts.rate_unit
+    lines = []
+    drug = DRUG_NAMES.get(facts.drug.lower(), facts.drug) if facts.drug else "ketamine"
+    lines.append(f"Medicine: {drug}, given into a vein through a pump-controlled drip.")
+    if facts.start_rate is not None:
+        per_kg = " for each kilogram of your body weight" if unit == "mg/kg/h" else ""
+        line = f"Starting rate: {_num(facts.start_rate)} {unit}{per_kg}."
+        if facts.max_rate is not None and facts.max_rate != facts.start_rate:
+            step = (f" in steps of {_num(facts.titration_step)} {unit}"
+                    if facts.titration_step is not None else "")
+            line += (f" The rate may be raised{step}, never above {_num(facts.max_rate)} "
+                     f"{unit}.")
+        lines.append(line)
+    if facts.planned_duration_min is not None:
+        lines.append(f"Each infusion lasts about {_minutes(facts.planned_duration_min)}.")
+    if facts.planned_sessions:
+        spacing = ""
+        if facts.spacing_days == 1:
+            spacing = ", on consecutive days"
+        elif facts.spacing_days:
+            spacing = f", {facts.spacing_days} days apart"
+        lines.append(f"Number of infusions planned in this series: {facts.planned_sessions}"
+                     f"{spacing}.")
+    if facts.premedications:
+        meds = "; ".join(m.text for m in facts.premedications)
+        lines.append(f"Medicines given before the infusion: {meds}.")
+    return lines
+
+
+def consent_from_facts(facts: ProtocolFacts, *, protocol_version_id: int) -> GeneratedConsent:
+    template, template_sha = _template()
+    values = placeholders()
+    title = fill(template["title"], values)
+    out = [
+        f"# {title}",
+        "",
+        values["clinic_name"],
+        "",
+        f"Protocol: {facts.title} ({facts.name}, version {facts.version}). "
+        f"Protocol text sha256 {facts.sha256}.",
+    ]
+    for section in template.get("section", ()):
+        out += ["", f"# {fill(section['heading'], values)}"]
+        for para in section.get("paragraphs", ()):
+            out += ["", fill(para, values)]
+        bullets = [fill(b, values) for b in section.get("bullets", ())]
+        if section.get("plan"):
+            bullets = plan_lines(facts) + bullets
+        if bullets:
+            out.append("")
+            out += [f"- {b}" for b in bullets]
+    text = "\n".join(out) + "\n"
+    return GeneratedConsent(title, text, sha256_text(text), template_sha, protocol_version_id)
+
+
+def consent_for(pv: ProtocolVersion) -> GeneratedConsent:
+    """The consent document a patient signs today for this protocol version."""
+    return consent_from_facts(protocol_facts(pv), protocol_version_id=pv.pk)

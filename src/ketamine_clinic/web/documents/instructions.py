@@ -1,0 +1,116 @@
+"""The discharge instruction sheet: standard content filled in for one session.
+
+The content is ``reference/education/discharge_sheet.toml``; the session supplies the
+patient, what was given and when the infusion ended (``selectors.session_summary``), the
+no-driving clock time (``clinical.discharge.no_driving_until``), the site's phone, the
+next session and the protocol version's own discharge instructions.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from django.utils import timezone
+
+from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.documents.consent import DRUG_NAMES
+from ketamine_clinic.web.documents.education import fill, placeholders
+from ketamine_clinic.web.documents.markup import cited_keys, strip_citations
+from ketamine_clinic.web.documents.protocol_facts import protocol_facts
+from ketamine_clinic.web.documents.selectors import SessionSummary
+
+
+@dataclass(frozen=True)
+class SheetSection:
+    heading: str
+    bullets: tuple[str, ...]
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class Sheet:
+    title: str
+    summary: SessionSummary
+    no_driving_heading: str
+    no_driving_text: str
+    sections: tuple[SheetSection, ...]
+    protocol_instructions: tuple[str, ...]
+    emergency_number: str
+    sources: tuple[str, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def drug_name(self) -> str:
+        return DRUG_NAMES.get(self.summary.drug.lower(), self.summary.drug or "ketamine")
+
+    @property
+    def ketamine_total_text(self) -> str:
+        """The total for the patient's sheet, to 0.1 mg (the exact value is in the chart)."""
+        total = self.summary.ketamine_total_mg
+        if total is None:
+            return ""
+        return f"{float(total):.1f}".removesuffix(".0") + " mg"
+
+
+@cache
+def _content() -> dict[str, Any]:
+    folder = resources.files("ketamine_clinic.reference") / "education"
+    return tomllib.loads((folder / "discharge_sheet.toml").read_text())
+
+
+def clock(at: datetime) -> str:
+    """A time as people read it on a sheet: 'Tuesday 4 March 2025 at 3:25 PM'."""
+    local = timezone.localtime(at)
+    hour = local.strftime("%I").lstrip("0")
+    return f"{local:%A} {local.day} {local:%B %Y} at {hour}:{local:%M %p}"
+
+
+def instruction_sheet(summary: SessionSummary) -> Sheet:
+    content = _content()
+    values = dict(placeholders())
+    problems = list(summary.problems)
+    if summary.no_driving is not None and summary.infusion_ended_at is not None:
+        values["no_driving_until"] = clock(summary.no_driving.until)
+        values["infusion_ended"] = clock(summary.infusion_ended_at)
+        values["no_driving_hours"] = str(summary.no_driving.hours)
+    else:
+        values["no_driving_until"] = "(the infusion has not ended)"
+        values["infusion_ended"] = "(not yet)"
+        problems.append("the infusion has no stop entry: the end time and the no-driving "
+                        "time are not known yet")
+    keys: list[str] = []
+
+    def plain(text: str) -> str:
+        keys.extend(k for k in cited_keys(text) if k not in keys)
+        return strip_citations(fill(text, values))
+
+    sections = tuple(
+        SheetSection(heading=plain(s["heading"]),
+                     bullets=tuple(plain(b) for b in s.get("bullets", ())),
+                     warning=bool(s.get("warning", False)))
+        for s in content.get("section", ())
+    )
+    no_driving = content["no_driving"]
+    try:
+        protocol_instructions = protocol_facts(summary.session.order.protocol_version) \
+            .discharge_instructions
+    except (ImportError, UsageError, ValueError, KeyError, TypeError) as exc:
+        # The sheet still prints without them; the staff see why on the print view.
+        protocol_instructions = ()
+        problems.append(f"the protocol's discharge instructions cannot be read: {exc}")
+    return Sheet(
+        title=content["title"],
+        summary=summary,
+        no_driving_heading=plain(no_driving["heading"]),
+        no_driving_text=plain(no_driving["text"]),
+        sections=sections,
+        protocol_instructions=tuple(protocol_instructions),
+        emergency_number=str(content["emergency_number"]),
+        sources=tuple(keys),
+        problems=tuple(problems),
+    )
