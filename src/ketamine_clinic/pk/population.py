@@ -1,0 +1,193 @@
+"""Virtual populations: log-normal inter-individual variability, percentile bands.
+
+Each virtual patient's parameters are typical x exp(eta) with eta ~ N(0, Omega), Omega the
+model's published variances and covariances, or variances the user gives (labelled
+"user-given"). Draws come from ``numpy.random.default_rng(seed)``: the same seed gives the
+same population. The engine solves every patient exactly and at once (batched eigen-
+decomposition, with the matrix-exponential path for any ill-conditioned patient).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ketamine_clinic.errors import UsageError
+from ketamine_clinic.pk.compartments import EFFECT
+from ketamine_clinic.pk.engine import solve
+from ketamine_clinic.pk.parameter_sets import IIV, PKModel, individual_parameters
+from ketamine_clinic.pk.regimen import Regimen
+from ketamine_clinic.pk.simulate import (
+    ModelInfo,
+    Patient,
+    SimulationResult,
+    check_times,
+    crossing_times,
+    evaluator,
+    make_system,
+    pd_effect,
+    prepare,
+    simulate,
+)
+
+FloatArray = NDArray[np.float64]
+_MAX_PATIENTS = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationResult:
+    """Percentile bands of a virtual population, with the typical patient's curves.
+
+    ``bands[series]`` has shape (len(percentiles), T) [ng/mL]; series are ``plasma``,
+    ``effect_site``, ``norketamine`` (those the model has) and ``pd_effect``.
+    ``individuals[series]`` (N, T) only when asked for. ``crossing_percentiles_min[series]``
+    are the percentiles of the per-patient threshold crossing times [min].
+    """
+
+    model: ModelInfo
+    patient: Patient
+    regimen: Regimen
+    n: int
+    seed: int
+    iiv_label: str
+    omega2: Mapping[str, float]
+    covariance: tuple[tuple[str, str, float], ...]
+    percentiles: tuple[float, ...]
+    times_min: FloatArray
+    bands: Mapping[str, FloatArray]
+    typical: SimulationResult
+    warnings: tuple[str, ...]
+    threshold_ng_per_ml: float | None = None
+    crossing_percentiles_min: Mapping[str, FloatArray] = field(default_factory=dict)
+    individuals: Mapping[str, FloatArray] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.id,
+            "n": self.n,
+            "seed": self.seed,
+            "iiv": {"label": self.iiv_label, "omega2": dict(self.omega2),
+                    "covariance": [list(c) for c in self.covariance]},
+            "percentiles": list(self.percentiles),
+            "times_min": [float(t) for t in self.times_min],
+            "bands_ng_per_ml": {s: b.tolist() for s, b in self.bands.items()},
+            "typical": self.typical.to_dict(),
+            "warnings": list(self.warnings),
+            "threshold_ng_per_ml": self.threshold_ng_per_ml,
+            "threshold_crossing_percentiles_min": {
+                s: v.tolist() for s, v in self.crossing_percentiles_min.items()},
+            "model_info": self.model.to_dict(),
+            "patient": self.patient.to_dict(),
+            "regimen": self.regimen.to_dict(),
+        }
+
+
+def choose_iiv(model: PKModel, omega2: Mapping[str, float] | None) -> IIV:
+    """The published IIV of ``model``, or the user's variances (replacing it entirely)."""
+    if omega2:
+        for name, value in omega2.items():
+            if name not in model.parameters or model.parameters[name].same_as is not None:
+                raise UsageError("omega2", f"{model.id} has no free parameter {name!r}; "
+                                           f"parameters: {', '.join(model.parameters)}")
+            if not math.isfinite(value) or value < 0:
+                raise UsageError("omega2", f"{name}: variance must be >= 0, got {value!r}")
+        return IIV(dict(omega2), (), "user", "user-given")
+    if model.iiv is None:
+        raise UsageError("omega2", f"{model.id} has no published inter-individual "
+                                   "variability; give variances, e.g. CL=0.09,V1=0.1")
+    return model.iiv
+
+
+def draw_eta(iiv: IIV, n: int, rng: np.random.Generator) -> dict[str, FloatArray]:
+    """n draws of eta ~ N(0, Omega), one array per parameter name."""
+    omega = iiv.matrix()
+    # Cholesky of the (positive semi-definite) covariance; eigen-based for the singular case.
+    vals, vecs = np.linalg.eigh(omega)
+    if np.any(vals < -1e-12):
+        raise UsageError("omega2", "the variance-covariance matrix is not positive "
+                                   "semi-definite")
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+    z = rng.standard_normal((n, len(iiv.names)))
+    eta = z @ root.T
+    return {name: eta[:, i] for i, name in enumerate(iiv.names)}
+
+
+def simulate_population(
+    model_id: str,
+    patient: Patient,
+    regimen: Regimen,
+    times_min: ArrayLike,
+    *,
+    n: int,
+    seed: int,
+    percentiles: Sequence[float] = (5.0, 50.0, 95.0),
+    omega2: Mapping[str, float] | None = None,
+    ke0_per_min: float | None = None,
+    threshold_ng_per_ml: float | None = None,
+    keep_individuals: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> PopulationResult:
+    """Simulate ``n`` virtual patients like ``patient`` and summarise them.
+
+    Parameters
+    ----------
+    model_id, patient, regimen, times_min, ke0_per_min : as :func:`simulate`.
+    n : number of virtual patients (1 to 10 million).
+    seed : seed of ``numpy.random.default_rng``; equal seeds give equal results.
+    percentiles : percentiles of the bands, each in [0, 100].
+    omega2 : user-given variances of eta per parameter name (replaces the published IIV;
+        required for models without one).
+    threshold_ng_per_ml : also summarise each patient's threshold crossing time.
+    keep_individuals : keep every patient's curves in the result ((n, T) per series).
+    progress : called with the number of patients finished, chunk by chunk.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= _MAX_PATIENTS:
+        raise UsageError("n", f"must be a whole number from 1 to {_MAX_PATIENTS}, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UsageError("seed", f"must be a whole number >= 0, got {seed!r}")
+    pcts = tuple(float(p) for p in percentiles)
+    if not pcts or any(not math.isfinite(p) or not 0 <= p <= 100 for p in pcts):
+        raise UsageError("percentiles", "each percentile must be between 0 and 100")
+    typical = simulate(model_id, patient, regimen, times_min, ke0_per_min=ke0_per_min,
+                       threshold_ng_per_ml=threshold_ng_per_ml)
+    prep = prepare(model_id, patient, regimen, ke0_per_min)
+    times = check_times(times_min)
+    iiv = choose_iiv(prep.pk, omega2)
+    rng = np.random.default_rng(seed)
+    eta = draw_eta(iiv, n, rng)
+    params = individual_parameters(prep.pk, np.full(n, float(patient.weight_kg)), eta)
+    system = make_system(prep, params)
+    evaluate = evaluator(prep, system, "auto")
+    out = solve(system, prep.schedule, times, method="auto", progress=progress)
+    if prep.pd is not None and EFFECT in out:
+        out["pd_effect"] = pd_effect(prep.pd, out[EFFECT])
+    bands = {s: np.percentile(y, pcts, axis=0) for s, y in out.items()}
+    crossing: dict[str, FloatArray] = {}
+    if threshold_ng_per_ml is not None:
+        for s in (k for k in out if k != "pd_effect"):
+            t = crossing_times(evaluate, s, prep.schedule.last_input_min,
+                               threshold_ng_per_ml, n)
+            crossing[s] = np.percentile(t, pcts)
+    return PopulationResult(
+        model=prep.info,
+        patient=patient,
+        regimen=regimen,
+        n=n,
+        seed=seed,
+        iiv_label=iiv.label,
+        omega2=dict(iiv.omega2),
+        covariance=iiv.covariance,
+        percentiles=pcts,
+        times_min=times,
+        bands=bands,
+        typical=typical,
+        warnings=(*prep.warnings, f"inter-individual variability: {iiv.label}"),
+        threshold_ng_per_ml=threshold_ng_per_ml,
+        crossing_percentiles_min=crossing,
+        individuals=out if keep_individuals else None,
+    )
