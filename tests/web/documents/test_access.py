@@ -1,0 +1,222 @@
+"""Every page and API endpoint of the documents area, for every role, for Oscar (a nurse of
+another site) and for anonymous visitors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from ketamine_clinic.web.accounts.models import ApiToken
+from ketamine_clinic.web.accounts.roles import Role
+from ketamine_clinic.web.audit.models import AuditEntry
+from ketamine_clinic.web.audit.services import Actor
+from ketamine_clinic.web.documents import services
+from ketamine_clinic.web.documents.consent import consent_for
+
+from .factories import build_finished_session, make_protocol_version
+from .test_consent import SIGNATURE
+
+ALL = frozenset(Role.values)
+CLINICAL = frozenset({"physician", "nurse"})
+
+
+@dataclass
+class World:
+    cast: Any
+    pv1: Any
+    pv2: Any
+    consent: Any
+    session: Any
+
+
+@pytest.fixture
+def world(cast: Any) -> World:
+    pv1, pv2 = make_protocol_version(version=1), make_protocol_version(version=2)
+    consent = services.consent_record(
+        actor=Actor(user=cast.bob), patient=cast.ana, protocol_version=pv1,
+        document_sha256=consent_for(pv1).sha256, method="paper", explained_by=cast.bob,
+        signed_at=timezone.now() - timedelta(hours=1), paper_attested=True)
+    return World(cast, pv1, pv2, consent, build_finished_session(cast, pv1))
+
+
+def consent_post(w: World, user: Any) -> dict[str, Any]:
+    return {"protocol_version": w.pv2.pk, "document_sha256": consent_for(w.pv2).sha256,
+            "method": "signature", "explained_by": user.pk,
+            "signed_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+            "signature_strokes": SIGNATURE, "pad_width": 600, "pad_height": 200}
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    method: str
+    url: Callable[[World], str]
+    allowed: frozenset[str]
+    data: Callable[[World, Any], dict[str, Any]] | None = None
+
+
+PAGES = [
+    Page("record consent form", "get",
+         lambda w: reverse("consent_new", args=[w.cast.ana.pk]) + f"?protocol_version={w.pv2.pk}",
+         CLINICAL),
+    Page("record consent", "post", lambda w: reverse("consent_new", args=[w.cast.ana.pk]),
+         CLINICAL, consent_post),
+    Page("consent for paper", "get",
+         lambda w: reverse("consent_print", args=[w.cast.ana.pk, w.pv1.pk]), ALL),
+    Page("consent detail", "get", lambda w: reverse("consent_detail", args=[w.consent.pk]), ALL),
+    Page("withdraw consent", "post", lambda w: reverse("consent_withdraw", args=[w.consent.pk]),
+         CLINICAL, lambda w, u: {"reason": "patient declined"}),
+    Page("instruction sheet", "get",
+         lambda w: reverse("session_instructions", args=[w.session.pk]), CLINICAL),
+    Page("instruction sheet pdf", "get",
+         lambda w: reverse("session_instructions_pdf", args=[w.session.pk]), CLINICAL),
+]
+
+
+def _call(client: Client, page: Page, w: World, user: Any) -> Any:
+    url = page.url(w)
+    if page.method == "get":
+        return client.get(url)
+    return client.post(url, page.data(w, user) if page.data else {})
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("role", sorted(Role.values))
+def test_each_role_gets_exactly_the_pages_it_is_allowed(world: World, client: Client,
+                                                        page: Page, role: str) -> None:
+    user = world.cast.by_role()[role]
+    client.force_login(user)
+    response = _call(client, page, world, user)
+    if role in page.allowed:
+        assert response.status_code in (200, 302), response.content[:800]
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_a_user_of_another_site_cannot_reach_the_patients_documents(world: World,
+                                                                     client: Client,
+                                                                     page: Page) -> None:
+    oscar = world.cast.oscar  # a Boulder nurse; Ana is at Denver
+    client.force_login(oscar)
+    before = AuditEntry.objects.filter(username="oscar", action__endswith="access_denied").count()
+    response = _call(client, page, world, oscar)
+    if "nurse" in page.allowed:
+        assert response.status_code == 404
+        after = AuditEntry.objects.filter(username="oscar",
+                                          action__endswith="access_denied").count()
+        assert after == before + 1
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_anonymous_visitors_are_sent_to_log_in(world: World, client: Client,
+                                               page: Page) -> None:
+    response = _call(client, page, world, world.cast.bob)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("role", sorted(Role.values))
+@pytest.mark.parametrize("url", ["/education/", "/education/risks/", "/education/sources/",
+                                 "/education/print/"])
+def test_every_role_can_read_the_education_pages(cast: Any, client: Client, role: str,
+                                                 url: str) -> None:
+    client.force_login(cast.by_role()[role])
+    assert client.get(url).status_code == 200
+
+
+def test_oscar_can_read_the_education_pages(cast: Any, client: Client) -> None:
+    client.force_login(cast.oscar)
+    assert client.get("/education/how-it-may-help/").status_code == 200
+
+
+# --------------------------------------------------------------------------- API
+
+
+def api_call(client: Client, user: Any, method: str, path: str, body: Any = None) -> Any:
+    _, raw = ApiToken.issue(user)
+    kwargs: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    if body is not None:
+        kwargs.update(data=json.dumps(body), content_type="application/json")
+    return getattr(client, method)(f"/api/v1{path}", **kwargs)
+
+
+def endpoints(w: World) -> list[tuple[str, str, Any, frozenset[str], bool]]:
+    """(method, path, body, roles allowed, patient-scoped)."""
+    p, c, s = w.cast.ana.pk, w.consent.pk, w.session.pk
+    new_consent = {
+        "protocol_version": w.pv2.pk, "document_sha256": consent_for(w.pv2).sha256,
+        "method": "paper", "explained_by": "bob",
+        "signed_at": (timezone.now() - timedelta(minutes=5)).isoformat(),
+        "paper_attested": True, "paper_reference": "scan 77"}
+    return [
+        ("get", f"/protocol-versions/{w.pv1.pk}/consent-document", None, ALL, False),
+        ("get", f"/patients/{p}/consents", None, ALL, True),
+        ("post", f"/patients/{p}/consents", new_consent, CLINICAL, True),
+        ("get", f"/consents/{c}", None, ALL, True),
+        ("post", f"/consents/{c}/withdraw", {"reason": "patient declined"}, CLINICAL, True),
+        ("get", f"/sessions/{s}/discharge-instructions", None, CLINICAL, True),
+    ]
+
+
+def _user(w: World, role: str) -> Any:
+    return w.cast.oscar if role == "oscar" else w.cast.by_role()[role]
+
+
+@pytest.mark.parametrize("role", sorted(Role.values))
+def test_every_endpoint_answers_each_role_as_the_role_table_says(world: World, client: Client,
+                                                                 role: str) -> None:
+    user = _user(world, role)
+    for method, path, body, allowed, _ in endpoints(world):
+        response = api_call(client, user, method, path, body)
+        expected = {200, 201} if role in allowed else {403}
+        assert response.status_code in expected, (method, path, response.content)
+
+
+def test_oscar_gets_not_found_and_an_audit_entry_from_the_api(world: World,
+                                                              client: Client) -> None:
+    oscar = _user(world, "oscar")
+    for method, path, body, _allowed, scoped in endpoints(world):
+        before = AuditEntry.objects.filter(username="oscar",
+                                           action__endswith="access_denied").count()
+        response = api_call(client, oscar, method, path, body)
+        if not scoped:
+            assert response.status_code == 200, path
+            continue
+        assert response.status_code == 404, (method, path, response.content)
+        after = AuditEntry.objects.filter(username="oscar",
+                                          action__endswith="access_denied").count()
+        assert after == before + 1
+
+
+def test_the_api_discharge_summary_gives_the_end_and_the_no_driving_time(
+        world: World, client: Client) -> None:
+    data = api_call(client, world.cast.bob, "get",
+                    f"/sessions/{world.session.pk}/discharge-instructions").json()
+    assert data["ketamine_total_mg_exact"] == "110"
+    assert data["infusion_ended_at"].startswith("2025-03-03T20:30:00")  # 1:30 PM MST in UTC
+    assert data["no_driving_until"].startswith("2025-03-04T13:30:00-07:00")
+    assert data["no_driving_hours"] == 24
+
+
+def test_a_bad_api_consent_names_the_field_and_stores_nothing(world: World,
+                                                              client: Client) -> None:
+    body = {"protocol_version": world.pv2.pk, "document_sha256": "0" * 64,
+            "method": "signature", "explained_by": "bob",
+            "signed_at": timezone.now().isoformat(), "signature_strokes": SIGNATURE,
+            "pad_width": 600, "pad_height": 200}
+    response = api_call(client, world.cast.bob, "post",
+                        f"/patients/{world.cast.ana.pk}/consents", body)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "document_sha256"
+    assert world.cast.ana.consents.count() == 1
