@@ -7,5 +7,7 @@ class SessionsConfig(AppConfig):
     name = "ketamine_clinic.web.sessions"
     label = "infusion_sessions"  # "sessions" is Django's own session app
     verbose_name = "Infusion sessions, recovery and discharge"
-    nav: list[tuple[str, str, Capability | None]] = []  # set when the pages exist
-    patient_panels: list[str] = []
+    nav: list[tuple[str, str, Capability | None]] = [
+        ("Chairs", "session_board", Capability.VIEW_PATIENTS)]
+    patient_panels: list[str] = [
+        "ketamine_clinic.web.sessions.views.patient_sessions_panel"]

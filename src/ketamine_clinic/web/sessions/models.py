@@ -41,6 +41,11 @@ class InfusionSession(models.Model):
     def __str__(self) -> str:
         return f"session {self.pk} ({self.state})"
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("session_detail", kwargs={"session_id": self.pk})
+
 
 class TimelineEntry(AppendOnly):
     """Something that happened in a session, recorded once. Corrections point back."""

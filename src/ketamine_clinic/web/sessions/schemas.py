@@ -38,13 +38,23 @@ class MedicationGiven(Payload):
 
 
 class RateSet(Payload):
-    """Infusion start, or a rate change, with the check that allowed it."""
+    """Infusion start, or a rate change, with the check that allowed it.
 
-    rate_mg_per_h: float = Field(ge=0)
-    pump_rate_ml_per_h: float = Field(ge=0)
+    ``rate_entered`` is the rate as typed (any form); the three forms are the core's
+    exact conversions (rounded for JSON); ``rate_check`` is ``RateCheck.to_dict()`` and
+    ``acceptance`` the ``Acceptance.to_dict()`` that let it through.
+    """
+
+    rate_mg_per_h: float = Field(gt=0)
+    pump_rate_ml_per_h: float = Field(gt=0)
+    rate_mg_per_kg_per_h: float | None = Field(default=None, gt=0)
+    rate_mg_per_h_exact: str = ""
+    rate_entered: str = ""
     rate_check: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    acceptance: dict = Field(default_factory=dict)  # type: ignore[type-arg]
     override_code: str = ""
     override_text: str = ""
+    confirmed: list[str] = Field(default_factory=list)
 
 
 class Pause(Payload):
@@ -52,11 +62,18 @@ class Pause(Payload):
 
 
 class Resume(Payload):
-    rate_mg_per_h: float | None = Field(default=None, ge=0)
+    rate_mg_per_h: float | None = Field(default=None, gt=0)
 
 
 class Stop(Payload):
+    """The end of the infusion; ``totals`` is ``InfusionTotals.to_dict()`` at the stop."""
+
     reason: str = ""
+    totals: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+
+
+class BeginRecovery(Payload):
+    note: str = ""
 
 
 class Vitals(Payload):
@@ -73,12 +90,14 @@ class Vitals(Payload):
 class Sedation(Payload):
     scale: Literal["moaas", "moaas_6", "rass", "ramsay"]
     score: int
+    result: dict = Field(default_factory=dict)  # type: ignore[type-arg]  # ScaleScore.to_dict()
 
 
 class Dissociation(Payload):
     scale: Literal["cadss6"] = "cadss6"
     items: dict[str, int] = Field(default_factory=dict)
     total: int
+    result: dict = Field(default_factory=dict)  # type: ignore[type-arg]  # ScaleScore.to_dict()
 
 
 class Pain(Payload):
@@ -100,9 +119,19 @@ class Note(Payload):
 
 
 class RecoveryScore(Payload):
+    """A discharge score (modified Aldrete, PADSS, modified PADSS), item by item.
+
+    ``items`` holds the points of every item (computed ones too); ``observed`` what the
+    clinician chose; ``result`` the core's ``DischargeScore.to_dict()`` (with the baseline
+    and current vital signs it was computed from); ``vitals_entry_id`` the set scored.
+    """
+
     score_name: str
     items: dict[str, int]
     total: int
+    observed: dict[str, int] = Field(default_factory=dict)
+    vitals_entry_id: int | None = None
+    baseline_entry_id: int | None = None
     result: dict = Field(default_factory=dict)  # type: ignore[type-arg]
 
 
@@ -111,6 +140,7 @@ class Discharge(Payload):
     instructions_given: bool
     gate: dict = Field(default_factory=dict)  # type: ignore[type-arg]
     overrides: list[dict] = Field(default_factory=list)  # type: ignore[type-arg]
+    no_driving_until: dict = Field(default_factory=dict)  # type: ignore[type-arg]
 
 
 class Transfer(Payload):
@@ -136,6 +166,7 @@ KINDS: dict[str, type[Payload]] = {
     "pause": Pause,
     "resume": Resume,
     "stop": Stop,
+    "begin_recovery": BeginRecovery,
     "vitals": Vitals,
     "sedation": Sedation,
     "dissociation": Dissociation,
@@ -148,3 +179,28 @@ KINDS: dict[str, type[Payload]] = {
     "abandon": Abandon,
     "entered_in_error": EnteredInError,
 }
+
+
+# Kinds that change the session's state, with the state-machine event each one is.
+STATE_KINDS: dict[str, str] = {
+    "check_in": "check_in",
+    "pre_assessment": "complete_pre_assessment",
+    "infusion_start": "start_infusion",
+    "pause": "pause",
+    "resume": "resume",
+    "stop": "stop",
+    "begin_recovery": "begin_recovery",
+    "discharge": "discharge",
+    "transfer": "transfer",
+    "abandon": "abandon",
+}
+
+# Observations recorded at any time while the session is open (no state change).
+OBSERVATION_KINDS = ("vitals", "sedation", "dissociation", "pain", "adverse_event", "note",
+                     "premedication", "rescue_medication")
+
+# Kinds whose entries may be corrected (same kind, new payload) or retracted. State
+# changes cannot be: the session's path is what happened; a note explains a mistake.
+CORRECTABLE_KINDS = (*OBSERVATION_KINDS, "pre_assessment", "infusion_start", "rate_change",
+                     "recovery_score")
+RETRACTABLE_KINDS = (*OBSERVATION_KINDS, "rate_change", "recovery_score")
