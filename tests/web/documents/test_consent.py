@@ -139,7 +139,7 @@ def test_recording_is_audited(cast: Any, pv1: Any) -> None:
 
 
 @pytest.mark.parametrize(("strokes", "problem"), [
-    ("", "not readable"),
+    ("", "empty"),
     ("[]", "empty"),
     ("[[[10, 10], [11, 11]]]", "too short"),
     (json.dumps([[[10 + i * 0.1, 10] for i in range(30)]]), "too small"),

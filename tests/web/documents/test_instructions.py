@@ -106,8 +106,8 @@ def test_the_pdf_names_the_patient_the_end_time_and_the_no_driving_clock_time(
     client.force_login(cast.bob)
     text = pdf_text(client, finished_session)
     assert "Ana Ruiz" in text
-    assert "DEN-1" in text
-    assert "Your infusion ended at Monday 3 March 2025 at 1:30 PM" in text
+    assert "Ana Ruiz · MRN DEN-1" in text  # the footer of every page
+    assert "Your infusion ended on Monday 3 March 2025 at 1:30 PM" in text
     assert "Do not drive until Tuesday 4 March 2025 at 1:30 PM" in text
     assert "For 24 hours after that" in text
     assert "110 mg in total" in text

@@ -21,6 +21,7 @@ from ketamine_clinic.web.documents.protocol_facts import ProtocolFacts, protocol
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 DRUG_NAMES = {
+    "racemic_ketamine": "ketamine (racemic ketamine)",
     "racemic": "ketamine (racemic ketamine)",
     "ketamine": "ketamine",
     "esketamine": "esketamine (S-ketamine)",
@@ -87,7 +88,8 @@ def plan_lines(facts: ProtocolFacts) -> list[str]:
         lines.append(f"Number of infusions planned in this series: {facts.planned_sessions}"
                      f"{spacing}.")
     if facts.premedications:
-        meds = "; ".join(m.text for m in facts.premedications)
+        meds = "; ".join(f"{m.drug} {m.dose_text} {m.route}".strip()
+                         + (f" ({m.when})" if m.when else "") for m in facts.premedications)
         lines.append(f"Medicines given before the infusion: {meds}.")
     return lines
 

@@ -9,7 +9,6 @@ that line out of the documents.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -24,11 +23,6 @@ class Medicine:
     dose_text: str
     route: str
     when: str = ""
-
-    @property
-    def text(self) -> str:
-        parts = [self.drug, self.dose_text, self.route, self.when]
-        return " ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)
@@ -50,83 +44,73 @@ class ProtocolFacts:
 
 
 def _get(obj: Any, *names: str) -> Any:
-    """The first attribute (or mapping key) of ``obj`` that is present and not None."""
+    """The first attribute of ``obj`` that is present and not None."""
     for name in names:
-        if obj is None:
-            return None
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+        value = getattr(obj, name, None)
         if value is not None:
             return value
     return None
 
 
 def _number(value: Any) -> Fraction | None:
+    """The exact number of a protocol ``Quantity`` (or of a bare number)."""
     if value is None:
         return None
-    if hasattr(value, "value") and not isinstance(value, int | float | str):
-        value = value.value  # a quantity-like object
-    return exact(value, field="protocol")
+    return exact(getattr(value, "value", value), field="protocol")
 
 
-_UNITS = {"mg/h": "mg/h", "mg_per_h": "mg/h", "fixed": "mg/h", "mg/kg/h": "mg/kg/h",
-          "mg_per_kg_per_h": "mg/kg/h", "weight": "mg/kg/h", "weight_based": "mg/kg/h"}
+def _text(value: Any) -> str:
+    """The text of a protocol ``Choice`` (or of a bare string)."""
+    return str(getattr(value, "value", value) or "")
 
 
-def _rate_unit(basis: Any) -> str:
-    text = str(getattr(basis, "value", basis) or "")
-    return _UNITS.get(text, text)
+_UNITS = {"fixed_mg_per_h": "mg/h", "weight_mg_per_kg_per_h": "mg/kg/h"}
 
 
-def _medicines(items: Iterable[Any] | None) -> tuple[Medicine, ...]:
-    out = []
-    for item in items or ():
-        if isinstance(item, str):
-            out.append(Medicine(item, "", ""))
-            continue
-        dose = _get(item, "dose_text", "dose")
-        unit = _get(item, "unit", "dose_unit") or ""
-        dose_text = str(dose) if isinstance(dose, str) else (
-            f"{float(_number(dose) or 0):g} {unit}".strip() if dose is not None else "")
-        out.append(Medicine(
-            drug=str(_get(item, "drug", "name") or ""),
-            dose_text=dose_text,
-            route=str(_get(item, "route") or ""),
-            when=str(_get(item, "timing", "when") or ""),
-        ))
-    return tuple(out)
+def _rate_unit(dosing: Any) -> str:
+    unit = getattr(dosing, "rate_unit", None)
+    if unit:
+        return str(unit)
+    basis = _text(dosing.basis)
+    return _UNITS.get(basis, basis)
 
 
-def _instructions(protocol: Any) -> tuple[str, ...]:
-    discharge = _get(protocol, "discharge")
-    found = _get(discharge, "instructions") if discharge is not None else None
-    if found is None:
-        found = _get(protocol, "discharge_instructions")
-    if found is None:
-        return ()
-    if isinstance(found, str):
-        return tuple(line.strip() for line in found.splitlines() if line.strip())
-    return tuple(str(_get(x, "text") or x) if not isinstance(x, str) else x for x in found)
+def _medicine(item: Any) -> Medicine:
+    dose = item.dose
+    amount = _number(dose)
+    unit = str(getattr(dose, "unit", ""))
+    return Medicine(
+        drug=str(item.drug),
+        dose_text=f"{float(amount):g} {unit}".strip() if amount is not None else "",
+        route=str(getattr(item, "route", "") or ""),
+        when=str(getattr(item, "timing", "") or ""),
+    )
 
 
 def facts_from_protocol(protocol: Any, *, sha256: str) -> ProtocolFacts:
-    """Pick the documents' facts out of a loaded protocol."""
-    dosing = _get(protocol, "dosing")
-    series = _get(protocol, "series", "schedule")
+    """Pick the documents' facts out of a loaded ``clinical.protocol.Protocol``."""
+    dosing = protocol.dosing
+    series = protocol.series
+    sessions = _number(_get(series, "sessions"))
+    spacing = _number(_get(series, "spacing_days"))
+    # The loader names the arrays in the plural; the TOML tables are singular.
+    premeds = _get(protocol, "premedications", "premedication") or ()
+    notes = _get(protocol, "discharge_instructions", "discharge_instruction") or ()
     return ProtocolFacts(
-        name=str(_get(protocol, "name")),
-        version=str(_get(protocol, "version")),
-        title=str(_get(protocol, "title") or _get(protocol, "name")),
+        name=str(protocol.name),
+        version=str(protocol.version),
+        title=str(protocol.title),
         sha256=sha256,
-        drug=str(_get(dosing, "drug") or _get(protocol, "drug") or ""),
-        rate_unit=_rate_unit(_get(dosing, "basis")),
-        start_rate=_number(_get(dosing, "start_rate")),
-        max_rate=_number(_get(dosing, "max_rate")),
+        drug=_text(protocol.drug.form),
+        rate_unit=_rate_unit(dosing),
+        start_rate=_number(dosing.start_rate),
+        max_rate=_number(dosing.max_rate),
         titration_step=_number(_get(dosing, "titration_step")),
         planned_duration_min=_number(_get(dosing, "planned_duration_min")),
-        planned_sessions=_get(series, "planned_sessions", "sessions"),
-        spacing_days=_get(series, "spacing_days"),
-        premedications=_medicines(_get(protocol, "premedications", "premedication")),
-        discharge_instructions=_instructions(protocol),
+        planned_sessions=int(sessions) if sessions is not None else None,
+        spacing_days=int(spacing) if spacing is not None else None,
+        premedications=tuple(_medicine(m) for m in premeds),
+        discharge_instructions=tuple(str(getattr(n, "text", n)) for n in notes),
     )
 
 

@@ -24,6 +24,8 @@ MIN_POINTS = 10
 
 
 def _strokes(raw: str) -> list[list[tuple[float, float]]]:
+    if not (raw or "").strip():
+        raise UsageError(FIELD, "is empty; the patient must sign on the pad")
     try:
         data: Any = json.loads(raw)
     except (TypeError, ValueError) as exc:

@@ -39,7 +39,7 @@ def _sources_url() -> str:
 @require_GET
 def education_index(request: HttpRequest) -> HttpResponse:
     return render(request, "documents/education_index.html",
-                  {"pages": education.pages()})
+                  {"pages": education.pages(), "current": "index"})
 
 
 @require_GET
@@ -50,7 +50,7 @@ def education_page(request: HttpRequest, slug: str) -> HttpResponse:
     pages = education.pages()
     i = pages.index(page)
     return render(request, "documents/education_page.html", {
-        "page": page, "pages": pages, "sources_url": _sources_url(),
+        "page": page, "pages": pages, "sources_url": _sources_url(), "current": page.slug,
         "previous": pages[i - 1] if i > 0 else None,
         "next": pages[i + 1] if i + 1 < len(pages) else None,
     })
@@ -59,7 +59,8 @@ def education_page(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def education_print(request: HttpRequest) -> HttpResponse:
     return render(request, "documents/education_print.html",
-                  {"pages": education.pages(), "sources_url": _sources_url()})
+                  {"pages": education.pages(), "sources_url": _sources_url(),
+                   "current": "print"})
 
 
 @require_GET
@@ -69,7 +70,8 @@ def education_sources(request: HttpRequest) -> HttpResponse:
     specials = [(key, text, citing.get(key, []))
                 for key, text in education.SPECIAL_SOURCES.items()]
     return render(request, "documents/education_sources.html",
-                  {"rows": rows, "specials": specials})
+                  {"rows": rows, "specials": specials, "pages": education.pages(),
+                   "current": "sources"})
 
 
 # --------------------------------------------------------------------------- consent
