@@ -7,5 +7,8 @@ class OutcomesConfig(AppConfig):
     name = "ketamine_clinic.web.outcomes"
     label = "outcomes"
     verbose_name = "Follow-up and outcomes"
-    nav: list[tuple[str, str, Capability | None]] = []  # set when the pages exist
-    patient_panels: list[str] = []
+    nav: list[tuple[str, str, Capability | None]] = [
+        ("Follow-ups", "followup_worklist", Capability.RECORD_FOLLOW_UP),
+        ("Outcomes", "outcome_report", Capability.VIEW_REPORTS),
+    ]
+    patient_panels: list[str] = ["ketamine_clinic.web.outcomes.views.outcomes_panel"]

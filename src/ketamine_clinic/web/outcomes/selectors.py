@@ -1,0 +1,466 @@
+"""Reads for series, follow-ups and outcomes, always scoped to the user's sites.
+
+The cohort is gathered in a fixed number of queries, whatever its size (pinned in
+``tests/web/outcomes/test_report.py``): the series with their diagnosis group and first
+session, the sessions actually given, the effective pain and adverse-event entries of
+their timelines, and the effective follow-up answers. From those rows each series becomes
+one :class:`ketamine_clinic.clinical.outcomes.SeriesOutcome`; all statistics are the core's.
+
+Where each number comes from
+----------------------------
+* baseline pain: the first ``pain`` entry with phase ``pre`` of the series' first given
+  session (an infusion was started); if none was charted, the average pain of the
+  ``baseline`` questionnaire.
+* day 0: the last ``pain`` entry with phase ``end`` of the series' last given session.
+* day 1: the ``day1`` answer after that last session; weeks 1-12: the series' answers, at
+  the point's nominal day (``reference/follow_up.toml``), average pain (0-10 NRS).
+* opioids: MME per day of the ``baseline`` answer (before) and of the latest answered
+  follow-up that recorded it (after).
+* sessions: those with an ``infusion_start`` entry; adverse events: effective
+  ``adverse_event`` entries, by type.
+* "effective": an entry or answer that no later correction or retraction points at.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from ketamine_clinic.clinical import outcomes as core
+from ketamine_clinic.web.accounts.models import Site, User
+from ketamine_clinic.web.orders.models import Series
+from ketamine_clinic.web.outcomes import policy
+from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
+from ketamine_clinic.web.patients.models import Diagnosis, Patient
+from ketamine_clinic.web.protocols.models import ProtocolVersion
+from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
+
+DIAGNOSIS_GROUPS = ("crps", "other")
+
+
+@dataclass(frozen=True)
+class CohortFilters:
+    """Which series a report covers. Empty means no restriction (within the user's sites)."""
+
+    sites: tuple[str, ...] = ()
+    protocol: str = ""
+    diagnosis: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.diagnosis and self.diagnosis not in DIAGNOSIS_GROUPS:
+            raise ValueError(self.diagnosis)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sites": list(self.sites),
+            "protocol": self.protocol or None,
+            "diagnosis": self.diagnosis or None,
+            "date_from": self.date_from.isoformat() if self.date_from else None,
+            "date_to": self.date_to.isoformat() if self.date_to else None,
+        }
+
+
+@dataclass
+class SessionPain:
+    session_id: int
+    visit_number: int
+    started_on: date
+    before: float | None = None
+    at_end: float | None = None
+
+
+@dataclass
+class CohortSeries:
+    """One series as read from the database, before it becomes a SeriesOutcome."""
+
+    series_id: int
+    patient_id: int
+    site: str
+    protocol: str
+    diagnosis_group: str
+    first_at: datetime
+    protocol_version_id: int
+    sessions: dict[int, SessionPain] = field(default_factory=dict)  # by visit number
+    adverse_events: list[str] = field(default_factory=list)
+    follow_ups: dict[int, float] = field(default_factory=dict)  # outcome day -> pain
+    baseline_answer_pain: float | None = None
+    mme_before: float | None = None
+    mme_after: tuple[int, float] | None = None  # (day, MME)
+
+    @property
+    def given(self) -> list[SessionPain]:
+        return [self.sessions[v] for v in sorted(self.sessions)]
+
+    @property
+    def baseline_pain(self) -> float | None:
+        given = self.given
+        if given and given[0].before is not None:
+            return given[0].before
+        return self.baseline_answer_pain
+
+    def outcome_follow_ups(self) -> tuple[core.FollowUp, ...]:
+        days = dict(self.follow_ups)
+        given = self.given
+        if given and given[-1].at_end is not None:
+            days[0] = given[-1].at_end
+        return tuple(core.FollowUp(float(d), float(p)) for d, p in sorted(days.items()))
+
+    def to_outcome(self) -> core.SeriesOutcome | None:
+        baseline = self.baseline_pain
+        if baseline is None:
+            return None
+        return core.SeriesOutcome(
+            series_id=str(self.series_id),
+            patient_id=str(self.patient_id),
+            diagnosis_group=self.diagnosis_group,
+            protocol=self.protocol,
+            baseline_pain=baseline,
+            follow_ups=self.outcome_follow_ups(),
+            sessions=len(self.sessions),
+            adverse_events=tuple(self.adverse_events),
+            mme_before=self.mme_before,
+            mme_after=None if self.mme_after is None else self.mme_after[1],
+        )
+
+
+@dataclass
+class Cohort:
+    filters: CohortFilters
+    series: list[CohortSeries]
+
+    def outcomes(self) -> list[core.SeriesOutcome]:
+        return [o for s in self.series if (o := s.to_outcome()) is not None]
+
+    @property
+    def without_baseline(self) -> int:
+        return sum(1 for s in self.series if s.baseline_pain is None)
+
+
+def visible_sites(user: User) -> QuerySet[Site]:
+    return user.sites.all()
+
+
+def _effective(qs: QuerySet[Any], model: type) -> QuerySet[Any]:
+    return qs.filter(~Exists(model.objects.filter(corrects=OuterRef("pk"))))
+
+
+def _series_queryset(site_ids: Iterable[int], filters: CohortFilters) -> QuerySet[Series]:
+    crps = Diagnosis.objects.filter(patient=OuterRef("patient_id"), group__startswith="crps",
+                                    entered_in_error_at__isnull=True)
+    started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
+    first = (InfusionSession.objects.filter(series=OuterRef("pk")).filter(Exists(started))
+             .order_by("scheduled_for").values("scheduled_for")[:1])
+    from django.db.models import Subquery
+
+    qs = (Series.objects.filter(patient__site_id__in=list(site_ids))
+          .annotate(first_at=Subquery(first), is_crps=Exists(crps))
+          .filter(first_at__isnull=False))
+    if filters.sites:
+        qs = qs.filter(patient__site__code__in=filters.sites)
+    if filters.protocol:
+        qs = qs.filter(protocol_version__name=filters.protocol)
+    if filters.diagnosis:
+        qs = qs.filter(is_crps=filters.diagnosis == "crps")
+    if filters.date_from:
+        qs = qs.filter(first_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        qs = qs.filter(first_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    return qs
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def load_cohort(site_ids: Iterable[int], filters: CohortFilters) -> Cohort:
+    """Every series at ``site_ids`` matching ``filters`` with what the statistics need.
+
+    Five queries in all, whatever the size of the cohort.
+    """
+    base = _series_queryset(site_ids, filters)
+    rows = base.values_list("id", "patient_id", "patient__site__code",
+                            "protocol_version__name", "is_crps", "first_at",
+                            "protocol_version_id")
+    by_id: dict[int, CohortSeries] = {}
+    for sid, pid, site, proto, is_crps, first_at, pv_id in rows:
+        by_id[sid] = CohortSeries(sid, pid, site, proto, "crps" if is_crps else "other",
+                                  first_at, pv_id)
+    ids = base.values("id")
+
+    started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
+    sessions = (InfusionSession.objects.filter(series__in=ids).filter(Exists(started))
+                .values_list("id", "series_id", "visit_number", "scheduled_for"))
+    session_of: dict[int, SessionPain] = {}
+    for sess_id, sid, visit, when in sessions:
+        sp = SessionPain(sess_id, visit, timezone.localdate(when))
+        by_id[sid].sessions[visit] = sp
+        session_of[sess_id] = sp
+
+    pains = (_effective(TimelineEntry.objects.filter(session__series__in=ids, kind="pain"),
+                        TimelineEntry)
+             .order_by("occurred_at", "id")
+             .values_list("session_id", "payload__phase", "payload__nrs"))
+    for sess_id, phase, nrs in pains:
+        sp = session_of.get(sess_id)
+        if sp is None or nrs is None:
+            continue
+        if phase == "pre" and sp.before is None:
+            sp.before = float(nrs)
+        elif phase == "end":
+            sp.at_end = float(nrs)  # the last one charted counts
+
+    events = (_effective(TimelineEntry.objects.filter(session__series__in=ids,
+                                                      kind="adverse_event"), TimelineEntry)
+              .values_list("session__series_id", "session_id", "payload__type"))
+    for sid, sess_id, kind in events:
+        if sess_id in session_of:
+            by_id[sid].adverse_events.append(str(kind))
+
+    days = {p.key: p.outcome_day for p in policy.points()}
+    answers = (_effective(FollowUpResponse.objects.filter(follow_up__series__in=ids),
+                          FollowUpResponse)
+               .order_by("answered_at", "id")
+               .values_list("follow_up__series_id", "follow_up__point",
+                            "follow_up__session_id", "pain_average_nrs",
+                            "opioid_mme_per_day"))
+    for sid, point, sess_id, pain, mme in answers:
+        s = by_id[sid]
+        if point == "baseline":
+            s.baseline_answer_pain = float(pain)
+            if mme is not None:
+                s.mme_before = float(mme)
+            continue
+        day = days.get(point)
+        if day is None:
+            continue
+        if sess_id is not None:
+            given = s.given
+            if not given or given[-1].session_id != sess_id:
+                continue  # a day-1 answer after an earlier session of the series
+        s.follow_ups[day] = float(pain)
+        if mme is not None and (s.mme_after is None or day >= s.mme_after[0]):
+            s.mme_after = (day, float(mme))
+    return Cohort(filters, sorted(by_id.values(), key=lambda s: (s.first_at, s.series_id)))
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def protocols_at(site_ids: Iterable[int]) -> list[str]:
+    return sorted(set(ProtocolVersion.objects.filter(
+        series__patient__site_id__in=list(site_ids)).values_list("name", flat=True)))
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The full cohort report: the core's summary plus what the page adds around it."""
+
+    filters: CohortFilters
+    report: core.OutcomeReport
+    loss_rule: policy.LossRule
+    immediate: dict[str, Any]
+    trajectories: dict[str, Any]
+    excluded_without_baseline: int
+
+    def to_dict(self) -> dict[str, Any]:
+        body = self.report.to_dict()
+        # The per-series durations are inputs to the curves, not results for a reader.
+        for key in ("relief_by_diagnosis", "relief_by_protocol"):
+            body[key].pop("inputs", None)
+        return {
+            "filters": self.filters.to_dict(),
+            "loss_of_response": self.loss_rule.to_dict(),
+            "series_without_baseline_pain": self.excluded_without_baseline,
+            **body,
+            "immediate_response": self.immediate,
+            "pain_trajectories": self.trajectories,
+        }
+
+
+def immediate_summary(cohort: Cohort) -> dict[str, Any]:
+    """Immediate response of every given infusion with pain before and at its end."""
+    bands: dict[str, int] = defaultdict(int)
+    reductions: list[float] = []
+    for s in cohort.series:
+        for sp in s.given:
+            if sp.before is None or sp.at_end is None:
+                continue
+            r = core.immediate_response(sp.before, sp.at_end)
+            bands[r.band] += 1
+            if r.percent_reduction is not None:
+                reductions.append(float(r.percent_reduction))
+    n = sum(bands.values())
+    thresholds = core.default_responder_thresholds()
+    at_least = {f"{float(p):g}": core.proportion(
+        sum(1 for r in reductions if r >= float(p)), len(reductions)).to_dict()
+        for p in thresholds.percents}
+    return {
+        "infusions": n,
+        "by_band": dict(sorted(bands.items())),
+        "mean_percent_reduction": core.mean_with_ci("all", reductions).to_dict(),
+        "at_least_percent": at_least,
+    }
+
+
+def trajectory_summary(cohort: Cohort) -> dict[str, Any]:
+    """Mean pain (with CI) at baseline and each follow-up day, by diagnosis group."""
+    values: dict[str, dict[str, list[float]]] = {g: defaultdict(list) for g in DIAGNOSIS_GROUPS}
+    for s in cohort.series:
+        o = s.to_outcome()
+        if o is None:
+            continue
+        values[o.diagnosis_group]["baseline"].append(float(o.baseline_pain))
+        for f in o.follow_ups:
+            values[o.diagnosis_group][f"{f.day:g}"].append(float(f.pain))
+    order = ["baseline"] + [f"{d:g}" for d in sorted(
+        {0, *(p.outcome_day for p in policy.points() if p.outcome_day is not None)})]
+    return {
+        "points": order,
+        "groups": {g: [core.mean_with_ci(k, values[g].get(k, [])).to_dict() for k in order]
+                   for g in DIAGNOSIS_GROUPS},
+    }
+
+
+def cohort_loss_rule(cohort: Cohort) -> policy.LossRule:
+    """The loss rule for the report: the protocols' own if they agree, else clinic policy."""
+    pv_ids = {s.protocol_version_id for s in cohort.series}
+    rules = {policy.loss_rule_for(pv) for pv in ProtocolVersion.objects.filter(pk__in=pv_ids)}
+    return rules.pop() if len(rules) == 1 else policy.clinic_loss_rule()
+
+
+def outcome_report_for(site_ids: Iterable[int], filters: CohortFilters) -> ReportData:
+    """The cohort report over ``site_ids`` (the caller has checked access)."""
+    cohort = load_cohort(site_ids, filters)
+    rule = cohort_loss_rule(cohort)
+    report = core.outcome_report(cohort.outcomes(), loss_percent=rule.percent)
+    return ReportData(filters, report, rule, immediate_summary(cohort),
+                      trajectory_summary(cohort), cohort.without_baseline)
+
+
+# --------------------------------------------------------------------------- follow-ups
+
+
+def follow_ups_visible_to(user: User) -> QuerySet[FollowUp]:
+    return FollowUp.objects.filter(patient__site__in=user.sites.all())
+
+
+@dataclass(frozen=True)
+class Worklist:
+    overdue: list[FollowUp]
+    due: list[FollowUp]
+    boosters: list[dict[str, Any]]
+    today: date
+
+
+def worklist_for(user: User, today: date | None = None) -> Worklist:
+    """Unanswered follow-ups due up to ``due_soon_days`` ahead, and suggested boosters."""
+    today = today or timezone.localdate()
+    horizon = today + timedelta(days=policy.due_soon_days())
+    open_ = (follow_ups_visible_to(user)
+             .filter(due_on__lte=horizon)
+             .filter(~Exists(FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))))
+             .select_related("patient", "patient__site", "series", "session")
+             .order_by("due_on", "patient__family_name", "id"))
+    overdue, due = [], []
+    for f in open_[:500]:
+        (overdue if f.due_on < today else due).append(f)
+    return Worklist(overdue, due, boosters_suggested(user.sites.values_list("id", flat=True)),
+                    today)
+
+
+def boosters_suggested(site_ids: Iterable[int],
+                       patient: Patient | None = None) -> list[dict[str, Any]]:
+    """Patients whose latest series gave relief that has since been lost (loss rule)."""
+    if patient is not None:
+        site_ids = [patient.site_id]
+    cohort = load_cohort(site_ids, CohortFilters())
+    latest: dict[int, CohortSeries] = {}
+    for s in cohort.series:
+        if patient is not None and s.patient_id != patient.pk:
+            continue
+        if s.patient_id not in latest or s.first_at >= latest[s.patient_id].first_at:
+            latest[s.patient_id] = s
+    rules = {pv.pk: policy.loss_rule_for(pv)
+             for pv in ProtocolVersion.objects.filter(
+                 pk__in={s.protocol_version_id for s in latest.values()})}
+    response = min(core.default_responder_thresholds().percents)
+    found = []
+    for s in latest.values():
+        o = s.to_outcome()
+        if o is None:
+            continue
+        rule = rules.get(s.protocol_version_id, policy.clinic_loss_rule())
+        d = core.relief_duration(o, response_percent=response, loss_percent=rule.percent)
+        if d.had_relief and d.lost and d.days is not None:
+            found.append({"patient_id": s.patient_id, "series_id": s.series_id,
+                          "lost_on_day": d.days + o.follow_ups[0].day,
+                          "baseline_pain": o.baseline_pain,
+                          "latest_pain": o.follow_ups[-1].pain, "rule": rule})
+    if found:
+        names = Patient.objects.in_bulk([f["patient_id"] for f in found])
+        for f in found:
+            f["patient"] = names[f["patient_id"]]
+    return sorted(found, key=lambda f: (f["patient"].family_name, f["patient"].given_name))
+
+
+# --------------------------------------------------------------------------- one patient
+
+
+def patient_series(patient: Patient) -> list[dict[str, Any]]:
+    """The patient's series with planned and given sessions and their follow-ups."""
+    started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
+    series = (patient.series.select_related("protocol_version")
+              .annotate(given=Max("sessions__visit_number",
+                                  filter=Q(sessions__state__in=("discharged", "transferred",
+                                                                "stopped", "recovering")))))
+    sessions = (InfusionSession.objects.filter(patient=patient)
+                .annotate(was_given=Exists(started)).order_by("scheduled_for", "id"))
+    by_series: dict[int, list[Any]] = defaultdict(list)
+    for s in sessions:
+        by_series[s.series_id].append(s)
+    fus: dict[int, list[FollowUp]] = defaultdict(list)
+    answered = FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))
+    for f in (FollowUp.objects.filter(patient=patient)
+              .annotate(answered=Exists(answered)).order_by("due_on", "id")):
+        fus[f.series_id].append(f)
+    out = []
+    for s in series.order_by("created_at", "id"):
+        ss = by_series.get(s.pk, [])
+        out.append({"series": s, "sessions": ss,
+                    "given": sum(1 for x in ss if x.was_given),
+                    "follow_ups": fus.get(s.pk, [])})
+    return out
+
+
+def patient_trajectory(patient: Patient) -> dict[str, Any]:
+    """Pain over time: session pain entries and follow-up answers, with the sessions."""
+    pains = (_effective(TimelineEntry.objects.filter(session__patient=patient, kind="pain"),
+                        TimelineEntry)
+             .order_by("occurred_at", "id")
+             .values_list("occurred_at", "payload__phase", "payload__nrs", "session_id"))
+    answers = (_effective(FollowUpResponse.objects.filter(follow_up__patient=patient),
+                          FollowUpResponse)
+               .order_by("answered_at", "id")
+               .values_list("answered_at", "follow_up__point", "pain_average_nrs",
+                            "pain_worst_nrs"))
+    started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
+    sessions = (InfusionSession.objects.filter(patient=patient).filter(Exists(started))
+                .annotate(at=Min("entries__occurred_at", filter=Q(entries__kind="infusion_start")),
+                          series_kind=F("series__kind"))
+                .order_by("at").values_list("at", "visit_number", "series_id", "series_kind"))
+    return {
+        "session_pain": [{"at": at, "phase": ph, "nrs": nrs, "session_id": sid}
+                         for at, ph, nrs, sid in pains],
+        "follow_up_pain": [{"at": at, "point": pt, "average": avg, "worst": worst}
+                           for at, pt, avg, worst in answers],
+        "sessions": [{"at": at, "visit": v, "series_id": sid, "series_kind": k}
+                     for at, v, sid, k in sessions],
+    }
