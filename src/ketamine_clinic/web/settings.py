@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.orders",
     "ketamine_clinic.web.sessions",
     "ketamine_clinic.web.outcomes",
+    "ketamine_clinic.web.simulation",
     "ketamine_clinic.web.documents",
 ]
 

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from ketamine_clinic.web.lib.models import AppendOnly
+
+
+class Prediction(AppendOnly):
+    """A PK/PD prediction as it was shown: its inputs, the model version and the summary."""
+
+    patient = models.ForeignKey("patients.Patient", null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="predictions")
+    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="predictions")
+    session = models.ForeignKey("infusion_sessions.InfusionSession", null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="predictions")
+    purpose = models.CharField(max_length=20, help_text="planner, order, session, what-if")
+    model_id = models.CharField(max_length=40)
+    model_version = models.CharField(max_length=40)
+    inputs = models.JSONField()
+    summary = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} prediction {self.pk}"
