@@ -65,6 +65,7 @@ __all__ = [
     "references",
     "shipped_protocols",
     "source_keys",
+    "source_problem",
 ]
 
 # The format version this loader reads (``format = 1`` at the top of every file).
@@ -477,7 +478,7 @@ def source_keys(source: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_KEY_RE.findall(source)))
 
 
-def _source_problem(source: str) -> str | None:
+def source_problem(source: str) -> str | None:
     """Why ``source`` is not an acceptable source string, or ``None``."""
     text = source.strip()
     if not text:
@@ -556,7 +557,7 @@ class _Table:
 
     def source(self, key: str = "source") -> str:
         value = self.string(key)
-        problem = _source_problem(value)
+        problem = source_problem(value)
         if problem:
             self.fail(key, problem)
         return value
