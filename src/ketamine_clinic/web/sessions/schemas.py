@@ -204,3 +204,124 @@ OBSERVATION_KINDS = ("vitals", "sedation", "dissociation", "pain", "adverse_even
 CORRECTABLE_KINDS = (*OBSERVATION_KINDS, "pre_assessment", "infusion_start", "rate_change",
                      "recovery_score")
 RETRACTABLE_KINDS = (*OBSERVATION_KINDS, "rate_change", "recovery_score")
+
+
+# --------------------------------------------------------------------------- API schemas
+
+from datetime import datetime as _datetime  # noqa: E402
+
+from ninja import Schema  # noqa: E402
+
+
+class VitalsIn(Schema):
+    """A vital-sign set from a bedside monitor or another system."""
+
+    occurred_at: _datetime | None = Field(default=None, description="when measured (UTC offset)")
+    idempotency_key: str = Field(min_length=1, max_length=80,
+                                 description="the same key on a retry; never a duplicate")
+    device_id: str = Field(default="", max_length=80)
+    systolic_bp_mmhg: float
+    diastolic_bp_mmhg: float
+    heart_rate_per_min: float
+    respiratory_rate_per_min: float
+    spo2_percent: float
+    etco2_mmhg: float | None = None
+    temperature_c: float | None = None
+    on_oxygen: bool = False
+
+
+class ObservationIn(Schema):
+    kind: Literal["vitals", "sedation", "dissociation", "pain", "adverse_event", "note",
+                  "premedication", "rescue_medication"]
+    payload: dict  # type: ignore[type-arg]
+    occurred_at: _datetime | None = None
+    idempotency_key: str = Field(min_length=1, max_length=80)
+
+
+class EventIn(Schema):
+    event: Literal["check_in", "pre_assessment", "pause", "resume", "stop", "begin_recovery",
+                   "transfer", "abandon"]
+    payload: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    occurred_at: _datetime | None = None
+    expected_version: int | None = Field(default=None, description="the version you saw")
+    idempotency_key: str = Field(min_length=1, max_length=80)
+
+
+class RateIn(Schema):
+    rate: str = Field(description='any form: "0.5 mg/kg/h", "60 mg/h", "60 mL/h"')
+    occurred_at: _datetime | None = None
+    override_code: str = ""
+    override_text: str = ""
+    confirmed: list[str] = Field(default_factory=list)
+    expected_version: int | None = None
+    idempotency_key: str = Field(min_length=1, max_length=80)
+
+
+class CorrectionIn(Schema):
+    reason: str = Field(min_length=1)
+    payload: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    occurred_at: _datetime | None = None
+    entered_in_error: bool = False
+    idempotency_key: str = Field(min_length=1, max_length=80)
+
+
+class AckIn(Schema):
+    response: str = Field(min_length=1)
+
+
+class RecoveryIn(Schema):
+    score_name: str | None = None
+    observed: dict[str, int]
+    occurred_at: _datetime | None = None
+    idempotency_key: str = Field(min_length=1, max_length=80)
+
+
+class DischargeIn(Schema):
+    escort_name: str = ""
+    instructions_given: bool = False
+    overrides: dict[str, str] = Field(default_factory=dict)
+    occurred_at: _datetime | None = None
+    expected_version: int | None = None
+    idempotency_key: str = Field(min_length=1, max_length=80)
+
+
+class EntryOut(Schema):
+    id: int
+    session: int
+    kind: str
+    occurred_at: _datetime
+    recorded_at: _datetime
+    recorded_by: str
+    payload: dict  # type: ignore[type-arg]
+    corrects: int | None
+    correction_reason: str
+    device_id: str
+    status: str = "effective"
+    replayed: bool = False
+
+
+class AlarmOut(Schema):
+    id: int
+    kind: str
+    message: str
+    raised_at: _datetime
+    acknowledged: bool
+    acknowledged_by: str | None
+    response: str | None
+
+
+class SessionOut(Schema):
+    id: int
+    patient: int
+    chair: str
+    visit_number: int
+    state: str
+    version: int
+    allowed_events: list[str]
+    totals: dict | None  # type: ignore[type-arg]
+    limits: list[dict]  # type: ignore[type-arg]
+    overdue: dict | None  # type: ignore[type-arg]
+    alarms: list[AlarmOut]
+    start_gate: dict | None  # type: ignore[type-arg]
+    discharge_gate: dict | None  # type: ignore[type-arg]
+    protocol: dict[str, str]

@@ -233,7 +233,7 @@ def session_event(request: HttpRequest, session_id: int, event: str) -> HttpResp
         data = dict(form.cleaned_data)
         key, at = data.pop("idempotency_key"), data.pop("occurred_at")
         version = data.pop("expected_version")
-        if event in ("pause", "stop"):
+        if event in ("pause", "stop", "abandon"):
             data.pop("destination", None)
         data = {k: v for k, v in data.items() if v not in (None, "")}
         if event == "pre_assessment":
