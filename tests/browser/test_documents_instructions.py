@@ -11,18 +11,9 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, log_in
-from tests.web.documents.factories import (
-    build_finished_session,
-    install_protocol_loader,
-    make_protocol_version,
-)
+from tests.web.documents.factories import build_finished_session, make_protocol_version
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _protocol_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    install_protocol_loader(monkeypatch)
 
 
 def test_a_nurse_prints_the_sheet_and_the_pdf_renders(

@@ -6,12 +6,7 @@ from typing import Any
 
 import pytest
 
-from .factories import build_finished_session, install_protocol_loader, make_protocol_version
-
-
-@pytest.fixture(autouse=True)
-def _protocol_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    install_protocol_loader(monkeypatch)
+from .factories import build_finished_session, make_protocol_version
 
 
 @pytest.fixture

@@ -8,100 +8,41 @@ does, independent of how the sessions pages write them.
 from __future__ import annotations
 
 import hashlib
-import tomllib
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 DENVER = ZoneInfo("America/Denver")
 
-PROTOCOL_TOML = """
-format = 1
-name = "{name}"
-version = {version}
-title = "Low-dose outpatient ketamine (test)"
-status = "active"
 
-[drug]
-form = {{ value = "racemic_ketamine", source = "S9" }}
-bag_concentrations_mg_per_ml = {{ values = [1], unit = "mg/mL", source = "clinic policy (test)" }}
-vial_strengths_mg_per_ml = {{ values = [10], unit = "mg/mL", source = "clinic policy (test)" }}
+def protocol_text(name: str = "test-clinic", version: int = 1) -> str:
+    """The shipped clinic-standard protocol under another name and version number."""
+    from ketamine_clinic.web.protocols.services import shipped_protocol_texts
 
-[[premedication]]
-drug = "midazolam"
-dose = {{ value = 2, unit = "mg", source = "S9" }}
-route = "IV"
-timing = "before the infusion"
-
-[dosing]
-basis = {{ value = "fixed_mg_per_h", source = "S9" }}
-start_rate = {{ value = 20, unit = "mg/h", source = "S10" }}
-max_rate = {{ value = 40, unit = "mg/h", source = "S13" }}
-usual_rate = {{ value = 20, unit = "mg/h", source = "S10" }}
-titration_step = {{ value = 5, unit = "mg/h", source = "clinic policy (test)" }}
-min_step_interval_min = {{ value = 30, unit = "min", source = "clinic policy (test)" }}
-planned_duration_min = {{ value = 240, unit = "min", source = "S9" }}
-weight_rule = {{ value = "actual", source = "clinic policy (test)" }}
-max_weight_age_days = {{ value = 30, unit = "d", source = "clinic policy (test)" }}
-
-[series]
-sessions = {{ value = 5, unit = "sessions", source = "S9" }}
-spacing_days = {{ value = 1, unit = "d", source = "S9" }}
-
-[[discharge_instruction]]
-text = "Drink plenty of fluids today."
-source = "clinic policy (test)"
-
-[[discharge_instruction]]
-text = "Take your usual medicines unless told otherwise."
-source = "clinic policy (test)"
-"""
+    text = dict(shipped_protocol_texts())["clinic-standard.toml"]
+    text = re.sub(r'(?m)^name = "clinic-standard"$', f'name = "{name}"', text)
+    return re.sub(r"(?m)^version = 1$", f"version = {version}", text)
 
 
-def _namespace(value: Any) -> Any:
-    if isinstance(value, dict):
-        return SimpleNamespace(**{k: _namespace(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return [_namespace(v) for v in value]
-    return value
-
-
-def install_protocol_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read the test protocol with the core's loader when it accepts it.
-
-    While ``clinical/protocol.py`` is missing or its format still moves (it was being
-    written alongside this area), the test TOML is read as plain attributes in the shape
-    of the core's ``Protocol`` (``.value`` on quantities and choices), which is what
-    ``protocol_facts.facts_from_protocol`` reads.
-    """
-    from ketamine_clinic.errors import UsageError
-
-    try:
-        from ketamine_clinic.clinical.protocol import load_protocol_text
-
-        load_protocol_text(PROTOCOL_TOML.format(name="probe", version=1), "test")
-    except (ImportError, UsageError):
-        import sys
-
-        import ketamine_clinic.clinical as clinical_pkg
-
-        fallback = SimpleNamespace(
-            load_protocol_text=lambda text, origin: _namespace(tomllib.loads(text)))
-        monkeypatch.setitem(sys.modules, "ketamine_clinic.clinical.protocol", fallback)
-        monkeypatch.setattr(clinical_pkg, "protocol", fallback, raising=False)
-
-
-def make_protocol_version(name: str = "test-low-dose", version: int = 1) -> Any:
+def make_protocol_version(name: str = "test-clinic", version: int = 1) -> Any:
+    """A stored protocol version (the clinic-standard text, renamed), as publishing makes."""
+    from ketamine_clinic.clinical.protocol import load_protocol_text
     from ketamine_clinic.web.protocols.models import ProtocolVersion
 
-    text = PROTOCOL_TOML.format(name=name, version=version)
+    text = protocol_text(name, version)
+    protocol = load_protocol_text(text, f"test:{name}")
     return ProtocolVersion.objects.create(
-        name=name, version=version, title="Low-dose outpatient ketamine (test)",
-        toml_text=text, sha256=hashlib.sha256(text.encode()).hexdigest())
+        name=name, version=version, title=protocol.title, toml_text=text,
+        sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def loaded(pv: Any) -> Any:
+    """The protocol core's reading of a stored version (expected values come from here)."""
+    from ketamine_clinic.clinical.protocol import load_protocol_text
+
+    return load_protocol_text(pv.toml_text, "test")
 
 
 def at(hour: int, minute: int = 0, day: int = 3) -> datetime:

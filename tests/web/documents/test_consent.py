@@ -21,6 +21,8 @@ from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.models import ConsentDocument
 from ketamine_clinic.web.documents.selectors import consent_current
 
+from .factories import loaded
+
 # A wavy line across most of a 600 × 200 pad: a plausible drawn signature.
 SIGNATURE = json.dumps([[[40 + 8 * i, 100 + (20 if i % 2 else -20)] for i in range(60)],
                         [[300, 60], [310, 150]]])
@@ -47,13 +49,22 @@ def test_the_document_hash_is_the_sha256_of_its_text_and_is_stable(pv1: Any) -> 
 
 
 def test_the_document_states_the_protocols_regimen(pv1: Any) -> None:
+    protocol = loaded(pv1)
+    dosing, series = protocol.dosing, protocol.series
     text = consent_for(pv1).text
-    assert "Starting rate: 20 mg/h." in text
-    assert "never above 40 mg/h" in text
-    assert "in steps of 5 mg/h" in text
+
+    def n(q: Any) -> str:
+        return f"{float(q.value):g}"
+
+    assert f"Starting rate: {n(dosing.start_rate)} mg/h." in text
+    assert f"never above {n(dosing.max_rate)} mg/h" in text
+    assert f"in steps of {n(dosing.titration_step)} mg/h" in text
+    assert dosing.planned_duration_min.value == 240
     assert "Each infusion lasts about 4 hours." in text
-    assert "Number of infusions planned in this series: 5, on consecutive days." in text
-    assert "midazolam 2 mg IV" in text
+    assert series.spacing_days.value == 1
+    assert f"planned in this series: {n(series.sessions)}, on consecutive days." in text
+    premed = protocol.premedications[0]
+    assert f"{premed.drug} {n(premed.dose)} {premed.dose.unit} {premed.route}" in text
     assert f"sha256 {pv1.sha256}" in text
 
 
@@ -210,7 +221,8 @@ def test_the_consent_page_records_a_drawn_signature(cast: Any, pv1: Any, client:
     url = reverse("consent_new", args=[cast.ana.pk])
     page = client.get(url, {"protocol_version": pv1.pk})
     assert page.status_code == 200
-    assert b"Starting rate: 20 mg/h." in page.content
+    assert b"Starting rate: " in page.content
+    assert consent_for(pv1).sha256.encode() in page.content
     response = client.post(url, {
         "protocol_version": pv1.pk, "document_sha256": consent_for(pv1).sha256,
         "method": "signature", "explained_by": cast.bob.pk,
@@ -243,7 +255,7 @@ def test_the_patient_page_shows_the_consent_panel(cast: Any, pv1: Any, client: A
     client.force_login(cast.carol)
     page = client.get(reverse("patient_detail", args=[cast.ana.pk])).content.decode()
     assert "Informed consent" in page
-    assert "test-low-dose v1" in page
+    assert "test-clinic v1" in page
     assert "in force" in page
     assert "Record consent" not in page  # front desk may not record consent
 

@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from ketamine_clinic.clinical.discharge import no_driving_until
 from ketamine_clinic.web.documents.selectors import session_summary
 
-from .factories import DENVER, add_entry, at, make_session, rate
+from .factories import DENVER, add_entry, at, loaded, make_session, rate
 
 
 def pdf_text(client: Client, session: Any) -> str:
@@ -114,20 +114,41 @@ def test_the_pdf_names_the_patient_the_end_time_and_the_no_driving_clock_time(
     assert "Midazolam 2 mg IV at 9:20 AM" in text
 
 
-def test_the_pdf_carries_the_instructions_and_whom_to_call(
+def test_the_pdf_carries_the_protocols_instructions_and_whom_to_call(
         cast: Any, finished_session: Any, client: Client) -> None:
     cast.denver.phone = "303-555-0142"
     cast.denver.save()
     client.force_login(cast.alice)
     text = pdf_text(client, finished_session)
-    assert "No strenuous exercise" in text
-    assert "Drowsiness and tiredness" in text
-    assert "Changes in mood" in text
-    assert "Call the clinic: 303-555-0142" in text
+    instructions = [n.text for n in loaded(finished_session.order.protocol_version)
+                    .discharge_instructions]
+    assert instructions
+    for line in instructions:
+        assert re.sub(r"\s+", " ", line) in text
+    # What the issue asks the sheet to say, as the clinic-standard protocol words it:
+    assert "Avoid strenuous activity" in text
+    assert "drowsy" in text
+    assert "Changes in mood, perception" in text
+    assert "call the clinic: 303-555-0142" in text
     assert "In an emergency call 911" in text
-    assert "Drink plenty of fluids today." in text  # the protocol's own instruction
     assert "Tuesday 4 March 2025 at 9:00 AM, Denver" in text  # the next session
     assert "Front Range Pain & Ketamine Clinic" in text
+
+
+def test_the_sheet_falls_back_to_the_clinics_instructions_when_the_protocol_is_unreadable(
+        cast: Any, finished_session: Any, client: Client) -> None:
+    from ketamine_clinic.web.protocols.models import ProtocolVersion
+
+    pv = finished_session.order.protocol_version
+    # A stored version the current loader refuses (e.g. written by an older release).
+    ProtocolVersion.objects.filter(pk=pv.pk).update(toml_text="format = 99\n")
+    client.force_login(cast.bob)
+    html = client.get(reverse("session_instructions", args=[finished_session.pk]))
+    assert b"the clinic&#x27;s default instructions are printed instead" in html.content
+    text = pdf_text(client, finished_session)
+    assert "No strenuous exercise" in text
+    assert "Call us straight away if you have" in text
+    assert "Do not drive until Tuesday 4 March 2025 at 1:30 PM" in text
 
 
 def test_the_no_driving_time_keeps_24_elapsed_hours_across_the_daylight_saving_change(

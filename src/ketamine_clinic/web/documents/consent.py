@@ -63,32 +63,27 @@ def _minutes(value: Fraction) -> str:
 
 
 def plan_lines(facts: ProtocolFacts) -> list[str]:
-    """The protocol's plan as plain-language list items (only what the protocol states)."""
+    """The protocol's plan as plain-language list items."""
     unit = facts.rate_unit
-    lines = []
-    drug = DRUG_NAMES.get(facts.drug.lower(), facts.drug) if facts.drug else "ketamine"
-    lines.append(f"Medicine: {drug}, given into a vein through a pump-controlled drip.")
-    if facts.start_rate is not None:
-        per_kg = " for each kilogram of your body weight" if unit == "mg/kg/h" else ""
-        line = f"Starting rate: {_num(facts.start_rate)} {unit}{per_kg}."
-        if facts.max_rate is not None and facts.max_rate != facts.start_rate:
-            step = (f" in steps of {_num(facts.titration_step)} {unit}"
-                    if facts.titration_step is not None else "")
-            line += (f" The rate may be raised{step}, never above {_num(facts.max_rate)} "
-                     f"{unit}.")
-        lines.append(line)
-    if facts.planned_duration_min is not None:
-        lines.append(f"Each infusion lasts about {_minutes(facts.planned_duration_min)}.")
-    if facts.planned_sessions:
-        spacing = ""
-        if facts.spacing_days == 1:
-            spacing = ", on consecutive days"
-        elif facts.spacing_days:
-            spacing = f", {facts.spacing_days} days apart"
-        lines.append(f"Number of infusions planned in this series: {facts.planned_sessions}"
-                     f"{spacing}.")
+    drug = DRUG_NAMES.get(facts.drug.lower(), facts.drug)
+    per_kg = " for each kilogram of your body weight" if unit == "mg/kg/h" else ""
+    rate = f"Starting rate: {_num(facts.start_rate)} {unit}{per_kg}."
+    if facts.max_rate != facts.start_rate:
+        step = (f" in steps of {_num(facts.titration_step)} {unit}"
+                if facts.titration_step is not None else "")
+        rate += f" The rate may be raised{step}, never above {_num(facts.max_rate)} {unit}."
+    if facts.spacing_days == 1:
+        spacing = ", on consecutive days"
+    else:
+        spacing = f", {facts.spacing_days} days apart"
+    lines = [
+        f"Medicine: {drug}, given into a vein through a pump-controlled drip.",
+        rate,
+        f"Each infusion lasts about {_minutes(facts.planned_duration_min)}.",
+        f"Number of infusions planned in this series: {facts.planned_sessions}{spacing}.",
+    ]
     if facts.premedications:
-        meds = "; ".join(f"{m.drug} {m.dose_text} {m.route}".strip()
+        meds = "; ".join(f"{m.drug} {m.dose_text} {m.route}"
                          + (f" ({m.when})" if m.when else "") for m in facts.premedications)
         lines.append(f"Medicines given before the infusion: {meds}.")
     return lines

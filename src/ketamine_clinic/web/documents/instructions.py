@@ -29,7 +29,6 @@ from ketamine_clinic.web.documents.selectors import SessionSummary
 class SheetSection:
     heading: str
     bullets: tuple[str, ...]
-    warning: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,9 @@ class Sheet:
     summary: SessionSummary
     no_driving_heading: str
     no_driving_text: str
-    sections: tuple[SheetSection, ...]
-    protocol_instructions: tuple[str, ...]
+    instructions: tuple[str, ...]  # the protocol version's discharge instructions
+    sections: tuple[SheetSection, ...]  # the clinic's defaults, when those cannot be read
+    call: dict[str, str]
     emergency_number: str
     sources: tuple[str, ...]
     problems: tuple[str, ...]
@@ -89,27 +89,32 @@ def instruction_sheet(summary: SessionSummary) -> Sheet:
         keys.extend(k for k in cited_keys(text) if k not in keys)
         return strip_citations(fill(text, values))
 
-    sections = tuple(
-        SheetSection(heading=plain(s["heading"]),
-                     bullets=tuple(plain(b) for b in s.get("bullets", ())),
-                     warning=bool(s.get("warning", False)))
-        for s in content.get("section", ())
-    )
     no_driving = content["no_driving"]
+    pv = summary.session.order.protocol_version
     try:
-        protocol_instructions = protocol_facts(summary.session.order.protocol_version) \
-            .discharge_instructions
+        facts = protocol_facts(pv)
+        instructions = facts.discharge_instructions
+        keys.extend(k for k in facts.discharge_sources if k not in keys)
     except (ImportError, UsageError, ValueError, KeyError, TypeError) as exc:
-        # The sheet still prints without them; the staff see why on the print view.
-        protocol_instructions = ()
-        problems.append(f"the protocol's discharge instructions cannot be read: {exc}")
+        # The sheet still prints, with the clinic's default instructions; the staff see why.
+        instructions = ()
+        problems.append(f"the discharge instructions of {pv} cannot be read ({exc}); "
+                        "the clinic's default instructions are printed instead")
+    sections: tuple[SheetSection, ...] = ()
+    if not instructions:
+        sections = tuple(
+            SheetSection(heading=plain(s["heading"]),
+                         bullets=tuple(plain(b) for b in s.get("bullets", ())))
+            for s in content.get("section", ())
+        )
     return Sheet(
         title=content["title"],
         summary=summary,
         no_driving_heading=plain(no_driving["heading"]),
         no_driving_text=plain(no_driving["text"]),
+        instructions=tuple(instructions),
         sections=sections,
-        protocol_instructions=tuple(protocol_instructions),
+        call={k: str(v) for k, v in content["call"].items()},
         emergency_number=str(content["emergency_number"]),
         sources=tuple(keys),
         problems=tuple(problems),

@@ -3,17 +3,21 @@
 ``ProtocolVersion.toml_text`` is parsed with ``clinical.protocol.load_protocol_text`` (the
 one place that knows the protocol format). This module picks out what a patient document
 shows: the drug, the rates, the duration and number of infusions, the premedication and
-the protocol's own discharge instructions. A protocol that lacks an item simply leaves
-that line out of the documents.
+the protocol's own discharge instructions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
-from ketamine_clinic.clinical.units import exact
+from ketamine_clinic.clinical.protocol import (
+    Medication,
+    Protocol,
+    Quantity,
+    load_protocol_text,
+    source_keys,
+)
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 
@@ -31,92 +35,52 @@ class ProtocolFacts:
     version: str
     title: str
     sha256: str
-    drug: str = ""
-    rate_unit: str = ""
-    start_rate: Fraction | None = None
-    max_rate: Fraction | None = None
-    titration_step: Fraction | None = None
-    planned_duration_min: Fraction | None = None
-    planned_sessions: int | None = None
-    spacing_days: int | None = None
+    drug: str
+    rate_unit: str
+    start_rate: Fraction
+    max_rate: Fraction
+    titration_step: Fraction | None
+    planned_duration_min: Fraction
+    planned_sessions: int
+    spacing_days: int
     premedications: tuple[Medicine, ...] = ()
     discharge_instructions: tuple[str, ...] = ()
+    discharge_sources: tuple[str, ...] = ()  # reference keys the instructions cite
 
 
-def _get(obj: Any, *names: str) -> Any:
-    """The first attribute of ``obj`` that is present and not None."""
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
+def _value(q: Quantity | None) -> Fraction | None:
+    return None if q is None else q.value
 
 
-def _number(value: Any) -> Fraction | None:
-    """The exact number of a protocol ``Quantity`` (or of a bare number)."""
-    if value is None:
-        return None
-    return exact(getattr(value, "value", value), field="protocol")
+def _medicine(m: Medication) -> Medicine:
+    return Medicine(drug=m.drug, dose_text=f"{float(m.dose.value):g} {m.dose.unit}",
+                    route=m.route, when=m.timing)
 
 
-def _text(value: Any) -> str:
-    """The text of a protocol ``Choice`` (or of a bare string)."""
-    return str(getattr(value, "value", value) or "")
-
-
-_UNITS = {"fixed_mg_per_h": "mg/h", "weight_mg_per_kg_per_h": "mg/kg/h"}
-
-
-def _rate_unit(dosing: Any) -> str:
-    unit = getattr(dosing, "rate_unit", None)
-    if unit:
-        return str(unit)
-    basis = _text(dosing.basis)
-    return _UNITS.get(basis, basis)
-
-
-def _medicine(item: Any) -> Medicine:
-    dose = item.dose
-    amount = _number(dose)
-    unit = str(getattr(dose, "unit", ""))
-    return Medicine(
-        drug=str(item.drug),
-        dose_text=f"{float(amount):g} {unit}".strip() if amount is not None else "",
-        route=str(getattr(item, "route", "") or ""),
-        when=str(getattr(item, "timing", "") or ""),
-    )
-
-
-def facts_from_protocol(protocol: Any, *, sha256: str) -> ProtocolFacts:
-    """Pick the documents' facts out of a loaded ``clinical.protocol.Protocol``."""
+def facts_from_protocol(protocol: Protocol, *, sha256: str) -> ProtocolFacts:
+    """Pick the documents' facts out of a loaded protocol."""
     dosing = protocol.dosing
-    series = protocol.series
-    sessions = _number(_get(series, "sessions"))
-    spacing = _number(_get(series, "spacing_days"))
-    # The loader names the arrays in the plural; the TOML tables are singular.
-    premeds = _get(protocol, "premedications", "premedication") or ()
-    notes = _get(protocol, "discharge_instructions", "discharge_instruction") or ()
+    notes = protocol.discharge_instructions
     return ProtocolFacts(
-        name=str(protocol.name),
+        name=protocol.name,
         version=str(protocol.version),
-        title=str(protocol.title),
+        title=protocol.title,
         sha256=sha256,
-        drug=_text(protocol.drug.form),
-        rate_unit=_rate_unit(dosing),
-        start_rate=_number(dosing.start_rate),
-        max_rate=_number(dosing.max_rate),
-        titration_step=_number(_get(dosing, "titration_step")),
-        planned_duration_min=_number(_get(dosing, "planned_duration_min")),
-        planned_sessions=int(sessions) if sessions is not None else None,
-        spacing_days=int(spacing) if spacing is not None else None,
-        premedications=tuple(_medicine(m) for m in premeds),
-        discharge_instructions=tuple(str(getattr(n, "text", n)) for n in notes),
+        drug=protocol.drug.form.value,
+        rate_unit=dosing.rate_unit,
+        start_rate=dosing.start_rate.value,
+        max_rate=dosing.max_rate.value,
+        titration_step=_value(dosing.titration_step),
+        planned_duration_min=dosing.planned_duration_min.value,
+        planned_sessions=int(protocol.series.sessions.value),
+        spacing_days=int(protocol.series.spacing_days.value),
+        premedications=tuple(_medicine(m) for m in protocol.premedications),
+        discharge_instructions=tuple(n.text for n in notes),
+        discharge_sources=tuple(dict.fromkeys(k for n in notes for k in source_keys(n.source))),
     )
 
 
 def protocol_facts(pv: ProtocolVersion) -> ProtocolFacts:
     """The facts of a stored protocol version (parsed with the protocol core)."""
-    from ketamine_clinic.clinical.protocol import load_protocol_text
-
-    protocol = load_protocol_text(pv.toml_text, f"{pv.name} v{pv.version}")
+    protocol = load_protocol_text(pv.toml_text, f"db:{pv.name}/v{pv.version}")
     return facts_from_protocol(protocol, sha256=pv.sha256)
