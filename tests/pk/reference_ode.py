@@ -33,7 +33,7 @@ def solve_ode(system: LinearSystem, schedule: Schedule, times: NDArray[np.float6
     for i, t in enumerate(grid):
         if i > 0:
             sol = solve_ivp(lambda _t, s, r=rate: A @ s + b * r, (grid[i - 1], t), x,
-                            method="DOP853", rtol=1e-13, atol=1e-16)
+                            method="DOP853", rtol=1e-13, atol=1e-22)
             assert sol.success, sol.message
             x = sol.y[:, -1]
         k = np.flatnonzero(events == t)

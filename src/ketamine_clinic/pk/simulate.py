@@ -24,7 +24,7 @@ from ketamine_clinic.pk.compartments import (
     LinearSystem,
     build_system,
 )
-from ketamine_clinic.pk.engine import Schedule, solve
+from ketamine_clinic.pk.engine import Schedule, modal_solution, solve
 from ketamine_clinic.pk.parameter_sets import (
     Ke0,
     PDModel,
@@ -42,7 +42,7 @@ SERIES = (PLASMA, EFFECT, METABOLITE)
 # Search horizon for threshold crossings: start at 12 h after the last input and widen
 # fourfold until every curve is below the threshold and falling at the horizon.
 _CROSSING_FIRST_HORIZON_MIN = 720.0
-_CROSSING_GRID_POINTS = 2049
+_CROSSING_GRID_POINTS = 513
 _CROSSING_MAX_WIDENINGS = 12
 _BISECTION_STEPS = 60
 
@@ -111,6 +111,15 @@ class SimulationResult:
     warnings: tuple[str, ...]
     threshold_ng_per_ml: float | None = None
     threshold_crossing_min: Mapping[str, float] = field(default_factory=dict)
+
+    def series(self) -> dict[str, FloatArray]:
+        """The concentration series this model has, by name [ng/mL]."""
+        out = {PLASMA: self.plasma_ng_per_ml}
+        if self.effect_site_ng_per_ml is not None:
+            out[EFFECT] = self.effect_site_ng_per_ml
+        if self.norketamine_ng_per_ml is not None:
+            out[METABOLITE] = self.norketamine_ng_per_ml
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the issue's shape plus the inputs and the model's provenance."""
@@ -296,16 +305,24 @@ def make_system(prep: Prepared, params: Mapping[str, FloatArray]) -> LinearSyste
 
 
 def evaluator(prep: Prepared, system: LinearSystem, method: str
-              ) -> Callable[[FloatArray], dict[str, FloatArray]]:
-    """A function of output times -> outputs, for the crossing search."""
+              ) -> Callable[[FloatArray, str], FloatArray]:
+    """A function of output times -> outputs, for the crossing search (the modal form is
+    computed once)."""
+    if method == "expm":
 
-    def evaluate(times: FloatArray) -> dict[str, FloatArray]:
-        return solve(system, prep.schedule, times, method=method)
+        def evaluate(times: FloatArray, series: str) -> FloatArray:
+            return solve(system, prep.schedule, times, method=method)[series]
 
-    return evaluate
+        return evaluate
+    solution = modal_solution(system, prep.schedule)
+
+    def evaluate_modal(times: FloatArray, series: str) -> FloatArray:
+        return solution.evaluate(times, only=series)[series]
+
+    return evaluate_modal
 
 
-def crossing_times(evaluate: Callable[[FloatArray], dict[str, FloatArray]], series: str,
+def crossing_times(evaluate: Callable[[FloatArray, str], FloatArray], series: str,
                    t_from_min: float, threshold: float, n: int) -> FloatArray:
     """Per patient, the time [min] after which ``series`` stays below ``threshold``.
 
@@ -313,13 +330,13 @@ def crossing_times(evaluate: Callable[[FloatArray], dict[str, FloatArray]], seri
     until every curve is below the threshold and falling there; the last grid interval where
     it was at or above the threshold is then bisected on the exact solution to 1e-9 min
     precision. A curve already below at ``t_from_min`` and never above afterwards gives
-    ``t_from_min``. (A rise above the threshold shorter than the grid step, horizon/2048,
+    ``t_from_min``. (A rise above the threshold shorter than the grid step, horizon/512,
     would be missed; after the last input the curves here rise at most once.)
     """
     horizon = _CROSSING_FIRST_HORIZON_MIN
     for _ in range(_CROSSING_MAX_WIDENINGS):
         grid = t_from_min + horizon * np.linspace(0.0, 1.0, _CROSSING_GRID_POINTS)
-        y = evaluate(grid)[series]
+        y = evaluate(grid, series)
         settled = (y[:, -1] < threshold) & (y[:, -1] <= y[:, -2])
         if settled.all():
             break
@@ -333,7 +350,7 @@ def crossing_times(evaluate: Callable[[FloatArray], dict[str, FloatArray]], seri
         if np.all(hi - lo <= 1e-9):
             break
         mid = 0.5 * (lo + hi)
-        ym = evaluate(mid[:, None])[series][:, 0]
+        ym = evaluate(mid[:, None], series)[:, 0]
         up = ym >= threshold
         lo = np.where(up, mid, lo)
         hi = np.where(up, hi, mid)
@@ -368,8 +385,9 @@ def simulate(
     prep = prepare(model_id, patient, regimen, ke0_per_min)
     times = check_times(times_min)
     params = individual_parameters(prep.pk, np.array([patient.weight_kg]))
-    evaluate = evaluator(prep, make_system(prep, params), "expm")
-    out = evaluate(times)
+    system = make_system(prep, params)
+    evaluate = evaluator(prep, system, "expm")
+    out = solve(system, prep.schedule, times, method="expm")
     crossing: dict[str, float] = {}
     if threshold_ng_per_ml is not None:
         if not math.isfinite(threshold_ng_per_ml) or threshold_ng_per_ml <= 0:
@@ -422,8 +440,8 @@ def t_peak_min(model_id: str, weight_kg: float, ke0_per_min: float | None = None
     evaluate = evaluator(prep, make_system(prep, params), "expm")
 
     def slope(t: float) -> float:
-        y = evaluate(np.array([t]))
-        return float(y[PLASMA][0, 0] - y[EFFECT][0, 0])  # sign of dCe/dt
+        at = np.array([t])
+        return float(evaluate(at, PLASMA)[0, 0] - evaluate(at, EFFECT)[0, 0])  # dCe/dt sign
 
     hi = 1.0 / prep.ke0.per_min
     while slope(hi) > 0:
