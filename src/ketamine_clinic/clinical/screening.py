@@ -509,7 +509,11 @@ def _budapest(rule: ScreeningRule, facts: PatientFacts) -> list[Reason]:
                               f"at least {to_float(need.value):g} needed")
     if failed:
         message = f"{_fill(rule)} Not met: {'; '.join(failed)}."
-        return [Reason(rule.id, rule.severity, message, rule.source)]
+        find_out = ""
+        if missing:
+            message += f" Not recorded: {', '.join(missing)}."
+            find_out = f"record the rest of the Budapest checklist: {', '.join(missing)}"
+        return [Reason(rule.id, rule.severity, message, rule.source, find_out)]
     if missing:
         return [_unknown(rule, f"Budapest checklist ({', '.join(missing)})",
                          f"record the Budapest checklist: {', '.join(missing)}")]
