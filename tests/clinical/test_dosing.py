@@ -616,38 +616,3 @@ def test_every_result_serialises_to_json_with_its_inputs_and_protocol_version() 
         json.loads(json.dumps(decision.to_dict()))["events"][0]["override"]["reason_code"]
         == "other"
     )
-
-
-def test_the_protocol_adapter_reads_the_dosing_section_exactly() -> None:
-    from types import SimpleNamespace
-
-    from ketamine_clinic.clinical.dosing import rules_from_protocol
-
-    limit = Limit("rate_mg_per_kg_per_h", HARD, None, 0.35, "S9")
-    proto = SimpleNamespace(
-        name="schwartzman-2009",
-        version=1,
-        limits=(limit,),
-        dosing=SimpleNamespace(
-            basis="mg/kg/h",
-            allowed_concentrations_mg_per_ml=[1.0],
-            max_weight_age_days=30,
-            weight_basis="actual",
-            start_rate=0.35,
-            max_rate=0.35,
-            titration_step=None,
-            min_step_interval_min=15,
-            planned_duration_min=240,
-        ),
-    )
-    r = rules_from_protocol(proto)
-    assert r.protocol == ProtocolRef("schwartzman-2009", "1")
-    assert r.dosing_basis is RateForm.MG_PER_KG_PER_H
-    assert r.usual_rate == Fraction(35, 100)
-    assert r.limits == (limit,)
-    assert r.default_plan is not None
-    assert r.default_plan.planned_duration_h == 4
-    proto.dosing.basis = "mL/h"
-    with pytest.raises(UsageError) as err:
-        rules_from_protocol(proto)
-    assert err.value.field == "dosing.basis"

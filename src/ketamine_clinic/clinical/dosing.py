@@ -50,9 +50,11 @@ from ketamine_clinic.clinical.limit_checks import (
 )
 from ketamine_clinic.clinical.limits import Limit, LimitKind
 from ketamine_clinic.clinical.plausibility import check_plausible
+from ketamine_clinic.clinical.protocol import DosingBasis, Protocol, Quantity
 from ketamine_clinic.clinical.units import (
     Bag,
     Bolus,
+    BolusForm,
     Rate,
     RateForm,
     RateForms,
@@ -73,6 +75,7 @@ from ketamine_clinic.errors import UsageError
 __all__ = [
     "DosingRules",
     "DosingWeight",
+    "DoubleCheck",
     "InfusionPlan",
     "OrderCheck",
     "PlanTotals",
@@ -87,9 +90,11 @@ __all__ = [
     "check_order",
     "check_rate",
     "dosing_weight",
+    "double_check",
     "ideal_body_weight_kg",
     "order_limits",
     "plan_totals",
+    "rules_from_protocol",
     "titration_table",
 ]
 
@@ -1190,6 +1195,86 @@ def _float_at_most(x: Fraction) -> float:
     return f if exact(f, field="bound") <= x else math.nextafter(f, -math.inf)
 
 
+# --------------------------------------------------------------------------- double check
+
+
+@dataclass(frozen=True, slots=True)
+class DoubleCheck:
+    """A second clinician's independent check of a signed order.
+
+    The verifier reads the bag's concentration [mg/mL] off the prepared bag and works out
+    the first pump rate [mL/h] without seeing the physician's numbers. ``mismatches``
+    names each entry that disagrees with the order (field, entered, ordered).
+    """
+
+    concentration_mg_per_ml: Fraction
+    pump_rate_ml_per_h: Fraction
+    ordered_concentration_mg_per_ml: Fraction
+    ordered_pump_rate_ml_per_h: Fraction
+    resolution_ml_per_h: Fraction
+    mismatches: tuple[tuple[str, Fraction, Fraction], ...]
+
+    @property
+    def matches(self) -> bool:
+        return not self.mismatches
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entered": {
+                "concentration_mg_per_ml": to_float(self.concentration_mg_per_ml),
+                "pump_rate_ml_per_h": to_float(self.pump_rate_ml_per_h),
+            },
+            "ordered": {
+                "concentration_mg_per_ml": to_float(self.ordered_concentration_mg_per_ml),
+                "pump_rate_ml_per_h": to_float(self.ordered_pump_rate_ml_per_h),
+            },
+            "resolution_ml_per_h": to_float(self.resolution_ml_per_h),
+            "matches": self.matches,
+            "mismatches": [
+                {"field": f, "entered": to_float(e), "ordered": to_float(o)}
+                for f, e, o in self.mismatches
+            ],
+        }
+
+
+def double_check(
+    order: OrderCheck, *, concentration_mg_per_ml: Fraction, pump_rate_ml_per_h: Fraction
+) -> DoubleCheck:
+    """Compare a verifier's blind entries with the signed order.
+
+    Parameters
+    ----------
+    order
+        The signed order's check (its bag and first titration step).
+    concentration_mg_per_ml
+        The bag concentration the verifier read [mg/mL], > 0; must equal the order's.
+    pump_rate_ml_per_h
+        The first pump rate the verifier worked out [mL/h], > 0; equal to the order's
+        start pump rate within half the pump's entry resolution
+        (``reference/dose_error_guards.toml``, 0.1 mL/h), as the pump is programmed.
+    """
+    if concentration_mg_per_ml <= 0:
+        raise UsageError("concentration_mg_per_ml", "must be greater than zero")
+    if pump_rate_ml_per_h <= 0:
+        raise UsageError("pump_rate_ml_per_h", "must be greater than zero")
+    resolution = _guards().match_resolution
+    ordered_c = order.bag.concentration_mg_per_ml
+    ordered_r = order.start.pump_rate_ml_per_h
+    mismatches = []
+    if concentration_mg_per_ml != ordered_c:
+        mismatches.append(("concentration_mg_per_ml", concentration_mg_per_ml, ordered_c))
+    if not _close(pump_rate_ml_per_h, ordered_r, resolution):
+        mismatches.append(("pump_rate_ml_per_h", pump_rate_ml_per_h, ordered_r))
+    return DoubleCheck(
+        concentration_mg_per_ml=concentration_mg_per_ml,
+        pump_rate_ml_per_h=pump_rate_ml_per_h,
+        ordered_concentration_mg_per_ml=ordered_c,
+        ordered_pump_rate_ml_per_h=ordered_r,
+        resolution_ml_per_h=resolution,
+        mismatches=tuple(mismatches),
+    )
+
+
 # --------------------------------------------------------------------------- one rate
 
 
@@ -1221,75 +1306,64 @@ def check_dose(
 # --------------------------------------------------------------------------- protocol adapter
 
 
-def rules_from_protocol(protocol: Any) -> DosingRules:
-    """The :class:`DosingRules` of a loaded protocol (``clinical.protocol``).
+_BASES = {
+    DosingBasis.FIXED: RateForm.MG_PER_H,
+    DosingBasis.WEIGHT: RateForm.MG_PER_KG_PER_H,
+}
 
-    Reads ``protocol.name``, ``protocol.version``, ``protocol.limits`` (``Limit`` objects)
-    and the dosing section ``protocol.dosing`` (see ``docs/dosing.md``, "Needs from
-    protocol", for the attribute names). Units follow the names; numbers are read exactly.
+
+def rules_from_protocol(protocol: Protocol) -> DosingRules:
+    """The :class:`DosingRules` of a loaded protocol version (:mod:`.protocol`).
+
+    Reads ``protocol.dosing`` (basis, rates in the basis unit, interval [min], planned
+    duration [min], weight rule, maximum weight age [d], obesity ratio, bolus [mg/kg]),
+    ``protocol.drug.bag_concentrations_mg_per_ml``, ``protocol.series.sessions`` and
+    ``protocol.limits``. The loader has already checked units and sources; numbers are
+    the exact fractions it read.
     """
     d = protocol.dosing
-    basis = _basis(str(d.basis))
+    basis = _BASES[d.dosing_basis]
 
-    def rate(value: Any, name: str) -> Rate:
-        return Rate(_positive_exact(value, f"dosing.{name}"), basis)
+    def rate(q: Quantity) -> Rate:
+        return Rate(q.value, basis, f"{_number_text(q.value)} {basis.value}")
 
-    start = getattr(d, "start_rate", None)
-    top = getattr(d, "max_rate", None)
-    step = getattr(d, "titration_step", None)
-    interval = getattr(d, "min_step_interval_min", None)
-    duration_min = getattr(d, "planned_duration_min", None)
     default_plan = None
-    if None not in (start, top, interval, duration_min):
+    if d.titration_step is None or d.min_step_interval_min is not None:
+        # A fixed-rate protocol may leave the interval out; it is then never used.
+        interval = d.min_step_interval_min
         default_plan = InfusionPlan(
-            start_rate=rate(start, "start_rate"),
-            max_rate=rate(top, "max_rate"),
-            titration_step=None if step is None else rate(step, "titration_step"),
-            min_step_interval_min=_positive_exact(interval, "dosing.min_step_interval_min"),
-            planned_duration_h=h_from_min(
-                _positive_exact(duration_min, "dosing.planned_duration_min")
+            start_rate=rate(d.start_rate),
+            max_rate=rate(d.max_rate),
+            titration_step=None if d.titration_step is None else rate(d.titration_step),
+            min_step_interval_min=d.planned_duration_min.value
+            if interval is None
+            else interval.value,
+            planned_duration_h=h_from_min(d.planned_duration_min.value),
+            sessions=int(protocol.series.sessions.value),
+            bolus=None
+            if d.bolus_mg_per_kg is None
+            else Bolus(
+                d.bolus_mg_per_kg.value,
+                BolusForm.MG_PER_KG,
+                f"{_number_text(d.bolus_mg_per_kg.value)} mg/kg",
             ),
         )
-    usual = getattr(d, "usual_rate", None) or start
-    ratio = getattr(d, "obesity_threshold_ratio", None)
+    ratio = d.obesity_threshold_ratio
     return DosingRules(
-        protocol=ProtocolRef(str(protocol.name), str(protocol.version)),
+        protocol=ProtocolRef(protocol.name, str(protocol.version)),
         dosing_basis=basis,
-        usual_rate=_positive_exact(usual, "dosing.usual_rate"),
+        usual_rate=d.usual_rate.value,
         allowed_concentrations_mg_per_ml=tuple(
-            _positive_exact(c, "dosing.allowed_concentrations_mg_per_ml")
-            for c in d.allowed_concentrations_mg_per_ml
+            q.value for q in protocol.drug.bag_concentrations_mg_per_ml
         ),
         limits=tuple(protocol.limits),
-        max_weight_age_days=int(d.max_weight_age_days),
-        weight_basis=WeightBasis(str(getattr(d, "weight_basis", "actual"))),
-        obesity_threshold_ratio=None
-        if ratio is None
-        else _positive_exact(ratio, "dosing.obesity_threshold_ratio"),
+        max_weight_age_days=int(d.max_weight_age_days.value),
+        weight_basis=WeightBasis(d.weight_basis.value),
+        obesity_threshold_ratio=None if ratio is None else ratio.value,
         default_plan=default_plan,
     )
 
 
-_BASES = {
-    "mg/h": RateForm.MG_PER_H,
-    "mg_per_h": RateForm.MG_PER_H,
-    "fixed": RateForm.MG_PER_H,
-    "mg/kg/h": RateForm.MG_PER_KG_PER_H,
-    "mg_per_kg_per_h": RateForm.MG_PER_KG_PER_H,
-    "weight": RateForm.MG_PER_KG_PER_H,
-    "weight_based": RateForm.MG_PER_KG_PER_H,
-}
-
-
-def _basis(text: str) -> RateForm:
-    basis = _BASES.get(text)
-    if basis is None:
-        raise UsageError("dosing.basis", f"unknown dosing basis {text!r} (mg/h or mg/kg/h)")
-    return basis
-
-
-def _positive_exact(value: Any, name: str) -> Fraction:
-    number = exact(value, field=name)
-    if number <= 0:
-        raise UsageError(name, "must be greater than zero")
-    return number
+def _number_text(value: Fraction) -> str:
+    """A protocol number as it was written (the loader read it exactly from a decimal)."""
+    return repr(to_float(value)).removesuffix(".0")

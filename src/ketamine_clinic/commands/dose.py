@@ -8,7 +8,6 @@ clinician's override or confirmation in the order workflow), 1 a hard limit exce
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from datetime import date
 from fractions import Fraction
@@ -25,6 +24,7 @@ from ketamine_clinic.clinical.dosing import (
     rules_from_protocol,
 )
 from ketamine_clinic.clinical.limit_checks import LimitCheck, Outcome
+from ketamine_clinic.clinical.protocol import load_protocol
 from ketamine_clinic.clinical.units import (
     parse_bag,
     parse_duration_h,
@@ -36,14 +36,9 @@ from ketamine_clinic.errors import UsageError
 
 
 def rules_for_protocol(name: str) -> DosingRules:
-    """The dosing rules of a shipped protocol, by name (``--protocol``)."""
-    try:
-        protocol = importlib.import_module("ketamine_clinic.clinical.protocol")
-    except ModuleNotFoundError:
-        raise UsageError(
-            "protocol", "no protocol loader (clinical/protocol.py) is installed"
-        ) from None
-    return rules_from_protocol(protocol.load_protocol(name))
+    """The dosing rules of a shipped protocol, by name (``--protocol``): its newest
+    non-draft version (``clinical.protocol.load_protocol``)."""
+    return rules_from_protocol(load_protocol(name))
 
 
 def register(subparsers: Any) -> None:
