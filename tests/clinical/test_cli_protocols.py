@@ -48,7 +48,8 @@ def test_protocols_show_json_has_rows(capsys: pytest.CaptureFixture[str]) -> Non
     data = json.loads(capsys.readouterr().out)
     assert data["sha256"] == load_protocol("clinic-standard").sha256
     rows = {r["path"]: r for r in data["rows"]}
-    assert rows["dosing.start_rate"]["value"] == 60 and rows["dosing.start_rate"]["unit"] == "mg/h"
+    assert rows["dosing.start_rate"]["value"] == 60
+    assert rows["dosing.start_rate"]["unit"] == "mg/h"
 
 
 def test_an_unknown_version_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,8 +72,10 @@ def test_screen_json_for_an_eligible_patient_exits_0(
     code = main(["screen", "--protocol", "consensus-2018", write_facts(tmp_path), "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert data["decision"] == "eligible" and data["reasons"] == []
-    assert data["protocol"]["name"] == "consensus-2018" and data["protocol"]["version"] == 1
+    assert data["decision"] == "eligible"
+    assert data["reasons"] == []
+    assert data["protocol"]["name"] == "consensus-2018"
+    assert data["protocol"]["version"] == 1
 
 
 def test_screen_for_an_excluded_patient_exits_1_with_reasons(
@@ -81,9 +84,11 @@ def test_screen_for_an_excluded_patient_exits_1_with_reasons(
     code = main(["screen", "--protocol", "clinic-standard",
                  write_facts(tmp_path, age_years=70), "--json"])
     data = json.loads(capsys.readouterr().out)
-    assert code == 1 and data["decision"] == "ineligible"
+    assert code == 1
+    assert data["decision"] == "ineligible"
     first = data["reasons"][0]
-    assert first["rule"] == "age_elderly" and first["severity"] == "exclude"
+    assert first["rule"] == "age_elderly"
+    assert first["severity"] == "exclude"
     assert first["source"].startswith("clinic policy")
 
 

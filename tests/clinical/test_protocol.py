@@ -59,7 +59,8 @@ def test_every_cited_key_is_in_the_references_file() -> None:
 def test_the_clinic_standard_follows_the_clinic_page() -> None:
     p = load_protocol("clinic-standard")
     assert p.dosing.dosing_basis is DosingBasis.FIXED
-    assert p.dosing.start_rate.value == 60 and p.dosing.start_rate.unit == "mg/h"
+    assert p.dosing.start_rate.value == 60
+    assert p.dosing.start_rate.unit == "mg/h"
     glyco = p.premedications[0]
     assert (glyco.drug, glyco.dose.value, glyco.dose.unit, glyco.route) == (
         "glycopyrrolate", Fraction(2, 10), "mg", "IV")
@@ -77,7 +78,8 @@ def test_sixty_mg_per_h_at_70_kg_is_inside_the_guideline_hard_limit() -> None:
     (hard,) = [lim for lim in p.limits_for("rate_mg_per_kg_per_h") if lim.kind is LimitKind.HARD]
     per_kg = 60 / 70  # 0.857 mg/kg/h, the fact sheet's derived figure
     assert per_kg == pytest.approx(0.86, abs=0.005)
-    assert hard.upper == 2 and per_kg < hard.upper
+    assert hard.upper == 2
+    assert per_kg < hard.upper
     assert hard.source.startswith("S2")
 
 
@@ -188,7 +190,8 @@ def test_two_versions_of_one_protocol_coexist_and_differ_where_edited() -> None:
     assert (v1.name, v1.version) == ("clinic-standard", 1)
     assert (v2.name, v2.version) == ("clinic-standard", 2)
     assert v1.sha256 != v2.sha256
-    assert v1.dosing.start_rate.value == 60 and v2.dosing.start_rate.value == 50
+    assert v1.dosing.start_rate.value == 60
+    assert v2.dosing.start_rate.value == 50
     changes = {d.path: d for d in protocol_diff(v1, v2)}
     assert set(changes) == {"version", "dosing.start_rate"}
     assert changes["dosing.start_rate"].old is not None
