@@ -55,7 +55,7 @@ def test_the_ordinary_path_moves_through_every_state(walk: Walk) -> None:
                                    rules.premedication_required).value == walk.s.state
 
 
-@pytest.mark.parametrize("event,setup,message", [
+@pytest.mark.parametrize(("event", "setup", "message"), [
     ("pause", "checked_in", "allowed now: complete_pre_assessment"),
     ("resume", "infusing", "allowed now: pause, stop"),
     ("stop", "checked_in", "allowed now"),
@@ -85,13 +85,13 @@ def test_transfer_and_abandon_need_a_written_reason(walk: Walk, event: str) -> N
     extra = {"destination": "emergency department"} if event == "transfer" else {}
     walk.event(event, 5, reason="hypertensive urgency", **extra)
     assert walk.state() == ("transferred" if event == "transfer" else "abandoned")
-    with pytest.raises(UsageError, match="closed|nothing more"):
+    with pytest.raises(UsageError, match=r"closed|nothing more"):
         walk.event("pause", 6)
     with pytest.raises(UsageError, match="nothing more"):
         walk.observe("note", 6, text="late note")
 
 
-@pytest.mark.parametrize("missing,code", [
+@pytest.mark.parametrize(("missing", "code"), [
     ("consent", "consent_on_file"), ("vitals", "pre_infusion_vitals_recorded"),
     ("pain", "pre_infusion_pain_recorded"), ("escort", "escort_confirmed"),
     ("iv", "iv_access_documented"), ("pregnancy", "pregnancy_status_recorded"),
@@ -142,7 +142,8 @@ def test_a_stale_page_loses_the_race_and_is_told_why(walk: Walk) -> None:
     seen = walk.s.version
     services.session_event(actor=walk.nurse, session=walk.s, event="pause",
                            expected_version=seen, idempotency_key=key())
-    with pytest.raises(UsageError, match="changed since you loaded it.*paused: Bob recorded pause") as err:
+    with pytest.raises(UsageError,
+                       match=r"changed since you loaded it.*paused: Bob recorded pause") as err:
         services.session_event(actor=walk.c.actor(walk.c.cast.alice), session=walk.s,
                                event="stop", expected_version=seen, idempotency_key=key())
     assert err.value.field == "expected_version"
@@ -175,14 +176,16 @@ def test_a_running_infusion_is_integrated_up_to_now(walk: Walk) -> None:
     walk.infusing()  # 60 mg/h from t0 + 30 min
     now = walk.at(30) + timedelta(minutes=45)
     snap = selectors.snapshot(walk.s, now=now)
-    assert snap.totals is not None and snap.totals.total_mg == Fraction(45)  # 60 × 0.75 h
+    assert snap.totals is not None
+    assert snap.totals.total_mg == Fraction(45)
 
 
 def test_each_rate_is_stored_in_all_three_forms_with_its_check(walk: Walk) -> None:
     entry = (walk.infusing(), TimelineEntry.objects.get(session=walk.s,
                                                         kind="infusion_start"))[1]
     p = entry.payload
-    assert p["rate_mg_per_h"] == 60 and p["pump_rate_ml_per_h"] == 60
+    assert p["rate_mg_per_h"] == 60
+    assert p["pump_rate_ml_per_h"] == 60
     assert p["rate_mg_per_kg_per_h"] == pytest.approx(60 / 70, rel=1e-12)
     assert p["rate_check"]["protocol"] == {"name": "clinic-standard", "version": "1"}
     assert p["acceptance"]["accepted"] is True
@@ -196,7 +199,8 @@ def test_a_rate_above_a_hard_limit_is_blocked_and_the_block_is_kept(walk: Walk) 
 
     walk.infusing()
     before = _count(walk)
-    with pytest.raises(UsageError, match="blocked.*rate_mg_per_h 150 is above the hard limit 140"):
+    with pytest.raises(UsageError,
+                       match=r"blocked.*rate_mg_per_h 150 is above the hard limit 140"):
         walk.rate("150 mg/h", 60, override_code=override_reasons()[0].code,
                   override_text="I insist")
     assert _count(walk) == before
@@ -209,7 +213,7 @@ def test_a_soft_limit_needs_a_coded_reason_and_text(walk: Walk) -> None:
 
     walk.infusing()
     walk.rate("70 mg/h", 50)
-    with pytest.raises(UsageError, match="needs an override.*titration_interval_min 5"):
+    with pytest.raises(UsageError, match=r"needs an override.*titration_interval_min 5"):
         walk.rate("80 mg/h", 55)  # 5 min after the last increase; 15 min is the minimum
     assert LimitEvent.objects.filter(session_id_value=walk.s.pk, outcome="hit").exists()
     code = override_reasons()[0].code
@@ -232,7 +236,7 @@ def test_a_rate_typed_in_ml_per_h_is_converted_with_the_bag(walk: Walk) -> None:
     assert entry.payload["rate_mg_per_h"] == 70
 
 
-@pytest.mark.parametrize("rate,field", [("-5 mg/h", "rate"), ("0 mg/h", "rate"),
+@pytest.mark.parametrize(("rate", "field"), [("-5 mg/h", "rate"), ("0 mg/h", "rate"),
                                         ("sixty", "rate"), ("60 mg", "rate")])
 def test_an_impossible_rate_is_refused_and_nothing_recorded(walk: Walk, rate: str,
                                                             field: str) -> None:
@@ -309,10 +313,12 @@ def test_vital_signs_become_overdue_after_the_monitoring_interval(walk: Walk) ->
     walk.infusing()  # infusion from minute 30; last vitals at minute 5 (before the start)
     at_due = walk.at(45)
     snap = selectors.snapshot(walk.s, now=at_due)
-    assert snap.overdue is not None and not snap.overdue.overdue  # exactly 15 min: not yet
+    assert snap.overdue is not None
+    assert not snap.overdue.overdue
     late = walk.at(45) + timedelta(seconds=1)
     snap = selectors.snapshot(walk.s, now=late)
-    assert snap.overdue is not None and snap.overdue.overdue
+    assert snap.overdue is not None
+    assert snap.overdue.overdue
     raised = services.session_watch(session=walk.s, now=late)
     assert [a.kind for a in raised] == ["overdue"]
     assert services.session_watch(session=walk.s, now=late + timedelta(minutes=1)) == []
@@ -330,11 +336,12 @@ def test_a_correction_supersedes_the_original_which_stays_visible(walk: Walk) ->
         actor=walk.nurse, session=walk.s, entry=wrong, reason="typo: 71, not 170",
         data={"heart_rate_per_min": 71}, idempotency_key=key())
     views = {v.entry.pk: v for v in selectors.snapshot(walk.s).views}
-    assert views[wrong.pk].status == "superseded" and views[wrong.pk].replaced_by == fixed.pk
+    assert views[wrong.pk].status == "superseded"
+    assert views[wrong.pk].replaced_by == fixed.pk
     assert views[fixed.pk].status == "effective"
     assert fixed.payload["heart_rate_per_min"] == 71
     assert TimelineEntry.objects.get(pk=wrong.pk).payload["heart_rate_per_min"] == 170
-    with pytest.raises(UsageError, match="superseded.*correct entry"):
+    with pytest.raises(UsageError, match=r"superseded.*correct entry"):
         services.session_entry_correct(actor=walk.nurse, session=walk.s, entry=wrong,
                                        reason="again", data={"heart_rate_per_min": 72},
                                        idempotency_key=key())
@@ -361,7 +368,8 @@ def test_a_corrected_rate_changes_the_dose_and_a_retracted_one_drops_out(walk: W
                                    reason="pump read 80", data={"rate_entered": "80 mg/h"},
                                    idempotency_key=key())
     snap = selectors.snapshot(walk.s)
-    assert snap.totals is not None and snap.totals.total_mg == 70
+    assert snap.totals is not None
+    assert snap.totals.total_mg == 70
 
 
 def test_a_state_change_cannot_be_corrected(walk: Walk) -> None:
@@ -382,7 +390,8 @@ def test_an_entry_marked_in_error_stays_visible_but_leaves_the_derived_view(
         entered_in_error=True, idempotency_key=key())
     snap = selectors.snapshot(walk.s)
     views = {v.entry.pk: v.status for v in snap.views}
-    assert views[pain.pk] == "entered_in_error" and views[retraction.pk] == "retraction"
+    assert views[pain.pk] == "entered_in_error"
+    assert views[retraction.pk] == "retraction"
     assert pain.pk not in {e.pk for e in snap.effective}
 
 
@@ -396,7 +405,8 @@ def test_a_retried_write_with_the_same_key_creates_nothing_new(walk: Walk) -> No
                                      data=VITALS, occurred_at=walk.at(45), idempotency_key=k)
     again = services.session_observe(actor=walk.nurse, session=walk.s, kind="vitals",
                                      data=VITALS, occurred_at=walk.at(45), idempotency_key=k)
-    assert again.pk == first.pk and getattr(again, "replayed", False)
+    assert again.pk == first.pk
+    assert getattr(again, "replayed", False)
     assert TimelineEntry.objects.filter(session=walk.s, kind="vitals").count() == 2
     k2 = key()
     walk.s.refresh_from_db()
@@ -415,7 +425,7 @@ def test_a_retried_write_with_the_same_key_creates_nothing_new(walk: Walk) -> No
 # --------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("change,field", [
+@pytest.mark.parametrize(("change", "field"), [
     ({"spo2_percent": 140}, "spo2_percent"), ({"heart_rate_per_min": -3}, "heart_rate_per_min"),
     ({"diastolic_bp_mmhg": 130}, "diastolic_bp_mmhg"),
     ({"respiratory_rate_per_min": "fast"}, "respiratory_rate_per_min"),

@@ -45,8 +45,9 @@ from ketamine_clinic.web.sessions.rules import SessionRules, rules_for_version
 from ketamine_clinic.web.sessions.schemas import STATE_KINDS
 
 RATE_KINDS = ("infusion_start", "rate_change", "pause", "resume", "stop")
-MONITORED_STATES = frozenset({SessionState.INFUSING, SessionState.PAUSED,
-                              SessionState.STOPPED, SessionState.RECOVERING})
+# Vital signs are due every monitoring interval while the infusion runs or is paused; in
+# recovery the protocol's assessment interval paces the recovery scores instead.
+MONITORED_STATES = frozenset({SessionState.INFUSING, SessionState.PAUSED})
 PRE_START_STATES = frozenset({SessionState.SCHEDULED, SessionState.CHECKED_IN,
                               SessionState.PRE_ASSESSMENT_COMPLETE,
                               SessionState.PREMEDICATION_GIVEN})

@@ -132,6 +132,9 @@ def _page(request: HttpRequest, session: InfusionSession,
         "event_labels": EVENT_LABELS, "physician": physician,
         "show_rate": snap.state in (SessionState.PRE_ASSESSMENT_COMPLETE,
                                     SessionState.PREMEDICATION_GIVEN, SessionState.INFUSING),
+        "refusals": [f"{name if name != '__all__' else ''} {' '.join(errs)}".strip()
+                     for form in (bound or {}).values()
+                     for name, errs in form.errors.items()],
         "medication_kinds": [("premedication", "Premedication given"),
                              ("rescue_medication", "Rescue medication given")],
         "recovery_forms": [page_forms["recovery"], page_forms["recovery_alt"]],

@@ -1,0 +1,218 @@
+"""Recovery scores item by item through the web, and the discharge gate: each condition
+refuses discharge on its own; a physician may discharge against a failed item with a
+written reason; a transfer to emergency care is the other way out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.sessions import services
+from ketamine_clinic.web.sessions.models import TimelineEntry
+from tests.web.sessions.conftest import VITALS, Walk, key
+
+
+def recovering(walk: Walk, *, recovery_vitals: dict[str, Any] | None = None,
+               stop_minutes: float = 150) -> Walk:
+    walk.infusing()  # baseline vitals at minute 5: BP 122/78, HR 72, RR 14, SpO2 98
+    walk.observe("vitals", 45, **VITALS)
+    walk.event("stop", stop_minutes)
+    walk.event("begin_recovery", stop_minutes + 1)
+    walk.observe("vitals", stop_minutes + 5, **{**VITALS, **(recovery_vitals or {})})
+    return walk
+
+
+def score(client: Client, walk: Walk, **observed: int) -> Any:
+    data = {"score_name": "aldrete_modified_1995", "idempotency_key": key()}
+    data.update({f"obs_{k}": v for k, v in observed.items()})
+    return client.post(reverse("session_recovery", args=[walk.s.pk]), data)
+
+
+def discharge(client: Client, walk: Walk, **fields: Any) -> Any:
+    data = {"escort_name": "Luis Ruiz", "instructions_given": "on", "idempotency_key": key()}
+    data.update(fields)
+    return client.post(reverse("session_discharge", args=[walk.s.pk]),
+                       {k: v for k, v in data.items() if v is not None})
+
+
+def latest_score(walk: Walk) -> dict[str, Any]:
+    return TimelineEntry.objects.filter(session=walk.s, kind="recovery_score").latest(
+        "id").payload
+
+
+def test_the_modified_aldrete_is_scored_item_by_item_against_the_baseline(
+        walk: Walk, client: Client) -> None:
+    recovering(walk, recovery_vitals={"systolic_bp_mmhg": 150})
+    client.force_login(walk.c.cast.bob)
+    response = score(client, walk, activity=2, respiration=2, consciousness=1)
+    assert response.status_code == 302
+    p = latest_score(walk)
+    items = {i["key"]: i for i in p["result"]["items"]}
+    # Circulation: |150 - 122| / 122 = 22.95% of the pre-infusion systolic: band 20-49% -> 1.
+    assert items["circulation"]["points"] == 1
+    assert items["circulation"]["basis"] == "computed"
+    assert items["circulation"]["detail"]["deviation_percent"]["systolic_bp_mmhg"] == 22.95
+    # SpO2 98% on room air -> 2 (computed); the rest as chosen.
+    assert items["oxygen_saturation"]["points"] == 2
+    assert [items[k]["points"] for k in ("activity", "respiration", "consciousness")] == [2, 2, 1]
+    assert p["total"] == 8
+    assert p["result"]["name"] == "Modified Aldrete score (1995)"
+    assert p["result"]["inputs"]["baseline"]["systolic_bp_mmhg"] == 122
+
+
+def test_padss_is_scored_item_by_item_with_the_heart_rate_against_the_baseline(
+        walk: Walk, client: Client) -> None:
+    recovering(walk, recovery_vitals={"heart_rate_per_min": 100})
+    client.force_login(walk.c.cast.bob)
+    response = client.post(reverse("session_recovery", args=[walk.s.pk]), {
+        "alt-score_name": "padss", "alt-idempotency_key": key(),
+        "alt-obs_activity_mental_status": 2, "alt-obs_pain_nausea_vomiting": 1,
+        "alt-obs_intake_output": 2})
+    assert response.status_code == 302, response.content[-2000:]
+    p = latest_score(walk)
+    assert p["score_name"] == "padss"
+    items = {i["key"]: i for i in p["result"]["items"]}
+    # HR |100 - 72| / 72 = 38.9% is the worst deviation: band 20-40% -> 1.
+    assert items["vital_signs"]["points"] == 1
+    assert items["vital_signs"]["detail"]["worst_measure"] == "heart_rate_per_min"
+    # Bleeding was not scored: the data default (IV site only) is used, and said so.
+    assert items["surgical_bleeding"]["points"] == 2
+    assert items["surgical_bleeding"]["basis"] == "default"
+    assert p["total"] == 1 + 2 + 1 + 2 + 2
+
+
+def test_a_score_needs_every_observed_item(walk: Walk, client: Client) -> None:
+    recovering(walk)
+    client.force_login(walk.c.cast.bob)
+    response = score(client, walk, activity=2, respiration=2)
+    assert response.status_code == 400
+    assert not TimelineEntry.objects.filter(session=walk.s, kind="recovery_score").exists()
+
+
+def test_recovery_is_scored_only_while_recovering(walk: Walk, client: Client) -> None:
+    walk.infusing()
+    client.force_login(walk.c.cast.bob)
+    response = score(client, walk, activity=2, respiration=2, consciousness=2)
+    assert response.status_code == 400
+    assert b"recovery is scored while recovering" in response.content
+
+
+def test_discharge_with_every_condition_met(walk: Walk, client: Client) -> None:
+    recovering(walk)
+    client.force_login(walk.c.cast.bob)
+    score(client, walk, activity=2, respiration=2, consciousness=2)
+    response = discharge(client, walk)
+    assert response.status_code == 302
+    assert walk.state() == "discharged"
+    entry = TimelineEntry.objects.get(session=walk.s, kind="discharge")
+    assert entry.payload["gate"]["allowed"] is True
+    assert entry.payload["no_driving_until"]["hours"] == 24
+
+
+@pytest.mark.parametrize(("failing", "code", "message"), [
+    ("score", "discharge_score", "Modified Aldrete 8/10, needs 9 or more"),
+    ("no_score", "discharge_score", "no Modified Aldrete assessment recorded yet"),
+    ("observation", "minimum_observation", "60 min required"),
+    ("alarm", "alarms_acknowledged", "1 alarm(s) not acknowledged"),
+    ("escort", "escort_confirmed", "no escort confirmed by name"),
+    ("instructions", "instructions_given", "written discharge instructions not given"),
+])
+def test_each_gate_condition_alone_refuses_discharge(walk: Walk, client: Client,
+                                                     failing: str, code: str,
+                                                     message: str) -> None:
+    if failing == "observation":
+        walk.t0 = timezone.now() - timedelta(minutes=80)
+        recovering(walk, stop_minutes=70)  # stopped 10 minutes ago
+    else:
+        recovering(walk)
+    if failing == "alarm":  # a high pressure in recovery, nobody acknowledged; now normal
+        walk.observe("vitals", 160, **{**VITALS, "systolic_bp_mmhg": 185})
+        walk.observe("vitals", 165, **VITALS)
+    client.force_login(walk.c.cast.bob)
+    if failing != "no_score":
+        score(client, walk, activity=0 if failing == "score" else 2, respiration=2,
+              consciousness=2)
+    page = client.get(reverse("session_detail", args=[walk.s.pk])).content.decode()
+    assert "Cannot discharge yet" in page  # the button lists what is missing
+    if failing != "escort":  # the page starts from the escort named at the pre-assessment
+        assert f'data-code="{code}"' in page
+    response = discharge(client, walk,
+                         escort_name="" if failing == "escort" else "Luis Ruiz",
+                         instructions_given=None if failing == "instructions" else "on")
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert walk.state() == "recovering"
+    gate_text = services.selectors.discharge_gate_for(
+        services.selectors.snapshot(walk.s), escort_name="" if failing == "escort"
+        else "Luis Ruiz", instructions_given=failing != "instructions")
+    assert gate_text.missing_codes == (code,)
+
+
+def test_the_gate_preview_says_what_is_missing_as_the_form_is_filled(
+        walk: Walk, client: Client) -> None:
+    recovering(walk)
+    client.force_login(walk.c.cast.bob)
+    score(client, walk, activity=2, respiration=2, consciousness=2)
+    url = reverse("session_discharge_check", args=[walk.s.pk])
+    unticked = client.post(url, {"escort_name": "Luis Ruiz"}).content.decode()
+    assert "Cannot discharge yet: instructions given" in unticked
+    ticked = client.post(url, {"escort_name": "Luis Ruiz", "instructions_given": "on"})
+    assert ">Discharge</button>" in ticked.content.decode()
+    assert walk.state() == "recovering"
+
+
+def test_a_physician_may_discharge_against_a_failed_item_with_a_written_reason(
+        walk: Walk, client: Client) -> None:
+    recovering(walk)
+    client.force_login(walk.c.cast.alice)
+    score(client, walk, activity=2, respiration=1, consciousness=1)  # 8/10
+    refused = discharge(client, walk, override_discharge_score="   ")
+    assert refused.status_code == 400
+    response = discharge(client, walk, override_discharge_score=(
+        "chronic dyspnoea at baseline, unchanged; reviewed at the bedside"))
+    assert response.status_code == 302
+    entry = TimelineEntry.objects.get(session=walk.s, kind="discharge")
+    assert entry.payload["gate"]["overridden"][0]["code"] == "discharge_score"
+    assert entry.payload["overrides"][0]["physician"] == "Alice"
+    assert walk.state() == "discharged"
+
+
+def test_a_nurse_cannot_override_and_nobody_overrides_the_escort(walk: Walk,
+                                                                 client: Client) -> None:
+    recovering(walk)
+    client.force_login(walk.c.cast.bob)
+    score(client, walk, activity=2, respiration=1, consciousness=1)
+    # The nurse's form has no override fields: the reason is ignored and the gate holds.
+    response = discharge(client, walk, override_discharge_score="I think it is fine")
+    assert response.status_code == 400
+    with pytest.raises(UsageError, match="only a physician"):
+        services.session_discharge(actor=walk.nurse, session=walk.s, escort_name="Luis",
+                                   instructions_given=True,
+                                   overrides={"discharge_score": "fine"},
+                                   idempotency_key=key())
+    with pytest.raises(UsageError, match="cannot be overridden"):
+        services.session_discharge(actor=walk.c.actor(walk.c.cast.alice), session=walk.s,
+                                   escort_name="", instructions_given=True,
+                                   overrides={"escort_confirmed": "taxi"},
+                                   idempotency_key=key())
+    assert walk.state() == "recovering"
+
+
+def test_a_transfer_to_emergency_care_ends_the_session_with_its_reason(
+        walk: Walk, client: Client) -> None:
+    recovering(walk)
+    client.force_login(walk.c.cast.alice)
+    response = client.post(reverse("session_event", args=[walk.s.pk, "transfer"]), {
+        "reason": "persistent hypertension 200/110", "destination": "emergency department",
+        "idempotency_key": key()})
+    assert response.status_code == 302
+    assert walk.state() == "transferred"
+    entry = TimelineEntry.objects.get(session=walk.s, kind="transfer")
+    assert entry.payload == {"reason": "persistent hypertension 200/110",
+                             "destination": "emergency department"}

@@ -1,0 +1,201 @@
+"""Every session page and API endpoint, for every role and for Oscar (another site)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from ketamine_clinic.web.accounts.models import ApiToken
+from ketamine_clinic.web.accounts.roles import Role
+from ketamine_clinic.web.audit.models import AuditEntry
+from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
+from tests.web.sessions.conftest import VITALS, Walk, key
+
+ALL = frozenset(Role.values)
+CLINICAL = frozenset({"physician", "nurse"})
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    method: str
+    url: Callable[[Walk], str]
+    allowed: frozenset[str]
+    data: Callable[[Walk], dict[str, Any]] | None = None
+    scoped: bool = True
+
+
+def _alarm(w: Walk) -> Alarm:
+    return Alarm.objects.filter(session=w.s).first()  # type: ignore[return-value]
+
+
+PAGES = [
+    Page("board", "get", lambda w: reverse("session_board"), ALL, scoped=False),
+    Page("session page", "get", lambda w: reverse("session_detail", args=[w.s.pk]), ALL),
+    Page("live region", "get", lambda w: reverse("session_live", args=[w.s.pk]), ALL),
+    Page("note", "post", lambda w: reverse("session_observe", args=[w.s.pk, "note"]),
+         CLINICAL, lambda w: {"text": "comfortable", "idempotency_key": key()}),
+    Page("vitals", "post", lambda w: reverse("session_observe", args=[w.s.pk, "vitals"]),
+         CLINICAL, lambda w: {**VITALS, "idempotency_key": key()}),
+    Page("rate", "post", lambda w: reverse("session_rate", args=[w.s.pk]), CLINICAL,
+         lambda w: {"rate": "60 mg/h", "idempotency_key": key()}),
+    Page("pause", "post", lambda w: reverse("session_event", args=[w.s.pk, "pause"]),
+         CLINICAL, lambda w: {"idempotency_key": key()}),
+    Page("correct form", "get",
+         lambda w: reverse("session_correct", args=[w.s.pk, w.s.entries.first().pk]),
+         CLINICAL),
+    Page("alarm ack", "post",
+         lambda w: reverse("session_alarm_ack", args=[w.s.pk, _alarm(w).pk]), CLINICAL,
+         lambda w: {"response": "seen"}),
+    Page("recovery", "post", lambda w: reverse("session_recovery", args=[w.s.pk]), CLINICAL,
+         lambda w: {"score_name": "aldrete_modified_1995", "idempotency_key": key()}),
+    Page("discharge", "post", lambda w: reverse("session_discharge", args=[w.s.pk]), CLINICAL,
+         lambda w: {"escort_name": "Luis", "idempotency_key": key()}),
+    Page("discharge check", "post",
+         lambda w: reverse("session_discharge_check", args=[w.s.pk]), CLINICAL,
+         lambda w: {"escort_name": "Luis"}),
+    Page("schedule", "post",
+         lambda w: reverse("session_schedule", args=[w.c.cast.ana.pk]), CLINICAL,
+         lambda w: {"order": w.c.order.pk, "scheduled_for": "2026-12-01T09:00",
+                    "chair": "2"}),
+]
+
+
+@pytest.fixture
+def busy(walk: Walk) -> Walk:
+    walk.infusing()
+    walk.observe("vitals", 40, **{**VITALS, "systolic_bp_mmhg": 190})  # an alarm to ack
+    return walk
+
+
+def _call(client: Client, page: Page, w: Walk) -> Any:
+    url = page.url(w)
+    if page.method == "get":
+        return client.get(url)
+    return client.post(url, page.data(w) if page.data else {})
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("role", sorted(Role.values))
+def test_each_role_gets_exactly_the_session_pages_it_may(busy: Walk, client: Client,
+                                                        page: Page, role: str) -> None:
+    client.force_login(busy.c.cast.by_role()[role])
+    response = _call(client, page, busy)
+    if role in page.allowed:
+        # 400 is a refusal the page explains (e.g. discharge before recovery), not a denial.
+        assert response.status_code in (200, 302, 400), response.content[:300]
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.scoped], ids=lambda p: p.name)
+def test_a_nurse_of_another_site_sees_no_session_and_the_attempt_is_audited(
+        busy: Walk, client: Client, page: Page) -> None:
+    before = TimelineEntry.objects.count()
+    client.force_login(busy.c.cast.oscar)
+    response = _call(client, page, busy)
+    assert response.status_code == 404
+    assert TimelineEntry.objects.count() == before
+    assert AuditEntry.objects.filter(username="oscar",
+                                     action__endswith="access_denied").exists()
+
+
+def test_the_board_of_another_site_does_not_list_the_session(busy: Walk,
+                                                             client: Client) -> None:
+    client.force_login(busy.c.cast.oscar)
+    assert b"Ruiz" not in client.get(reverse("session_board")).content
+    client.force_login(busy.c.cast.bob)
+    page = client.get(reverse("session_board")).content.decode()
+    assert "Ruiz" in page
+    # The high blood pressure, and the vital signs now hours overdue.
+    assert "2 unacknowledged" in page
+    assert "overdue" in page
+
+
+def test_every_page_read_is_audited(busy: Walk, client: Client) -> None:
+    client.force_login(busy.c.cast.erin)
+    client.get(reverse("session_detail", args=[busy.s.pk]))
+    client.get(reverse("session_live", args=[busy.s.pk]))
+    actions = set(AuditEntry.objects.filter(username="erin").values_list("action", flat=True))
+    assert {"session.view", "session.view_live"} <= actions
+
+
+# --------------------------------------------------------------------------- API
+
+
+class Api:
+    def __init__(self, client: Client, user: Any) -> None:
+        self.client = client
+        _, self.raw = ApiToken.issue(user)
+
+    def __call__(self, method: str, path: str, body: Any = None, **headers: Any) -> Any:
+        kwargs: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {self.raw}", **headers}
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        return getattr(self.client, method)(f"/api/v1{path}", **kwargs)
+
+
+def api_endpoints(w: Walk) -> list[tuple[str, str, Callable[[], Any], frozenset[str]]]:
+    s = w.s.pk
+    return [
+        ("get", "/sessions/ping", lambda: None, ALL),
+        ("get", "/sessions/board", lambda: None, ALL),
+        ("get", f"/sessions/{s}", lambda: None, ALL),
+        ("get", f"/sessions/{s}/timeline", lambda: None, ALL),
+        ("post", f"/sessions/{s}/vitals", lambda: {**VITALS, "idempotency_key": key()},
+         CLINICAL),
+        ("post", f"/sessions/{s}/observations",
+         lambda: {"kind": "note", "payload": {"text": "ok"}, "idempotency_key": key()},
+         CLINICAL),
+        ("post", f"/sessions/{s}/rate", lambda: {"rate": "60 mg/h", "idempotency_key": key()},
+         CLINICAL),
+        ("post", f"/sessions/{s}/events", lambda: {"event": "pause", "idempotency_key": key()},
+         CLINICAL),
+        ("post", f"/sessions/{s}/entries/{w.s.entries.filter(kind='note').first().pk}"
+                 "/corrections",
+         lambda: {"reason": "typo", "payload": {"text": "fine"}, "idempotency_key": key()},
+         CLINICAL),
+        ("post", f"/sessions/{s}/alarms/{_alarm(w).pk}/ack", lambda: {"response": "seen"},
+         CLINICAL),
+        ("post", f"/sessions/{s}/recovery-scores",
+         lambda: {"observed": {"activity": 2}, "idempotency_key": key()}, CLINICAL),
+        ("post", f"/sessions/{s}/discharge",
+         lambda: {"escort_name": "Luis", "idempotency_key": key()}, CLINICAL),
+    ]
+
+
+@pytest.mark.parametrize("role", sorted(Role.values))
+def test_every_session_endpoint_answers_each_role_as_the_role_table_says(
+        busy: Walk, client: Client, role: str) -> None:
+    busy.observe("note", 41, text="first")
+    call = Api(client, busy.c.cast.by_role()[role])
+    for method, path, body, allowed in api_endpoints(busy):
+        response = call(method, path, body())
+        if role in allowed:
+            assert response.status_code in (200, 201, 400), (path, response.content[:300])
+        else:
+            assert response.status_code == 403, (path, response.status_code)
+            assert response.json()["errors"][0]["message"].startswith("your role may not")
+
+
+def test_every_session_endpoint_is_not_found_for_another_site(busy: Walk,
+                                                             client: Client) -> None:
+    busy.observe("note", 41, text="first")
+    call = Api(client, busy.c.cast.oscar)
+    for method, path, body, _allowed in api_endpoints(busy):
+        if path in ("/sessions/ping", "/sessions/board"):
+            continue
+        response = call(method, path, body())
+        assert response.status_code == 404, path
+    assert call("get", "/sessions/board").json() == []
+
+
+def test_the_api_refuses_anonymous_callers(busy: Walk, client: Client) -> None:
+    response = client.get(f"/api/v1/sessions/{busy.s.pk}")
+    assert response.status_code == 401
