@@ -116,6 +116,34 @@ def test_a_withdrawn_consent_no_longer_counts(cast: Any, pv1: Any) -> None:
     assert consent.withdrawal.reason == "patient changed her mind"  # kept, not deleted
 
 
+def test_withdrawing_the_newest_consent_is_not_undone_by_an_older_one(cast: Any, pv1: Any,
+                                                                     monkeypatch: Any) -> None:
+    older = record(cast, pv1, signed_at=timezone.now() - timedelta(days=2))
+    # The consent text changed (a new content file): the patient signs the new text.
+    monkeypatch.setattr("ketamine_clinic.web.documents.consent._template",
+                        lambda: ({"title": "Consent, second wording", "section": []}, "x"))
+    newer = record(cast, pv1, document_sha256=consent_for(pv1).sha256)
+    assert consent_current(cast.ana, pv1) == newer
+    services.consent_withdraw(actor=Actor(user=cast.bob), consent=newer, reason="declined")
+    assert consent_current(cast.ana, pv1) is None
+    assert older.pk != newer.pk
+
+
+def test_a_replaced_consent_cannot_be_withdrawn_and_shows_as_replaced(
+        cast: Any, pv1: Any, monkeypatch: Any, client: Any) -> None:
+    older = record(cast, pv1, signed_at=timezone.now() - timedelta(days=2))
+    monkeypatch.setattr("ketamine_clinic.web.documents.consent._template",
+                        lambda: ({"title": "Consent, second wording", "section": []}, "x"))
+    record(cast, pv1, document_sha256=consent_for(pv1).sha256)
+    with pytest.raises(UsageError) as caught:
+        services.consent_withdraw(actor=Actor(user=cast.bob), consent=older, reason="x")
+    assert "newer consent" in caught.value.problem
+    client.force_login(cast.bob)
+    panel = client.get(reverse("patient_detail", args=[cast.ana.pk])).content.decode()
+    assert panel.count("in force") == 1
+    assert "replaced" in panel
+
+
 def test_after_withdrawal_a_new_consent_is_current_again(cast: Any, pv1: Any) -> None:
     first = record(cast, pv1)
     services.consent_withdraw(actor=Actor(user=cast.bob), consent=first, reason="wants time")

@@ -43,13 +43,14 @@ def _patient(request: HttpRequest, user: User, patient_id: int) -> Patient:
 
 def _consent_out(c: Consent) -> dict[str, Any]:
     withdrawal = getattr(c, "withdrawal", None)
+    current = selectors.consent_current(c.patient_id, c.protocol_version_id)
     return {
         "id": c.pk, "patient": c.patient_id, "protocol_version": c.protocol_version_id,
         "protocol": str(c.protocol_version), "method": c.method,
         "document_sha256": c.document_sha256, "explained_by": c.explained_by.username,
         "signed_at": c.signed_at, "recorded_at": c.recorded_at,
         "paper_reference": c.paper_reference, "has_signature": bool(c.signature_svg),
-        "in_force": withdrawal is None,
+        "in_force": current is not None and current.pk == c.pk,
         "withdrawn_at": withdrawal.withdrawn_at if withdrawal else None,
         "withdrawal_reason": withdrawal.reason if withdrawal else "",
     }

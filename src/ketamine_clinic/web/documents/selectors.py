@@ -2,8 +2,10 @@
 
 ``consent_current`` is the question the session start gate asks. ``session_summary``
 derives what the discharge instruction sheet shows from the session's append-only
-timeline, using only effective entries (``clinical.monitoring.fold_corrections``: an entry
-corrected by another, or entered in error, no longer counts).
+timeline, using only effective entries (``clinical.monitoring.fold_corrections``, applied by
+the sessions area's ``fold``: an entry corrected by another, or entered in error, no longer
+counts). Sessions are reached through the sessions area's ``session_get_for`` (site-scoped,
+audited), re-exported here for the documents views.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patients_visible_to
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
+from ketamine_clinic.web.sessions.selectors import fold as session_fold
+from ketamine_clinic.web.sessions.selectors import rate_event_of
+from ketamine_clinic.web.sessions.selectors import session_get_for as session_get_for
 
 # --------------------------------------------------------------------------- consent
 
@@ -35,16 +40,18 @@ def consent_current(patient: Patient | int,
                     protocol_version: ProtocolVersion | int) -> Consent | None:
     """The patient's consent in force for exactly this protocol version, or None.
 
-    A consent counts when it was given for this very protocol version (a consent for
-    another version, even of the same protocol, does not) and has not been withdrawn.
-    The newest such consent is returned.
+    The newest consent given for this very protocol version decides (a consent for another
+    version, even of the same protocol, does not count). If the patient withdrew it, there
+    is no consent in force: a withdrawal is never undone by an older signature.
     """
-    return (
-        Consent.objects.filter(patient=patient, protocol_version=protocol_version,
-                               withdrawal__isnull=True)
-        .select_related("explained_by", "protocol_version")
+    latest = (
+        Consent.objects.filter(patient=patient, protocol_version=protocol_version)
+        .select_related("explained_by", "protocol_version", "withdrawal")
         .order_by("-signed_at", "-id").first()
     )
+    if latest is None or hasattr(latest, "withdrawal"):
+        return None
+    return latest
 
 
 def consents_of(patient: Patient) -> QuerySet[Consent]:
@@ -53,6 +60,20 @@ def consents_of(patient: Patient) -> QuerySet[Consent]:
             .select_related("protocol_version", "explained_by", "withdrawal",
                             "withdrawal__recorded_by")
             .order_by("-signed_at", "-id"))
+
+
+def consents_in_force(consents: list[Consent]) -> set[int]:
+    """Ids of the consents in force among a patient's consents (``consents_of`` order):
+    per protocol version the newest decides, and none is in force if it was withdrawn."""
+    seen: set[int] = set()
+    out: set[int] = set()
+    for c in consents:
+        if c.protocol_version_id in seen:
+            continue
+        seen.add(c.protocol_version_id)
+        if not hasattr(c, "withdrawal"):
+            out.add(c.pk)
+    return out
 
 
 def consent_get_for(user: User, consent_id: int, actor: Actor) -> Consent:
@@ -79,44 +100,16 @@ def protocol_versions_for_consent() -> QuerySet[ProtocolVersion]:
 
 # --------------------------------------------------------------------------- sessions
 
+def effective_timeline(session: InfusionSession) -> list[TimelineEntry]:
+    """The session's effective entries in clinical-time order.
 
-def session_get_for(user: User, session_id: int, actor: Actor) -> InfusionSession:
-    """A session of a patient the user may see; otherwise not found, and audited."""
-    session = (InfusionSession.objects.filter(pk=session_id,
-                                              patient__in=patients_visible_to(user))
-               .select_related("patient", "patient__site", "site", "order",
-                               "order__protocol_version", "series").first())
-    if session is None:
-        audit_record(actor=actor, action="session.access_denied",
-                     object_type="infusion_session", object_id=session_id)
-        raise Http404("No such session")
-    return session
-
-
-def _core_entries(rows: list[TimelineEntry]) -> list[monitoring.TimelineEntry[dict[str, Any]]]:
-    """The web timeline in the core's terms, in record order.
-
-    The web records a retraction as an ``entered_in_error`` entry that points at the entry
-    it retracts; the core expects the retracted entry's kind with ``entered_in_error``.
+    The folding is the sessions area's (``sessions.selectors.fold``, which applies the
+    core's ``fold_corrections``), so the sheet and the bedside chart agree on what counts.
     """
-    kind_of = {row.pk: row.kind for row in rows}
-    out = []
-    for row in sorted(rows, key=lambda r: r.pk):
-        retraction = row.kind == "entered_in_error"
-        kind = kind_of.get(row.corrects_id, row.kind) if retraction else row.kind
-        out.append(monitoring.TimelineEntry(
-            entry_id=str(row.pk), kind=kind, at=row.occurred_at,
-            payload=None if retraction else dict(row.payload),
-            corrects=str(row.corrects_id) if row.corrects_id else None,
-            reason=row.correction_reason, entered_in_error=retraction,
-        ))
-    return out
-
-
-def effective_timeline(session: InfusionSession) -> tuple[monitoring.TimelineEntry[Any], ...]:
-    """The session's effective entries in clinical-time order."""
-    rows = list(session.entries.all())
-    return monitoring.effective_entries(_core_entries(rows))
+    views = session_fold(list(session.entries.order_by("id")))
+    return sorted((v.entry for v in views
+                   if v.status == "effective" and v.entry.kind != "entered_in_error"),
+                  key=lambda e: (e.occurred_at, e.pk))
 
 
 @dataclass(frozen=True)
@@ -173,21 +166,6 @@ class SessionSummary:
 _RATE_KINDS = {"infusion_start", "rate_change", "pause", "resume", "stop"}
 
 
-def _rate_event(entry: monitoring.TimelineEntry[Any]) -> monitoring.RateEvent:
-    p = entry.payload or {}
-    if entry.kind == "infusion_start":
-        return monitoring.RateEvent.start(entry.at, p["rate_mg_per_h"])
-    if entry.kind == "rate_change":
-        if not p["rate_mg_per_h"]:  # a rate of zero is a pause in the core's terms
-            return monitoring.RateEvent.pause(entry.at)
-        return monitoring.RateEvent.rate_change(entry.at, p["rate_mg_per_h"])
-    if entry.kind == "pause":
-        return monitoring.RateEvent.pause(entry.at)
-    if entry.kind == "resume":
-        return monitoring.RateEvent.resume(entry.at, p.get("rate_mg_per_h") or None)
-    return monitoring.RateEvent.stop(entry.at)
-
-
 def next_session_after(session: InfusionSession) -> InfusionSession | None:
     """The patient's next scheduled session after this one, at any site."""
     return (InfusionSession.objects
@@ -203,18 +181,18 @@ def session_summary(session: InfusionSession) -> SessionSummary:
     try:
         entries = effective_timeline(session)
     except UsageError as exc:
-        entries = ()
+        entries = []
         problems.append(f"the session's timeline cannot be read: {exc}")
     rate_entries = [e for e in entries if e.kind in _RATE_KINDS]
-    started = next((e.at for e in rate_entries if e.kind == "infusion_start"), None)
-    stops = [e.at for e in rate_entries if e.kind == "stop"]
+    started = next((e.occurred_at for e in rate_entries if e.kind == "infusion_start"), None)
+    stops = [e.occurred_at for e in rate_entries if e.kind == "stop"]
     ended = stops[-1] if stops else None
     total: Fraction | None = None
     order = session.order
     if ended is not None:
         try:
             totals = monitoring.infusion_totals(
-                [_rate_event(e) for e in rate_entries],
+                [rate_event_of(e) for e in rate_entries],
                 weight_kg=order.dosing_weight_kg,
                 concentration_mg_per_ml=order.bag_drug_mg / order.bag_volume_ml,
             )
@@ -223,8 +201,8 @@ def session_summary(session: InfusionSession) -> SessionSummary:
             problems.append(f"the total dose cannot be computed: {exc}")
     medicines = tuple(
         GivenMedicine(kind=e.kind, drug=str(e.payload["drug"]), dose=float(e.payload["dose"]),
-                      unit=str(e.payload["unit"]), route=str(e.payload["route"]), at=e.at,
-                      indication=str(e.payload.get("indication", "")))
+                      unit=str(e.payload["unit"]), route=str(e.payload["route"]),
+                      at=e.occurred_at, indication=str(e.payload.get("indication", "")))
         for e in entries if e.kind in ("premedication", "rescue_medication") and e.payload
     )
     return SessionSummary(

@@ -116,6 +116,10 @@ def consent_withdraw(*, actor: Actor, consent: Consent, reason: str,
         locked = Consent.objects.select_for_update().get(pk=consent.pk)
         if ConsentWithdrawal.objects.filter(consent=locked).exists():
             raise UsageError("reason", "this consent is already withdrawn")
+        current = consent_current(locked.patient_id, locked.protocol_version_id)
+        if current is None or current.pk != locked.pk:
+            raise UsageError("reason", "a newer consent for this protocol version replaced "
+                             "this one; withdraw that one")
         withdrawal = ConsentWithdrawal.objects.create(
             consent=locked, reason=reason, withdrawn_at=withdrawn_at, recorded_by=actor.user)
         audit_record(actor=_actor_at(actor, consent.patient), action="consent.withdraw",

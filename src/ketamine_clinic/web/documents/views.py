@@ -216,8 +216,9 @@ def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
 def consent_panel(request: HttpRequest, patient: Patient) -> str:
     """The patient page's consent section."""
     consents = list(selectors.consents_of(patient))
+    in_force = selectors.consents_in_force(consents)
     for c in consents:
-        c.in_force = getattr(c, "withdrawal", None) is None  # type: ignore[attr-defined]
+        c.in_force = c.pk in in_force  # type: ignore[attr-defined]
     return render_to_string("documents/_consent_panel.html",
                             {"patient": patient, "consents": consents}, request=request)
 
