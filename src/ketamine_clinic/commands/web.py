@@ -78,6 +78,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 DEMO_HOOKS: list = []  # type: ignore[type-arg]
 
 
+def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
+    from ketamine_clinic.commands.report import demo_cohort
+
+    demo_cohort(args)
+
+
+DEMO_HOOKS.append(_demo_synthetic_cohort)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _prepare(args.data_dir)
     return _serve(args.port, args.host, args.workers)
@@ -192,6 +201,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_data_dir(p)
     _serve_options(p, 8000)
     p.add_argument("--no-serve", action="store_true", help="prepare only; do not serve")
+    p.add_argument("--patients", type=int, default=80,
+                   help="synthetic patients for the outcome reports, loaded once "
+                   "(default %(default)s; 0 for none)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("serve", help="serve the app with gunicorn",
