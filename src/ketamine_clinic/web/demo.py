@@ -108,6 +108,9 @@ def load_demo_data(seed: int = 2026) -> bool:
             escort_relationship=rng.choice(["spouse", "parent", "sibling", "friend"]),
         )
         _demo_history(rng, patient, physician, nurse, today)
+    from ketamine_clinic.web.documents.demo import demo_consents
+
+    demo_consents(seed)  # consents of the adult demo patients (documents area)
     return True
 
 
