@@ -19,7 +19,7 @@ from ketamine_clinic.pk.simulate import SimulationResult
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-_LABELS = {"plasma": "plasma", "effect_site": "effect site", "norketamine": "norketamine"}
+_LABELS = {"plasma": "plasma", "effect_site": "effect site", "norketamine": "metabolite"}
 _COLOURS = {"plasma": "#1f77b4", "effect_site": "#d62728", "norketamine": "#2ca02c"}
 
 
