@@ -75,10 +75,17 @@ class Order(models.Model):
     max_rate_text = models.CharField(max_length=40)
     min_step_interval_min = models.PositiveSmallIntegerField()
     planned_duration_min = models.PositiveSmallIntegerField()
+    bolus_text = models.CharField(max_length=40, blank=True, help_text='e.g. "0.35 mg/kg"')
     premedications = models.JSONField(default=list)
     rescue_medications = models.JSONField(default=list)
+    # Soft-limit overrides (quantity, reason_code, free_text) and confirmed wrong-unit
+    # guards the physician gave when writing; signing reuses them.
+    overrides = models.JSONField(default=list)
+    confirmed = models.JSONField(default=list)
     # What the core computed from them: every rate form, totals, titration table, checks.
     computed = models.JSONField()
+    # The same check re-run at signing (the weight may have aged); None until signed.
+    signed_computed = models.JSONField(null=True, blank=True)
 
     written_at = models.DateTimeField(auto_now_add=True)
     written_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
@@ -129,6 +136,9 @@ class LimitEvent(AppendOnly):
 
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT,
                               related_name="limit_events")
+    # Set when no order exists (a write that was blocked): the report scopes by site.
+    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
     session_id_value = models.BigIntegerField(null=True, blank=True, db_column="session_id")
     protocol_version = models.ForeignKey(ProtocolVersion, on_delete=models.PROTECT,
                                          related_name="+")
