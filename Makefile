@@ -30,7 +30,9 @@ typecheck: install
 
 check: lint typecheck test
 
-bench: install
+# Benchmarks print figures (they are not pass/fail); the bench group adds opentiva to compare.
+bench: $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python $(PYTHON) --group bench
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(VENV)/bin/python $$f || exit 1; done
 
 clean:
