@@ -93,7 +93,7 @@ def clinic(cast: Any) -> Clinic:
     consent = make_consent(cast, cast.ana, pv)
     session = services.session_schedule(
         actor=Actor(user=cast.bob), order=order,
-        scheduled_for=timezone.now() - timedelta(hours=6), chair="3")
+        scheduled_for=timezone.now() - timedelta(minutes=1), chair="3")
     return Clinic(cast, pv, order.series, order, session, consent)
 
 
