@@ -46,12 +46,17 @@ def standard(cast: Any) -> Any:
 
 @pytest.fixture
 def ana_ready(cast: Any) -> Any:
-    """Ana (40, female) with a weight, a negative pregnancy test, a CRPS diagnosis and one
+    """Ana (39, female, her birthday half a year away so that age does not change while a
+    screening is valid) with a weight, a negative pregnancy test, a CRPS diagnosis and one
     medication in the registry."""
     from ketamine_clinic.web.audit.services import Actor
     from ketamine_clinic.web.patients import services
 
     nurse, doctor = Actor(user=cast.bob), Actor(user=cast.alice)
+    today = timezone.localdate()
+    born = today.replace(year=today.year - 40, day=min(today.day, 28)) + timedelta(days=180)
+    services.patient_amend(actor=Actor(user=cast.carol), patient=cast.ana,
+                           changes={"date_of_birth": born}, reason="birth certificate seen")
     yesterday = timezone.now() - timedelta(days=1)
     services.measurement_record(actor=nurse, patient=cast.ana, kind="weight_kg",
                                 value_number=68.5, measured_at=yesterday)

@@ -71,7 +71,7 @@ def test_every_source_key_links_to_a_citation_on_the_references_page(client: Any
                                                                     cast: Any) -> None:
     client.force_login(cast.carol)
     html = client.get(reverse("protocol_references")).content.decode()
-    for key, ref in references().items():
+    for key, _ref in references().items():
         assert f'id="{key}"' in html
     assert "Schwartzman RJ" in html
     assert "clinic-standard v1" in html  # cited-by column
@@ -90,7 +90,8 @@ def test_publishing_stores_a_new_version_with_who_when_and_why_and_audits_it(
     assert pv.toml_text == text  # line ends normalised: same hash as the file would have
     assert pv.sha256 == hashlib.sha256(text.encode()).hexdigest()
     entry = AuditEntry.objects.get(action="protocol.publish")
-    assert entry.detail["version"] == 2 and entry.detail["change_note"]
+    assert entry.detail["version"] == 2
+    assert entry.detail["change_note"]
     standard.refresh_from_db()
     assert standard.toml_text.count("value = 30,") >= 1  # the old version is untouched
     with pytest.raises(RuntimeError):

@@ -44,7 +44,8 @@ class PublishForm(forms.Form):
 
 
 def _tri(label: str) -> forms.ChoiceField:
-    return forms.ChoiceField(label=label, choices=TRI, initial="unknown",
+    # Not answered is "not known", never "no".
+    return forms.ChoiceField(label=label, choices=TRI, initial="unknown", required=False,
                              widget=forms.RadioSelect)
 
 
