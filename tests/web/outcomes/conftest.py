@@ -26,7 +26,7 @@ title = "Test protocol {name}"
 """
 
 
-def make_pv(name: str = "clinic-standard", version: int = 1, extra: str = "") -> Any:
+def make_pv(name: str = "test-standard", version: int = 1, extra: str = "") -> Any:
     from ketamine_clinic.web.protocols.models import ProtocolVersion
 
     text = PROTOCOL_TOML.format(name=name, version=version, extra=extra)

@@ -24,15 +24,15 @@ F = core.FollowUp
 def expected_denver() -> list[core.SeriesOutcome]:
     """The Denver series of ``hand_cohort``, written out from the fixture's numbers."""
     return [
-        core.SeriesOutcome("s1", "p1", "crps", "clinic-standard", 8,
+        core.SeriesOutcome("s1", "p1", "crps", "test-standard", 8,
                            (F(0, 3), F(1, 4), F(7, 4), F(14, 6), F(28, 7)), sessions=3,
                            adverse_events=("nausea_vomiting",), mme_before=60, mme_after=45),
-        core.SeriesOutcome("s2", "p2", "crps", "clinic-standard", 6,
+        core.SeriesOutcome("s2", "p2", "crps", "test-standard", 6,
                            (F(0, 2), F(1, 2), F(7, 3), F(14, 3)), sessions=2,
                            mme_before=30, mme_after=30),
         core.SeriesOutcome("s3", "p3", "other", "alt-protocol", 9, (F(0, 7), F(7, 8)),
                            sessions=2, adverse_events=("hypertension", "other")),
-        core.SeriesOutcome("s4", "p4", "other", "clinic-standard", 5,
+        core.SeriesOutcome("s4", "p4", "other", "test-standard", 5,
                            (F(0, 2), F(7, 2), F(14, 4), F(28, 5)), sessions=1),
     ]
 
@@ -138,7 +138,7 @@ def test_a_corrected_pain_score_counts_and_the_one_it_corrects_does_not(
                                  payload={"nrs": 4, "phase": "end"}, recorded_by=cast.bob,
                                  corrects=wrong, correction_reason="misheard")
     client.force_login(cast.dave)
-    got = _api_report(client, protocol="clinic-standard", diagnosis="other")
+    got = _api_report(client, protocol="test-standard", diagnosis="other")
     # s4 end pain is now 4 of baseline 5: a 20% reduction, not a responder.
     assert got["responders"]["responders"]["30"]["k"] == 0
 

@@ -82,13 +82,16 @@ def km_curves(relief: dict[str, Any], title: str) -> str:
         xs, ys, lo, hi = _steps(curve)
         color = COLORS[i % len(COLORS)]
         label = GROUP_LABELS.get(group, group)
-        fig.add_scatter(x=xs, y=hi, line={"shape": "hv", "width": 0}, showlegend=False,
+        fig.add_scatter(x=xs, y=hi, mode="lines", line={"shape": "hv", "width": 0},
+                        showlegend=False,
                         hoverinfo="skip", legendgroup=group)
-        fig.add_scatter(x=xs, y=lo, line={"shape": "hv", "width": 0}, fill="tonexty",
+        fig.add_scatter(x=xs, y=lo, mode="lines", line={"shape": "hv", "width": 0},
+                        fill="tonexty",
                         fillcolor=_alpha(color), showlegend=False, hoverinfo="skip",
                         legendgroup=group)
         median = curve["median_days"]
-        fig.add_scatter(x=xs, y=ys, line={"shape": "hv", "color": color}, legendgroup=group,
+        fig.add_scatter(x=xs, y=ys, mode="lines", line={"shape": "hv", "color": color},
+                        legendgroup=group,
                         name=f"{label} (n={curve['n']}, median "
                              f"{'not reached' if median is None else f'{median:g} d'})")
     fig.update_layout(title=title, xaxis={"title": "days after the series"},
@@ -121,7 +124,7 @@ def trajectories(data: dict[str, Any]) -> str:
                      "arrayminus": [(r["mean"] - r["ci_low"]) if r["ci_low"] is not None
                                     else 0 for _, r in keep]},
             text=[f"n={r['n']}" for _, r in keep])
-    fig.update_layout(title="Mean pain (0–10 NRS) over the series and after",
+    fig.update_layout(title="Mean pain (0–10 NRS), baseline to week 12",
                       yaxis={"title": "NRS", "range": [0, 10]},
                       xaxis={"type": "category", "categoryorder": "array",
                              "categoryarray": labels})

@@ -53,10 +53,11 @@ class StaffAnswerForm(QuestionnaireForm):
         self.fields["global_impression"].label = "Global impression of change"
         self.fields["opioid_mme_per_day"].label = "Opioids, MME per day"
         self.fields["opioid_mme_per_day"].help_text = ""
-        for name in ("pain_average_nrs", "pain_worst_nrs", "global_impression"):
-            self.fields[name].widget = forms.Select()
         self.fields["global_impression"].choices = [("", "not asked"),
                                                     *policy.global_impression_choices()]
+        for name in ("pain_average_nrs", "pain_worst_nrs", "global_impression"):
+            field = self.fields[name]
+            field.widget = forms.Select(choices=field.choices)
 
 
 class ReportFilterForm(forms.Form):

@@ -190,7 +190,9 @@ def patient_questionnaire(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _no_referrer(response: HttpResponse) -> HttpResponse:
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the address
+    # The token is in the address: never send it to another site. ("no-referrer" would
+    # also make the browser send "Origin: null" with the form, which CSRF refuses.)
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-store"
     return response
 
@@ -235,9 +237,9 @@ def outcome_report(request: HttpRequest) -> HttpResponse:
     plots = {
         "responders": charts.responder_bars(data),
         "km_diagnosis": charts.km_curves(data["relief_by_diagnosis"],
-                                         "Duration of relief by diagnosis (Kaplan–Meier)"),
+                                         "Relief by diagnosis (Kaplan–Meier)"),
         "km_protocol": charts.km_curves(data["relief_by_protocol"],
-                                        "Duration of relief by protocol (Kaplan–Meier)"),
+                                        "Relief by protocol (Kaplan–Meier)"),
         "trajectories": charts.trajectories(data),
     } if data["n_series"] else {}
     return render(request, "outcomes/report.html", {
