@@ -1,0 +1,153 @@
+"""How long the full cohort outcome report takes, against the database's own floor.
+
+Run: ``.venv/bin/python benchmarks/bench_outcomes.py [--patients 10000]
+[--backend sqlite|postgres|both]``. For each backend, in a fresh database (a temporary
+SQLite file; PostgreSQL database ``bench_outcomes`` made with ``createdb`` on
+127.0.0.1 as user postgres and dropped afterwards): load a synthetic cohort (about 2.5
+series and 10 sessions per patient, their pump histories, pain scores, adverse events and
+follow-up answers; no vital signs), then time
+
+* the full report: ``selectors.outcome_report_for`` (every query plus the statistics);
+* its queries alone (as Django ran them);
+* the floor: one aggregate SQL query over the same follow-up answers joined to their
+  series (GROUP BY series), the least the database must do to read the cohort once.
+
+Each timing is the best of three. Results are figures, not pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PG_URL = "postgres://postgres@127.0.0.1:5432/bench_outcomes"
+
+FLOOR_SQL = """
+SELECT fu.series_id, COUNT(*), AVG(r.pain_average_nrs), MAX(r.opioid_mme_per_day)
+FROM outcomes_followupresponse r
+JOIN outcomes_followup fu ON fu.id = r.follow_up_id
+JOIN orders_series s ON s.id = fu.series_id
+GROUP BY fu.series_id
+"""
+
+
+def _best(fn, repeat: int = 3):  # type: ignore[no-untyped-def]
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def run_one(backend: str, n_patients: int) -> dict[str, object]:
+    """Inside a fresh process whose environment points at the benchmark database."""
+    from ketamine_clinic.commands.web import setup_django
+
+    setup_django(None)
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketamine_clinic.web.accounts.models import Site
+    from ketamine_clinic.web.outcomes.cohort_loader import load_synthetic_cohort
+    from ketamine_clinic.web.outcomes.selectors import CohortFilters, outcome_report_for
+
+    call_command("migrate", interactive=False, verbosity=0)
+    sites = [Site.objects.create(code="denver", name="Denver"),
+             Site.objects.create(code="boulder", name="Boulder")]
+    t0 = time.perf_counter()
+    summary = load_synthetic_cohort(n_patients=n_patients, seed=1, sites=sites,
+                                    detail="outcomes", chunk_size=500, progress=True,
+                                    protocols=["clinic-standard", "schwartzman-2009"])
+    load_s = time.perf_counter() - t0
+    if backend == "postgres":
+        with connection.cursor() as c:
+            c.execute("VACUUM ANALYZE")
+    else:
+        with connection.cursor() as c:
+            c.execute("ANALYZE")
+    site_ids = [s.pk for s in sites]
+
+    with CaptureQueriesContext(connection) as ctx:
+        report_s, report = _best(lambda: outcome_report_for(site_ids, CohortFilters()))
+    per_run = len(ctx.captured_queries) // 3
+    # The queries of one run (the last), as Django timed them.
+    query_s = sum(float(q["time"]) for q in ctx.captured_queries[-per_run:])
+
+    def floor() -> int:
+        with connection.cursor() as c:
+            c.execute(FLOOR_SQL)
+            return len(c.fetchall())
+
+    floor_s, floor_rows = _best(floor)
+    return {
+        "backend": backend,
+        "patients": summary.patients,
+        "series": summary.series,
+        "sessions": summary.sessions,
+        "timeline_entries": summary.timeline_entries,
+        "follow_up_answers": summary.responses,
+        "load_s": round(load_s, 1),
+        "report_s": round(report_s, 2),
+        "report_queries": per_run,
+        "report_query_time_s": round(query_s, 2),
+        "floor_s": round(floor_s, 3),
+        "floor_rows": floor_rows,
+        "series_in_report": report.report.n_series,
+    }
+
+
+def run_backend(backend: str, n_patients: int) -> dict[str, object]:
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    tmp = tempfile.mkdtemp(prefix="bench-outcomes-")
+    env["KETAMINE_CLINIC_DATA_DIR"] = tmp
+    if backend == "postgres":
+        subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres",
+                        "bench_outcomes"], check=True)
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "bench_outcomes"],
+                       check=True)
+        env["DATABASE_URL"] = PG_URL
+    try:
+        out = subprocess.run([sys.executable, __file__, "--one", backend, "--patients",
+                              str(n_patients)], env=env, check=True, stdout=subprocess.PIPE,
+                             text=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        if backend == "postgres":
+            subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres",
+                            "bench_outcomes"], check=False)
+        for f in Path(tmp).glob("*"):
+            if f.is_file():
+                f.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.patients)))
+        return
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        r = run_backend(backend, args.patients)
+        print(f"{backend}: {r['patients']} patients, {r['series']} series, {r['sessions']} "
+              f"sessions, {r['timeline_entries']} timeline entries, "
+              f"{r['follow_up_answers']} follow-up answers (loaded in {r['load_s']} s)")
+        print(f"  full report {r['report_s']} s in {r['report_queries']} queries "
+              f"(queries {r['report_query_time_s']} s); floor (one aggregate query) "
+              f"{r['floor_s']} s over {r['floor_rows']} series")
+
+
+if __name__ == "__main__":
+    main()
