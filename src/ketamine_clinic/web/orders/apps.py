@@ -7,5 +7,8 @@ class OrdersConfig(AppConfig):
     name = "ketamine_clinic.web.orders"
     label = "orders"
     verbose_name = "Series and infusion orders"
-    nav: list[tuple[str, str, Capability | None]] = []  # set when the pages exist
-    patient_panels: list[str] = []
+    nav: list[tuple[str, str, Capability | None]] = [
+        ("Orders", "order_list", Capability.VERIFY_ORDER),
+        ("Limit events", "limit_report", Capability.VIEW_REPORTS),
+    ]
+    patient_panels: list[str] = ["ketamine_clinic.web.orders.views.patient_panel"]

@@ -135,6 +135,23 @@ class LimitReport:
     def table(self, counter: Counter[Any]) -> list[tuple[Any, int]]:
         return sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
 
+    # Lists for templates (a template's lookup would read a Counter key, not a method).
+    @property
+    def outcome_rows(self) -> list[tuple[str, int]]:
+        return self.table(self.by_outcome)
+
+    @property
+    def protocol_rows(self) -> list[tuple[tuple[str, str], int]]:
+        return self.table(self.by_protocol)
+
+    @property
+    def prescriber_rows(self) -> list[tuple[tuple[str, str], int]]:
+        return self.table(self.by_prescriber)
+
+    @property
+    def reason_rows(self) -> list[tuple[str, int]]:
+        return self.table(self.by_reason)
+
     def to_dict(self) -> dict[str, Any]:
         def rows(counter: Counter[Any], *names: str) -> list[dict[str, Any]]:
             out = []

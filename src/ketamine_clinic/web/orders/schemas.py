@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import Field
+
+
+class DoseCheckIn(Schema):
+    protocol: str = Field(description="protocol name (its newest stored version) ...",
+                          default="")
+    protocol_version_id: int | None = Field(default=None,
+                                            description="... or a stored version's id")
+    weight_kg: str = Field(description='dosing weight, e.g. "72.5" or "160 lb"')
+    rate: str = Field(description='"0.5 mg/kg/h", "60 mg/h" or "60 mL/h"')
+    bag: str = Field(description='"500 mg in 500 mL" (final volume)')
+    duration: str = Field(default="", description='hold the rate this long, e.g. "4 h"')
+    height_cm: str = ""
+    sex: Literal["", "female", "male"] = ""
+
+
+class OverrideIn(Schema):
+    quantity: str
+    reason_code: str
+    free_text: str
+
+
+class OrderIn(Schema):
+    protocol_version_id: int
+    vial_strength_mg_per_ml: str
+    bag: str = Field(description='"500 mg in 500 mL"')
+    start_rate: str
+    titration_step: str = ""
+    max_rate: str
+    min_step_interval_min: str
+    planned_duration_min: str
+    planned_sessions: str
+    spacing_days: str
+    bolus: str = ""
+    weight_kg: str = Field(default="", description="record a new weight now and dose on it")
+    premedications: list[str] | None = Field(default=None,
+                                             description="protocol drugs to keep; null: all")
+    rescue_medications: list[str] | None = None
+    overrides: list[OverrideIn] = []
+    confirmed: list[str] = Field(default=[], description="cross-check codes confirmed")
+
+
+class OrderChangeIn(OrderIn):
+    change_reason: str
+
+
+class SignIn(Schema):
+    overrides: list[OverrideIn] = []
+    confirmed: list[str] = []
+
+
+class VerifyIn(Schema):
+    concentration_mg_per_ml: str
+    pump_rate_ml_per_h: str
+
+
+class ReasonIn(Schema):
+    reason: str = ""
+
+
+class OrderOut(Schema):
+    id: int
+    patient_id: int
+    series_id: int
+    protocol: str
+    status: str
+    replaces_id: int | None
+    start_rate_text: str
+    titration_step_text: str
+    max_rate_text: str
+    min_step_interval_min: int
+    planned_duration_min: int
+    bolus_text: str
+    planned_sessions: int
+    spacing_days: int
+    premedications: list[dict[str, Any]]
+    rescue_medications: list[dict[str, Any]]
+    overrides: list[dict[str, Any]]
+    written_by: str
+    written_at: datetime
+    signed_by: str | None
+    signed_at: datetime | None
+    verified_by: str | None
+    verified_at: datetime | None
+    ended_reason: str
+    numbers_hidden: bool
+    computed: dict[str, Any] | None = Field(
+        description="the core's order check (every rate form, table, totals, limits); "
+        "null while the double check is pending, except for its prescriber")
+
+
+class LimitEventOut(Schema):
+    id: int
+    at: datetime
+    order_id: int | None
+    patient_id: int | None
+    session_id: int | None
+    protocol: str
+    context: str
+    quantity: str
+    kind: str
+    outcome: str
+    value: float
+    bound: float | None
+    reason_code: str
+    reason_text: str
+    by: str
+    prescriber: str
+
+
+class ReportIn(Schema):
+    start: date
+    end: date

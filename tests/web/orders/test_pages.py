@@ -1,0 +1,339 @@
+"""Order pages: every URL for every role, for Oscar (a nurse of another site) and for
+anonymous visitors; then what the pages show and refuse."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from ketamine_clinic.clinical.limit_checks import Override
+from ketamine_clinic.web.accounts.roles import Role
+from ketamine_clinic.web.audit.models import AuditEntry
+from ketamine_clinic.web.orders.models import LimitEvent, Order
+
+from .conftest import ORDER, World
+
+ALL = frozenset(Role.values)
+CLINICAL = frozenset({"physician", "nurse"})
+PHYSICIAN = frozenset({"physician"})
+REPORTS = frozenset({"physician", "clinic_admin", "auditor"})
+
+
+@dataclass
+class Orders:
+    w: World
+    draft: Any
+    signed: Any
+    active: Any
+
+
+@pytest.fixture
+def orders(world: World) -> Orders:
+    return Orders(world, world.write(), world.signed(), world.active())
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    method: str
+    url: Callable[[Orders], str]
+    allowed: frozenset[str]
+    data: Callable[[Orders], dict[str, Any]] | None = None
+    patient_bound: bool = True  # Oscar gets 404 (audited) where his role is allowed
+
+
+PAGES = [
+    Page("order list", "get", lambda o: reverse("order_list"), CLINICAL, patient_bound=False),
+    Page("new order form", "get", lambda o: reverse("order_new", args=[o.w.cast.ana.pk]),
+         PHYSICIAN),
+    Page("write order", "post", lambda o: reverse("order_new", args=[o.w.cast.ana.pk]),
+         PHYSICIAN, lambda o: {**ORDER, "protocol_version": o.w.pv.pk}),
+    Page("dose preview", "post", lambda o: reverse("order_preview", args=[o.w.cast.ana.pk]),
+         PHYSICIAN, lambda o: {**ORDER, "protocol_version": o.w.pv.pk}),
+    Page("order detail", "get", lambda o: reverse("order_detail", args=[o.active.pk]), ALL),
+    Page("sign", "post", lambda o: reverse("order_sign", args=[o.draft.pk]), PHYSICIAN),
+    Page("verify form", "get", lambda o: reverse("order_verify", args=[o.signed.pk]),
+         CLINICAL),
+    Page("verify", "post", lambda o: reverse("order_verify", args=[o.signed.pk]), CLINICAL,
+         lambda o: {"concentration_mg_per_ml": "1", "pump_rate_ml_per_h": "60"}),
+    Page("discontinue", "post", lambda o: reverse("order_discontinue", args=[o.active.pk]),
+         PHYSICIAN, lambda o: {"reason": "stopped"}),
+    Page("complete", "post", lambda o: reverse("order_complete", args=[o.active.pk]),
+         PHYSICIAN),
+    Page("change form", "get", lambda o: reverse("order_change", args=[o.active.pk]),
+         PHYSICIAN),
+    Page("order sheet pdf", "get", lambda o: reverse("order_pdf", args=[o.active.pk]), ALL),
+    Page("limit report", "get", lambda o: reverse("limit_report"), REPORTS,
+         patient_bound=False),
+]
+
+
+def _call(client: Client, page: Page, o: Orders) -> Any:
+    url = page.url(o)
+    if page.method == "get":
+        return client.get(url)
+    return client.post(url, page.data(o) if page.data else {})
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("role", sorted(Role.values))
+def test_each_role_gets_exactly_the_pages_it_is_allowed(orders: Orders, client: Client,
+                                                        page: Page, role: str) -> None:
+    user = orders.w.cast.by_role()[role]
+    client.force_login(user)
+    response = _call(client, page, orders)
+    if role in page.allowed:
+        # 400: the view was reached and refused the act itself (Alice signed the order
+        # she would verify; the services' refusals are tested on their own).
+        expected = (200, 302, 400) if page.name == "verify" and role == "physician" else (
+            200, 302)
+        assert response.status_code in expected, response.content[:800]
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_a_user_of_another_site_cannot_reach_the_patients_orders(orders: Orders,
+                                                                 client: Client,
+                                                                 page: Page) -> None:
+    oscar = orders.w.cast.oscar  # a Boulder nurse; Ana is at Denver
+    client.force_login(oscar)
+    before = AuditEntry.objects.filter(username="oscar", action__endswith="access_denied").count()
+    response = _call(client, page, orders)
+    if "nurse" not in page.allowed:
+        assert response.status_code == 403
+    elif page.patient_bound:
+        assert response.status_code == 404
+        after = AuditEntry.objects.filter(username="oscar",
+                                          action__endswith="access_denied").count()
+        assert after == before + 1
+    else:
+        assert response.status_code == 200
+        assert b"Ruiz" not in response.content
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_anonymous_visitors_are_sent_to_log_in(orders: Orders, client: Client,
+                                               page: Page) -> None:
+    response = _call(client, page, orders)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def test_the_new_order_form_starts_from_the_protocols_defaults(world: World,
+                                                                client: Client) -> None:
+    client.force_login(world.cast.alice)
+    page = client.get(reverse("order_new", args=[world.cast.ana.pk])).content.decode()
+    assert 'value="60 mg/h"' in page
+    assert 'value="100 mg/h"' in page
+    assert "glycopyrrolate 0.2 mg IV" in page
+    assert "0.5, 1 mg/mL" in page
+
+
+def test_without_a_current_screening_the_form_says_no_order_is_possible(
+    world: World, client: Client
+) -> None:
+    client.force_login(world.cast.alice)
+    page = client.get(reverse("order_new", args=[world.cast.zed.pk])).content.decode()
+    assert "no current screening that allows treatment" in page
+    assert "write-order" not in page
+
+
+def test_the_preview_shows_every_form_of_the_dose_and_stores_nothing(
+    world: World, client: Client
+) -> None:
+    client.force_login(world.cast.alice)
+    response = client.post(reverse("order_preview", args=[world.cast.ana.pk]),
+                           {**ORDER, "bag": "250 mg in 500 mL", "max_rate": "100 mg/h",
+                            "protocol_version": world.pv.pk}, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert "<html" not in page  # a fragment
+    # 60 mg/h at 70 kg from 0.5 mg/mL: 0.857 mg/kg/h and 120 mL/h
+    assert re.search(r"<th>Start</th><td>0\.857</td><td>60</td><td><strong>120</strong>", page)
+    assert 'name="override_code.rate_mg_per_kg_per_h"' in page  # 100 mg/h > 1 mg/kg/h
+    assert Order.objects.count() == 0
+    assert LimitEvent.objects.count() == 0
+
+
+def test_writing_through_the_page_creates_a_draft(world: World, client: Client) -> None:
+    client.force_login(world.cast.alice)
+    response = client.post(reverse("order_new", args=[world.cast.ana.pk]),
+                           {**ORDER, "protocol_version": world.pv.pk,
+                            "premedications": ["glycopyrrolate"]})
+    order = Order.objects.get()
+    assert response["Location"] == reverse("order_detail", args=[order.pk])
+    assert order.status == Order.Status.DRAFT
+    assert [m["drug"] for m in order.premedications] == ["glycopyrrolate"]
+    assert order.rescue_medications == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "text"),
+    [({"bag": "500 mg in 250 mL"}, "bag", "is not a concentration"),
+     ({"start_rate": "-60 mg/h"}, "start_rate", "greater than zero"),
+     ({"weight_kg": "0"}, "weight_kg", "greater than zero"),
+     ({"max_rate": "60 mg/kg"}, "max_rate", "not a unit for a rate")],
+)
+def test_a_refused_order_page_names_the_field(world: World, client: Client,
+                                              change: dict[str, str], field: str,
+                                              text: str) -> None:
+    client.force_login(world.cast.alice)
+    response = client.post(reverse("order_new", args=[world.cast.ana.pk]),
+                           {**ORDER, **change, "protocol_version": world.pv.pk})
+    assert response.status_code == 400
+    errors = re.search(rf'id="error-{field}">(.*?)</ul>', response.content.decode(), re.S)
+    assert errors is not None
+    assert text in errors.group(1)
+    assert Order.objects.count() == 0
+
+
+def test_a_soft_limit_on_the_page_is_overridden_with_a_reason(world: World,
+                                                               client: Client) -> None:
+    client.force_login(world.cast.alice)
+    url = reverse("order_new", args=[world.cast.ana.pk])
+    data = {**ORDER, "max_rate": "100 mg/h", "protocol_version": world.pv.pk}
+    refused = client.post(url, data)
+    assert refused.status_code == 400
+    assert "give a reason code and an explanation" in refused.content.decode()
+    ok = client.post(url, {**data, "override_code.rate_mg_per_kg_per_h": "prior-tolerance",
+                           "override_text.rate_mg_per_kg_per_h": "100 mg/h in March"})
+    assert ok.status_code == 302
+    assert Order.objects.get().overrides[0]["reason_code"] == "prior-tolerance"
+
+
+def test_a_nurse_does_not_see_a_signed_orders_numbers_before_the_double_check(
+    world: World, client: Client
+) -> None:
+    order = world.signed(bag="250 mg in 500 mL")  # 0.5 mg/mL: 120 mL/h at the start
+    client.force_login(world.cast.bob)
+    detail = client.get(reverse("order_detail", args=[order.pk])).content.decode()
+    assert 'id="numbers-hidden"' in detail
+    assert "120" not in detail
+    assert "0.5 mg/mL" not in detail
+    verify = client.get(reverse("order_verify", args=[order.pk])).content.decode()
+    assert "60 mg/h" in verify  # the ordered dose, in the protocol's unit
+    assert "120" not in verify
+    assert "250 mg" not in verify
+    assert client.get(reverse("order_pdf", args=[order.pk])).status_code == 403
+    client.force_login(world.cast.alice)  # the prescriber sees them
+    assert "120" in client.get(reverse("order_detail", args=[order.pk])).content.decode()
+
+
+def test_a_mismatched_double_check_on_the_page_says_so_and_keeps_the_order_signed(
+    world: World, client: Client
+) -> None:
+    order = world.signed()
+    client.force_login(world.cast.bob)
+    response = client.post(reverse("order_verify", args=[order.pk]),
+                           {"concentration_mg_per_ml": "1", "pump_rate_ml_per_h": "6"})
+    assert response.status_code == 400
+    assert "do not match the signed order" in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == Order.Status.SIGNED
+    client.post(reverse("order_verify", args=[order.pk]),
+                {"concentration_mg_per_ml": "1 mg/mL", "pump_rate_ml_per_h": "60 mL/h"})
+    order.refresh_from_db()
+    assert order.status == Order.Status.ACTIVE
+
+
+def test_the_order_page_shows_the_titration_table_and_a_block_for_the_pk_simulation(
+    world: World, client: Client
+) -> None:
+    from pathlib import Path
+
+    order = world.active(max_rate="100 mg/h",
+                         overrides=[Override("rate_mg_per_kg_per_h", "other", "ok")])
+    client.force_login(world.cast.bob)
+    page = client.get(reverse("order_detail", args=[order.pk])).content.decode()
+    for rate in (60, 70, 80, 90, 100):
+        assert f"<td>{rate}</td><td><strong>{rate}</strong></td>" in page  # 1 mg/mL
+    template = (Path(__file__).parents[3] / "src/ketamine_clinic/web/templates/orders"
+                / "order_detail.html").read_text()
+    assert "{% block pk_simulation %}" in template
+
+
+def test_the_pdf_sheet_has_the_patient_the_weight_the_table_and_the_limits(
+    world: World, client: Client, tmp_path: Any
+) -> None:
+    order = world.active(bag="250 mg in 500 mL")
+    client.force_login(world.cast.bob)
+    response = client.get(reverse("order_pdf", args=[order.pk]))
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is needed to read the PDF's text")
+    path = tmp_path / "sheet.pdf"
+    path.write_bytes(response.content)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "RUIZ, Ana" in text
+    assert "DEN-1" in text
+    assert "70 kg" in text
+    assert "0.5 mg/mL" in text
+    assert re.search(r"0\s+0\s+0\.857\s+60\s+120", text)  # step 0: 60 mg/h = 120 mL/h
+    assert "Rate (mg/kg/h)" in text
+    assert AuditEntry.objects.filter(action="order.pdf", object_id=str(order.pk)).exists()
+
+
+def test_the_patient_page_lists_series_and_orders_and_offers_a_new_order(
+    orders: Orders, client: Client
+) -> None:
+    client.force_login(orders.w.cast.alice)
+    page = client.get(reverse("patient_detail", args=[orders.w.cast.ana.pk])).content.decode()
+    assert 'id="orders"' in page
+    assert reverse("order_detail", args=[orders.active.pk]) in page
+    assert 'id="new-order"' in page
+    client.force_login(orders.w.cast.bob)
+    page = client.get(reverse("patient_detail", args=[orders.w.cast.ana.pk])).content.decode()
+    assert 'id="new-order"' not in page
+
+
+def test_the_order_list_groups_orders_awaiting_each_step_in_few_queries(
+    orders: Orders, client: Client
+) -> None:
+    client.force_login(orders.w.cast.bob)
+    client.get(reverse("order_list"))  # warm caches (session, user)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("order_list")).content.decode()
+    sections = {name: re.search(rf'id="{name}".*?</section>', page, re.S).group(0)
+                for name in ("awaiting-signature", "awaiting-verification", "active")}
+    assert f"order {orders.draft.pk}<" in sections["awaiting-signature"]
+    assert f"order {orders.signed.pk}<" in sections["awaiting-verification"]
+    assert f"order {orders.active.pk}<" in sections["active"]
+    assert len(queries) <= 12
+
+
+def test_the_quality_report_counts_events_by_protocol_prescriber_and_reason(
+    world: World, client: Client
+) -> None:
+    from ketamine_clinic.web.orders.services import LimitRefusal
+
+    with pytest.raises(LimitRefusal):  # a blocked write, kept as events
+        world.write(max_rate="150 mg/h")
+    world.write(max_rate="100 mg/h",
+                overrides=[Override("rate_mg_per_kg_per_h", "prior-tolerance", "fine")])
+    client.force_login(world.cast.dave)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("limit_report")).content.decode()
+    assert len(queries) <= 12
+    assert "clinic-standard v1" in page
+    assert re.search(r"<td>prior-tolerance</td><td>1</td>", page)
+    assert re.search(r"<td>alice</td><td>blocked</td><td>2</td>", page)
+    assert 'class="plotly-graph-div"' in page
+    empty = client.get(reverse("limit_report"), {"start": "2001-01-01", "end": "2001-01-31"})
+    assert "No limit events in this period" in empty.content.decode()
+    bad = client.get(reverse("limit_report"), {"start": "2001-02-01", "end": "2001-01-31"})
+    assert "must not be before the start" in bad.content.decode()
