@@ -463,3 +463,17 @@ def test_scores_must_be_on_the_protocols_scale(walk: Walk) -> None:
         walk.observe("dissociation", 45, items={1: 0, 2: 1, 6: 0, 7: 2, 15: 0})
     e = walk.observe("dissociation", 46, items={1: 0, 2: 1, 6: 0, 7: 2, 15: 0, 22: 1})
     assert e.payload["total"] == 4
+
+
+def test_a_retried_start_finds_the_infusion_started_and_answers_with_the_start(
+        walk: Walk) -> None:
+    walk.ready()
+    k = key()
+    first = services.session_rate_set(actor=walk.nurse, session=walk.s, rate="60 mg/h",
+                                      occurred_at=walk.at(30), idempotency_key=k)
+    again = services.session_rate_set(actor=walk.nurse, session=walk.s, rate="60 mg/h",
+                                      occurred_at=walk.at(30), idempotency_key=k)
+    assert again.pk == first.pk
+    assert first.kind == "infusion_start"
+    assert TimelineEntry.objects.filter(session=walk.s, kind__in=["infusion_start",
+                                                                   "rate_change"]).count() == 1

@@ -132,7 +132,7 @@ def post_vitals(request: HttpRequest, session_id: int, payload: VitalsIn,
                 x_device_id: str = Header("", alias="X-Device-Id")) -> Any:
     """Record a vital-sign set (bedside monitor). Retried requests are safe."""
     session = _get(request, session_id, Capability.CHART_SESSION)
-    data = payload.dict()
+    data = payload.model_dump()
     at = _aware(data.pop("occurred_at"), "occurred_at")
     key = data.pop("idempotency_key")
     device = data.pop("device_id") or x_device_id

@@ -213,21 +213,14 @@ from datetime import datetime as _datetime  # noqa: E402
 from ninja import Schema  # noqa: E402
 
 
-class VitalsIn(Schema):
-    """A vital-sign set from a bedside monitor or another system."""
+class VitalsIn(Vitals):
+    """A vital-sign set from a bedside monitor or another system: the ``vitals`` payload
+    plus when it was measured, the retry key and the device."""
 
     occurred_at: _datetime | None = Field(default=None, description="when measured (UTC offset)")
     idempotency_key: str = Field(min_length=1, max_length=80,
                                  description="the same key on a retry; never a duplicate")
     device_id: str = Field(default="", max_length=80)
-    systolic_bp_mmhg: float
-    diastolic_bp_mmhg: float
-    heart_rate_per_min: float
-    respiratory_rate_per_min: float
-    spo2_percent: float
-    etco2_mmhg: float | None = None
-    temperature_c: float | None = None
-    on_oxygen: bool = False
 
 
 class ObservationIn(Schema):

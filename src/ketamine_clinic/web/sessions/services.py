@@ -131,22 +131,29 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
 class _Locked:
     session: InfusionSession
     snap: selectors.Snapshot
+    again: TimelineEntry | None = None  # the stored answer to a retried request
 
 
-def _lock(session: InfusionSession, now: datetime) -> _Locked:
+def _lock(session: InfusionSession, now: datetime, key: str | None = None,
+          kind: str | tuple[str, ...] = "") -> _Locked:
+    """Lock the session row (writers queue here), then look for a retried request."""
     locked = (InfusionSession.objects.select_for_update()
               .select_related("order", "order__protocol_version", "patient", "site", "series")
               .get(pk=session.pk))
-    return _Locked(locked, selectors.snapshot(locked, now=now, gates=False))
+    again = _replayed(locked, key, kind) if kind else None
+    snap = selectors.snapshot(locked, now=now, gates=False) if again is None else None
+    return _Locked(locked, snap, again)  # type: ignore[arg-type]
 
 
-def _replayed(session: InfusionSession, key: str | None, kind: str) -> TimelineEntry | None:
+def _replayed(session: InfusionSession, key: str | None,
+              kind: str | tuple[str, ...]) -> TimelineEntry | None:
     if not key:
         return None
     found = TimelineEntry.objects.filter(idempotency_key=key).first()
     if found is None:
         return None
-    if found.session_id != session.pk or found.kind != kind:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if found.session_id != session.pk or found.kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
     found.replayed = True  # type: ignore[attr-defined]
     return found
@@ -230,10 +237,9 @@ def session_observe(*, actor: Actor, session: InfusionSession, kind: str,
                                  f"({', '.join(OBSERVATION_KINDS)})")
     now = timezone.now()
     with transaction.atomic():
-        locked = _lock(session, now)
-        again = _replayed(locked.session, idempotency_key, kind)
-        if again is not None:
-            return again
+        locked = _lock(session, now, idempotency_key, kind)
+        if locked.again is not None:
+            return locked.again
         snap = locked.snap
         if snap.state.is_final:
             raise UsageError("kind", f"the session is {snap.state.value}: nothing more can "
@@ -334,10 +340,9 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
     data = dict(data or {})
     now = timezone.now()
     with transaction.atomic():
-        locked = _lock(session, now)
-        again = _replayed(locked.session, idempotency_key, kind)
-        if again is not None:
-            return again
+        locked = _lock(session, now, idempotency_key, kind)
+        if locked.again is not None:
+            return locked.again
         snap = locked.snap
         _state_check(snap, expected_version)
         at = _check_time("occurred_at", occurred_at or now, snap)
@@ -433,14 +438,14 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
     now = timezone.now()
     refused: tuple[Any, str] | None = None
     with transaction.atomic():
-        locked = _lock(session, now)
+        # A retry of the start finds the session infusing: either kind answers it.
+        locked = _lock(session, now, idempotency_key, ("infusion_start", "rate_change"))
+        if locked.again is not None:
+            return locked.again
         snap = locked.snap
         starting = snap.state in (SessionState.PRE_ASSESSMENT_COMPLETE,
                                   SessionState.PREMEDICATION_GIVEN)
         kind = "infusion_start" if starting else "rate_change"
-        again = _replayed(locked.session, idempotency_key, kind)
-        if again is not None:
-            return again
         _state_check(snap, expected_version)
         if snap.state is SessionState.PAUSED:
             raise UsageError("event", "the infusion is paused: resume it first")
@@ -699,10 +704,9 @@ def session_recovery_score(*, actor: Actor, session: InfusionSession, observed: 
     """
     now = timezone.now()
     with transaction.atomic():
-        locked = _lock(session, now)
-        again = _replayed(locked.session, idempotency_key, "recovery_score")
-        if again is not None:
-            return again
+        locked = _lock(session, now, idempotency_key, "recovery_score")
+        if locked.again is not None:
+            return locked.again
         snap = locked.snap
         if snap.state is not SessionState.RECOVERING:
             raise UsageError("event", f"recovery is scored while recovering; the session is "
@@ -743,10 +747,9 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
         raise UsageError("overrides", "only a physician may discharge against a failed item")
     now = timezone.now()
     with transaction.atomic():
-        locked = _lock(session, now)
-        again = _replayed(locked.session, idempotency_key, "discharge")
-        if again is not None:
-            return again
+        locked = _lock(session, now, idempotency_key, "discharge")
+        if locked.again is not None:
+            return locked.again
         snap = locked.snap
         _state_check(snap, expected_version)
         at = _check_time("occurred_at", occurred_at or now, snap)
