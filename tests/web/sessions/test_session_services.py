@@ -477,3 +477,29 @@ def test_a_retried_start_finds_the_infusion_started_and_answers_with_the_start(
     assert first.kind == "infusion_start"
     assert TimelineEntry.objects.filter(session=walk.s, kind__in=["infusion_start",
                                                                    "rate_change"]).count() == 1
+
+
+def test_the_predicted_concentration_comes_from_the_actual_rate_history(walk: Walk) -> None:
+    from ketamine_clinic.pk.regimen import Regimen, Segment
+    from ketamine_clinic.pk.simulate import Patient, simulate
+    from ketamine_clinic.web.sessions.pk_bridge import predicted_concentration
+
+    walk.infusing()  # 60 mg/h from minute 30
+    walk.event("pause", 60)
+    walk.event("resume", 70)
+    walk.rate("40 mg/h", 90)
+    snap = selectors.snapshot(walk.s, now=walk.at(100))
+    prediction = predicted_concentration(snap)
+    assert prediction.available
+    # Independently: the same model fed the pump history by hand (minutes from the start).
+    regimen = Regimen((Segment(0, 30, 60), Segment(40, 60, 60), Segment(60, 70, 40)))
+    expected = simulate("domino", Patient(70, walk.c.cast.ana.age_on(timezone.localdate())),
+                        regimen, [70]).plasma_ng_per_ml[0]
+    assert prediction.now_value == pytest.approx(float(expected), rel=1e-9)
+    assert prediction.inputs["segments"] == [[0.0, 30.0, 60.0], [40.0, 60.0, 60.0],
+                                             [60.0, 70.0, 40.0]]
+    stop = walk.event("stop", 100)
+    assert stop.payload["prediction"]["available"] is True
+    assert stop.payload["prediction"]["plasma_ng_per_ml_now"] == pytest.approx(
+        float(expected), rel=1e-9)
+    assert stop.payload["prediction"]["inputs"]["model"]["id"] == "domino"

@@ -70,6 +70,7 @@ class Stop(Payload):
 
     reason: str = ""
     totals: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    prediction: dict = Field(default_factory=dict)  # type: ignore[type-arg]  # PK at the stop
 
 
 class BeginRecovery(Payload):

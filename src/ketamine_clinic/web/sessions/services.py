@@ -362,6 +362,7 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
                                          at=max(at, now) if kind != "stop" else None)
             if kind == "stop":
                 data["totals"] = totals.to_dict()
+                data["prediction"] = _prediction_at_stop(snap, events, at)
         if kind == "check_in" and not data.get("chair"):
             data["chair"] = locked.session.chair
         payload = _payload(kind, data)
@@ -371,6 +372,19 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
             locked.session.chair = payload["chair"]
             locked.session.save(update_fields=["chair"])
     return entry
+
+
+def _prediction_at_stop(snap: selectors.Snapshot, events: list[mon.RateEvent],
+                        at: datetime) -> dict[str, Any]:
+    """The PK prediction at the end of the infusion, kept with the stop (model, version,
+    patient and the rate segments it was computed from)."""
+    from dataclasses import replace
+
+    from ketamine_clinic.web.sessions.pk_bridge import predicted_concentration
+
+    totals = mon.infusion_totals(events, weight_kg=snap.weight_kg,
+                                 concentration_mg_per_ml=snap.concentration_mg_per_ml)
+    return predicted_concentration(replace(snap, totals=totals, now=at)).to_dict()
 
 
 def _rate_event(kind: str, at: datetime) -> mon.RateEvent:
