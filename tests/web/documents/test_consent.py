@@ -129,6 +129,18 @@ def test_withdrawing_the_newest_consent_is_not_undone_by_an_older_one(cast: Any,
     assert older.pk != newer.pk
 
 
+def test_a_consent_on_an_earlier_wording_stays_valid_and_says_so(
+        cast: Any, pv1: Any, monkeypatch: Any, client: Any) -> None:
+    consent = record(cast, pv1)
+    client.force_login(cast.bob)
+    url = reverse("consent_detail", args=[consent.pk])
+    assert b"wording-changed" not in client.get(url).content
+    monkeypatch.setattr("ketamine_clinic.web.documents.consent._template",
+                        lambda: ({"title": "Consent, second wording", "section": []}, "x"))
+    assert consent_current(cast.ana, pv1) == consent
+    assert b"wording-changed" in client.get(url).content
+
+
 def test_a_replaced_consent_cannot_be_withdrawn_and_shows_as_replaced(
         cast: Any, pv1: Any, monkeypatch: Any, client: Any) -> None:
     older = record(cast, pv1, signed_at=timezone.now() - timedelta(days=2))

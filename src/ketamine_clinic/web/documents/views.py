@@ -186,7 +186,12 @@ def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
     document = selectors.consent_document(consent)
     withdrawal = getattr(consent, "withdrawal", None)
     current = selectors.consent_current(patient, consent.protocol_version_id)
+    try:
+        wording_changed = consent_for(consent.protocol_version).sha256 != consent.document_sha256
+    except UsageError:
+        wording_changed = False
     return render(request, "documents/consent_detail.html", {
+        "wording_changed": wording_changed,
         "consent": consent, "patient": patient, "document": document,
         "document_html": render_document(document.text, _sources_url()) if document else "",
         "withdrawal": withdrawal, "in_force": current is not None and current.pk == consent.pk,
