@@ -240,7 +240,7 @@ def test_a_mismatched_double_check_on_the_page_says_so_and_keeps_the_order_signe
     response = client.post(reverse("order_verify", args=[order.pk]),
                            {"concentration_mg_per_ml": "1", "pump_rate_ml_per_h": "6"})
     assert response.status_code == 400
-    assert "do not match the signed order" in response.content.decode()
+    assert "does not match the signed order" in response.content.decode()
     order.refresh_from_db()
     assert order.status == Order.Status.SIGNED
     client.post(reverse("order_verify", args=[order.pk]),

@@ -480,8 +480,9 @@ def order_verify(*, actor: Actor, order: Order, concentration_mg_per_ml: str,
     names = {"concentration_mg_per_ml": "bag concentration",
              "pump_rate_ml_per_h": "first pump rate"}
     fields = [m[0] for m in mismatch.mismatches]
+    verb = "does" if len(fields) == 1 else "do"
     raise UsageError(fields[0], "the " + " and the ".join(names[f] for f in fields)
-                     + " you entered do not match the signed order. The order stays "
+                     + f" you entered {verb} not match the signed order. The order stays "
                        "unverified: check the bag and your calculation with the prescriber.")
 
 

@@ -60,3 +60,9 @@ def bounds(check: dict[str, Any]) -> str:
 @register.filter
 def get(mapping: Any, key: str) -> Any:
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def words(code: str) -> str:
+    """A stored code for reading: ``racemic_ketamine`` → ``racemic ketamine``."""
+    return str(code).replace("_", " ")
