@@ -78,6 +78,11 @@ def test_a_paper_consent_is_attested_without_a_drawn_signature(
 ) -> None:
     pv = make_protocol_version(version=1)
     log_in(page, live_server, cast.alice, "a long physician passphrase")
+    page.goto(f"{live_server.url}/patients/{cast.ana.pk}/consents/print/{pv.pk}/")
+    page.emulate_media(media="print")
+    assert "Patient's signature" in page.inner_text("main")
+    shot("paper-form")
+    page.emulate_media(media="screen")
     page.goto(f"{live_server.url}/patients/{cast.ana.pk}/consents/new/?protocol_version={pv.pk}")
     page.check("input[name=method][value=paper]")
     assert page.is_hidden("canvas")
