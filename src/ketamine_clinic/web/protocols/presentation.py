@@ -81,7 +81,10 @@ class Table:
 
     @property
     def title(self) -> str:
-        return label(self.key.rsplit(".", 1)[-1]) if "." in self.key else ""
+        if "." not in self.key:
+            return ""
+        title = label(self.key.rsplit(".", 1)[-1])
+        return title if title.endswith("s") else f"{title}s"
 
     @property
     def wide(self) -> bool:
