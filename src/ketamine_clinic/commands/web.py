@@ -78,6 +78,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 DEMO_HOOKS: list = []  # type: ignore[type-arg]
 
 
+def _demo_screenings(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.protocols.demo import demo_screenings
+
+    count = demo_screenings()
+    if count:
+        print(f"Screened {count} demo patients against the clinic's protocol.")
+
+
+DEMO_HOOKS.append(_demo_screenings)
+
+
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
     from ketamine_clinic.commands.report import demo_cohort
 
