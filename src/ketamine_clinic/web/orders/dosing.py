@@ -30,6 +30,7 @@ from ketamine_clinic.clinical.dosing import (
 from ketamine_clinic.clinical.limits import Limit
 from ketamine_clinic.clinical.protocol import Protocol, load_protocol_text
 from ketamine_clinic.clinical.units import Bag, exact, parse_bolus, parse_rate
+from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.patients.models import Measurement, MeasurementKind, Patient
 
 if TYPE_CHECKING:
@@ -45,6 +46,22 @@ def _protocol(toml_text: str, origin: str) -> Protocol:
 def protocol_of(pv: ProtocolVersion) -> Protocol:
     """The loaded protocol of a stored version (cached by text: versions never change)."""
     return _protocol(pv.toml_text, f"db:{pv.name}/v{pv.version}")
+
+
+def protocol_version_current(name: str) -> ProtocolVersion:
+    """The newest stored non-draft version of a protocol (else the newest), reading each
+    version through the cache above (``protocols.services.protocol_current`` re-parses the
+    TOML on every call, which costs about 20 ms; the dose-check endpoint is called often)."""
+    from ketamine_clinic.clinical.protocol import ProtocolStatus
+    from ketamine_clinic.web.protocols.models import ProtocolVersion
+
+    versions = list(ProtocolVersion.objects.filter(name=name).order_by("-version"))
+    if not versions:
+        raise UsageError("protocol", f"no protocol named {name!r}")
+    for pv in versions:
+        if protocol_of(pv).status is not ProtocolStatus.DRAFT:
+            return pv
+    return versions[0]
 
 
 def rules_of(pv: ProtocolVersion) -> DosingRules:
