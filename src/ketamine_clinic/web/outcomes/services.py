@@ -49,8 +49,9 @@ def followups_schedule(*, actor: Actor, series: Series) -> list[FollowUp]:
     ``baseline`` once the first session exists; ``day1`` after each given session; the
     series-end points (weeks 1-12) once the series is complete. Returns the new rows.
     """
-    series = Series.objects.select_for_update().select_related("patient__site").get(
-        pk=series.pk)
+    # of=self: PostgreSQL cannot lock the nullable side of an outer join.
+    series = (Series.objects.select_for_update(of=("self",)).select_related("patient__site")
+              .get(pk=series.pk))
     sessions = list(series.sessions.order_by("visit_number"))
     given = _given_sessions(series)
     have = set(series.follow_ups.values_list("point", "session_id"))
@@ -163,8 +164,8 @@ def followup_respond(
     A follow-up has one effective answer: a second one must be a correction of the
     current one (``corrects``), with a reason; the corrected answer stays visible.
     """
-    fu = FollowUp.objects.select_for_update().select_related("patient__site", "session").get(
-        pk=follow_up.pk)
+    fu = (FollowUp.objects.select_for_update(of=("self",))
+          .select_related("patient__site", "session").get(pk=follow_up.pk))
     answered_at = _check_answered_at(fu, answered_at or timezone.now())
     current = (fu.responses.filter(~Exists(FollowUpResponse.objects.filter(
         corrects=OuterRef("pk")))).order_by("-answered_at", "-id").first())
@@ -205,8 +206,8 @@ def _digest(raw: str) -> str:
 def followup_link_issue(*, actor: Actor, follow_up: FollowUp) -> tuple[FollowUpLink, str]:
     """A personal link for the patient to answer this one follow-up; the token is shown
     once (only its SHA-256 is stored). Earlier unused links of the follow-up stop working."""
-    fu = FollowUp.objects.select_for_update().select_related("patient__site").get(
-        pk=follow_up.pk)
+    fu = (FollowUp.objects.select_for_update(of=("self",)).select_related("patient__site")
+          .get(pk=follow_up.pk))
     if fu.responses.exists():
         raise UsageError("follow_up", "is already answered")
     now = timezone.now()
