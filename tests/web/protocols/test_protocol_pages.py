@@ -183,3 +183,18 @@ def test_the_toml_text_of_a_version_is_served_as_stored(client: Any, cast: Any,
     client.force_login(cast.carol)
     response = client.get(reverse("protocol_toml", args=["clinic-standard", 1]))
     assert response.content.decode() == standard.toml_text
+
+
+def test_the_list_and_a_patients_screenings_take_a_fixed_number_of_queries(
+        client: Any, cast: Any, ana_ready: Any, standard: Any,
+        django_assert_max_num_queries: Any) -> None:
+    for version in (2, 3, 4):
+        publish(cast.dave, renamed_text(standard, version=version))
+    for _ in range(3):
+        services.screening_record(actor=Actor(user=cast.bob), patient=ana_ready,
+                                  protocol_version=standard, answers={})
+    client.force_login(cast.erin)
+    with django_assert_max_num_queries(6):
+        assert client.get(reverse("protocol_list")).status_code == 200
+    with django_assert_max_num_queries(14):
+        assert client.get(reverse("screening_list", args=[ana_ready.pk])).status_code == 200
