@@ -144,7 +144,7 @@ class LimitEvent(AppendOnly):
                                          related_name="+")
     context = models.CharField(max_length=12, choices=Context.choices)
     quantity = models.CharField(max_length=60)
-    kind = models.CharField(max_length=10, help_text="hard, soft or cross-check")
+    kind = models.CharField(max_length=20, help_text="hard, soft or cross-check")
     outcome = models.CharField(max_length=12, help_text="blocked, overridden, confirmed, hit")
     value = models.FloatField()
     bound = models.FloatField(null=True)
