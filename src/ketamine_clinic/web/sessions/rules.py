@@ -11,24 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from ketamine_clinic.clinical.dosing import (
-    DosingRules,
-    InfusionPlan,
-    OrderCheck,
-    ProtocolRef,
-    WeightBasis,
-    WeightMeasurement,
-    check_order,
-    order_limits,
-    rules_from_protocol,
-)
+from ketamine_clinic.clinical.dosing import DosingRules, rules_from_protocol
 from ketamine_clinic.clinical.limits import Limit
 from ketamine_clinic.clinical.monitoring import SESSION_LIMIT_QUANTITIES, VitalThreshold
-from ketamine_clinic.clinical.units import Rate, RateForm, exact, parse_bag, parse_rate
+from ketamine_clinic.clinical.units import exact
 from ketamine_clinic.errors import UsageError
 
 
@@ -68,42 +57,6 @@ def _minutes(q: Any, path: str) -> timedelta:
     return timedelta(microseconds=int(number * 60_000_000))
 
 
-def dosing_rules(protocol: Any) -> DosingRules:
-    """The protocol's :class:`DosingRules`: the core's adapter when it reads this protocol
-    format, else built here from the same fields (the adapter in ``clinical.dosing`` was
-    written before ``clinical.protocol`` existed)."""
-    try:
-        return rules_from_protocol(protocol)
-    except (UsageError, AttributeError, TypeError):
-        pass
-    d = protocol.dosing
-    basis = RateForm.MG_PER_H if d.rate_unit == "mg/h" else RateForm.MG_PER_KG_PER_H
-
-    def rate(q: Any) -> Rate:
-        return Rate(exact(q.value, field="dosing"), basis)
-
-    default_plan = None
-    if d.min_step_interval_min is not None:
-        default_plan = InfusionPlan(
-            start_rate=rate(d.start_rate), max_rate=rate(d.max_rate),
-            titration_step=None if d.titration_step is None else rate(d.titration_step),
-            min_step_interval_min=d.min_step_interval_min.value,
-            planned_duration_h=Fraction(d.planned_duration_min.value) / 60)
-    ratio = d.obesity_threshold_ratio
-    return DosingRules(
-        protocol=ProtocolRef(str(protocol.name), str(protocol.version)),
-        dosing_basis=basis,
-        usual_rate=Fraction(d.usual_rate.value),
-        allowed_concentrations_mg_per_ml=tuple(
-            Fraction(c.value) for c in protocol.drug.bag_concentrations_mg_per_ml),
-        limits=tuple(protocol.limits),
-        max_weight_age_days=int(d.max_weight_age_days.value),
-        weight_basis=WeightBasis(str(d.weight_rule.value)),
-        obesity_threshold_ratio=None if ratio is None else Fraction(ratio.value),
-        default_plan=default_plan,
-    )
-
-
 def session_rules_from_protocol(protocol: Any) -> SessionRules:
     """Build :class:`SessionRules` from a loaded ``clinical.protocol.Protocol``."""
     from ketamine_clinic.clinical.protocol import RuleKind
@@ -131,7 +84,7 @@ def session_rules_from_protocol(protocol: Any) -> SessionRules:
                                    "recovery.assessment_interval_min"),
         session_limits=tuple(lim for lim in protocol.limits
                              if lim.quantity in SESSION_LIMIT_QUANTITIES),
-        dosing=dosing_rules(protocol),
+        dosing=rules_from_protocol(protocol),
     )
 
 
@@ -149,59 +102,10 @@ def rules_for_version(protocol_version: Any) -> SessionRules:
                            f"{protocol_version.name} v{protocol_version.version}")
 
 
-@dataclass(frozen=True)
-class OrderDosing:
-    """What a session's rate checks need from its signed order.
+def order_dosing(order: Any) -> Any:
+    """What a session's rate checks need from its signed order: the orders area's
+    ``order_rate_rules`` (the order's check recomputed as signed, its own bounds, weight,
+    bag concentration and ordered rates)."""
+    from ketamine_clinic.web.orders.dosing import order_rate_rules
 
-    ``check`` is the order's :func:`check_order` recomputed from what the physician wrote,
-    on the day it was signed (so exactly what was signed); ``extra_limits`` are its own
-    bounds (:func:`order_limits`).
-    """
-
-    weight_kg: Fraction
-    concentration_mg_per_ml: Fraction
-    planned_duration: timedelta
-    check: OrderCheck
-    extra_limits: tuple[Limit, ...]
-
-    @property
-    def ordered_rates_mg_per_h(self) -> tuple[Fraction, ...]:
-        return tuple(s.forms.rate_mg_per_h for s in self.check.table)
-
-
-def order_dosing(order: Any, rules: SessionRules) -> OrderDosing:
-    """Recompute the signed order's check from the order row (see :class:`OrderDosing`)."""
-    from django.utils import timezone
-
-    measured = order.weight_measurement
-    patient = order.patient
-    height = (patient.measurements.filter(kind="height_cm", entered_in_error_at__isnull=True)
-              .order_by("-measured_at", "-id").first())
-    sex = patient.sex_at_birth if patient.sex_at_birth in ("male", "female") else None
-    weight = WeightMeasurement(
-        weight_kg=exact(str(measured.value_number), field="order.weight"),
-        measured_on=timezone.localdate(measured.measured_at),
-        height_cm=None if height is None else exact(str(height.value_number), field="height"),
-        sex=sex,
-    )
-    step_text = (order.titration_step_text or "").strip()
-    plan = InfusionPlan(
-        start_rate=parse_rate(order.start_rate_text, field="order.start_rate"),
-        max_rate=parse_rate(order.max_rate_text, field="order.max_rate"),
-        titration_step=parse_rate(step_text, field="order.titration_step") if step_text
-        else None,
-        min_step_interval_min=Fraction(order.min_step_interval_min),
-        planned_duration_h=Fraction(order.planned_duration_min, 60),
-        sessions=max(1, int(order.series.planned_sessions)),
-    )
-    bag = parse_bag(f"{order.bag_drug_mg} mg in {order.bag_volume_ml} mL", field="order.bag")
-    signed = order.signed_at or order.written_at
-    check = check_order(rules=rules.dosing, weight=weight, bag=bag, plan=plan,
-                        on=timezone.localdate(signed))
-    return OrderDosing(
-        weight_kg=check.weight.weight_kg,
-        concentration_mg_per_ml=bag.concentration_mg_per_ml,
-        planned_duration=timedelta(minutes=order.planned_duration_min),
-        check=check,
-        extra_limits=order_limits(check),
-    )
+    return order_rate_rules(order)

@@ -41,6 +41,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import LimitEvent, Order
+from ketamine_clinic.web.orders.services import limit_event_record
 from ketamine_clinic.web.sessions import selectors
 from ketamine_clinic.web.sessions.models import (
     Alarm,
@@ -48,7 +49,7 @@ from ketamine_clinic.web.sessions.models import (
     InfusionSession,
     TimelineEntry,
 )
-from ketamine_clinic.web.sessions.rules import SessionRules, order_dosing
+from ketamine_clinic.web.sessions.rules import order_dosing
 from ketamine_clinic.web.sessions.schemas import (
     CORRECTABLE_KINDS,
     KINDS,
@@ -418,21 +419,9 @@ def _limit_message(check: dict[str, Any]) -> str:
 
 def _store_limit_events(session: InfusionSession, actor: Actor, acceptance: Any,
                         protocol_version: Any) -> None:
-    for ev in acceptance.events:
-        check = ev.check.to_dict() if ev.check else None
-        cross = ev.cross_check.to_dict() if ev.cross_check else None
-        outcome = {"block": "blocked", "hit": "hit", "override": "overridden",
-                   "confirm": "confirmed"}[ev.event]
-        LimitEvent.objects.create(
-            order=session.order, session_id_value=session.pk,
-            protocol_version=protocol_version, context=LimitEvent.Context.RATE_CHANGE,
-            quantity=check["limit"] if check else cross["check"],  # type: ignore[index]
-            kind=check["kind"] if check else "cross-check",
-            outcome=outcome, value=(check or cross)["value"],  # type: ignore[index]
-            bound=check["bound"] if check else cross["reference"],  # type: ignore[index]
-            reason_code=ev.override.reason_code if ev.override else "",
-            reason_text=ev.override.free_text if ev.override else "",
-            detail=ev.to_dict(), by=actor.user)
+    limit_event_record(actor=actor, acceptance=acceptance, protocol_version=protocol_version,
+                       context=LimitEvent.Context.RATE_CHANGE, order=session.order,
+                       session_id=session.pk, detail={"session": session.pk})
 
 
 def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
@@ -472,12 +461,11 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
             gate = selectors.start_gate_for(snap)
             new_state = _transition(locked, SessionEvent.START_INFUSION, start_gate=gate)
         parsed = parse_rate(rate, field="rate")
-        rules: SessionRules = snap.rules
-        dosing = order_dosing(locked.session.order, rules)
+        dosing = order_dosing(locked.session.order)
         previous = None
         since = None
         given = Fraction(0)
-        remaining_h = mon.hours(dosing.planned_duration)
+        remaining_h = dosing.planned_duration_h
         if snap.totals is not None:
             events = [*snap.rate_events, mon.RateEvent.rate_change(at, 1)]
             mon.infusion_totals(events, weight_kg=snap.weight_kg,  # refuses a bad history
@@ -494,7 +482,7 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
             assert snap.planned_end is not None
             remaining_h = mon.hours(max(snap.planned_end - at, timedelta(0)))
         check = check_rate(
-            parsed, rules=rules.dosing, weight_kg=dosing.weight_kg,
+            parsed, rules=dosing.rules, weight_kg=dosing.weight_kg,
             concentration_mg_per_ml=dosing.concentration_mg_per_ml,
             previous_rate_mg_per_h=previous, minutes_since_last_change=since,
             session_given_mg=given, session_remaining_h=remaining_h,
@@ -626,7 +614,7 @@ def _corrected_payload(locked: _Locked, entry: TimelineEntry, merged: dict[str, 
     if kind in ("infusion_start", "rate_change"):
         # What the pump actually ran: the three forms recomputed from the corrected rate,
         # the original check kept with it.
-        dosing = order_dosing(locked.session.order, locked.snap.rules)
+        dosing = order_dosing(locked.session.order)
         parsed = parse_rate(str(merged.get("rate_entered") or ""), field="rate")
         from ketamine_clinic.clinical.units import rate_forms
 
