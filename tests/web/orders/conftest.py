@@ -94,3 +94,18 @@ def world(cast: Any) -> World:
     screening = make_screening(cast, cast.ana, pv)
     weight = make_weight(cast, cast.ana)
     return World(cast, pv, screening, weight)
+
+
+@dataclass
+class Orders:
+    """One order at each open step: a draft, a signed one and an active one."""
+
+    w: World
+    draft: Any
+    signed: Any
+    active: Any
+
+
+@pytest.fixture
+def orders(world: World) -> Orders:
+    return Orders(world, world.write(), world.signed(), world.active())

@@ -15,7 +15,7 @@ from ketamine_clinic.web.accounts.models import ApiToken
 from ketamine_clinic.web.accounts.roles import Role
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 
-from .conftest import ORDER, World
+from .conftest import ORDER, Orders, World
 
 ALL = frozenset(Role.values)
 CLINICAL = frozenset({"physician", "nurse"})
@@ -34,19 +34,6 @@ class Api:
             return self.client.get(f"/api/v1{path}", body or {}, **kwargs)
         return self.client.post(f"/api/v1{path}", json.dumps(body or {}),
                                 content_type="application/json", **kwargs)
-
-
-@dataclass
-class Orders:
-    w: World
-    draft: Any
-    signed: Any
-    active: Any
-
-
-@pytest.fixture
-def orders(world: World) -> Orders:
-    return Orders(world, world.write(), world.signed(), world.active())
 
 
 @dataclass(frozen=True)

@@ -21,25 +21,12 @@ from ketamine_clinic.web.accounts.roles import Role
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 
-from .conftest import ORDER, World
+from .conftest import ORDER, Orders, World
 
 ALL = frozenset(Role.values)
 CLINICAL = frozenset({"physician", "nurse"})
 PHYSICIAN = frozenset({"physician"})
 REPORTS = frozenset({"physician", "clinic_admin", "auditor"})
-
-
-@dataclass
-class Orders:
-    w: World
-    draft: Any
-    signed: Any
-    active: Any
-
-
-@pytest.fixture
-def orders(world: World) -> Orders:
-    return Orders(world, world.write(), world.signed(), world.active())
 
 
 @dataclass(frozen=True)
