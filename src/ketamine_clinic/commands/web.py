@@ -89,6 +89,17 @@ def _demo_screenings(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_screenings)
 
 
+def _demo_sessions(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.sessions.demo import demo_sessions
+
+    count = demo_sessions()
+    if count:
+        print(f"Charted {count} demo infusion sessions today (see Chairs).")
+
+
+DEMO_HOOKS.append(_demo_sessions)
+
+
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
     from ketamine_clinic.commands.report import demo_cohort
 

@@ -199,3 +199,37 @@ def test_every_session_endpoint_is_not_found_for_another_site(busy: Walk,
 def test_the_api_refuses_anonymous_callers(busy: Walk, client: Client) -> None:
     response = client.get(f"/api/v1/sessions/{busy.s.pk}")
     assert response.status_code == 401
+
+
+def test_the_board_reads_a_fixed_number_of_queries_however_many_chairs(
+        busy: Walk, client: Client) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketamine_clinic.web.audit.services import Actor
+    from ketamine_clinic.web.patients import services as patients
+    from ketamine_clinic.web.sessions import services
+    from tests.web.sessions.conftest import Clinic, make_consent, make_order
+
+    client.force_login(busy.c.cast.bob)
+    client.get(reverse("session_board"))  # raises the due alarms once
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("session_board")).status_code == 200
+        return len(queries.captured_queries)
+
+    one = count()
+    for n in range(3):
+        patient = patients.patient_register(
+            actor=Actor(user=busy.c.cast.bob), site=busy.c.cast.denver, mrn=f"DEN-Q{n}",
+            given_name=f"Q{n}", family_name="Query", date_of_birth=busy.c.cast.ana.date_of_birth,
+            sex_at_birth="male")
+        order = make_order(busy.c.cast, patient, busy.c.protocol_version)
+        make_consent(busy.c.cast, patient, busy.c.protocol_version)
+        session = services.session_schedule(actor=busy.nurse, order=order,
+                                            scheduled_for=busy.s.scheduled_for, chair=str(n))
+        Walk(Clinic(busy.c.cast, busy.c.protocol_version, order.series, order, session,
+                    None), t0=busy.t0).infusing()
+    client.get(reverse("session_board"))  # their overdue alarms, once
+    assert count() == one

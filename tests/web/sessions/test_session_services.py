@@ -49,10 +49,8 @@ def test_the_ordinary_path_moves_through_every_state(walk: Walk) -> None:
                     "paused", "infusing", "stopped", "recovering"]
     walk.s.refresh_from_db()
     assert walk.s.version == 8
-    rules = selectors.session_rules(walk.s)
     # The cached state is the replay of the timeline.
-    assert selectors.derived_state(selectors.entries_of(walk.s),
-                                   rules.premedication_required).value == walk.s.state
+    assert selectors.derived_state(selectors.entries_of(walk.s)).value == walk.s.state
 
 
 @pytest.mark.parametrize(("event", "setup", "message"), [

@@ -178,7 +178,7 @@ def fold(entries: Sequence[TimelineEntry]) -> list[EntryView]:
             for f in mon.fold_corrections(core)]
 
 
-def derived_state(entries: Iterable[TimelineEntry], premedication_required: bool) -> SessionState:
+def derived_state(entries: Iterable[TimelineEntry]) -> SessionState:
     """Replay the recorded state changes (in record order) through the state machine.
 
     Gates were checked when each change was recorded; the replay checks the path.
@@ -198,8 +198,10 @@ def derived_state(entries: Iterable[TimelineEntry], premedication_required: bool
             event = SessionEvent(STATE_KINDS[e.kind])
         else:
             continue
+        # The premedication requirement, like the gates, was checked when the start was
+        # recorded (records loaded from elsewhere may chart premedication differently).
         ctx = TransitionContext(start_gate=open_start, discharge_gate=open_discharge,
-                                premedication_required=premedication_required,
+                                premedication_required=False,
                                 reason=str(e.payload.get("reason", "")))
         events.append((event, ctx))
         state = replay(events[-1:], start=state)
@@ -307,7 +309,7 @@ def snapshot(session: InfusionSession, *, now: datetime | None = None,
     effective = sorted((v.entry for v in views if v.status == "effective"
                         and v.entry.kind != "entered_in_error"),
                        key=lambda e: (e.occurred_at, e.pk))
-    state = derived_state(entries, rules.premedication_required)
+    state = derived_state(entries)
     order = session.order
     weight = Fraction(str(order.dosing_weight_kg))
     conc = Fraction(str(order.bag_drug_mg)) / Fraction(str(order.bag_volume_ml))

@@ -655,13 +655,20 @@ def alarm_acknowledge(*, actor: Actor, alarm: Alarm, response: str) -> AlarmAckn
     return ack
 
 
-def session_watch(*, session: InfusionSession, now: datetime | None = None) -> list[Alarm]:
+def session_watch(*, session: InfusionSession, now: datetime | None = None,
+                  snap: selectors.Snapshot | None = None) -> list[Alarm]:
     """Raise the alarms that time alone sets off: vital signs overdue against the
     protocol's monitoring interval, and the session-total limit reached. Each is raised
-    once (per due time / per limit) and kept until acknowledged."""
-    now = now or timezone.now()
+    once (per due time / per limit) and kept until acknowledged.
+
+    ``snap`` (a snapshot already derived, e.g. for the board) saves deriving it again;
+    nothing is written, and no row locked, unless an alarm is due.
+    """
+    if snap is None:
+        snap = selectors.snapshot(session, now=now or timezone.now(), gates=False)
+    now = snap.now
     raised: list[Alarm] = []
-    snap = selectors.snapshot(session, now=now, gates=False)
+    raised_keys = {(a.kind, a.detail.get("due_at")) for a in snap.alarms}
     wants = []
     if snap.overdue is not None and snap.overdue.overdue:
         due = snap.overdue.due_at
@@ -679,6 +686,7 @@ def session_watch(*, session: InfusionSession, now: datetime | None = None) -> l
                                              finding.check.to_dict()},
                               f"Session total reached the {limit.kind.value} limit "
                               f"{limit.quantity} {limit.upper:g} ({limit.source})"))
+    wants = [w for w in wants if (w[0], w[1]["due_at"]) not in raised_keys]
     if not wants:
         return raised
     with transaction.atomic():

@@ -425,11 +425,10 @@ def session_discharge_check(request: HttpRequest, session_id: int) -> HttpRespon
 
 @capability_required(Capability.VIEW_PATIENTS)
 def session_board(request: HttpRequest) -> HttpResponse:
-    monitored = selectors.sessions_visible_to(request.user).filter(  # type: ignore[arg-type]
-        state__in=["infusing", "paused", "stopped", "recovering"])
-    for session in monitored:
-        services.session_watch(session=session)
     rows = selectors.board_sessions(request.user)  # type: ignore[arg-type]
+    # Overdue vital signs and reached limits become alarms as the board looks at them.
+    if any([services.session_watch(session=r.session, snap=r) for r in rows]):
+        rows = selectors.board_sessions(request.user)  # type: ignore[arg-type]
     audit_record(actor=_actor(request), action="session.board",
                  detail={"sessions": [s.session.pk for s in rows]})
     template = "sessions/board.html#board" if request.htmx else "sessions/board.html"
