@@ -19,6 +19,9 @@ class Prediction(AppendOnly):
     model_id = models.CharField(max_length=40)
     model_version = models.CharField(max_length=40)
     inputs = models.JSONField()
+    inputs_sha256 = models.CharField(max_length=64, db_index=True, default="",
+                                     help_text="same inputs and model: the stored record is "
+                                               "shown again instead of a new one")
     summary = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,

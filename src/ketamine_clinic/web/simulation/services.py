@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,11 +133,18 @@ def prediction_run(
         "metabolite_model": METABOLITE_MODEL if metabolite else None,
         "now_min": now_min,
     }
+    digest = hashlib.sha256(json.dumps(
+        [purpose, typical.model.id, typical.model.version, inputs], sort_keys=True,
+        default=str).encode()).hexdigest()
+    same = Prediction.objects.filter(inputs_sha256=digest, order=order, session=session,
+                                     patient=patient).first()
+    if same is not None:  # an unchanged order shown again: the stored record stands
+        return PredictionView(same, typical, population, metabolite, now_min)
     with transaction.atomic():
         record = Prediction.objects.create(
             patient=patient, order=order, session=session, purpose=purpose,
             model_id=typical.model.id, model_version=typical.model.version, inputs=inputs,
-            summary=summarise(typical, population, metabolite, now_min),
+            inputs_sha256=digest, summary=summarise(typical, population, metabolite, now_min),
             created_by=actor.user)
         audit_record(actor=actor, action="prediction.run", object_type="prediction",
                      object_id=record.pk,

@@ -120,3 +120,30 @@ def what_if(request: HttpRequest, prediction_id: int) -> HttpResponse:
                   {"title": f"What if the rate were {rate:g} mg/h"
                    + (" from now" if now_min else ""),
                    **_context(view, what_if=alt, what_if_rate=rate)})
+
+
+def order_regimen(order: Any) -> Regimen:
+    """The order's planned titration (its fastest allowed schedule) as a PK regimen."""
+    c = order.signed_computed or order.computed
+    stop_min = float(order.planned_duration_min)
+    changes = [(float(step["t_min"]), float(step["rate_mg_per_h"]))
+               for step in c["titration_table"] if float(step["t_min"]) < stop_min]
+    bolus_mg = float(c.get("totals", {}).get("bolus_mg") or 0)
+    drug = "esketamine" if order.drug == "esketamine" else "racemic"
+    return Regimen.from_rate_changes(changes, stop_min, drug=drug,
+                                     boluses=[(0.0, bolus_mg)] if bolus_mg > 0 else [])
+
+
+def order_prediction_panel(request: HttpRequest, order: Any) -> SafeString:
+    """The order page's prediction: plasma, effect site and norketamine, 12 h after."""
+    from django.utils import timezone
+
+    patient = order.patient
+    covariates = Covariates(weight_kg=float(order.weight_measurement.value_number),
+                            age_years=float(patient.age_on(timezone.localdate())),
+                            sex=patient.sex_at_birth
+                            if patient.sex_at_birth in ("female", "male") else None)
+    return render_prediction_panel(
+        request, title="Predicted concentrations for the planned titration "
+        "(fastest allowed schedule)", covariates=covariates, regimen=order_regimen(order),
+        patient=patient, order=order, purpose="order")
