@@ -1,9 +1,9 @@
 """What the documents need from a protocol version, read through the protocol core.
 
-``ProtocolVersion.toml_text`` is parsed with ``clinical.protocol.load_protocol_text`` (the
-one place that knows the protocol format). This module picks out what a patient document
-shows: the drug, the rates, the duration and number of infusions, the premedication and
-the protocol's own discharge instructions.
+``ProtocolVersion.protocol()`` gives the version parsed by ``clinical.protocol`` (the one
+place that knows the protocol format), once per text. This module picks out what a
+patient document shows: the drug, the rates, the duration and number of infusions, the
+premedication and the protocol's own discharge instructions.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from ketamine_clinic.clinical.protocol import (
     Medication,
     Protocol,
     Quantity,
-    load_protocol_text,
     source_keys,
 )
 from ketamine_clinic.web.protocols.models import ProtocolVersion
@@ -82,5 +81,4 @@ def facts_from_protocol(protocol: Protocol, *, sha256: str) -> ProtocolFacts:
 
 def protocol_facts(pv: ProtocolVersion) -> ProtocolFacts:
     """The facts of a stored protocol version (parsed with the protocol core)."""
-    protocol = load_protocol_text(pv.toml_text, f"db:{pv.name}/v{pv.version}")
-    return facts_from_protocol(protocol, sha256=pv.sha256)
+    return facts_from_protocol(pv.protocol(), sha256=pv.sha256)

@@ -28,7 +28,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders import selectors, services
-from ketamine_clinic.web.orders.dosing import protocol_version_current, rules_of
+from ketamine_clinic.web.orders.dosing import rules_of
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.schemas import (
     DoseCheckIn,
@@ -43,6 +43,7 @@ from ketamine_clinic.web.orders.schemas import (
 from ketamine_clinic.web.patients.schemas import ErrorOut
 from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.protocols.models import ProtocolVersion
+from ketamine_clinic.web.protocols.services import protocol_current
 
 router = Router(tags=["orders"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
@@ -112,7 +113,7 @@ def dose_check(request: HttpRequest, payload: DoseCheckIn) -> Any:
         if pv is None:
             raise UsageError("protocol_version_id", "no such protocol version")
     elif payload.protocol:
-        pv = protocol_version_current(payload.protocol)
+        pv = protocol_current(payload.protocol)
     else:
         raise UsageError("protocol", "give a protocol name or a protocol_version_id")
     rules = rules_of(pv)

@@ -1,8 +1,8 @@
 """Gathering the dosing core's inputs from stored rows (no writes, no clinical arithmetic).
 
-The protocol of an order is read from the stored version's TOML text with the core's
-loader; the order's own inputs (weight, bag, plan) are rebuilt from what the physician
-wrote. Everything is then computed by ``clinical.dosing``.
+The protocol of an order is its stored version's parsed protocol
+(``ProtocolVersion.protocol``, parsed once per text); the order's own inputs (weight, bag,
+plan) are rebuilt from what the physician wrote. Everything is then computed by ``clinical.dosing``.
 
 For sessions: :func:`order_rate_rules` gives what ``clinical.dosing.check_rate`` needs at
 every rate change of a signed order, so the session applies the same limits as the order.
@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
@@ -28,9 +27,7 @@ from ketamine_clinic.clinical.dosing import (
     rules_from_protocol,
 )
 from ketamine_clinic.clinical.limits import Limit
-from ketamine_clinic.clinical.protocol import Protocol, load_protocol_text
 from ketamine_clinic.clinical.units import Bag, exact, parse_bolus, parse_rate
-from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.patients.models import Measurement, MeasurementKind, Patient
 
 if TYPE_CHECKING:
@@ -38,34 +35,8 @@ if TYPE_CHECKING:
     from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 
-@lru_cache(maxsize=64)
-def _protocol(toml_text: str, origin: str) -> Protocol:
-    return load_protocol_text(toml_text, origin)
-
-
-def protocol_of(pv: ProtocolVersion) -> Protocol:
-    """The loaded protocol of a stored version (cached by text: versions never change)."""
-    return _protocol(pv.toml_text, f"db:{pv.name}/v{pv.version}")
-
-
-def protocol_version_current(name: str) -> ProtocolVersion:
-    """The newest stored non-draft version of a protocol (else the newest), reading each
-    version through the cache above (``protocols.services.protocol_current`` re-parses the
-    TOML on every call, which costs about 20 ms; the dose-check endpoint is called often)."""
-    from ketamine_clinic.clinical.protocol import ProtocolStatus
-    from ketamine_clinic.web.protocols.models import ProtocolVersion
-
-    versions = list(ProtocolVersion.objects.filter(name=name).order_by("-version"))
-    if not versions:
-        raise UsageError("protocol", f"no protocol named {name!r}")
-    for pv in versions:
-        if protocol_of(pv).status is not ProtocolStatus.DRAFT:
-            return pv
-    return versions[0]
-
-
 def rules_of(pv: ProtocolVersion) -> DosingRules:
-    return rules_from_protocol(protocol_of(pv))
+    return rules_from_protocol(pv.protocol())
 
 
 def _number(value: Any, field: str) -> Fraction:

@@ -35,7 +35,6 @@ from ketamine_clinic.web.orders.dosing import (
     order_check_of,
     order_inputs,
     plan_of,
-    protocol_of,
     rules_of,
     weight_of,
 )
@@ -248,7 +247,7 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
            weight_kg: Any, overrides: Sequence[Any], confirmed: Sequence[str],
            replaces: Order | None, change_reason: str) -> Order:
     today = timezone.localdate()
-    protocol = protocol_of(protocol_version)
+    protocol = protocol_version.protocol()
     if replaces is not None:
         change_reason = _require_text("change_reason", change_reason)
         if replaces.patient_id != patient.pk:

@@ -19,7 +19,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.orders import selectors, services
-from ketamine_clinic.web.orders.dosing import plan_of, protocol_of, rules_of, weight_of
+from ketamine_clinic.web.orders.dosing import plan_of, rules_of, weight_of
 from ketamine_clinic.web.orders.forms import (
     ChangeForm,
     OrderForm,
@@ -130,7 +130,7 @@ def _form_page(request: HttpRequest, patient: Patient, *, old: Order | None = No
                                "old": old, "reasons": reason_choices()}
     if pv is None:
         return render(request, "orders/order_form.html", context)
-    protocol = protocol_of(pv)
+    protocol = pv.protocol()
     form_class = ChangeForm if old else OrderForm
     initial = _initial_from(old) if old else {}
     form = form_class(request.POST or None, protocol=protocol, initial=initial)
@@ -338,7 +338,7 @@ def order_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
     audit_record(actor=_actor(request, order), action="order.pdf", object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
     context = _detail_context(request, order)
-    context["protocol"] = protocol_of(order.protocol_version)
+    context["protocol"] = order.protocol_version.protocol()
     context["printed_at"] = timezone.localtime()
     html = render_to_string("orders/order_pdf.html", context, request=request)
     pdf = HTML(string=html, base_url=request.build_absolute_uri("/")).write_pdf()

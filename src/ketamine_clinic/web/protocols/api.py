@@ -37,7 +37,7 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: Error
 
 def _version_out(pv: ProtocolVersion) -> dict[str, Any]:
     return {"id": pv.pk, "name": pv.name, "version": pv.version, "title": pv.title,
-            "status": selectors.protocol_loaded(pv).status.value, "sha256": pv.sha256,
+            "status": pv.protocol().status.value, "sha256": pv.sha256,
             "published_at": pv.published_at,
             "published_by": pv.published_by.username if pv.published_by else None,
             "change_note": pv.change_note}
@@ -69,7 +69,7 @@ def list_references(request: HttpRequest) -> Any:
 def get_protocol_version(request: HttpRequest, name: str, version: int) -> Any:
     require(request, Capability.VIEW_PROTOCOLS)
     pv = _pv(name, version)
-    protocol = selectors.protocol_loaded(pv)
+    protocol = pv.protocol()
     return {**_version_out(pv), "rows": [r.to_dict() for r in protocol.rows],
             "toml_text": pv.toml_text}
 
@@ -78,8 +78,8 @@ def get_protocol_version(request: HttpRequest, name: str, version: int) -> Any:
 def diff_protocol_versions(request: HttpRequest, name: str, old: int, new: int,
                            include_unchanged: bool = False) -> Any:
     require(request, Capability.VIEW_PROTOCOLS)
-    rows = protocol_diff(selectors.protocol_loaded(_pv(name, old)),
-                         selectors.protocol_loaded(_pv(name, new)),
+    rows = protocol_diff(_pv(name, old).protocol(),
+                         _pv(name, new).protocol(),
                          include_unchanged=include_unchanged)
     return [r.to_dict() for r in rows]
 

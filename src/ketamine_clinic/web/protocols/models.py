@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
 from django.db import models
 
+from ketamine_clinic.clinical.protocol import Protocol, load_protocol_text
 from ketamine_clinic.web.lib.models import AppendOnly
 from ketamine_clinic.web.patients.models import Patient
+
+# Parsed protocols by the SHA-256 of their text. A stored version never changes, so its
+# parse is kept; parsing costs tens of milliseconds and pages, the dose-check endpoint and
+# screenings read the same few versions all day. Bounded (oldest out first) because tests
+# and clinics may store many versions over the life of a process.
+_PARSED_MAX = 128
+_parsed: dict[str, Protocol] = {}
+_parsed_lock = threading.Lock()
+
+
+def parsed_protocol(pv: ProtocolVersion) -> Protocol:
+    """The core's reading of a stored version, parsed once per text (keyed by ``sha256``).
+
+    The cached entry is used only when its text is the row's text, so a row whose stored
+    ``sha256`` does not describe its text is parsed afresh rather than given another
+    version's protocol. Raises :class:`UsageError` as ``load_protocol_text`` does.
+    """
+    hit = _parsed.get(pv.sha256)
+    if hit is not None and hit.text == pv.toml_text:
+        return hit
+    protocol = load_protocol_text(pv.toml_text, f"db:{pv.name}/v{pv.version}")
+    if protocol.sha256 == pv.sha256:
+        with _parsed_lock:
+            while len(_parsed) >= _PARSED_MAX:
+                del _parsed[next(iter(_parsed))]
+            _parsed[pv.sha256] = protocol
+    return protocol
 
 
 class ProtocolVersion(AppendOnly):
@@ -34,6 +64,10 @@ class ProtocolVersion(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+    def protocol(self) -> Protocol:
+        """The parsed protocol of this version (cached: see :func:`parsed_protocol`)."""
+        return parsed_protocol(self)
 
 
 class Screening(AppendOnly):

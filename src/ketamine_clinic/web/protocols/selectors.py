@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from ketamine_clinic.clinical.protocol import (
-    Protocol,
-    ProtocolStatus,
-    Severity,
-    load_protocol_text,
-)
+from ketamine_clinic.clinical.protocol import ProtocolStatus, Severity
 from ketamine_clinic.clinical.screening import (
     Currency,
     Decision,
@@ -41,16 +35,6 @@ ALLOWS_TREATMENT = (Decision.ELIGIBLE, Decision.ELIGIBLE_WITH_CONDITIONS)
 # --------------------------------------------------------------------------- protocols
 
 
-@lru_cache(maxsize=64)
-def _load(text: str, origin: str) -> Protocol:
-    return load_protocol_text(text, origin)
-
-
-def protocol_loaded(pv: ProtocolVersion) -> Protocol:
-    """The core's reading of a stored version (cached: a stored text never changes)."""
-    return _load(pv.toml_text, f"db:{pv.name}/v{pv.version}")
-
-
 @dataclass(frozen=True)
 class ProtocolEntry:
     """One protocol name with its stored versions, newest first."""
@@ -69,7 +53,7 @@ def protocol_entries() -> list[ProtocolEntry]:
     grouped: dict[str, list[ProtocolVersion]] = {}
     for pv in (ProtocolVersion.objects.select_related("published_by")
                .order_by("name", "-version")):
-        pv.status = protocol_loaded(pv).status.value  # type: ignore[attr-defined]
+        pv.status = pv.protocol().status.value  # type: ignore[attr-defined]
         grouped.setdefault(pv.name, []).append(pv)
     for versions in grouped.values():
         for newer, older in zip(versions, [*versions[1:], None], strict=True):
@@ -89,7 +73,7 @@ def protocol_version_get(name: str, version: int) -> ProtocolVersion:
 def protocol_versions_for_screening() -> list[ProtocolVersion]:
     """Stored versions a new screening may use: the active ones, newest first per name."""
     return [pv for pv in ProtocolVersion.objects.order_by("name", "-version")
-            if protocol_loaded(pv).status is ProtocolStatus.ACTIVE]
+            if pv.protocol().status is ProtocolStatus.ACTIVE]
 
 
 # --------------------------------------------------------------------------- facts
@@ -330,7 +314,7 @@ def screening_panel_rows(patient: Patient) -> list[PanelRow]:
         newer = (ProtocolVersion.objects.filter(name=name,
                                                 version__gt=s.protocol_version.version)
                  .order_by("-version").first())
-        if newer is not None and protocol_loaded(newer).status is not ProtocolStatus.ACTIVE:
+        if newer is not None and newer.protocol().status is not ProtocolStatus.ACTIVE:
             newer = None
         rows.append(PanelRow(name, screening_status(s), newer))
     return rows

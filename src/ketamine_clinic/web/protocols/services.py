@@ -74,12 +74,15 @@ def protocol_sync_shipped(*, actor: Actor | None = None,
 
 
 def protocol_current(name: str) -> ProtocolVersion:
-    """The newest stored version of a protocol that is not a draft (else the newest)."""
+    """The newest stored version of a protocol that is not a draft (else the newest).
+
+    Each version is read through the one cached parse (:meth:`ProtocolVersion.protocol`),
+    so the dose-check endpoint and the demos can call this often."""
     versions = list(ProtocolVersion.objects.filter(name=name).order_by("-version"))
     if not versions:
         raise UsageError("protocol", f"no protocol named {name!r}")
     for pv in versions:
-        if _parse(pv.toml_text, f"db:{pv}").status is not ProtocolStatus.DRAFT:
+        if pv.protocol().status is not ProtocolStatus.DRAFT:
             return pv
     return versions[0]
 
@@ -155,11 +158,11 @@ def screening_record(*, actor: Actor, patient: Patient, protocol_version: Protoc
     ``conditions_absent`` (condition ids; any other id stays unknown) and ``budapest``.
     """
     from ketamine_clinic.clinical.screening import screen
-    from ketamine_clinic.web.protocols.selectors import patient_facts, protocol_loaded
+    from ketamine_clinic.web.protocols.selectors import patient_facts
 
     if actor.user is None or not actor.user.can(Capability.SCREEN_PATIENT):
         raise UsageError("user", "your role may not screen patients")
-    protocol = protocol_loaded(protocol_version)
+    protocol = protocol_version.protocol()
     if protocol.status is not ProtocolStatus.ACTIVE:
         raise UsageError("protocol_version", f"{protocol.label} is {protocol.status.value}: "
                          "screen against an active version")

@@ -43,7 +43,7 @@ def protocol_list(request: HttpRequest) -> HttpResponse:
 @capability_required(Capability.VIEW_PROTOCOLS)
 def protocol_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
     pv = selectors.protocol_version_get(name, version)
-    protocol = selectors.protocol_loaded(pv)
+    protocol = pv.protocol()
     versions = list(ProtocolVersion.objects.filter(name=name).order_by("-version")
                     .values_list("pk", "version"))
     previous = next((pk for pk, v in versions if v < version), None)
@@ -76,7 +76,7 @@ def _version_param(request: HttpRequest, key: str) -> ProtocolVersion:
 def protocol_compare(request: HttpRequest) -> HttpResponse:
     old, new = _version_param(request, "old"), _version_param(request, "new")
     show_all = request.GET.get("all") == "1"
-    rows = protocol_diff(selectors.protocol_loaded(old), selectors.protocol_loaded(new),
+    rows = protocol_diff(old.protocol(), new.protocol(),
                          include_unchanged=show_all)
     lines = diff_lines(rows)
     counts = {c: sum(1 for line in lines if line.change == c)
@@ -91,7 +91,7 @@ def protocol_compare(request: HttpRequest) -> HttpResponse:
 def protocol_references(request: HttpRequest) -> HttpResponse:
     cited: dict[str, list[str]] = {}
     for entry in selectors.protocol_entries():
-        protocol = selectors.protocol_loaded(entry.newest)
+        protocol = entry.newest.protocol()
         keys = {k for row in protocol.rows for k in source_keys(row.source)}
         for rule in protocol.screening.rules:
             keys.update(source_keys(rule.source))
@@ -135,7 +135,7 @@ def protocol_publish(request: HttpRequest) -> HttpResponse:
             _publish_error(form, exc)
         else:
             context.update(checked=protocol, previous=previous, lines=diff_lines(
-                protocol_diff(selectors.protocol_loaded(previous), protocol)
+                protocol_diff(previous.protocol(), protocol)
             ) if previous else [])
     return render(request, "protocols/protocol_publish.html", context,
                   status=400 if request.method == "POST" and form.errors else 200)
