@@ -216,3 +216,100 @@ def test_a_transfer_to_emergency_care_ends_the_session_with_its_reason(
     entry = TimelineEntry.objects.get(session=walk.s, kind="transfer")
     assert entry.payload == {"reason": "persistent hypertension 200/110",
                              "destination": "emergency department"}
+
+
+# --------------------------------------------------------------------------- follow-ups
+
+
+def discharged(walk: Walk, idempotency_key: str | None = None) -> Any:
+    recovering(walk)
+    services.session_recovery_score(actor=walk.nurse, session=walk.s,
+                                    observed={"activity": 2, "respiration": 2,
+                                              "consciousness": 2},
+                                    idempotency_key=key())
+    return services.session_discharge(actor=walk.nurse, session=walk.s,
+                                      escort_name="Luis Ruiz", instructions_given=True,
+                                      idempotency_key=idempotency_key or key())
+
+
+def points(series: Any) -> list[tuple[str, Any, Any]]:
+    from ketamine_clinic.web.outcomes.models import FollowUp
+
+    return sorted((f.point, f.session_id, f.due_on)
+                  for f in FollowUp.objects.filter(series=series))
+
+
+def test_discharge_schedules_the_follow_ups_due_after_the_session(walk: Walk,
+                                                                  client: Client) -> None:
+    from ketamine_clinic.web.audit.models import AuditEntry
+    from ketamine_clinic.web.outcomes import policy
+
+    recovering(walk)
+    client.force_login(walk.c.cast.bob)
+    score(client, walk, activity=2, respiration=2, consciousness=2)
+    assert points(walk.c.series) == []
+    response = discharge(client, walk)
+    assert response.status_code == 302
+    # Visit 1 of 5: the baseline (on the day of the first visit) and day 1 after it; the
+    # series-end points wait for the end of the series.
+    visit_day = timezone.localdate(walk.s.scheduled_for)
+    day1 = visit_day + timedelta(days=policy.point("day1").offset_days)
+    assert points(walk.c.series) == [("baseline", walk.s.pk, visit_day),
+                                     ("day1", walk.s.pk, day1)]
+    assert AuditEntry.objects.filter(action="follow_up.schedule", username="bob",
+                                     object_id=str(walk.c.series.pk)).count() == 1
+    page = client.get(response["Location"]).content.decode()
+    assert f"Follow-ups scheduled: Before the series (due {visit_day.isoformat()}), " \
+           f"Day 1 (due {day1.isoformat()})." in page
+
+
+def test_scheduling_again_after_a_discharge_adds_no_second_row(walk: Walk) -> None:
+    from ketamine_clinic.web.outcomes.services import followups_schedule
+
+    same = key()
+    entry = discharged(walk, idempotency_key=same)
+    assert [f.point for f in entry.follow_ups] == ["baseline", "day1"]
+    after = points(walk.c.series)
+    # The outcomes page's button, and a retried discharge, find nothing new to add.
+    assert followups_schedule(actor=walk.nurse, series=walk.c.series) == []
+    again = services.session_discharge(actor=walk.nurse, session=walk.s,
+                                       escort_name="Luis Ruiz", instructions_given=True,
+                                       idempotency_key=same)
+    assert again.pk == entry.pk
+    assert points(walk.c.series) == after
+
+
+def test_discharging_the_last_visit_schedules_the_series_end_points(walk: Walk) -> None:
+    from ketamine_clinic.web.outcomes import policy
+    from ketamine_clinic.web.patients import services as patients
+    from tests.web.sessions.conftest import Clinic, make_consent, make_order
+
+    patient = patients.patient_register(
+        actor=walk.nurse, site=walk.c.cast.denver, mrn="DEN-F1", given_name="Fay",
+        family_name="Single", date_of_birth=timezone.localdate() - timedelta(days=15000),
+        sex_at_birth="male", escort_name="Escort Single")
+    order = make_order(walk.c.cast, patient, walk.c.protocol_version, planned_sessions=1)
+    make_consent(walk.c.cast, patient, walk.c.protocol_version)
+    session = services.session_schedule(actor=walk.nurse, order=order,
+                                        scheduled_for=walk.s.scheduled_for)
+    single = Walk(Clinic(walk.c.cast, walk.c.protocol_version, order.series, order, session,
+                         None))
+    entry = discharged(single)
+    end = timezone.localdate(session.scheduled_for)
+    expected = {(p.key, end + timedelta(days=p.offset_days)) for p in policy.points()
+                if p.anchor == "series_end"}
+    assert expected  # the policy has series-end points to schedule
+    assert {(f.point, f.due_on) for f in entry.follow_ups if f.session_id is None} == expected
+    assert len(points(order.series)) == len(entry.follow_ups) == len(expected) + 2
+
+
+def test_a_failed_schedule_leaves_the_session_undischarged(walk: Walk,
+                                                           monkeypatch: Any) -> None:
+    def broken(**_: Any) -> Any:
+        raise UsageError("series", "schedule unavailable")
+
+    monkeypatch.setattr(services, "followups_schedule", broken)
+    with pytest.raises(UsageError, match="schedule unavailable"):
+        discharged(walk)
+    assert walk.state() == "recovering"
+    assert not TimelineEntry.objects.filter(session=walk.s, kind="discharge").exists()

@@ -42,6 +42,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.services import limit_event_record
+from ketamine_clinic.web.outcomes.services import followups_schedule
 from ketamine_clinic.web.sessions import selectors
 from ketamine_clinic.web.sessions.models import (
     Alarm,
@@ -750,7 +751,11 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
                       occurred_at: datetime | None = None, expected_version: int | None = None,
                       idempotency_key: str | None = None) -> TimelineEntry:
     """Discharge through the gate. ``overrides`` maps a failed gate item to a physician's
-    written reason; only a physician may give them."""
+    written reason; only a physician may give them.
+
+    The series' follow-ups due so far are scheduled with the discharge (outcomes'
+    ``followups_schedule``); the new ones are on the returned entry as ``follow_ups``.
+    """
     overrides = {k: v for k, v in (overrides or {}).items() if (v or "").strip()}
     user = actor.user
     if overrides and not (user is not None and user.can(Capability.OVERRIDE_DISCHARGE)):
@@ -781,5 +786,11 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
                           for k, v in overrides.items()],
             "no_driving_until": advice.to_dict() if advice else {},
         })
-        return _append(locked, actor=actor, kind="discharge", payload=payload, occurred_at=at,
-                       idempotency_key=idempotency_key, new_state=new_state)
+        entry = _append(locked, actor=actor, kind="discharge", payload=payload,
+                        occurred_at=at, idempotency_key=idempotency_key, new_state=new_state)
+        # The follow-ups this visit makes due (day 1 after it; the series-end points once
+        # the series is complete), in the same transaction. The outcomes schedule adds only
+        # points not yet scheduled, so its own page's button never makes a second row.
+        entry.follow_ups = followups_schedule(  # type: ignore[attr-defined]
+            actor=actor, series=locked.session.series)
+    return entry

@@ -19,6 +19,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.orders.models import Order
+from ketamine_clinic.web.outcomes.policy import point_labels
 from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.sessions import chart, selectors, services
 from ketamine_clinic.web.sessions.forms import (
@@ -382,7 +383,7 @@ def session_discharge(request: HttpRequest, session_id: int) -> HttpResponse:
     if form.is_valid():
         d = form.cleaned_data
         try:
-            services.session_discharge(
+            entry = services.session_discharge(
                 actor=_actor(request, session), session=session,
                 escort_name=d["escort_name"], instructions_given=d["instructions_given"],
                 overrides=form.overrides(), occurred_at=d["occurred_at"],
@@ -390,8 +391,18 @@ def session_discharge(request: HttpRequest, session_id: int) -> HttpResponse:
         except UsageError as exc:
             _form_error(form, exc)
         else:
-            return _done(request, session, "Discharged.")
+            return _done(request, session, "Discharged." + _scheduled(entry))
     return _page(request, session, {"discharge": form}, status=400)
+
+
+def _scheduled(entry: TimelineEntry) -> str:
+    """What follows "Discharged." on the page: the follow-ups the discharge scheduled."""
+    new = getattr(entry, "follow_ups", [])
+    if not new:
+        return ""
+    labels = point_labels()
+    return " Follow-ups scheduled: " + ", ".join(
+        f"{labels.get(f.point, f.point)} (due {f.due_on.isoformat()})" for f in new) + "."
 
 
 @require_POST
