@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -120,10 +121,49 @@ def test_the_board_of_another_site_does_not_list_the_session(busy: Walk,
 
 def test_every_page_read_is_audited(busy: Walk, client: Client) -> None:
     client.force_login(busy.c.cast.erin)
-    client.get(reverse("session_detail", args=[busy.s.pk]))
+    # The live region first: a poll with no recent read of the session is audited.
     client.get(reverse("session_live", args=[busy.s.pk]))
+    client.get(reverse("session_detail", args=[busy.s.pk]))
     actions = set(AuditEntry.objects.filter(username="erin").values_list("action", flat=True))
     assert {"session.view", "session.view_live"} <= actions
+
+
+def _reads(user: Any, w: Walk) -> list[str]:
+    return list(AuditEntry.objects.filter(
+        username=user.username, object_type="session", object_id=str(w.s.pk),
+        action__startswith="session.view").order_by("seq").values_list("action", flat=True))
+
+
+def test_polls_of_the_live_region_soon_after_a_read_write_no_new_entry(
+        busy: Walk, client: Client) -> None:
+    erin, bob = busy.c.cast.erin, busy.c.cast.bob
+    client.force_login(erin)
+    client.get(reverse("session_detail", args=[busy.s.pk]))
+    for _ in range(3):  # the page polls every 15 s
+        assert client.get(reverse("session_live", args=[busy.s.pk])).status_code == 200
+    assert _reads(erin, busy) == ["session.view"]
+    # Another user's recent read does not cover this one: Bob's first poll is audited.
+    client.force_login(bob)
+    client.get(reverse("session_live", args=[busy.s.pk]))
+    client.get(reverse("session_live", args=[busy.s.pk]))
+    assert _reads(bob, busy) == ["session.view_live"]
+    # A full page load is always audited, however recent the last read.
+    client.get(reverse("session_detail", args=[busy.s.pk]))
+    assert _reads(bob, busy) == ["session.view_live", "session.view"]
+
+
+def test_a_poll_after_the_window_is_audited_again(busy: Walk, client: Client,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.utils import timezone
+
+    from ketamine_clinic.web.sessions.views import LIVE_AUDIT_WINDOW
+
+    client.force_login(busy.c.cast.erin)
+    client.get(reverse("session_detail", args=[busy.s.pk]))
+    later = timezone.now() + LIVE_AUDIT_WINDOW + timedelta(seconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    client.get(reverse("session_live", args=[busy.s.pk]))
+    assert _reads(busy.c.cast.erin, busy) == ["session.view", "session.view_live"]
 
 
 # --------------------------------------------------------------------------- API

@@ -39,6 +39,7 @@ from ketamine_clinic.clinical.session import (
 )
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.sessions.models import Alarm, InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.rules import SessionRules, rules_for_version
@@ -107,6 +108,15 @@ def screening_current(series: Any, today: Any) -> bool:
               if isinstance(r, dict) and r.get("severity") == "review"]
     overridden = set(screening.overrides.values_list("rule", flat=True))
     return bool(review) and all(rule in overridden for rule in review)
+
+
+def viewed_recently(user: User, session: InfusionSession, *, within: timedelta) -> bool:
+    """Whether ``user`` has a ``session.view`` or ``session.view_live`` audit entry for
+    ``session`` dated within ``within`` of now."""
+    return AuditEntry.objects.filter(
+        object_type="session", object_id=str(session.pk), user_id_value=user.pk,
+        action__in=("session.view", "session.view_live"),
+        at__gte=timezone.now() - within).exists()
 
 
 def order_verified(order: Any) -> bool:

@@ -3,6 +3,7 @@ discharge, and the clinic-wide board. Views validate and translate; services wri
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -54,6 +55,11 @@ EVENT_FORMS: dict[str, type[forms.Form]] = {
     "resume": StateChange, "stop": ReasonForm, "begin_recovery": StateChange,
     "transfer": ReasonForm, "abandon": ReasonForm,
 }
+# The open page refreshes its live region every 15 s. One audit entry per user and session
+# in this window records that the user had the session open; an entry per poll would bury
+# the trail in repeats. A display choice of this page, not a clinical number.
+LIVE_AUDIT_WINDOW = timedelta(minutes=5)
+
 EVENT_LABELS = {
     "check_in": "Check in", "pre_assessment": "Complete pre-assessment",
     "pause": "Pause infusion", "resume": "Resume infusion", "stop": "Stop infusion",
@@ -156,9 +162,11 @@ def session_live(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _session(request, session_id)
     services.session_watch(session=session)
     snap = selectors.snapshot(session)
-    audit_record(actor=_actor(request, session), action="session.view_live",
-                 object_type="session", object_id=session.pk,
-                 detail={"patient": session.patient_id})
+    if not selectors.viewed_recently(request.user, session,  # type: ignore[arg-type]
+                                     within=LIVE_AUDIT_WINDOW):
+        audit_record(actor=_actor(request, session), action="session.view_live",
+                     object_type="session", object_id=session.pk,
+                     detail={"patient": session.patient_id})
     return render(request, "sessions/session_detail.html#live",
                   {**_live_context(request, snap), "oob": True})
 
