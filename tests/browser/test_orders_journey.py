@@ -10,7 +10,7 @@ import pytest
 
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from tests.browser.conftest import log_in
-from tests.web.orders.conftest import make_screening, make_weight
+from tests.web.orders.conftest import make_ready, screen
 
 pytestmark = pytest.mark.browser
 
@@ -27,8 +27,8 @@ def test_an_order_is_written_signed_verified_and_reported(
 
     protocol_sync_shipped()
     pv = protocol_current("clinic-standard")
-    make_screening(cast, cast.ana, pv)
-    make_weight(cast, cast.ana, "70")
+    make_ready(cast, cast.ana, "70")
+    screen(cast, cast.ana, pv)
 
     log_in(page, live_server, cast.alice, "a long physician passphrase")
     page.goto(f"{live_server.url}/patients/{cast.ana.pk}/")

@@ -1,6 +1,7 @@
-"""Ana (Denver) with a current screening that allows treatment under the shipped
-clinic-standard protocol, a 70 kg weight from yesterday, and helpers to write orders with
-the services as the pages do."""
+"""Ana (Denver) screened through the protocols services under the shipped clinic-standard
+protocol (her registry holds a 70 kg weight from yesterday, a negative pregnancy test and a
+CRPS diagnosis; every clinical question answered), and helpers to write orders with the
+services as the pages do."""
 
 from __future__ import annotations
 
@@ -38,12 +39,24 @@ class World:
     def actor(self, user: Any) -> Actor:
         return Actor(user=user, client_address="127.0.0.1")
 
-    def write(self, user: Any = None, patient: Any = None, **changes: Any) -> Any:
+    def screen(self, patient: Any = None) -> Any:
+        return screen(self.cast, patient or self.cast.ana, self.pv)
+
+    def write(self, user: Any = None, patient: Any = None, *, screen_first: bool = True,
+              **changes: Any) -> Any:
+        """Write an order, which starts a new series. A new series needs a screening no
+        series has used: with ``screen_first``, when the patient's newest screening has
+        already started a series, the patient is screened again first (as the nurse does
+        before a new course)."""
         from ketamine_clinic.web.orders import services
 
+        patient = patient or self.cast.ana
+        if screen_first and changes.get("replaces") is None and screening_used(patient,
+                                                                                self.pv):
+            self.screen(patient)
         return services.order_write(actor=self.actor(user or self.cast.alice),
-                                    patient=patient or self.cast.ana,
-                                    protocol_version=self.pv, **{**ORDER, **changes})
+                                    patient=patient, protocol_version=self.pv,
+                                    **{**ORDER, **changes})
 
     def signed(self, **changes: Any) -> Any:
         from ketamine_clinic.web.orders import services
@@ -62,19 +75,38 @@ class World:
                                      pump_rate_ml_per_h=str(pump))
 
 
-def make_screening(cast: Any, patient: Any, pv: Any, *, decision: str = "eligible",
-                   reasons: list[dict[str, Any]] | None = None,
-                   valid_days: int = 30, at: Any = None) -> Any:
-    from ketamine_clinic.web.protocols.models import Screening
+def screen(cast: Any, patient: Any, pv: Any, **answers: Any) -> Any:
+    """Screen ``patient`` through the protocols services, as the nurse does: the registry's
+    facts plus the clinician's answers (by default every condition asked and absent, the
+    medication list confirmed, the Budapest criteria met)."""
+    from ketamine_clinic.web.protocols.services import screening_record
+    from tests.web.protocols.conftest import answers_all_absent
 
-    s = Screening.objects.create(
-        patient=patient, protocol_version=pv, facts={}, facts_sha256="0" * 64,
-        decision=decision, reasons=reasons or [], result={}, screened_by=cast.alice,
-        valid_until=timezone.localdate() + timedelta(days=valid_days))
-    if at is not None:
-        Screening.objects.filter(pk=s.pk).update(screened_at=at)
-        s.refresh_from_db()
-    return s
+    return screening_record(actor=Actor(user=cast.bob), patient=patient, protocol_version=pv,
+                            answers=answers_all_absent(**answers))
+
+
+def screening_used(patient: Any, pv: Any) -> bool:
+    """Whether the patient's newest screening under ``pv`` has started a series."""
+    from ketamine_clinic.web.protocols.selectors import screening_latest
+
+    latest = screening_latest(patient, pv)
+    return latest is not None and latest.series.exists()
+
+
+def make_ready(cast: Any, patient: Any, kg: str = "70") -> Any:
+    """What screening reads that registration does not record: a weight (returned), a
+    negative pregnancy test and a coded CRPS diagnosis."""
+    from ketamine_clinic.web.patients import services
+
+    yesterday = timezone.now() - timedelta(days=1)
+    services.measurement_record(actor=Actor(user=cast.bob), patient=patient,
+                                kind="pregnancy_status", value_code="not_pregnant",
+                                measured_at=yesterday)
+    services.diagnosis_record(actor=Actor(user=cast.alice), patient=patient,
+                              system="icd10cm", code="G90.512",
+                              diagnosed_on=timezone.localdate() - timedelta(days=400))
+    return make_weight(cast, patient, kg)
 
 
 def make_weight(cast: Any, patient: Any, kg: str = "70", days_ago: int = 1) -> Any:
@@ -91,14 +123,15 @@ def world(cast: Any) -> World:
 
     protocol_sync_shipped()
     pv = protocol_current("clinic-standard")
-    screening = make_screening(cast, cast.ana, pv)
-    weight = make_weight(cast, cast.ana)
+    weight = make_ready(cast, cast.ana)
+    screening = screen(cast, cast.ana, pv)
     return World(cast, pv, screening, weight)
 
 
 @dataclass
 class Orders:
-    """One order at each open step: a draft, a signed one and an active one."""
+    """One order at each open step: a draft, a signed one and an active one (three series,
+    each screened for), and a fresh screening left for a new series."""
 
     w: World
     draft: Any
@@ -108,4 +141,6 @@ class Orders:
 
 @pytest.fixture
 def orders(world: World) -> Orders:
-    return Orders(world, world.write(), world.signed(), world.active())
+    built = Orders(world, world.write(), world.signed(), world.active())
+    world.screen()
+    return built

@@ -217,3 +217,19 @@ def test_an_unknown_status_filter_is_refused(world: World, client: Client) -> No
     response = Api(client, world.cast.bob).call("get", "/orders", {"status": "pending"})
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "status"
+
+
+def test_a_second_series_on_one_screening_is_refused_with_the_reason(
+    world: World, client: Client
+) -> None:
+    alice = Api(client, world.cast.alice)
+    path = f"/patients/{world.cast.ana.pk}/orders"
+    body = {**ORDER, "protocol_version_id": world.pv.pk}
+    assert alice.call("post", path, body).status_code == 201
+    refused = alice.call("post", path, body)
+    assert refused.status_code == 400
+    error = refused.json()["errors"][0]
+    assert error["field"] == "screening"
+    assert "a new series needs a new screening" in error["message"]
+    world.screen()
+    assert alice.call("post", path, body).status_code == 201

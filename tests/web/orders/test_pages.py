@@ -324,3 +324,20 @@ def test_the_quality_report_counts_events_by_protocol_prescriber_and_reason(
     assert "No limit events in this period" in empty.content.decode()
     bad = client.get(reverse("limit_report"), {"start": "2001-02-01", "end": "2001-01-31"})
     assert "must not be before the start" in bad.content.decode()
+
+
+def test_a_refused_signature_says_why_the_screening_is_not_current(
+    world: World, client: Client
+) -> None:
+    from ketamine_clinic.web.patients import services as patients
+
+    draft = world.write()
+    patients.medication_record(actor=world.actor(world.cast.alice), patient=world.cast.ana,
+                               name="gabapentin")
+    client.force_login(world.cast.alice)
+    page = client.post(reverse("order_sign", args=[draft.pk]), follow=True).content.decode()
+    assert "Not signed: screening: Ana Ruiz has no current screening for clinic-standard " \
+        "v1 that allows treatment: the patient&#x27;s facts have changed since the " \
+        "screening (medications): screen the patient again" in page
+    draft.refresh_from_db()
+    assert draft.status == Order.Status.DRAFT

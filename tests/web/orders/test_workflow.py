@@ -22,7 +22,7 @@ from ketamine_clinic.web.orders.dosing import order_rate_rules
 from ketamine_clinic.web.orders.models import LimitEvent, Order, OrderEvent, Series
 from ketamine_clinic.web.patients.models import Measurement
 
-from .conftest import World, make_screening
+from .conftest import World
 
 
 def _counts() -> tuple[int, int, int]:
@@ -128,41 +128,132 @@ def test_a_nurse_may_not_write_an_order(world: World) -> None:
 # --------------------------------------------------------------------------- screening
 
 
+def _refused_for_screening(world: World, **write: Any) -> str:
+    """The refusal's message (after the part that names patient and version), checking
+    that nothing was written."""
+    patient = write.get("patient") or world.cast.ana
+    before = Order.objects.count(), Series.objects.count()
+    with pytest.raises(UsageError) as err:
+        world.write(**write)
+    assert err.value.field == "screening"
+    assert (Order.objects.count(), Series.objects.count()) == before
+    head = f"{patient.full_name} has no current screening for clinic-standard v1 that " \
+           "allows treatment: "
+    assert err.value.problem.startswith(head)
+    return err.value.problem[len(head):]
+
+
 def test_without_a_screening_that_allows_treatment_no_order_is_written(
     world: World, cast: Any
 ) -> None:
-    make_screening(cast, cast.ana, world.pv, decision="ineligible",
-                   at=timezone.now() + timedelta(seconds=1))
-    with pytest.raises(UsageError) as err:
-        world.write()
-    assert err.value.field == "screening"
+    from ketamine_clinic.web.patients import services as patients
+
+    patients.measurement_record(actor=world.actor(cast.bob), patient=cast.ana,
+                                kind="pregnancy_status", value_code="pregnant",
+                                measured_at=timezone.now())
+    newer = world.screen()  # replaces the screening that allowed treatment
+    assert newer.decision == "ineligible"
+    assert "the decision is ineligible" in _refused_for_screening(world)
+
+
+def test_a_patient_never_screened_under_the_version_gets_no_order(world: World,
+                                                                 cast: Any) -> None:
+    assert "not screened under this version" in _refused_for_screening(world,
+                                                                       patient=cast.zed)
 
 
 def test_an_expired_screening_does_not_allow_an_order(world: World, cast: Any) -> None:
-    make_screening(cast, cast.ana, world.pv, valid_days=-1,
-                   at=timezone.now() + timedelta(seconds=1))
+    from ketamine_clinic.web.protocols.models import Screening
+
+    # Screened 31 days ago under a protocol whose screenings are valid for 30 days.
+    screened = timezone.now() - timedelta(days=31)
+    Screening.objects.filter(pk=world.screening.pk).update(
+        screened_at=screened,
+        valid_until=timezone.localdate(screened) + timedelta(days=30))
+    problem = _refused_for_screening(world)
+    assert "older than the protocol's validity of 30 days" in problem
+    fresh = world.screen()
+    assert world.write().series.screening == fresh
+
+
+def test_a_change_in_the_patients_facts_after_the_screening_refuses_the_order(
+    world: World, cast: Any
+) -> None:
+    from ketamine_clinic.web.patients import services as patients
+
+    patients.medication_record(actor=world.actor(cast.alice), patient=cast.ana,
+                               name="gabapentin")
+    problem = _refused_for_screening(world)
+    assert "the patient's facts have changed since the screening (medications)" in problem
+    fresh = world.screen()
+    assert fresh.facts["medications"] == ["gabapentin"]
+    assert world.write().series.screening == fresh
+
+
+def test_a_screening_that_started_a_series_does_not_start_another(world: World) -> None:
+    first = world.write()
+    assert first.series.screening == world.screening
+    problem = _refused_for_screening(world, screen_first=False)
+    assert "a new series needs a new screening" in problem
+    fresh = world.screen()
+    second = world.write(screen_first=False)
+    assert second.series != first.series
+    assert second.series.screening == fresh
+
+
+def test_a_change_within_a_series_keeps_using_the_series_screening(world: World) -> None:
+    from .conftest import ORDER
+
+    old = world.active()
+    new = services.order_change(actor=world.actor(world.cast.alice), order=old,
+                                change_reason="lower maximum",
+                                **{**ORDER, "max_rate": "60 mg/h", "titration_step": ""})
+    assert new.series == old.series
+    assert new.computed["screening_id"] == world.screening.pk
+
+
+def test_signing_rechecks_the_screening(world: World, cast: Any) -> None:
+    from ketamine_clinic.web.patients import services as patients
+
+    draft = world.write()
+    patients.medication_record(actor=world.actor(cast.alice), patient=cast.ana,
+                               name="gabapentin")
     with pytest.raises(UsageError) as err:
-        world.write()
+        services.order_sign(actor=world.actor(cast.alice), order=draft)
     assert err.value.field == "screening"
+    assert "facts have changed since the screening (medications)" in err.value.problem
+    draft.refresh_from_db()
+    assert draft.status == Order.Status.DRAFT
+    world.screen()  # the nurse screens again with the new medication
+    signed = services.order_sign(actor=world.actor(cast.alice), order=draft)
+    assert signed.status == Order.Status.SIGNED
 
 
 def test_a_screening_needing_review_allows_an_order_once_every_reason_is_overridden(
     world: World, cast: Any
 ) -> None:
-    from ketamine_clinic.web.protocols.models import ScreeningOverride
+    from ketamine_clinic.clinical.protocol import condition_vocabulary
+    from ketamine_clinic.web.protocols.services import screening_override
 
-    reasons = [{"rule": "indication", "severity": "review"},
-               {"rule": "budapest", "severity": "review"},
-               {"rule": "ecg_required", "severity": "condition"}]
-    s = make_screening(cast, cast.ana, world.pv, decision="needs-physician-review",
-                       reasons=reasons, at=timezone.now() + timedelta(seconds=1))
-    ScreeningOverride.objects.create(screening=s, rule="indication", justification="x",
-                                     physician=cast.alice)
-    with pytest.raises(UsageError):
-        world.write()
-    ScreeningOverride.objects.create(screening=s, rule="budapest", justification="y",
-                                     physician=cast.alice)
+    s = screen_with(world, medications_complete=False, conditions=["history_of_psychosis"],
+                    conditions_absent=[c for c in condition_vocabulary()
+                                       if c != "history_of_psychosis"])
+    assert s.decision == "needs-physician-review"
+    review = sorted(r["rule"] for r in s.reasons if r["severity"] == "review")
+    assert review == ["interactions", "psychosis_history"]
+    doctor = world.actor(cast.alice)
+    screening_override(actor=doctor, screening=s, rule="psychosis_history",
+                       justification="single episode in 2001, stable since")
+    assert "awaiting a physician's review of interactions" in _refused_for_screening(world)
+    screening_override(actor=doctor, screening=s, rule="interactions",
+                       justification="list checked by phone with the pharmacy")
     assert world.write().series.screening == s
+
+
+def screen_with(world: World, **answers: Any) -> Any:
+    from .conftest import screen
+
+    return screen(world.cast, world.cast.ana, world.pv, **answers)
 
 
 # --------------------------------------------------------------------------- limits
@@ -436,7 +527,11 @@ def test_a_change_needs_a_reason(world: World) -> None:
 
 
 def test_rate_changes_during_a_session_are_held_to_the_signed_order(world: World) -> None:
-    order = world.active(weight_kg="80")
+    from .conftest import make_weight
+
+    make_weight(world.cast, world.cast.ana, "80", days_ago=0)
+    world.screen()  # a new weight is a new fact: screened again before the order
+    order = world.active()
     rules, extra = order_rate_rules(order)
     r = order_rate_rules(order)
     assert r.weight_kg == 80

@@ -11,54 +11,20 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from ketamine_clinic.clinical.protocol import Severity
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import LimitEvent, Order, Series
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
-
-# Screening decisions (clinical/screening.py's Decision values) that allow treatment as they
-# stand; "needs-physician-review" allows it once every reviewable reason is overridden.
-TREATABLE_DECISIONS = ("eligible", "eligible-with-conditions")
-REVIEW_DECISION = "needs-physician-review"
-
-
-def screening_allows_treatment(screening: Screening) -> bool:
-    """Whether a screening's decision, with its physician overrides, allows treatment."""
-    if screening.decision in TREATABLE_DECISIONS:
-        return True
-    if screening.decision != REVIEW_DECISION:
-        return False
-    reasons = [r for r in screening.reasons or () if isinstance(r, dict)]
-    if any(r.get("severity") == Severity.EXCLUDE.value for r in reasons):
-        return False
-    review = {r.get("rule") for r in reasons if r.get("severity") == Severity.REVIEW.value}
-    overridden = {o.rule for o in screening.overrides.all()}
-    return bool(review) and review <= overridden
-
-
-def screening_allowing_treatment(patient: Patient, protocol_version: ProtocolVersion, *,
-                                 on: date | None = None) -> Screening | None:
-    """The patient's latest screening for this protocol version, if it allows treatment and
-    is still valid on ``on`` (default today); otherwise ``None``.
-
-    Only the latest screening counts: a newer screening that does not allow treatment
-    replaces an older one that did.
-    """
-    today = on or timezone.localdate()
-    latest = (Screening.objects.filter(patient=patient, protocol_version=protocol_version)
-              .prefetch_related("overrides").order_by("-screened_at", "-id").first())
-    if latest is None or latest.valid_until < today:
-        return None
-    return latest if screening_allows_treatment(latest) else None
+from ketamine_clinic.web.protocols.selectors import screening_current
 
 
 def treatable_protocol_versions(patient: Patient) -> list[tuple[ProtocolVersion, Screening]]:
-    """Protocol versions the patient has a current screening allowing treatment for."""
+    """Protocol versions under which a new series may be ordered for the patient: those with
+    a current screening (``protocols.selectors.screening_current``), with that screening."""
     out = []
     for pv in ProtocolVersion.objects.filter(screenings__patient=patient).distinct():
-        screening = screening_allowing_treatment(patient, pv)
+        screening = screening_current(patient, pv)
         if screening is not None:
             out.append((pv, screening))
     return sorted(out, key=lambda item: (item[0].name, -item[0].version))

@@ -1,7 +1,8 @@
 """Writes for series and infusion orders. Each runs in one transaction and is audited.
 
 Workflow: draft (written) → signed by a physician → verified by a second clinician, blind
-(active) → completed or discontinued with a reason. A signed order is never edited: a
+(active) → completed or discontinued with a reason. Writing and signing need a current
+screening (``protocols.selectors.screening_current``). A signed order is never edited: a
 change discontinues it and writes a new draft that points back at it.
 
 Limit decisions come from the core (``clinical.dosing.check_order`` and
@@ -12,6 +13,7 @@ nothing but its limit events, which are kept for quality review.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -39,11 +41,11 @@ from ketamine_clinic.web.orders.dosing import (
     weight_of,
 )
 from ketamine_clinic.web.orders.models import LimitEvent, Order, OrderEvent, Series
-from ketamine_clinic.web.orders.selectors import screening_allowing_treatment
 from ketamine_clinic.web.patients import services as patient_services
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import latest_weight
-from ketamine_clinic.web.protocols.models import ProtocolVersion
+from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
+from ketamine_clinic.web.protocols.selectors import screening_latest_status
 
 # The core's event words → LimitEvent.outcome.
 OUTCOMES = {"block": "blocked", "hit": "hit", "override": "overridden", "confirm": "confirmed"}
@@ -76,6 +78,24 @@ def _require_text(field: str, value: str) -> str:
     if not value:
         raise UsageError(field, "is required")
     return value
+
+
+def _screening(patient: Patient, protocol_version: ProtocolVersion, *,
+               series: Series | None, today: date) -> Screening:
+    """The screening that allows treatment under ``protocol_version`` for ``series``
+    (``None``: a new series), as ``protocols.selectors.screening_current`` decides;
+    otherwise a :class:`UsageError` on ``screening`` that says why not."""
+    status = screening_latest_status(patient, protocol_version, series=series, today=today)
+    if status is not None and status.current:
+        return status.screening
+    if status is None:
+        why = "not screened under this version: screen the patient"
+    else:
+        # The status says why; only an out-of-date screening is mended by screening again.
+        why = "; ".join(status.blocking)
+        why += ": screen the patient again" if status.out_of_date else ""
+    raise UsageError("screening", f"{patient.full_name} has no current screening for "
+                                  f"{protocol_version} that allows treatment: {why}")
 
 
 def _whole(value: Any, field: str, *, minimum: int = 1) -> int:
@@ -219,6 +239,10 @@ def order_write(
     ``replaces`` with ``change_reason`` makes this a change: the old order is discontinued
     and the new draft points back at it, in one transaction.
 
+    The patient needs a current screening under ``protocol_version``
+    (``protocols.selectors.screening_current``): for a new series, one that no series has
+    used yet; for a change, the series' own (or a newer unused one).
+
     Raises :class:`UsageError` naming the field for bad input, and :class:`LimitRefusal`
     when a limit refuses (its events are stored; nothing else is).
     """
@@ -255,10 +279,9 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
         if replaces.protocol_version_id != protocol_version.pk:
             raise UsageError("protocol_version", "a change stays under the same protocol "
                                                  "version; start a new series instead")
-    screening = screening_allowing_treatment(patient, protocol_version, on=today)
-    if screening is None:
-        raise UsageError("screening", f"{patient.full_name} has no current screening for "
-                                      f"{protocol.label} that allows treatment")
+    screening = _screening(patient, protocol_version,
+                           series=replaces.series if replaces is not None else None,
+                           today=today)
     vial = exact(str(vial_strength_mg_per_ml).strip(), field="vial_strength_mg_per_ml")
     vials = [q.value for q in protocol.drug.vial_strengths_mg_per_ml]
     if vial not in vials:
@@ -363,9 +386,10 @@ def _lock(order: Order) -> Order:
 def order_sign(*, actor: Actor, order: Order,
                overrides: Sequence[Override | dict[str, str]] = (),
                confirmed: Sequence[str] = ()) -> Order:
-    """Sign a draft: the order check is re-run today (the weight may have aged since it was
-    written). Overrides and confirmations given when writing still count; new findings
-    need new ones."""
+    """Sign a draft: the screening must still be current for the order's series (within its
+    validity, the registry's facts unchanged) and the order check is re-run today (the
+    weight may have aged since it was written). Overrides and confirmations given when
+    writing still count; new findings need new ones."""
     _require(actor, Capability.SIGN_ORDER, "signed_by", "only a physician may sign an order")
     refusal: LimitRefusal | None = None
     with transaction.atomic():
@@ -373,9 +397,12 @@ def order_sign(*, actor: Actor, order: Order,
         if locked.status != Order.Status.DRAFT:
             raise UsageError("status", f"only a draft can be signed; this order is "
                                        f"{locked.get_status_display().lower()}")
+        today = timezone.localdate()
+        # The screening may have lapsed or the facts changed since the order was written.
+        _screening(locked.patient, locked.protocol_version, series=locked.series, today=today)
         inputs = order_inputs(locked)
         check = check_order(rules=rules_of(locked.protocol_version), weight=inputs.weight,
-                            bag=inputs.bag, plan=inputs.plan, on=timezone.localdate())
+                            bag=inputs.bag, plan=inputs.plan, on=today)
         given = {o.quantity: o for o in _overrides(locked.overrides)}
         given.update({o.quantity: o for o in _overrides(overrides)})
         asking = {c.code for c in check.needs_confirmation}

@@ -277,6 +277,24 @@ def screening_latest(patient: Patient, protocol_version: ProtocolVersion) -> Scr
             .order_by("-screened_at", "-id").first())
 
 
+def screening_latest_status(patient: Patient, protocol_version: ProtocolVersion, *,
+                            series: Any = None, today: date | None = None
+                            ) -> ScreeningStatus | None:
+    """The patient's newest screening under ``protocol_version``, judged for ``series``
+    (``None``: a new series), or ``None`` if the patient was never screened under it.
+
+    ``status.current`` is what :func:`screening_current` answers; ``status.blocking`` says
+    why not, in words for a refusal message.
+    """
+    s = screening_latest(patient, protocol_version)
+    if s is None:
+        return None
+    used_by = list(s.series.values_list("pk", flat=True))
+    # Another series has used it: a new series needs a new screening.
+    new_series = bool(used_by) and (series is None or series.pk not in used_by)
+    return screening_status(s, today=today, for_new_series=new_series)
+
+
 def screening_current(patient: Patient, protocol_version: ProtocolVersion, *,
                       series: Any = None, today: date | None = None) -> Screening | None:
     """The screening that lets ``patient`` be treated under ``protocol_version``, or ``None``.
@@ -287,14 +305,8 @@ def screening_current(patient: Patient, protocol_version: ProtocolVersion, *,
     is for a new series, which needs a screening no series has used; with a series, the
     screening must be that series' own or unused.
     """
-    s = screening_latest(patient, protocol_version)
-    if s is None:
-        return None
-    used_by = list(s.series.values_list("pk", flat=True))
-    # Another series has used it: a new series needs a new screening.
-    new_series = bool(used_by) and (series is None or series.pk not in used_by)
-    status = screening_status(s, today=today, for_new_series=new_series)
-    return s if status.current else None
+    status = screening_latest_status(patient, protocol_version, series=series, today=today)
+    return status.screening if status is not None and status.current else None
 
 
 @dataclass
