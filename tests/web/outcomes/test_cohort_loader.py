@@ -74,3 +74,21 @@ def test_one_audit_entry_summarises_a_load_and_a_seed_loads_once(cast: Any) -> N
         load_synthetic_cohort(n_patients=3, seed=7, start_date=START, progress=False,
                               sites=[cast.denver])
     assert again.value.field == "seed"
+
+
+@pytest.mark.django_db
+def test_a_synthetic_patients_page_shows_its_screenings_as_not_current(
+        cast: Any, client: Any) -> None:
+    from django.urls import reverse
+
+    from ketamine_clinic.web.patients.models import Patient
+
+    load_synthetic_cohort(n_patients=1, seed=8, start_date=START, progress=False,
+                          sites=[cast.denver])
+    patient = Patient.objects.get(mrn__startswith="SYN8-")
+    client.force_login(cast.alice)
+    response = client.get(reverse("patient_detail", args=[patient.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "screening out of date" in page
+    assert 'id="new-order"' not in page

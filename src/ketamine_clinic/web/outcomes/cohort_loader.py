@@ -7,12 +7,13 @@ transaction per chunk, a tqdm progress bar); the services are bypassed for speed
 loader leaves ONE audit entry that says what it created. Timeline payloads are validated
 against the sessions area's contract (``web/sessions/schemas.py``) on the way in.
 
-What is written per synthetic series: a screening (eligible, synthetic facts), the series
-(loading course first, boosters after), one completed order, its sessions (state
-discharged) with check-in, pain before, pump history (start, titrations, pause/resume,
-stop), vital signs and MOAA/S every 15 min (``detail="full"``), adverse events, pain at
-the end, recovery and discharge; follow-up points with answers: baseline (MME before),
-day 1 after each session, weeks 1-12 after the series until a drop-out.
+What is written per synthetic series: a screening (eligible, dated the day before the
+series, no facts, ``result`` marked synthetic), the series (loading course first, boosters
+after), one completed order, its sessions (state discharged) with check-in, pain before,
+pump history (start, titrations, pause/resume, stop), vital signs and MOAA/S every 15 min
+(``detail="full"``), adverse events, pain at the end, recovery and discharge; follow-up
+points with answers: baseline (MME before), day 1 after each session, weeks 1-12 after the
+series until a drop-out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from ketamine_clinic.clinical.codes import lookup_diagnosis
@@ -136,21 +138,30 @@ class _Chunk:
         Measurement.objects.bulk_create(weights)
 
         series_rows: list[tuple[Series, Any]] = []
+        screened_at: list[datetime] = []
         for patient, rec in zip(self.patients, records, strict=True):
             for k, s in enumerate(rec.series):
                 pv = L.protocols[s.protocol]
                 first = s.sessions[0].scheduled_start
+                # No facts: stored facts are read back with the core's facts_from_dict,
+                # which refuses keys it does not know; the result says it is synthetic.
                 screenings.append(Screening(
                     patient=patient, protocol_version=pv,
-                    facts={"synthetic": True}, facts_sha256="0" * 64, decision="eligible",
+                    facts={}, facts_sha256="0" * 64, decision="eligible",
                     reasons=[], result={"synthetic": True, "decision": "eligible"},
                     screened_by=L.user, valid_until=first.date() + timedelta(days=90)))
+                screened_at.append(first - timedelta(days=1))
                 series_rows.append((Series(
                     patient=patient, protocol_version=pv, kind="loading" if k == 0
                     else "booster", planned_sessions=len(s.sessions), spacing_days=1,
                     created_by=L.user, ended_at=s.sessions[-1].infusion_end,
                     ended_reason="synthetic: course completed"), s))
         Screening.objects.bulk_create(screenings)
+        # screened_at is set to "now" on insert (auto_now_add): date each screening the day
+        # before its series, so that it lies within its own validity.
+        Screening.objects.filter(pk__in=[scr.pk for scr in screenings]).update(
+            screened_at=Case(*[When(pk=scr.pk, then=Value(at))
+                               for scr, at in zip(screenings, screened_at, strict=True)]))
         for (row, _), scr in zip(series_rows, screenings, strict=True):
             row.screening = scr
         Series.objects.bulk_create([r for r, _ in series_rows])
