@@ -117,6 +117,12 @@ def test_a_new_weight_given_with_the_order_is_recorded_and_dosed_on(world: World
     order = world.write(weight_kg="80")
     assert order.weight_measurement.value_number == 80
     assert order.computed["start"]["rate_mg_per_kg_per_h"] == pytest.approx(60 / 80)
+    # A new weight is a new fact: the screening must be repeated before signing.
+    with pytest.raises(UsageError, match=r"facts have changed since the screening \(weight\)"):
+        services.order_sign(actor=world.actor(world.cast.alice), order=order)
+    world.screen()
+    assert services.order_sign(actor=world.actor(world.cast.alice),
+                               order=order).status == Order.Status.SIGNED
 
 
 def test_a_nurse_may_not_write_an_order(world: World) -> None:
