@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from ketamine_clinic.clinical.dosing import InfusionPlan, WeightMeasurement, check_order
+from ketamine_clinic.clinical.protocol import condition_vocabulary
 from ketamine_clinic.clinical.units import parse_bag, parse_rate
 
 
@@ -31,6 +32,40 @@ class Clinic:
         return Actor(user=user, client_address="127.0.0.1")
 
 
+def screening_answers() -> dict[str, Any]:
+    """What the nurse answers that the registry does not hold: the medication list
+    reviewed, every condition asked and absent, the Budapest criteria met."""
+    return {"medications_complete": True, "conditions": [],
+            "conditions_absent": sorted(condition_vocabulary()),
+            "budapest": {"disproportionate_pain": True, "no_better_diagnosis": True,
+                         "symptoms": ["allodynia", "oedema", "temperature_asymmetry"],
+                         "signs": ["hyperalgesia_pinprick", "skin_colour_asymmetry"]}}
+
+
+def screen(cast: Any, patient: Any, pv: Any) -> Any:
+    """Screen ``patient`` under ``pv`` through the protocols services, from registry facts:
+    a CRPS diagnosis and, for a patient who could be pregnant, a negative test yesterday
+    (not today: the start gate asks for today's pregnancy status itself)."""
+    from ketamine_clinic.clinical.screening import Decision
+    from ketamine_clinic.web.audit.services import Actor
+    from ketamine_clinic.web.patients import services as patients
+    from ketamine_clinic.web.protocols.selectors import ALLOWS_TREATMENT
+    from ketamine_clinic.web.protocols.services import screening_record
+
+    doctor, nurse = Actor(user=cast.alice), Actor(user=cast.bob)
+    yesterday = timezone.now() - timedelta(days=1)
+    if not patient.diagnoses.exists():
+        patients.diagnosis_record(actor=doctor, patient=patient, system="icd10cm",
+                                  code="G90.512", diagnosed_on=yesterday.date())
+    if patient.sex_at_birth in ("female", "intersex"):
+        patients.measurement_record(actor=nurse, patient=patient, kind="pregnancy_status",
+                                    value_code="not_pregnant", measured_at=yesterday)
+    screening = screening_record(actor=nurse, patient=patient, protocol_version=pv,
+                                 answers=screening_answers())
+    assert Decision(screening.decision) in ALLOWS_TREATMENT, screening.reasons
+    return screening
+
+
 def make_order(cast: Any, patient: Any, pv: Any, *, weight_kg: str = "70",
                planned_sessions: int = 5) -> Any:
     """An active order (signed by Alice, verified by Bob) for ``patient``, with the core's
@@ -38,17 +73,13 @@ def make_order(cast: Any, patient: Any, pv: Any, *, weight_kg: str = "70",
     from ketamine_clinic.web.audit.services import Actor
     from ketamine_clinic.web.orders.models import Order, Series
     from ketamine_clinic.web.patients import services as patients
-    from ketamine_clinic.web.protocols.models import Screening
     from ketamine_clinic.web.sessions.rules import rules_for_version
 
     nurse = Actor(user=cast.bob)
     weight = patients.measurement_record(
         actor=nurse, patient=patient, kind="weight_kg", value_number=float(weight_kg),
         measured_at=timezone.now() - timedelta(days=1))
-    screening = Screening.objects.create(
-        patient=patient, protocol_version=pv, facts={}, facts_sha256="0" * 64,
-        decision="eligible", reasons=[], result={}, screened_by=cast.alice,
-        valid_until=timezone.localdate() + timedelta(days=60))
+    screening = screen(cast, patient, pv)
     series = Series.objects.create(patient=patient, protocol_version=pv, screening=screening,
                                    planned_sessions=planned_sessions, spacing_days=1,
                                    created_by=cast.alice)

@@ -14,7 +14,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.orders.models import LimitEvent
 from ketamine_clinic.web.sessions import selectors, services
 from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
-from tests.web.sessions.conftest import VITALS, Walk, key
+from tests.web.sessions.conftest import VITALS, Walk, key, screen
 
 
 def _count(walk: Walk) -> int:
@@ -105,8 +105,11 @@ def test_the_infusion_does_not_start_until_the_start_gate_is_open(
         type(walk.c.order).objects.filter(pk=walk.c.order.pk).update(status="signed",
                                                                     verified_by=None)
     if missing == "screening":
-        walk.c.series.screening.__class__.objects.filter(pk=walk.c.series.screening_id).update(
-            valid_until=timezone.localdate() - timedelta(days=1))
+        # Screened one day longer ago than the protocol's validity period.
+        s = walk.c.series.screening
+        ago = s.valid_until - timezone.localdate(s.screened_at) + timedelta(days=1)
+        type(s).objects.filter(pk=s.pk).update(screened_at=s.screened_at - ago,
+                                               valid_until=s.valid_until - ago)
     walk.event("check_in", 0)
     if missing != "vitals":
         walk.observe("vitals", 5, **VITALS)
@@ -122,6 +125,55 @@ def test_the_infusion_does_not_start_until_the_start_gate_is_open(
     assert err.value.missing[0].code == code  # type: ignore[attr-defined]
     assert len(err.value.missing) == 1  # type: ignore[attr-defined]
     assert walk.state() == "premedication_given"
+    if missing == "screening":
+        why = err.value.missing[0].message  # type: ignore[attr-defined]
+        assert "older than the protocol's validity" in why
+
+
+def _refused_start(walk: Walk) -> list[Any]:
+    walk.ready()
+    with pytest.raises(UsageError) as err:
+        walk.rate("60 mg/h", 30)
+    assert walk.state() == "premedication_given"
+    assert not walk.s.entries.filter(kind="infusion_start").exists()
+    return list(err.value.missing)  # type: ignore[attr-defined]
+
+
+def test_the_start_gate_refuses_when_the_facts_changed_since_the_screening(
+        walk: Walk) -> None:
+    from ketamine_clinic.web.patients import services as patients
+
+    patients.medication_record(actor=walk.c.actor(walk.c.cast.alice), patient=walk.c.cast.ana,
+                               name="tramadol", dose="50 mg as needed")
+    missing = _refused_start(walk)
+    assert [m.code for m in missing] == ["screening_current"]
+    # The protocols area's screening_status says why: the medication list changed.
+    assert "facts have changed" in missing[0].message
+    assert "medications" in missing[0].message
+    # The page shows the same sentence in the start gate.
+    gate = selectors.snapshot(walk.s).start_gate
+    assert gate is not None
+    assert gate.missing == tuple(missing)
+
+
+def test_the_start_gate_refuses_when_the_consent_was_withdrawn(walk: Walk) -> None:
+    from ketamine_clinic.web.documents.services import consent_withdraw
+
+    consent_withdraw(actor=walk.c.actor(walk.c.cast.bob), consent=walk.c.consent,
+                     reason="changed her mind")
+    missing = _refused_start(walk)
+    assert [m.code for m in missing] == ["consent_on_file"]
+
+
+def test_a_new_screening_after_the_change_opens_the_start_gate_again(walk: Walk) -> None:
+    from ketamine_clinic.web.patients import services as patients
+
+    patients.medication_record(actor=walk.c.actor(walk.c.cast.alice), patient=walk.c.cast.ana,
+                               name="tramadol", dose="50 mg as needed")
+    assert [m.code for m in _refused_start(walk)] == ["screening_current"]
+    screen(walk.c.cast, walk.c.cast.ana, walk.c.protocol_version)
+    walk.rate("60 mg/h", 31)
+    assert walk.state() == "infusing"
 
 
 def test_the_protocol_requires_premedication_before_the_infusion(walk: Walk) -> None:

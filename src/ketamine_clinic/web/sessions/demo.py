@@ -22,7 +22,6 @@ from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import latest_weight
 from ketamine_clinic.web.sessions import services
 from ketamine_clinic.web.sessions.models import InfusionSession
-from ketamine_clinic.web.sessions.selectors import consent_latest
 
 VITALS = {"systolic_bp_mmhg": 124, "diastolic_bp_mmhg": 78, "heart_rate_per_min": 74,
           "respiratory_rate_per_min": 14, "spo2_percent": 98}
@@ -30,6 +29,7 @@ VITALS = {"systolic_bp_mmhg": 124, "diastolic_bp_mmhg": 78, "heart_rate_per_min"
 
 def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
     from ketamine_clinic.web.documents.consent import consent_for
+    from ketamine_clinic.web.documents.selectors import consent_current
     from ketamine_clinic.web.documents.services import consent_record
     from ketamine_clinic.web.orders import services as orders
     from ketamine_clinic.web.protocols.services import protocol_current
@@ -50,7 +50,7 @@ def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
     orders.order_sign(actor=physician, order=order)
     orders.order_verify(actor=nurse, order=order, concentration_mg_per_ml="1",
                         pump_rate_ml_per_h=str(min(60, kg - 20)))
-    if consent_latest(patient, pv) is None:
+    if consent_current(patient, pv) is None:
         consent_record(actor=nurse, patient=patient, protocol_version=pv,
                        document_sha256=consent_for(pv).sha256, method="paper",
                        explained_by=physician.user,

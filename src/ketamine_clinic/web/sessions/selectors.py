@@ -7,9 +7,9 @@ vital signs and both gates are computed from the append-only timeline by the pur
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -41,6 +41,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.protocols import selectors as protocols
 from ketamine_clinic.web.sessions.models import Alarm, InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.rules import SessionRules, rules_for_version
 from ketamine_clinic.web.sessions.schemas import STATE_KINDS
@@ -70,44 +71,6 @@ def session_get_for(user: User, session_id: int, actor: Actor) -> InfusionSessio
                      object_id=session_id)
         raise Http404("No such session")
     return found
-
-
-def consent_latest(patient: Any, protocol_version: Any) -> Any:
-    """The patient's latest consent for this protocol version, or None.
-
-    A withdrawn consent (``documents.ConsentWithdrawal``) does not count: None then.
-    """
-    from ketamine_clinic.web.protocols.models import Consent
-
-    consent = (Consent.objects.filter(patient=patient, protocol_version=protocol_version)
-               .order_by("-signed_at", "-id").first())
-    if consent is None:
-        return None
-    try:
-        from ketamine_clinic.web.documents.models import ConsentWithdrawal
-    except ImportError:  # documents area absent: a consent stands until withdrawn
-        return consent
-    if ConsentWithdrawal.objects.filter(consent=consent).exists():
-        return None
-    return consent
-
-
-def screening_current(series: Any, today: Any) -> bool:
-    """The series' screening is still valid today and did not exclude the patient (unless
-    every exclusion was overridden by a physician)."""
-    screening = series.screening
-    if screening.valid_until < today:
-        return False
-    decision = screening.decision.replace("_", "-")
-    if decision in ("eligible", "eligible-with-conditions"):
-        return True
-    if decision != "needs-physician-review":
-        return False
-    # Every reason a physician must review has a documented override.
-    review = [r.get("rule") or r.get("id") for r in screening.reasons or ()
-              if isinstance(r, dict) and r.get("severity") == "review"]
-    overridden = set(screening.overrides.values_list("rule", flat=True))
-    return bool(review) and all(rule in overridden for rule in review)
 
 
 def viewed_recently(user: User, session: InfusionSession, *, within: timedelta) -> bool:
@@ -385,9 +348,15 @@ def start_gate_for(snap: Snapshot) -> GateResult:
         recorded_pregnancy = patient.measurements.filter(
             kind="pregnancy_status", entered_in_error_at__isnull=True,
             measured_at__gte=today_start).exists()
+    # documents.selectors reads sessions through this module: import it here, not above.
+    from ketamine_clinic.web.documents.selectors import consent_current
+
+    pv = session.order.protocol_version
+    screening_problem = screening_not_current(patient, pv, session.series,
+                                              timezone.localdate(snap.now))
     facts = StartGateInput(
-        consent_on_file=consent_latest(patient, session.order.protocol_version) is not None,
-        screening_current=screening_current(session.series, timezone.localdate(snap.now)),
+        consent_on_file=consent_current(patient, pv) is not None,
+        screening_current=screening_problem is None,
         order_verified=order_verified(session.order),
         pre_infusion_vitals_recorded=bool(snap.of_kind("vitals")),
         pre_infusion_pain_recorded=bool(pain_pre),
@@ -396,7 +365,37 @@ def start_gate_for(snap: Snapshot) -> GateResult:
         escort_name=str(pa.get("escort_name", "")),
         iv_access_documented=bool(pa.get("iv_access_documented", False)),
     )
-    return start_gate(facts)
+    gate = start_gate(facts)
+    if screening_problem is None:
+        return gate
+    return reworded(gate, "screening_current",
+                    lambda item: f"{item.message}: {screening_problem}")
+
+
+def screening_not_current(patient: Any, protocol_version: Any, series: Any,
+                          today: date) -> str | None:
+    """``None`` when a current screening lets the patient be treated in ``series`` (the
+    protocols area's ``screening_current``); otherwise why not, in words."""
+    if protocols.screening_current(patient, protocol_version, series=series,
+                                   today=today) is not None:
+        return None
+    status = protocols.screening_latest_status(patient, protocol_version, series=series,
+                                               today=today)
+    if status is None:
+        return (f"the patient was never screened under {protocol_version.name} "
+                f"v{protocol_version.version}")
+    return "; ".join(status.blocking) or "the newest screening does not allow treatment"
+
+
+def reworded(gate: GateResult, code: str,
+             message: Callable[[GateItem], str]) -> GateResult:
+    """The gate with the item ``code`` (missing or overridden) saying ``message(item)``."""
+
+    def named(item: GateItem) -> GateItem:
+        return GateItem(item.code, message(item)) if item.code == code else item
+
+    return GateResult(gate.gate, tuple(named(m) for m in gate.missing),
+                      tuple(named(m) for m in gate.overridden), gate.inputs)
 
 
 def rescore(snap: Snapshot, entry: TimelineEntry) -> DischargeScore:
@@ -444,14 +443,8 @@ def discharge_gate_for(snap: Snapshot, *, escort_name: str | None = None,
     gate = discharge_gate(facts)
     if not placeholder:
         return gate
-
-    def named(item: GateItem) -> GateItem:
-        if item.code != "discharge_score":
-            return item
-        return GateItem(item.code, f"no {score.definition.short} assessment recorded yet")
-
-    return GateResult(gate.gate, tuple(named(m) for m in gate.missing),
-                      tuple(named(m) for m in gate.overridden), gate.inputs)
+    return reworded(gate, "discharge_score",
+                    lambda _: f"no {score.definition.short} assessment recorded yet")
 
 
 # --------------------------------------------------------------------------- board
