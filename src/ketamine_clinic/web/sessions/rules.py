@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 from ketamine_clinic.clinical.dosing import DosingRules, rules_from_protocol
@@ -88,18 +87,18 @@ def session_rules_from_protocol(protocol: Any) -> SessionRules:
     )
 
 
-@lru_cache(maxsize=64)
-def _rules_for_text(toml_text: str, origin: str) -> SessionRules:
-    from ketamine_clinic.clinical.protocol import load_protocol_text
-
-    return session_rules_from_protocol(load_protocol_text(toml_text, origin))
+# Derived rules per protocol text (keyed by its SHA-256). The text is parsed once, by the
+# protocols area's cached parse; versions never change once stored, and there are few.
+_rules_by_sha256: dict[str, SessionRules] = {}
 
 
 def rules_for_version(protocol_version: Any) -> SessionRules:
-    """The rules of a stored ``ProtocolVersion`` row (cached by its text: versions never
-    change once stored)."""
-    return _rules_for_text(protocol_version.toml_text,
-                           f"{protocol_version.name} v{protocol_version.version}")
+    """The rules of a stored ``ProtocolVersion`` row."""
+    protocol = protocol_version.protocol()
+    rules = _rules_by_sha256.get(protocol.sha256)
+    if rules is None:
+        rules = _rules_by_sha256[protocol.sha256] = session_rules_from_protocol(protocol)
+    return rules
 
 
 def order_dosing(order: Any) -> Any:
