@@ -3,6 +3,7 @@ rendered to PNG with pdftoppm (kept as artifacts to look at)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,7 +41,10 @@ def test_a_nurse_prints_the_sheet_and_the_pdf_renders(
 
     pdftoppm = shutil.which("pdftoppm")
     if pdftoppm is None:
-        pytest.fail("pdftoppm (poppler-utils) is needed to render the PDF's pages")
+        reason = "pdftoppm (apt-get install poppler-utils) is needed to render the PDF's pages"
+        if os.environ.get("KETAMINE_CLINIC_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
     prefix = ARTIFACTS / f"{request.node.name}-pdf-page"
     for old in ARTIFACTS.glob(f"{prefix.name}-*.png"):
         old.unlink()
