@@ -25,6 +25,7 @@ from ketamine_clinic.web.documents.forms import ConsentForm, WithdrawForm
 from ketamine_clinic.web.documents.instructions import instruction_sheet
 from ketamine_clinic.web.documents.markup import render_document
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.protocols.models import ProtocolVersion
@@ -138,10 +139,7 @@ def consent_new(request: HttpRequest, patient_id: int) -> HttpResponse:
                     paper_attested=data["paper_attested"],
                     paper_reference=data["paper_reference"])
             except UsageError as exc:
-                target = exc.field if exc.field in form.fields else None
-                if exc.field == "signature":
-                    target = "signature_strokes"
-                form.add_error(target, exc.problem if target else str(exc))
+                form_error(form, exc, {"signature": "signature_strokes"})
             else:
                 messages.success(request, f"Consent recorded for {pv}.")
                 return redirect("consent_detail", consent_id=consent.pk)

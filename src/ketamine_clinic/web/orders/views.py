@@ -18,6 +18,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.orders import selectors, services
 from ketamine_clinic.web.orders.dosing import plan_of, rules_of, weight_of
 from ketamine_clinic.web.orders.forms import (
@@ -41,14 +42,6 @@ FIELD_ALIASES = {"weight": "weight_kg"}
 
 def _actor(request: HttpRequest, order: Order | None = None) -> Actor:
     return Actor.from_request(request, order.patient.site.code if order else "")
-
-
-def _form_error(form: Any, exc: UsageError) -> None:
-    field = FIELD_ALIASES.get(exc.field, exc.field)
-    if field in form.fields:
-        form.add_error(field, exc.problem)
-    else:
-        form.add_error(None, str(exc))
 
 
 def _patient(request: HttpRequest, patient_id: int) -> Patient:
@@ -147,10 +140,10 @@ def _form_page(request: HttpRequest, patient: Patient, *, old: Order | None = No
                                              patient=patient, protocol_version=pv,
                                              **_write_kwargs(form, request))
         except services.LimitRefusal as exc:
-            _form_error(form, exc)
+            form_error(form, exc, FIELD_ALIASES)
             context["c"] = exc.check.to_dict()
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc, FIELD_ALIASES)
         else:
             messages.success(request, f"Order {order.pk} written as a draft; it needs a "
                                       "physician's signature.")
@@ -261,7 +254,7 @@ def order_verify(request: HttpRequest, order_id: int) -> HttpResponse:
             services.order_verify(actor=_actor(request, order), order=order,
                                   **form.cleaned_data)
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc, FIELD_ALIASES)
         else:
             messages.success(request, "Verified: the order is active.")
             return redirect("order_detail", order_id=order.pk)

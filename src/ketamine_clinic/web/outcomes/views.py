@@ -20,6 +20,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import charts, exports, policy, selectors, services
 from ketamine_clinic.web.outcomes.forms import (
@@ -30,11 +31,6 @@ from ketamine_clinic.web.outcomes.forms import (
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
-
-
-def _form_error(form: Any, exc: UsageError) -> None:
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, exc.problem if field else str(exc))
 
 
 def _patient(request: HttpRequest, patient_id: int) -> Patient:
@@ -102,7 +98,7 @@ def followup_detail(request: HttpRequest, follow_up_id: int) -> HttpResponse:
                         answered_at=data["answered_at"], corrects=corrects,
                         correction_reason=data.get("correction_reason") or "")
             except UsageError as exc:
-                _form_error(form, exc)
+                form_error(form, exc)
             if not form.errors:
                 messages.success(request, "Correction recorded; the earlier answer stays "
                                  "visible." if corrects else "Follow-up answers recorded.")
@@ -175,7 +171,7 @@ def patient_questionnaire(request: HttpRequest, token: str) -> HttpResponse:
         except services.LinkUnusable as exc:
             return _link_refused(request, exc.reason)
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             return _no_referrer(render(request, "outcomes/questionnaire_done.html", {}))
     if request.method == "GET":

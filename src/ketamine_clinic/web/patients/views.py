@@ -16,6 +16,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.areas import patient_panels
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.patients import selectors, services
 from ketamine_clinic.web.patients.forms import (
     AllergyForm,
@@ -33,11 +34,6 @@ from ketamine_clinic.web.patients.models import (
     Medication,
     Patient,
 )
-
-
-def _form_error(form: forms.Form, exc: UsageError) -> None:
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, exc.problem if field else str(exc))
 
 
 @capability_required(Capability.VIEW_PATIENTS)
@@ -64,7 +60,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
             patient = services.patient_register(actor=Actor.from_request(request),
                                                 **form.cleaned_data)
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, f"Registered {patient.full_name}.")
             return redirect("patient_detail", patient_id=patient.pk)
@@ -114,7 +110,7 @@ def patient_amend(request: HttpRequest, patient_id: int) -> HttpResponse:
             services.patient_amend(actor=Actor.from_request(request), patient=patient,
                                    changes=changes, reason=reason)
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, "Correction recorded; the previous values are kept.")
             return redirect("patient_detail", patient_id=patient.pk)
@@ -131,7 +127,7 @@ def _record_view(
         try:
             write(actor=Actor.from_request(request), patient=patient, **form.cleaned_data)
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, f"{section.capitalize()} recorded.")
             return redirect(f"{patient.get_absolute_url()}#{section}")

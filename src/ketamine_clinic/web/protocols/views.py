@@ -22,6 +22,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.protocols import selectors, services
@@ -181,8 +182,7 @@ def screening_new(request: HttpRequest, patient_id: int) -> HttpResponse:
                 protocol_version=form.cleaned_data["protocol_version"],
                 answers=form.answers())
         except UsageError as exc:
-            field = exc.field if exc.field in form.fields else None
-            form.add_error(field, exc.problem if field else str(exc))
+            form_error(form, exc)
         else:
             messages.success(request, f"Screening recorded: {s.decision}.")
             return redirect("screening_detail", screening_id=s.pk)

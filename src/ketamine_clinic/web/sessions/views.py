@@ -19,6 +19,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.outcomes.policy import point_labels
 from ketamine_clinic.web.patients.selectors import patient_get_for
@@ -75,11 +76,6 @@ def _actor(request: HttpRequest, session: InfusionSession | None = None) -> Acto
 def _session(request: HttpRequest, session_id: int) -> InfusionSession:
     return selectors.session_get_for(request.user, session_id,  # type: ignore[arg-type]
                                      _actor(request))
-
-
-def _form_error(form: forms.Form, exc: UsageError) -> None:
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, exc.problem if field else str(exc))
 
 
 def _forms(snap: selectors.Snapshot, physician: bool) -> dict[str, forms.Form]:
@@ -202,7 +198,7 @@ def session_observe(request: HttpRequest, session_id: int, kind: str) -> HttpRes
                                      kind=kind, data=data, occurred_at=at,
                                      idempotency_key=key)
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             return _done(request, session, f"{kind.replace('_', ' ').capitalize()} recorded.")
     return _page(request, session, {kind: form}, status=400)
@@ -224,7 +220,7 @@ def session_rate(request: HttpRequest, session_id: int) -> HttpResponse:
                 if d["confirm"] else (),
                 expected_version=d["expected_version"], idempotency_key=d["idempotency_key"])
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             p = entry.payload
             return _done(request, session,
@@ -255,7 +251,7 @@ def session_event(request: HttpRequest, session_id: int, event: str) -> HttpResp
                                    event=event, data=data, occurred_at=at,
                                    expected_version=version, idempotency_key=key)
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             return _done(request, session, f"{EVENT_LABELS[event]}: recorded.")
     return _page(request, session, {event: form}, status=400)
@@ -290,7 +286,7 @@ def session_correct(request: HttpRequest, session_id: int, entry_id: int) -> Htt
                 reason=d["reason"], data=data, occurred_at=d["occurred_at"],
                 entered_in_error=d["entered_in_error"], idempotency_key=d["idempotency_key"])
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             return _done(request, session, "Correction recorded; the original stays visible.")
     audit_record(actor=_actor(request, session), action="session.view_entry",
@@ -370,7 +366,7 @@ def session_recovery(request: HttpRequest, session_id: int) -> HttpResponse:
                 score_name=score, occurred_at=form.cleaned_data["occurred_at"],
                 idempotency_key=form.cleaned_data["idempotency_key"])
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             p = entry.payload
             return _done(request, session, f"{p['result']['name']}: {p['total']}/"
@@ -397,7 +393,7 @@ def session_discharge(request: HttpRequest, session_id: int) -> HttpResponse:
                 overrides=form.overrides(), occurred_at=d["occurred_at"],
                 expected_version=d["expected_version"], idempotency_key=d["idempotency_key"])
         except UsageError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             return _done(request, session, "Discharged." + _scheduled(entry))
     return _page(request, session, {"discharge": form}, status=400)

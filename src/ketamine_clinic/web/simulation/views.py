@@ -17,6 +17,7 @@ from ketamine_clinic.pk.simulate import simulate
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.patients.selectors import patients_visible_to
 from ketamine_clinic.web.simulation.charts import prediction_figure_html
 from ketamine_clinic.web.simulation.forms import SimulatorForm
@@ -58,7 +59,7 @@ def simulator(request: HttpRequest) -> HttpResponse:
                 regimen=form.regimen(), threshold_ng_per_ml=data.get("threshold_ng_per_ml"),
                 with_population=data.get("population", False))
         except UsageError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.problem)
+            form_error(form, exc)
         else:
             context.update(_context(view))
     template = "simulation/simulator.html"
