@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.limits import Limit, LimitKind
 from ketamine_clinic.clinical.monitoring import (
     EntryStatus,
@@ -22,7 +23,6 @@ from ketamine_clinic.clinical.monitoring import (
     effective_entries,
     effective_payloads,
     fold_corrections,
-    hours,
     infusion_totals,
     vital_alarms,
     vitals_overdue,
@@ -133,9 +133,8 @@ def test_it_refuses_zero_rates_naive_times_and_implausible_weights() -> None:
 
 
 def test_hours_are_exact_to_the_microsecond() -> None:
-    assert hours(timedelta(minutes=20, microseconds=1)) == Fraction(1, 3) + Fraction(
-        1, 3_600_000_000
-    )
+    got = units.h_from_timedelta(timedelta(minutes=20, microseconds=1))
+    assert got == Fraction(1, 3) + Fraction(1, 3_600_000_000)
 
 
 steps = st.lists(

@@ -5,7 +5,7 @@ Units and arithmetic
 --------------------
 * Times are timezone-aware :class:`datetime.datetime`; durations are
   :class:`datetime.timedelta`, which holds whole microseconds, so every duration converts
-  to an exact :class:`fractions.Fraction` of an hour (:func:`hours`).
+  to an exact :class:`fractions.Fraction` of an hour (:func:`.units.h_from_timedelta`).
 * Rates are ``rate_mg_per_h``, boluses ``dose_mg``, the bag ``concentration_mg_per_ml``,
   weights ``weight_kg``. They are held as :class:`~fractions.Fraction`; ints, Decimals and
   strings convert exactly, floats through their shortest repr (``0.1`` → 1/10), which is
@@ -33,19 +33,6 @@ from ketamine_clinic.clinical.plausibility import check_plausible
 from ketamine_clinic.errors import UsageError
 
 Number = units.ExactInput
-
-_MICROSECONDS_PER_HOUR = 3_600_000_000  # unit conversion, not a clinical number
-
-
-def exact(value: Number, field_name: str) -> Fraction:
-    """``value`` as an exact Fraction (see :func:`.units.exact`)."""
-    return units.exact(value, field=field_name)
-
-
-def hours(duration: timedelta) -> Fraction:
-    """A duration in hours [h], exactly (timedeltas are whole microseconds)."""
-    return Fraction(duration // timedelta(microseconds=1), _MICROSECONDS_PER_HOUR)
-
 
 def _aware(at: datetime, field_name: str) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
@@ -96,14 +83,14 @@ class RateEvent:
         if rate is not None:
             if not may_have_rate:
                 raise UsageError("rate_mg_per_h", f"a {kind.value} carries no rate")
-            value = exact(rate, "rate_mg_per_h")
+            value = units.exact(rate, field="rate_mg_per_h")
             if value <= 0:
                 raise UsageError("rate_mg_per_h", "must be above zero (record a pause instead)")
             object.__setattr__(self, "rate_mg_per_h", value)
         if kind is RateEventKind.BOLUS:
             if self.dose_mg is None:
                 raise UsageError("dose_mg", "a bolus needs a dose")
-            dose = exact(self.dose_mg, "dose_mg")
+            dose = units.exact(self.dose_mg, field="dose_mg")
             if dose <= 0:
                 raise UsageError("dose_mg", "must be above zero")
             object.__setattr__(self, "dose_mg", dose)
@@ -113,11 +100,11 @@ class RateEvent:
     # Constructors that accept any exact number (the fields hold Fractions).
     @classmethod
     def start(cls, at: datetime, rate_mg_per_h: Number) -> RateEvent:
-        return cls(RateEventKind.START, at, exact(rate_mg_per_h, "rate_mg_per_h"))
+        return cls(RateEventKind.START, at, units.exact(rate_mg_per_h, field="rate_mg_per_h"))
 
     @classmethod
     def rate_change(cls, at: datetime, rate_mg_per_h: Number) -> RateEvent:
-        return cls(RateEventKind.RATE_CHANGE, at, exact(rate_mg_per_h, "rate_mg_per_h"))
+        return cls(RateEventKind.RATE_CHANGE, at, units.exact(rate_mg_per_h, field="rate_mg_per_h"))
 
     @classmethod
     def pause(cls, at: datetime) -> RateEvent:
@@ -125,7 +112,7 @@ class RateEvent:
 
     @classmethod
     def resume(cls, at: datetime, rate_mg_per_h: Number | None = None) -> RateEvent:
-        rate = None if rate_mg_per_h is None else exact(rate_mg_per_h, "rate_mg_per_h")
+        rate = None if rate_mg_per_h is None else units.exact(rate_mg_per_h, field="rate_mg_per_h")
         return cls(RateEventKind.RESUME, at, rate)
 
     @classmethod
@@ -134,7 +121,7 @@ class RateEvent:
 
     @classmethod
     def bolus(cls, at: datetime, dose_mg: Number) -> RateEvent:
-        return cls(RateEventKind.BOLUS, at, dose_mg=exact(dose_mg, "dose_mg"))
+        return cls(RateEventKind.BOLUS, at, dose_mg=units.exact(dose_mg, field="dose_mg"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,7 +149,7 @@ class RateSegment:
 
     @property
     def dose_mg(self) -> Fraction:
-        return units.dose_mg(self.rate_mg_per_h, hours(self.end - self.start))
+        return units.dose_mg(self.rate_mg_per_h, units.h_from_timedelta(self.end - self.start))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -308,9 +295,9 @@ def infusion_totals(
     """
     events = tuple(events)
     _check_sequence(events)
-    weight = exact(weight_kg, "weight_kg")
+    weight = units.exact(weight_kg, field="weight_kg")
     check_plausible("weight_kg", float(weight))
-    conc = exact(concentration_mg_per_ml, "concentration_mg_per_ml")
+    conc = units.exact(concentration_mg_per_ml, field="concentration_mg_per_ml")
     if conc <= 0:
         raise UsageError("concentration_mg_per_ml", "must be above zero")
     if at is None:
@@ -483,7 +470,7 @@ def check_session_limits(
             else current.rate_before_pause_mg_per_h
         )
         remaining = max(planned_end - now, timedelta(0))
-    projected = current.total_mg + rate * hours(remaining)
+    projected = current.total_mg + rate * units.h_from_timedelta(remaining)
     findings = []
     for limit in limits:
         if limit.quantity not in SESSION_LIMIT_QUANTITIES:
@@ -493,11 +480,9 @@ def check_session_limits(
         check = evaluate_limit(limit, projected / scale)
         reached_at = None
         if limit.upper is not None and rate > 0:
-            upper_mg = exact(limit.upper, f"limits.{limit.quantity}.upper") * scale
+            upper_mg = units.exact(limit.upper, field=f"limits.{limit.quantity}.upper") * scale
             if current.total_mg < upper_mg:
-                micros = (upper_mg - current.total_mg) / rate * _MICROSECONDS_PER_HOUR
-                # Round down to the microsecond: the bound is reached at, not after, this.
-                reached_at = now + timedelta(microseconds=micros.numerator // micros.denominator)
+                reached_at = now + units.timedelta_from_h((upper_mg - current.total_mg) / rate)
         findings.append(LimitFinding(check, reached_at))
     return SessionLimitCheck(current, planned_end, rate, projected, tuple(findings))
 

@@ -35,6 +35,7 @@ import enum
 import math
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
@@ -508,6 +509,21 @@ def h_from_min(t_min: Fraction) -> Fraction:
 def min_from_h(t_h: Fraction) -> Fraction:
     """Hours to minutes."""
     return t_h * _factor("h", "min")
+
+
+_MICROSECONDS_PER_HOUR = 3_600_000_000  # timedeltas count whole microseconds
+
+
+def h_from_timedelta(duration: timedelta) -> Fraction:
+    """A duration in hours [h], exactly."""
+    return Fraction(duration // timedelta(microseconds=1), _MICROSECONDS_PER_HOUR)
+
+
+def timedelta_from_h(t_h: Fraction) -> timedelta:
+    """Hours as a timedelta, rounded down to the microsecond (so a bound computed with it
+    is reached at, not after, the time returned)."""
+    micros = t_h * _MICROSECONDS_PER_HOUR
+    return timedelta(microseconds=micros.numerator // micros.denominator)
 
 
 def inch_from_cm(height_cm: Fraction) -> Fraction:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from ketamine_clinic.clinical import monitoring as mon
-from ketamine_clinic.clinical import scales
+from ketamine_clinic.clinical import scales, units
 from ketamine_clinic.clinical.discharge import Override, no_driving_until, score_discharge
 from ketamine_clinic.clinical.dosing import check_rate
 from ketamine_clinic.clinical.limit_checks import Override as LimitOverride
@@ -478,10 +478,10 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
             set_at = max(e.at for e in snap.rate_events
                          if e.kind in (mon.RateEventKind.START, mon.RateEventKind.RATE_CHANGE,
                                        mon.RateEventKind.RESUME))
-            since = mon.hours(at - set_at) * 60
+            since = units.min_from_h(units.h_from_timedelta(at - set_at))
             given = upto.total_mg
             assert snap.planned_end is not None
-            remaining_h = mon.hours(max(snap.planned_end - at, timedelta(0)))
+            remaining_h = units.h_from_timedelta(max(snap.planned_end - at, timedelta(0)))
         check = check_rate(
             parsed, rules=dosing.rules, weight_kg=dosing.weight_kg,
             concentration_mg_per_ml=dosing.concentration_mg_per_ml,
