@@ -78,8 +78,7 @@ def render_prediction_panel(
     """HTML for an order or session page: the chart, the key numbers and a what-if form."""
     try:
         view = prediction_run(
-            actor=Actor.from_request(request, getattr(getattr(patient, "site", None), "code",
-                                                      "")),
+            actor=Actor.from_request(request, patient.site.code if patient else ""),
             purpose=purpose, model_id=model_id, covariates=covariates, regimen=regimen,
             threshold_ng_per_ml=threshold_ng_per_ml, now_min=now_min, patient=patient,
             order=order, session=session)
