@@ -95,3 +95,15 @@ def _audit_triggers(request: pytest.FixtureRequest) -> Any:
     yield
     if transactional:
         remove_triggers(connection)
+
+
+@pytest.fixture
+def run_jobs(transactional_db: Any) -> Any:
+    """Run the background jobs that are due, through the real database worker (the queue
+    rows this test's services wrote, django-tasks-db's worker loop, in this process).
+
+    The test runs with real commits (``transactional_db``), as the app does: the worker
+    reads only committed jobs, and it closes a connection left inside a transaction."""
+    from ketamine_clinic.web.lib.jobs import run_due_jobs
+
+    return run_due_jobs

@@ -1,4 +1,5 @@
-"""Commands that run or administer the web app: demo, serve, createuser, site, token, audit."""
+"""Commands that run or administer the web app: demo, serve, worker, createuser, site, token,
+audit."""
 
 from __future__ import annotations
 
@@ -71,7 +72,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {username:<14} {role:<24} {sites}")
     if args.no_serve:
         return 0
-    return _serve(args.port, args.host, args.workers)
+    # The demo runs its own job worker beside the web server (reminders, exports and long
+    # simulations are jobs); in production `worker` runs as a service of its own.
+    worker = subprocess.Popen([sys.executable, "-m", "ketamine_clinic.cli", "worker"],
+                              env=os.environ.copy())
+    print(f"Job worker started (pid {worker.pid}).", flush=True)
+    try:
+        return _serve(args.port, args.host, args.workers)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 # Later capabilities add demo content here (e.g. a synthetic cohort): f(args) -> None.
@@ -112,6 +125,19 @@ DEMO_HOOKS.append(_demo_synthetic_cohort)
 def cmd_serve(args: argparse.Namespace) -> int:
     _prepare(args.data_dir)
     return _serve(args.port, args.host, args.workers)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    setup_django(args.data_dir)
+    from ketamine_clinic.web.lib.jobs import run_due_jobs, run_worker
+
+    if args.once:
+        count = run_due_jobs(queues=args.queues)
+        print(f"Ran {count} due job(s).")
+        return 0
+    print(f"Job worker running on queues {args.queues} (Ctrl-C to stop).", flush=True)
+    run_worker(queues=args.queues, interval_s=args.interval)
+    return 0
 
 
 def cmd_createuser(args: argparse.Namespace) -> int:
@@ -234,6 +260,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_data_dir(p)
     _serve_options(p, 8000)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run the background job worker",
+                       description="Run the background jobs (reminders, exports, long "
+                       "simulations) queued in the database, until stopped.")
+    add_data_dir(p)
+    p.add_argument("--queues", default="*",
+                   help="comma-separated queue names, or * for all (default %(default)s)")
+    p.add_argument("--interval", type=float, default=1.0,
+                   help="seconds between polls when the queue is empty (default %(default)s)")
+    p.add_argument("--once", action="store_true",
+                   help="run the jobs that are due now, then exit")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("createuser", help="create a staff account",
                        description="Create a staff account. The password comes from the "

@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "ketamine_clinic.web.accounts",
     "ketamine_clinic.web.audit",
     "ketamine_clinic.web.patients",
@@ -190,6 +192,14 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Background jobs: django-tasks (the API Django 6 adopted as django.tasks) with its
+# database backend (django-tasks-db). The queue lives in the clinic's own database, so a
+# job enqueued inside a transaction exists only if that transaction commits, on SQLite as
+# on PostgreSQL. `ketamine-clinic worker` runs the jobs; docs/jobs.md says why this library.
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
+}
 
 CLINIC_NAME = env_str("KETAMINE_CLINIC_NAME", "Front Range Pain & Ketamine Clinic")
 

@@ -1,0 +1,46 @@
+"""Background jobs: one place that knows how the clinic's job worker runs.
+
+Jobs are django-tasks tasks (``@task`` from ``django_tasks``; ``.enqueue()`` inside the
+service's transaction) stored by the database backend (``django_tasks_db``) in the
+clinic's own database. The worker is django-tasks-db's own ``Worker`` loop:
+
+* ``ketamine-clinic worker`` runs it for good (the demo starts one beside the web server);
+* :func:`run_due_jobs` runs it once over what is due and returns, in this process. Tests
+  use it so that a job runs through the real worker and the real queue tables, not a mock.
+
+A job must be safe to run twice (a worker killed after the work and before marking the
+job done runs it again): each job checks, under a lock, whether its work is already done,
+and anything sent outside the database carries an idempotency key. See ``docs/jobs.md``.
+"""
+
+from __future__ import annotations
+
+from django.utils.crypto import get_random_string
+
+DEFAULT_QUEUE = "default"
+
+
+def _worker(*, batch: bool, queues: str, interval_s: float, max_tasks: int | None) -> object:
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    return Worker(queue_names=queues.split(","), interval=interval_s, batch=batch,
+                  backend_name="default", startup_delay=False, max_tasks=max_tasks,
+                  worker_id=get_random_string(32), excluded_queue_names=[])
+
+
+def run_due_jobs(*, queues: str = "*", max_tasks: int | None = None) -> int:
+    """Run every job that is due now through the database worker, then return.
+
+    Returns the number of jobs run (successful or failed). Jobs deferred to a later time
+    (``run_after``) stay queued.
+    """
+    worker = _worker(batch=True, queues=queues, interval_s=0, max_tasks=max_tasks)
+    worker.run()  # type: ignore[attr-defined]
+    return int(worker._run_tasks)  # type: ignore[attr-defined]
+
+
+def run_worker(*, queues: str = "*", interval_s: float = 1.0) -> None:
+    """Run the worker until SIGINT / SIGTERM (it finishes the job in hand first)."""
+    worker = _worker(batch=False, queues=queues, interval_s=interval_s, max_tasks=None)
+    worker.configure_signals()  # type: ignore[attr-defined]
+    worker.run()  # type: ignore[attr-defined]
