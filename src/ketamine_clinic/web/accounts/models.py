@@ -16,6 +16,10 @@ class Site(models.Model):
     name = models.CharField(max_length=200)
     address = models.CharField(max_length=300, blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    # The site's own clock: opening hours, clinic days, send windows and business-day
+    # deadlines are in this zone; every stored time stays UTC.
+    time_zone = models.CharField(max_length=64, default="America/Denver",
+                                 help_text="IANA time zone, e.g. America/Denver")
 
     class Meta:
         ordering = ["name"]
@@ -42,15 +46,26 @@ class User(AbstractUser):
 
 
 class ApiToken(models.Model):
-    """A bearer token for API clients. Only its SHA-256 is stored."""
+    """A bearer token for API clients. Only its SHA-256 is stored.
+
+    ``scope`` bounds what the token may do beyond its user's role and sites: ``api`` is the
+    JSON API as that user; ``fhir_read`` is the read-only FHIR API and nothing else. A token
+    past ``expires_at`` or with ``revoked_at`` set authenticates nothing.
+    """
+
+    class Scope(models.TextChoices):
+        API = "api", "JSON API"
+        FHIR_READ = "fhir_read", "FHIR, read-only"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.API)
     label = models.CharField(max_length=100, blank=True)
     token_sha256 = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     PREFIX = "kc_"
 
