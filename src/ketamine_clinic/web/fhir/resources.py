@@ -347,9 +347,11 @@ def score_observation(c: ChartEntry, *, patient_id: int, session_id: int,
         code = {"coding": [{"system": T.system("local_recovery"), "code": definition.key,
                             "display": definition.name}], "text": definition.name}
         value = p["total"]
+        labels = {i.key: i.label for i in definition.items}
         components = [
             {"code": {"coding": [{"system": T.system("local_recovery"),
-                                  "code": f"{definition.key}-{item}", "display": item}]},
+                                  "code": f"{definition.key}-{item}",
+                                  "display": labels.get(item, item)}]},
              "valueInteger": int(points)}
             for item, points in p.get("items", {}).items()]
         oid = f"recovery-{c.entry_id}"
