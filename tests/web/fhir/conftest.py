@@ -20,6 +20,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.web.sessions.conftest import VITALS, Clinic, Walk, key, make_consent, make_order
+from tests.web.sessions.conftest import clinic, walk  # noqa: F401  (fixtures used here too)
 
 DENVER = ZoneInfo("America/Denver")
 

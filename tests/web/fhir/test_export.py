@@ -122,7 +122,8 @@ def test_only_the_requester_may_poll_or_download(charted: Charted, client: Clien
     client.force_login(charted.cast.alice)  # same site, other person
     for url in (status_url, file_url):
         status, body = get(client, url)
-        assert status == 404 and body["resourceType"] == "OperationOutcome"
+        assert status == 404
+        assert body["resourceType"] == "OperationOutcome"
     client.logout()
     status, body = get(client, file_url)
     assert status == 401
@@ -165,7 +166,8 @@ def test_since_leaves_out_what_has_not_changed(charted: Charted, client: Client,
     _, manifest = get(client, status_url)
     files = download(client, manifest)
     assert [o["id"] for o in files["Observation"]] == [f"m-{weight.pk}"]
-    assert "Patient" not in files and "Encounter" not in files
+    assert "Patient" not in files
+    assert "Encounter" not in files
 
 
 @pytest.mark.parametrize(("query", "headers", "words"), [
@@ -202,7 +204,8 @@ def test_files_expire_and_are_deleted_by_the_deferred_job(charted: Charted, clie
     assert (exports.job_dir(job) / "Patient.ndjson").exists()
     ExportJob.objects.filter(pk=job.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     status, body = get(client, file_url)
-    assert status == 410 and "expired" in body["issue"][0]["diagnostics"]
+    assert status == 410
+    assert "expired" in body["issue"][0]["diagnostics"]
     DBTaskResult.objects.filter(status="READY").update(
         run_after=timezone.now() - timedelta(seconds=1))
     assert run_jobs() == 1
@@ -223,7 +226,8 @@ def test_a_cancelled_export_is_gone(charted: Charted, client: Client, run_jobs: 
     assert job.status == ExportJob.Status.CANCELLED
     assert not exports.job_dir(job).exists()
     status, body = get(client, status_url, **bearer(raw))
-    assert status == 404 and body["resourceType"] == "OperationOutcome"
+    assert status == 404
+    assert body["resourceType"] == "OperationOutcome"
 
 
 def test_a_session_cookie_cannot_cancel_without_the_csrf_token(charted: Charted,

@@ -429,7 +429,8 @@ def medication_request_resource(order: Any, site: Any) -> Json:
     tz = zone(site)
     sec = T.section("medication_request")
     start, top = _rates(order, order.start_rate_text), _rates(order, order.max_rate_text)
-    assert start is not None and top is not None
+    assert start is not None
+    assert top is not None
     ordered, calculated = T.concept(sec["ordered_rate"]), T.concept(sec["calculated_rate"])
     dose_and_rate = [
         {"type": ordered, "rateQuantity": _mg_h(start.rate_mg_per_h)},
@@ -706,14 +707,14 @@ def consent_resource(consent: Any, site: Any, document: Any | None) -> Json:
         d["sourceAttachment"] = {
             "contentType": "text/markdown; charset=utf-8", "language": "en",
             "data": base64.b64encode(raw).decode(),
-            "hash": base64.b64encode(hashlib.sha1(raw).digest()).decode(),  # noqa: S324
+            "hash": base64.b64encode(hashlib.sha1(raw).digest()).decode(),
             "size": len(raw), "title": document.title,
             "creation": instant(consent.signed_at, tz),
         }
     else:
+        where = f": {consent.paper_reference}" if consent.paper_reference else ""
         d["sourceAttachment"] = {"title": f"Consent for {pv.name} v{pv.version} "
-                                          f"({consent.get_method_display().lower()}"
-                                          f"{': ' + consent.paper_reference if consent.paper_reference else ''})"}
+                                          f"({consent.get_method_display().lower()}{where})"}
     return d
 
 
