@@ -567,3 +567,25 @@ def test_an_audit_entry_maps_to_an_audit_event(charted: Charted) -> None:
                     "type": {"code": "patient"},
                     "detail": [{"type": "chain", "valueString": f"seq {entry.seq} {entry.hash}"}]}],
     }
+
+
+def test_served_json_is_the_models_json(charted: Charted, batch: sources.Batch) -> None:
+    """What the server sends (validated, then encoded by msgspec) is exactly what the R4B
+    model would serialise, for every resource of a fully charted record."""
+    everything = [r for t in sources.PATIENT_TYPES for r in batch.resources(t)]
+    everything += sources.practitioners([charted.cast.alice.pk, charted.cast.bob.pk])
+    everything += sources.organizations([charted.cast.denver])
+    everything.append(R.questionnaire_resource())
+    assert len(everything) > 40
+    for res in everything:
+        assert json.loads(R.serve(res)) == json.loads(R.to_json(R.validated(res))), res["id"]
+
+
+def test_a_resource_the_model_refuses_is_never_served(charted: Charted,
+                                                      batch: sources.Batch) -> None:
+    from pydantic import ValidationError
+
+    broken = {**batch.resources("Encounter")[0]}
+    del broken["status"]
+    with pytest.raises(ValidationError):
+        R.serve(broken)

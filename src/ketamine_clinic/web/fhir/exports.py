@@ -120,18 +120,18 @@ class _Writer:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.files: dict[str, IO[str]] = {}
+        self.files: dict[str, IO[bytes]] = {}
         self.counts: dict[str, int] = {}
 
-    def write(self, resource_type: str, line: str) -> None:
+    def write(self, resource_type: str, line: bytes) -> None:
         f = self.files.get(resource_type)
         if f is None:
             path = self.root / f"{resource_type}.ndjson"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            f = self.files[resource_type] = os.fdopen(fd, "w", encoding="utf-8")
+            f = self.files[resource_type] = os.fdopen(fd, "wb", buffering=1 << 20)
             self.counts[resource_type] = 0
         f.write(line)
-        f.write("\n")
+        f.write(b"\n")
         self.counts[resource_type] += 1
 
     def close(self) -> None:
@@ -163,8 +163,7 @@ def export_run(job_id: str) -> str:
     writer = _Writer(root)
     actor = Actor(user=job.requested_by, client_address=job.client_address)
     wanted = [t for t in sources.PATIENT_TYPES if t in job.types]
-    practitioner_ids: set[str] = set()
-    site_ids: set[str] = set()
+    refs: dict[str, set[str]] = {}
     questionnaires: set[str] = set()
     try:
         for patients in _batches(job):
@@ -173,10 +172,9 @@ def export_run(job_id: str) -> str:
                 for res in batch.resources(rtype):
                     if not _since_ok(res, job.since):
                         continue
-                    writer.write(rtype, R.to_json(R.validated(res)))
-                    practitioner_ids |= sources.referenced([res], "Practitioner")
-                    site_ids |= sources.referenced([res], "Organization")
-                    if res["resourceType"] == "QuestionnaireResponse":
+                    writer.write(rtype, R.serve(res))
+                    sources.collect_references(res, refs)
+                    if rtype == "QuestionnaireResponse":
                         questionnaires.add(res["questionnaire"])
             audit_record(actor=actor, action="fhir.export", object_type="fhir_export",
                          object_id=job.pk, detail={"patients": [p.pk for p in patients],
@@ -187,7 +185,8 @@ def export_run(job_id: str) -> str:
                 writer.close()
                 shutil.rmtree(root, ignore_errors=True)
                 return ExportJob.Status.CANCELLED
-        _write_shared(job, writer, practitioner_ids, site_ids, questionnaires)
+        _write_shared(job, writer, refs.get("Practitioner", set()),
+                      refs.get("Organization", set()), questionnaires)
     except Exception as exc:
         writer.close()
         shutil.rmtree(root, ignore_errors=True)
@@ -203,13 +202,13 @@ def _write_shared(job: ExportJob, writer: _Writer, practitioner_ids: set[str],
                   site_ids: set[str], questionnaires: set[str]) -> None:
     if "Practitioner" in job.types:
         for res in sources.practitioners(int(i) for i in practitioner_ids if i.isdigit()):
-            writer.write("Practitioner", R.to_json(R.validated(res)))
+            writer.write("Practitioner", R.serve(res))
     if "Organization" in job.types:
         sites = Site.objects.filter(pk__in=[int(i) for i in site_ids if i.isdigit()])
         for res in sources.organizations(sites):
-            writer.write("Organization", R.to_json(R.validated(res)))
+            writer.write("Organization", R.serve(res))
     if "Questionnaire" in job.types and questionnaires:
-        writer.write("Questionnaire", R.to_json(R.validated(R.questionnaire_resource())))
+        writer.write("Questionnaire", R.serve(R.questionnaire_resource()))
 
 
 def _sha256(path: Path) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
-from ketamine_clinic.web.fhir.resources import validated
+from ketamine_clinic.web.fhir.resources import serve
 
 FHIR_JSON = "application/fhir+json"
 
@@ -28,15 +28,15 @@ def outcome(message: str, *, status: int, field: str = "", severity: str = "erro
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
-def fhir_response(body: dict[str, Any] | str, status: int = 200,
+def fhir_response(body: dict[str, Any] | str | bytes, status: int = 200,
                   content_type: str = FHIR_JSON) -> HttpResponse:
-    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    text = body if isinstance(body, str | bytes) else json.dumps(body, separators=(",", ":"))
     return HttpResponse(text, status=status, content_type=content_type)
 
 
 def error_response(message: str, *, status: int, field: str = "") -> HttpResponse:
     body = outcome(message, status=status, field=field)
-    response = fhir_response(validated(body).model_dump_json(), status=status)
+    response = fhir_response(serve(body), status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="fhir"'
     return response

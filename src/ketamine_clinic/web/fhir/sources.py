@@ -301,21 +301,23 @@ def staff_visible_to(user: User) -> QuerySet[User]:
 
 def referenced(resources_: Iterable[Json], resource_type: str) -> set[str]:
     """Ids of ``resource_type`` that the resources refer to (anywhere in them)."""
-    prefix = resource_type + "/"
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            r = value.get("reference")
-            if isinstance(r, str) and r.startswith(prefix):
-                found.add(r[len(prefix):])
-            for v in value.values():
-                if isinstance(v, dict | list):
-                    walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
+    found: dict[str, set[str]] = {}
     for res in resources_:
-        walk(res)
-    return found
+        collect_references(res, found)
+    return found.get(resource_type, set())
+
+
+def collect_references(value: Any, found: dict[str, set[str]]) -> None:
+    """Add every ``Type/id`` reference inside ``value`` to ``found[Type]``."""
+    if isinstance(value, dict):
+        r = value.get("reference")
+        if isinstance(r, str) and "/" in r:
+            rtype, _, rid = r.partition("/")
+            found.setdefault(rtype, set()).add(rid)
+        for v in value.values():
+            if isinstance(v, dict | list):
+                collect_references(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, dict | list):
+                collect_references(v, found)

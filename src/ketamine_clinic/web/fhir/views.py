@@ -2,7 +2,7 @@
 
 Every view runs through :func:`fhir_view`: the caller is a logged-in user or a bearer
 token (``auth.caller_of``), every error is an OperationOutcome, and every resource that
-leaves is the R4B model's output (validated). Reads and searches of patient data are
+leaves has been accepted by its R4B model first (``resources.serve``). Reads and searches of patient data are
 audited as other patient reads are, one entry per request naming the patients read.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -109,7 +110,7 @@ def _base(request: HttpRequest) -> str:
 
 
 def _send(resource: dict[str, Any], status: int = 200) -> HttpResponse:
-    return fhir_response(R.to_json(R.validated(resource)), status=status)
+    return fhir_response(R.serve(resource), status=status)
 
 
 def _known_type(resource_type: str) -> None:
@@ -238,7 +239,7 @@ def _bundle(request: HttpRequest, resource_type: str, found: list[dict[str, Any]
         links.append(link("last", max(0, (total - 1) // count * count)))
     return {
         "resourceType": "Bundle", "type": "searchset", "total": total,
-        "timestamp": timezone.now().isoformat(timespec="seconds"),
+        "timestamp": R.instant(timezone.now(), UTC),
         "link": links,
         "entry": [{"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r,
                    "search": {"mode": "match"}} for r in found],
@@ -434,7 +435,7 @@ def _kickoff(request: HttpRequest, caller: Caller, site: Site | None) -> HttpRes
                                                                site.code if site else ""))
     body = outcome("The export is queued; poll the Content-Location URL for its files.",
                    status=202, severity="information", code="informational")
-    response = fhir_response(R.to_json(R.validated(body)), status=202)
+    response = fhir_response(R.serve(body), status=202)
     response["Content-Location"] = request.build_absolute_uri(f"/fhir/_export/{job.pk}")
     return response
 
@@ -472,7 +473,7 @@ def export_status(request: HttpRequest, caller: Caller, job_id: str) -> HttpResp
         exports.export_cancel(job=job, actor=_actor(request, caller))
         body = outcome("The export was cancelled and its files deleted.", status=202,
                        severity="information", code="informational")
-        return fhir_response(R.to_json(R.validated(body)), status=202)
+        return fhir_response(R.serve(body), status=202)
     if job.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING):
         response = HttpResponse(status=202)
         response["X-Progress"] = (f"{job.status}: {job.patients_done} of "
