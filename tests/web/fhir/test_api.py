@@ -315,3 +315,19 @@ def test_writes_are_refused_with_an_operation_outcome(charted: Charted, client: 
     response = client.delete(f"/fhir/Patient/{charted.cast.ana.pk}",
                              HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 405
+
+
+def test_the_cli_issues_an_expiring_fhir_read_token(charted: Charted, client: Client,
+                                                    capsys: Any) -> None:
+    from ketamine_clinic.cli import main
+    from ketamine_clinic.web.accounts.models import ApiToken
+
+    assert main(["fhir", "token", "--username", "bob", "--label", "registry", "--days",
+                 "30"]) == 0
+    raw = capsys.readouterr().out.splitlines()[0]
+    token = ApiToken.objects.get(label="registry")
+    assert token.scope == "fhir_read"
+    assert timedelta(days=29) < token.expires_at - timezone.now() <= timedelta(days=30)
+    status, _ = get(client, f"/fhir/Patient/{charted.cast.ana.pk}", **bearer(raw))
+    assert status == 200
+    assert main(["fhir", "token", "--username", "nobody"]) == 2
