@@ -19,8 +19,16 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tests.web.sessions.conftest import VITALS, Clinic, Walk, key, make_consent, make_order
-from tests.web.sessions.conftest import clinic, walk  # noqa: F401  (fixtures used here too)
+from tests.web.sessions.conftest import (  # noqa: F401  (fixtures used here too)
+    VITALS,
+    Clinic,
+    Walk,
+    clinic,
+    key,
+    make_consent,
+    make_order,
+    walk,
+)
 
 DENVER = ZoneInfo("America/Denver")
 
@@ -63,7 +71,7 @@ def charted(cast: Any) -> Charted:
     from ketamine_clinic.web.sessions import services
 
     protocol_sync_shipped()
-    pv = protocol_current("clinic-standard")
+    pv = protocol_current("clin-standard")
     order = make_order(cast, cast.ana, pv)
     order.rescue_medications = [
         {"drug": "midazolam", "dose": 2.0, "unit": "mg", "route": "IV",
@@ -75,39 +83,39 @@ def charted(cast: Any) -> Charted:
     t0 = timezone.now().replace(microsecond=0) - timedelta(hours=6)
     session = services.session_schedule(actor=Actor(user=cast.bob), order=order,
                                         scheduled_for=t0, chair="3")
-    clinic = Clinic(cast, pv, order.series, order, session, consent)
-    walk = Walk(clinic, t0=t0)
+    clin = Clinic(cast, pv, order.series, order, session, consent)
+    w = Walk(clin, t0=t0)
     nurse = Actor(user=cast.bob)
     e: dict[str, Any] = {}
-    walk.event("check_in", 0)
-    e["vitals_pre"] = walk.observe("vitals", 5, **VITALS, temperature_c=36.8)
-    e["pain_pre"] = walk.observe("pain", 6, nrs=7, phase="pre")
-    walk.event("pre_assessment", 10, iv_access_documented=True, iv_site="left forearm",
+    w.event("check_in", 0)
+    e["vitals_pre"] = w.observe("vitals", 5, **VITALS, temperature_c=36.8)
+    e["pain_pre"] = w.observe("pain", 6, nrs=7, phase="pre")
+    w.event("pre_assessment", 10, iv_access_documented=True, iv_site="left forearm",
                escort_name="Luis Ruiz", pregnancy_status="not_pregnant")
-    e["premed"] = walk.observe("premedication", 20, drug="glycopyrrolate", dose=0.2,
+    e["premed"] = w.observe("premedication", 20, drug="glycopyrrolate", dose=0.2,
                                unit="mg", route="IV")
-    e["start"] = walk.rate("60 mg/h", 30)
-    e["sedation"] = walk.observe("sedation", 40, scale="moaas", score=4)
-    e["vitals_during"] = walk.observe("vitals", 45, **VITALS)
-    e["titrate"] = walk.rate("70 mg/h", 60)
-    e["dissociation"] = walk.observe(
+    e["start"] = w.rate("60 mg/h", 30)
+    e["sedation"] = w.observe("sedation", 40, scale="moaas", score=4)
+    e["vitals_during"] = w.observe("vitals", 45, **VITALS)
+    e["titrate"] = w.rate("70 mg/h", 60)
+    e["dissociation"] = w.observe(
         "dissociation", 70, scale="cadss6",
         items={"1": 1, "2": 0, "6": 2, "7": 1, "15": 0, "22": 1}, total=5)
-    e["rescue"] = walk.observe("rescue_medication", 75, drug="ondansetron", dose=4,
+    e["rescue"] = w.observe("rescue_medication", 75, drug="ondansetron", dose=4,
                                unit="mg", route="IV", indication="nausea")
-    e["pause"] = walk.event("pause", 90, reason="patient asked for a break")
-    e["resume"] = walk.event("resume", 100)
-    e["stop"] = walk.event("stop", 150)
-    e["pain_end"] = walk.observe("pain", 152, nrs=3, phase="end")
-    walk.event("begin_recovery", 151)
-    e["vitals_recovery"] = walk.observe("vitals", 155, **VITALS)
+    e["pause"] = w.event("pause", 90, reason="patient asked for a break")
+    e["resume"] = w.event("resume", 100)
+    e["stop"] = w.event("stop", 150)
+    e["pain_end"] = w.observe("pain", 152, nrs=3, phase="end")
+    w.event("begin_recovery", 151)
+    e["vitals_recovery"] = w.observe("vitals", 155, **VITALS)
     e["recovery"] = services.session_recovery_score(
         actor=nurse, session=session,
         observed={"activity": 2, "respiration": 2, "consciousness": 2},
-        occurred_at=walk.at(200), idempotency_key=key())
+        occurred_at=w.at(200), idempotency_key=key())
     e["discharge"] = services.session_discharge(
         actor=nurse, session=session, escort_name="Luis Ruiz", instructions_given=True,
-        occurred_at=walk.at(215), idempotency_key=key())
+        occurred_at=w.at(215), idempotency_key=key())
     session.refresh_from_db()
     weight = cast.ana.measurements.get(kind="weight_kg")
     height = patients.measurement_record(actor=nurse, patient=cast.ana, kind="height_cm",
@@ -124,7 +132,7 @@ def charted(cast: Any) -> Charted:
         entered_by=cast.carol)
     patients.measurement_record(actor=Actor(user=cast.oscar), patient=cast.zed,
                                 kind="weight_kg", value_number=90, measured_at=t0)
-    return Charted(clinic, walk, e, weight, height, diagnosis, allergy, response)
+    return Charted(clin, w, e, weight, height, diagnosis, allergy, response)
 
 
 def get(client: Client, url: str, **headers: str) -> tuple[int, Any]:

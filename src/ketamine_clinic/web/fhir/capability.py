@@ -75,7 +75,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "id": "ketamine-clinic",
-        "status": "active", "date": "2026-01-01", "kind": "instance",
+        "status": "active", "date": fhir["capability_date"], "kind": "instance",
         "publisher": "ketamine-clinic",
         "software": {"name": "ketamine-clinic"},
         "implementation": {"description": "Read-only FHIR R4 API of the clinic",

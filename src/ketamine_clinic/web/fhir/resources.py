@@ -101,12 +101,8 @@ def _with(d: Json, **kv: Any) -> Json:
     return d
 
 
-def _status_code(section: str, code: str) -> Json:
-    systems = {"condition_clinical": "condition_clinical",
-               "condition_verification": "condition_verification",
-               "allergy_clinical": "allergy_clinical",
-               "allergy_verification": "allergy_verification"}
-    return {"coding": [{"system": T.system(systems[section]), "code": code}]}
+def _status_code(system_name: str, code: str) -> Json:
+    return {"coding": [{"system": T.system(system_name), "code": code}]}
 
 
 # --------------------------------------------------------------------------- people, places
@@ -290,16 +286,12 @@ def measurement_observation(m: Any, site: Any) -> Json | None:
     return d
 
 
-def _obs_status(status: str) -> str:
-    return status  # chart statuses are FHIR's (final, corrected, entered-in-error)
-
-
 def vitals_observations(c: ChartEntry, *, patient_id: int, session_id: int,
                         tz: ZoneInfo) -> list[Json]:
     """One Observation per vital sign of a charted set (blood pressure as the panel)."""
     out = []
     p = c.payload
-    common = {"status": _obs_status(c.status), "patient_id": patient_id, "at": c.at, "tz": tz,
+    common = {"status": c.status, "patient_id": patient_id, "at": c.at, "tz": tz,
               "last_updated": c.recorded_at, "performer_id": c.recorded_by_id,
               "encounter_id": session_id}
     vitals = T.section("vital")
@@ -374,7 +366,7 @@ def score_observation(c: ChartEntry, *, patient_id: int, session_id: int,
              "valueInteger": int(points)}
             for item, points in p.get("items", {}).items()]
         oid = f"recovery-{c.entry_id}"
-    d = _observation(oid, status=_obs_status(c.status), category=_score_category(), code=code,
+    d = _observation(oid, status=c.status, category=_score_category(), code=code,
                      patient_id=patient_id, at=c.at, tz=tz, last_updated=c.recorded_at,
                      profile=T.section("score")["profile"], performer_id=c.recorded_by_id,
                      encounter_id=session_id)
@@ -754,7 +746,7 @@ def questionnaire_resource() -> Json:
     tz = ZoneInfo("UTC")
     return {
         "resourceType": "Questionnaire", "id": FOLLOW_UP_QUESTIONNAIRE,
-        "meta": meta(datetime(2026, 1, 1, tzinfo=tz), tz),
+        "meta": meta(datetime.fromisoformat(T.section("fhir")["questionnaire_date"]), tz),
         "url": questionnaire_url(), "name": "FollowUp", "title": "Follow-up after infusions",
         "status": "active", "subjectType": ["Patient"],
         "item": [{"linkId": key, "text": text, "type": kind} for key, text, kind in QUESTIONS],

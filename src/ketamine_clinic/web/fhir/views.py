@@ -1,9 +1,10 @@
 """``/fhir/``: read, search, the CapabilityStatement and the Bulk Data export.
 
 Every view runs through :func:`fhir_view`: the caller is a logged-in user or a bearer
-token (``auth.caller_of``), every error is an OperationOutcome, and every resource that
-leaves has been accepted by its R4B model first (``resources.serve``). Reads and searches of patient data are
-audited as other patient reads are, one entry per request naming the patients read.
+token (``auth.caller_of``), every error is an OperationOutcome, and every resource
+that leaves has been accepted by its R4B model first (``resources.serve``). Reads and
+searches of patient data are audited as other patient reads are, one entry per request
+naming the patients read.
 """
 
 from __future__ import annotations
@@ -366,8 +367,6 @@ def _shared(caller: Caller, resource_type: str) -> list[dict[str, Any]]:
                                  .values_list("id", flat=True)) for s in sites]
     if resource_type == "Questionnaire":
         return [R.questionnaire_resource()]
-    if resource_type == "AuditEvent":
-        return []
     raise Http404(resource_type)
 
 
