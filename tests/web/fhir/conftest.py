@@ -71,7 +71,7 @@ def charted(cast: Any) -> Charted:
     from ketamine_clinic.web.sessions import services
 
     protocol_sync_shipped()
-    pv = protocol_current("clin-standard")
+    pv = protocol_current("clinic-standard")
     order = make_order(cast, cast.ana, pv)
     order.rescue_medications = [
         {"drug": "midazolam", "dose": 2.0, "unit": "mg", "route": "IV",

@@ -331,3 +331,22 @@ def test_the_cli_issues_an_expiring_fhir_read_token(charted: Charted, client: Cl
     status, _ = get(client, f"/fhir/Patient/{charted.cast.ana.pk}", **bearer(raw))
     assert status == 200
     assert main(["fhir", "token", "--username", "nobody"]) == 2
+
+
+def test_patient_search_pages_in_the_database(charted: Charted, client: Client) -> None:
+    client.force_login(charted.cast.alice)  # both sites: Ana and Zed
+    status, first = get(client, "/fhir/Patient?_count=1")
+    assert status == 200 and first["total"] == 2 and len(first["entry"]) == 1
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    url = urlsplit(links["next"])
+    _, second = get(client, f"{url.path}?{url.query}")
+    assert ids(first) + ids(second) == [str(charted.cast.ana.pk), str(charted.cast.zed.pk)]
+    assert "next" not in {link["relation"] for link in second["link"]}
+
+
+def test_observations_of_one_encounter(charted: Charted, client: Client) -> None:
+    client.force_login(charted.cast.bob)
+    pid, sid = charted.cast.ana.pk, charted.session.pk
+    _, body = get(client, f"/fhir/Observation?patient={pid}&encounter=Encounter/{sid}")
+    _, everything = get(client, f"/fhir/Observation?patient={pid}&_count=500")
+    assert body["total"] == everything["total"] - 2  # all but the registry's weight, height
