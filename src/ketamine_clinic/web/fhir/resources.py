@@ -15,18 +15,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.resource import Resource
 
 from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.discharge import get_score_definition
 from ketamine_clinic.clinical.scales import get_scale
 from ketamine_clinic.web.fhir import terminology as T
 from ketamine_clinic.web.fhir.chart import WITHDRAWN, Chart, ChartEntry, MedicationGiven, Segment
+
+if TYPE_CHECKING:
+    from fhir.resources.R4B.resource import Resource
 
 Json = dict[str, Any]
 
@@ -36,6 +37,8 @@ Json = dict[str, Any]
 
 def validated(resource: Json) -> Resource:
     """The R4B model of ``resource``; raises pydantic's ValidationError if it is not valid."""
+    from fhir.resources.R4B import get_fhir_model_class  # imported on first use: start-up
+
     cls = get_fhir_model_class(resource["resourceType"])
     return cls.model_validate(resource)  # type: ignore[no-any-return]
 
