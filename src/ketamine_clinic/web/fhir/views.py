@@ -264,7 +264,7 @@ def _compartment_search(request: HttpRequest, caller: Caller, resource_type: str
     crits = search.criteria(resource_type, pairs)
     wanted: set[int] = set()
     for name, value in pairs:
-        if name in ("patient", "subject"):
+        if name == "patient":
             wanted |= set(_ids(value, "Patient/"))
         elif name == "_id":
             for rid in value.split(","):
