@@ -63,18 +63,23 @@ OMEGA2 = {"V1": 0.1, "k10": 0.09}  # user-given variability for Domino (none pub
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], rounds: int
-                ) -> dict[str, tuple[float, float]]:
-    """(best, median) wall time [s] of each contender over ``rounds`` rounds; in each
-    round every contender runs once, in turn, after one warm-up call each."""
+                ) -> dict[str, tuple[float, float, float]]:
+    """(best wall, median wall, best CPU) time [s] of each contender over ``rounds``
+    rounds; in each round every contender runs once, in turn, after one warm-up call each.
+    CPU time (user + system, page faults included) is this process's own: on a machine
+    shared with other busy processes it leaves out the time spent waiting for a core."""
     for fn in contenders.values():
         fn()
-    times: dict[str, list[float]] = {k: [] for k in contenders}
+    wall: dict[str, list[float]] = {k: [] for k in contenders}
+    cpu: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
+            c0 = time.process_time()
             t0 = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - t0)
-    return {k: (min(v), statistics.median(v)) for k, v in times.items()}
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return {k: (min(wall[k]), statistics.median(wall[k]), min(cpu[k])) for k in contenders}
 
 
 def typical_system():  # type: ignore[no-untyped-def]
@@ -155,8 +160,9 @@ def one_patient(rounds: int) -> None:
                                                 {"plasma": exact["plasma"]})
 
     def line(label: str, key: str, note: str = "") -> None:
-        best, med = t[key]
-        print(f"  {label:44s} best {best * 1e3:8.3f} ms  median {med * 1e3:8.3f} ms{note}")
+        best, med, cpu = t[key]
+        print(f"  {label:42s} best {best * 1e3:8.3f} ms  median {med * 1e3:8.3f} ms  "
+              f"CPU {cpu * 1e3:8.3f} ms{note}")
 
     print(f"  ({rounds} interleaved rounds; error = max relative difference from the "
           "exact reference)")
@@ -169,12 +175,11 @@ def one_patient(rounds: int) -> None:
         line("opentiva 1.1.2 Domino (per-second grid)", "opentiva",
              f"   error {errors['opentiva']:.1e} (plasma)")
     for ours in ("cold", "warm"):
-        ratios = [f"LSODA / ours {t['lsoda'][0] / t[ours][0]:6.1f} x (median "
-                  f"{t['lsoda'][1] / t[ours][1]:6.1f} x)"]
-        if "opentiva" in t:
-            ratios.append(f"opentiva / ours {t['opentiva'][0] / t[ours][0]:6.1f} x (median "
-                          f"{t['opentiva'][1] / t[ours][1]:6.1f} x)")
-        print(f"  {ours:4s}: " + ";  ".join(ratios))
+        for other, label in (("lsoda", "LSODA"), ("opentiva", "opentiva")):
+            if other in t:
+                a, b = t[other], t[ours]
+                print(f"  {ours:4s}: {label:8s} / ours  best {a[0] / b[0]:6.1f} x   median "
+                      f"{a[1] / b[1]:6.1f} x   CPU {a[2] / b[2]:6.1f} x")
     blas_both_ways(cold, warm, rounds)
 
 
@@ -197,9 +202,9 @@ def blas_both_ways(cold: Callable[[], object], warm: Callable[[], object], round
                      "warm 1 thread": warm, "warm as is": unlimited(warm)}, rounds)
     for which in ("cold", "warm"):
         one, free = t[f"{which} 1 thread"], t[f"{which} as is"]
-        print(f"  BLAS, {which}: one thread best {one[0] * 1e3:.3f} ms (median "
-              f"{one[1] * 1e3:.3f}); as the process has it best {free[0] * 1e3:.3f} ms "
-              f"(median {free[1] * 1e3:.3f}): {free[1] / one[1]:.1f} x the median")
+        print(f"  BLAS, {which}: one thread best {one[0] * 1e3:.3f} ms, median "
+              f"{one[1] * 1e3:.3f} ms; as the process has it best {free[0] * 1e3:.3f} ms, "
+              f"median {free[1] * 1e3:.3f} ms ({free[1] / one[1]:.1f} x the median)")
 
 
 def peak_bytes(fn: Callable[[], object]) -> int:
@@ -237,14 +242,15 @@ def population(n: int, rounds: int) -> None:
     t = interleaved({"write": write_outputs, "engine": run_engine,
                      "population": run_population}, rounds)
     gb = output_bytes / 1e9
-    print(f"  (best / median of {rounds} interleaved rounds)")
-    print(f"  writing the output arrays (np.empty + fill, {gb:.2f} GB): best {t['write'][0]:6.2f} s"
-          f"  median {t['write'][1]:6.2f} s")
+    print(f"  (best / median wall time and best CPU time of {rounds} interleaved rounds)")
+    print(f"  {'writing the output arrays (np.empty + fill, ' + f'{gb:.2f} GB)':46s} "
+          f"best {t['write'][0]:6.2f} s  median {t['write'][1]:6.2f} s  "
+          f"CPU {t['write'][2]:6.2f} s")
     for key, label in (("engine", "engine (solve, all patients)"),
                        ("population", "simulate_population (+ draws, typical, bands)")):
-        print(f"  {label:46s} best {t[key][0]:6.2f} s  median {t[key][1]:6.2f} s   "
-              f"{t[key][0] / t['write'][0]:5.1f} x the write cost (median "
-              f"{t[key][1] / t['write'][1]:.1f} x)")
+        print(f"  {label:46s} best {t[key][0]:6.2f} s  median {t[key][1]:6.2f} s  "
+              f"CPU {t[key][2]:6.2f} s   = {t[key][0] / t['write'][0]:5.1f} x the write cost "
+              f"(median {t[key][1] / t['write'][1]:.1f} x, CPU {t[key][2] / t['write'][2]:.1f} x)")
     for label, fn in (("engine", run_engine), ("simulate_population", run_population)):
         peak = peak_bytes(fn)
         print(f"  peak memory allocated during {label:20s} {peak / 1e9:5.2f} GB = "
@@ -260,8 +266,8 @@ def population(n: int, rounds: int) -> None:
                 engine.BLAS_THREADS = limit
 
         tb = interleaved({"one": run_engine, "free": engine_unlimited}, rounds)
-        print(f"  BLAS, engine: one thread best {tb['one'][0]:.2f} s; as the process has it "
-              f"best {tb['free'][0]:.2f} s")
+        print(f"  BLAS, engine: one thread best {tb['one'][0]:.2f} s (CPU {tb['one'][2]:.2f} s); "
+              f"as the process has it best {tb['free'][0]:.2f} s (CPU {tb['free'][2]:.2f} s)")
 
 
 def main() -> None:

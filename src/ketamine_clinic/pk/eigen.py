@@ -42,12 +42,18 @@ _EPS = float(np.finfo(float).eps)
 
 @dataclass(frozen=True, slots=True)
 class Eigen:
-    """``lam`` (N, m) eigenvalues, ``V`` (N, m, m) unit-norm eigenvectors in columns, ``real``
-    (N,) where both are real (always true of the vectorised path)."""
+    """``lam`` (N, m) eigenvalues, ``V`` unit-norm eigenvectors in columns, ``real`` (N,)
+    where both are real (always true of the vectorised path), ``Vinv`` V's inverse when the
+    method gives it (the vectorised path: left eigenvectors), else None.
+
+    ``soa`` False: V and Vinv are (N, m, m); True: they are (m, m, N), every element a
+    contiguous vector over the patients (the vectorised path's own layout)."""
 
     lam: FloatArray
     V: FloatArray
     real: BoolArray
+    Vinv: FloatArray | None = None
+    soa: bool = False
 
 
 def eigen_decomposition(A: FloatArray, *, vectorised: bool | None = None) -> Eigen:
@@ -145,100 +151,129 @@ def _tree_edges(block: tuple[int, ...], nonzero: BoolArray) -> list[tuple[int, i
     return edges if len(seen) == size else None
 
 
+# The vectorised path works on "structure of arrays": a batch of n x n matrices is an
+# (n, n, N) array, so every element is a contiguous vector over the N patients and each
+# operation below is one pass over such vectors.
+
 def _jacobi(S: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Eigenvalues (N, n) and orthonormal eigenvectors (N, n, n) of symmetric S (N, n, n),
-    by cyclic Jacobi rotations applied to all N matrices at once (S is overwritten)."""
-    n = S.shape[1]
-    U = np.zeros_like(S)
-    U[:, np.arange(n), np.arange(n)] = 1.0
-    scale = np.abs(S).max(axis=(1, 2))
-    off = ~np.eye(n, dtype=bool)
+    """Eigenvalues (n, N) and orthonormal eigenvectors (n, n, N; columns) of symmetric
+    matrices S (n, n, N), by cyclic Jacobi rotations applied to all N at once.
+
+    Each rotation touches only what it changes (the classical update, [Rutishauser1971]):
+    a_pp -= t a_pq, a_qq += t a_pq, a_pq = 0, and for r not p, q
+    a_rp -= s (a_rq + tau a_rp), a_rq += s (a_rp - tau a_rq), with tau = s / (1 + c).
+    """
+    n = S.shape[0]
+    a = {(i, j): S[i, j].copy() for i in range(n) for j in range(i, n)}  # upper triangle
+
+    def key(i: int, j: int) -> tuple[int, int]:
+        return (i, j) if i <= j else (j, i)
+
+    U = [[np.ones(S.shape[2]) if i == j else np.zeros(S.shape[2]) for j in range(n)]
+         for i in range(n)]  # U[i][j]: row i of column j
+    scale = np.abs(S).max(axis=(0, 1))
+    pairs = [(p, q) for p in range(n - 1) for q in range(p + 1, n)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(_JACOBI_MAX_SWEEPS):
-            if np.all(np.abs(S[:, off]).max(axis=1) <= _EPS * scale):
+        for sweep in range(_JACOBI_MAX_SWEEPS):
+            # Convergence is quadratic: two sweeps reach rounding for the matrices here,
+            # so the check starts after them.
+            if sweep >= 2 and all(np.all(np.abs(a[pq]) <= _EPS * scale) for pq in pairs):
                 break
-            for p in range(n - 1):
-                for q in range(p + 1, n):
-                    apq = S[:, p, q]
-                    theta = (S[:, q, q] - S[:, p, p]) / (2.0 * apq)
-                    t = np.sign(theta) / (np.abs(theta) + np.sqrt(theta * theta + 1.0))
-                    # |theta| beyond 1e150 squares to inf: t -> 1 / (2 theta) there; and no
-                    # rotation where the element is already zero.
-                    t = np.where(np.abs(theta) > 1e150, 0.5 / theta, t)
-                    t = np.where(apq == 0.0, 0.0, t)
-                    c = 1.0 / np.sqrt(t * t + 1.0)
-                    s = t * c
-                    for M in (S, U):  # columns: M <- M J
-                        mp, mq = M[:, :, p].copy(), M[:, :, q]
-                        M[:, :, p] = c[:, None] * mp - s[:, None] * mq
-                        M[:, :, q] = s[:, None] * mp + c[:, None] * mq
-                    sp, sq = S[:, p, :].copy(), S[:, q, :]  # rows: S <- J^T S
-                    S[:, p, :] = c[:, None] * sp - s[:, None] * sq
-                    S[:, q, :] = s[:, None] * sp + c[:, None] * sq
-                    S[:, p, q] = S[:, q, p] = 0.0  # what the rotation annihilates
-    return np.ascontiguousarray(S[:, np.arange(n), np.arange(n)]), U
+            for p, q in pairs:
+                apq = a[p, q]
+                theta = (a[q, q] - a[p, p]) / (2.0 * apq)
+                t = np.sign(theta) / (np.abs(theta) + np.sqrt(theta * theta + 1.0))
+                # |theta| beyond 1e150 squares to inf: t -> 1 / (2 theta) there; and no
+                # rotation where the element is already zero.
+                t = np.where(np.abs(theta) > 1e150, 0.5 / theta, t)
+                t = np.where(apq == 0.0, 0.0, t)
+                c = 1.0 / np.sqrt(t * t + 1.0)
+                s = t * c
+                tau = s / (1.0 + c)
+                tapq = t * apq
+                a[p, p] = a[p, p] - tapq
+                a[q, q] = a[q, q] + tapq
+                a[p, q] = np.zeros_like(apq)
+                for r in range(n):
+                    if r != p and r != q:
+                        rp, rq = a[key(r, p)], a[key(r, q)]
+                        a[key(r, p)] = rp - s * (rq + tau * rp)
+                        a[key(r, q)] = rq + s * (rp - tau * rq)
+                for r in range(n):
+                    up, uq = U[r][p], U[r][q]
+                    U[r][p] = up - s * (uq + tau * up)
+                    U[r][q] = uq + s * (up - tau * uq)
+    return np.array([a[i, i] for i in range(n)]), np.array(U)
 
 
 def _block_eigen(B: FloatArray, nonzero: BoolArray, block: tuple[int, ...]
                  ) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray]:
-    """Eigenvalues (N, n), right eigenvectors X (N, n, n) and their inverse Y = X^-1 of one
-    diagonal block B (N, n, n), and where they are real."""
-    n_mat, n, _ = B.shape
+    """Eigenvalues (n, N), right eigenvectors X (n, n, N; columns) and their inverse Y
+    (rows: left eigenvectors) of one diagonal block B (n, n, N), and where they are real."""
+    n, _, n_mat = B.shape
     if n == 1:
-        one = np.ones((n_mat, 1, 1))
-        return B[:, :, 0].copy(), one, one, np.ones(n_mat, dtype=bool)
+        one = np.ones((1, 1, n_mat))
+        return B[0].copy(), one, one, np.ones(n_mat, dtype=bool)
     edges = _tree_edges(block, nonzero)
-    if edges is not None and np.all(B[:, [p for p, q in edges], [q for p, q in edges]] *
-                                    B[:, [q for p, q in edges], [p for p, q in edges]] > 0):
-        d = np.ones((n_mat, n))
+    if edges is not None and all(np.all(B[p, q] * B[q, p] > 0) for p, q in edges):
+        d = np.ones((n, n_mat))
         S = np.zeros_like(B)
         for p, q in edges:
-            d[:, q] = d[:, p] * np.sqrt(B[:, q, p] / B[:, p, q])
-            S[:, p, q] = S[:, q, p] = np.sign(B[:, p, q]) * np.sqrt(B[:, p, q] * B[:, q, p])
-        S[:, np.arange(n), np.arange(n)] = B[:, np.arange(n), np.arange(n)]
+            d[q] = d[p] * np.sqrt(B[q, p] / B[p, q])
+            S[p, q] = S[q, p] = np.sign(B[p, q]) * np.sqrt(B[p, q] * B[q, p])
+        for i in range(n):
+            S[i, i] = B[i, i]
         lam, U = _jacobi(S)
         # B = D S D^-1, so B (D U) = (D U) diag(lam) and (D U)^-1 = U^T D^-1.
-        return lam, d[:, :, None] * U, np.swapaxes(U, 1, 2) / d[:, None, :], \
+        return lam, d[:, None, :] * U, np.swapaxes(U, 0, 1) / d[None, :, :], \
             np.ones(n_mat, dtype=bool)
-    eig = _lapack(B)
+    eig = _lapack(np.ascontiguousarray(np.moveaxis(B, 2, 0)))
     with np.errstate(all="ignore"):
         Y = np.full_like(eig.V, np.nan)
         invertible = eig.real & (np.abs(np.linalg.det(eig.V)) > 1e-300)
         Y[invertible] = np.linalg.inv(eig.V[invertible])
-    return eig.lam, eig.V, Y, eig.real
+    return (np.ascontiguousarray(eig.lam.T), np.ascontiguousarray(np.moveaxis(eig.V, 0, 2)),
+            np.ascontiguousarray(np.moveaxis(Y, 0, 2)), eig.real)
 
 
-def _structured(A: FloatArray) -> Eigen:
-    n_mat, m, _ = A.shape
-    nonzero = np.any(A != 0.0, axis=0)
+def _structured(A_batch: FloatArray) -> Eigen:
+    n_mat, m, _ = A_batch.shape
+    nonzero = np.any(A_batch != 0.0, axis=0)
     blocks = _blocks(np.ascontiguousarray(nonzero).tobytes(), m)
+    A = np.ascontiguousarray(np.moveaxis(A_batch, 0, 2))  # (m, m, N)
     parts = []
     real = np.ones(n_mat, dtype=bool)
-    for block in blocks:
-        sub = A[:, block][:, :, block]
-        lam_b, X, Y, ok = _block_eigen(sub, nonzero, block)
-        parts.append((block, lam_b, X, Y))
-        real &= ok
-    lam = np.empty((n_mat, m))
-    V = np.zeros((n_mat, m, m))
     column = 0
+    for block in blocks:
+        lam_b, X, Y, ok = _block_eigen(A[np.ix_(block, block)], nonzero, block)
+        parts.append((list(block), slice(column, column + len(block)), lam_b, X, Y))
+        column += len(block)
+        real &= ok
+    lam = np.concatenate([p[2] for p in parts])  # (m, N), eigenvalues in block order
+    V = np.zeros((m, m, n_mat))  # right eigenvectors, columns
+    W = np.zeros((m, m, n_mat))  # left eigenvectors, rows
     with np.errstate(all="ignore"):
-        for k, (block, lam_k, X_k, _) in enumerate(parts):
-            cols = slice(column, column + len(block))
-            column += len(block)
-            lam[:, cols] = lam_k
-            # Eigenvectors of eigenvalues of group k: X_k on the group, zero on the groups
-            # before it, and for each later group l the solution of
-            # (lam I - A_ll) v_l = sum of A_lj v_j over the groups j already filled.
-            V[:, list(block), cols] = X_k
-            filled = list(block)
-            for later, lam_l, X_l, Y_l in parts[k + 1:]:
-                rhs = np.einsum("pij,pjc->pic", A[:, later][:, :, filled],
-                                V[:, filled, cols])
-                coef = np.einsum("pij,pjc->pic", Y_l, rhs) / (
-                    lam_k[:, None, :] - lam_l[:, :, None])
-                V[:, list(later), cols] = np.einsum("pij,pjc->pic", X_l, coef)
-                filled += list(later)
-    V /= np.linalg.norm(V, axis=1, keepdims=True)
-    return Eigen(lam, V, real)
-
+        for k, (rows_k, cols, lam_k, X_k, Y_k) in enumerate(parts):
+            # Right eigenvectors of group k's eigenvalues: X_k on the group, zero on the
+            # groups before it, and on each later group l the solution of
+            # (lam I - A_ll) v_l = sum of A_lj v_j over the groups j already filled, with
+            # (lam I - A_ll)^-1 = X_l diag(1 / (lam - lam_l)) Y_l.
+            V[np.ix_(rows_k, range(cols.start, cols.stop))] = X_k
+            filled = list(rows_k)
+            for rows_l, _, lam_l, X_l, Y_l in parts[k + 1:]:
+                rhs = np.einsum("ijp,jcp->icp", A[np.ix_(rows_l, filled)], V[filled, cols])
+                coef = np.einsum("ijp,jcp->icp", Y_l, rhs) / (lam_k[None] - lam_l[:, None])
+                V[rows_l, cols] = np.einsum("ijp,jcp->icp", X_l, coef)
+                filled += rows_l
+            # Left eigenvectors: Y_k on the group, zero after it, and on each earlier group
+            # l (latest first) w_l = (sum of w_j A_jl) X_l diag(1 / (lam - lam_l)) Y_l.
+            W[np.ix_(range(cols.start, cols.stop), rows_k)] = Y_k
+            filled = list(rows_k)
+            for rows_l, _, lam_l, X_l, Y_l in reversed(parts[:k]):
+                rhs = np.einsum("cjp,jip->cip", W[cols, filled], A[np.ix_(filled, rows_l)])
+                coef = np.einsum("cjp,jip->cip", rhs, X_l) / (lam_k[:, None] - lam_l[None])
+                W[cols, rows_l] = np.einsum("cjp,jip->cip", coef, Y_l)
+                filled += rows_l
+        V /= np.sqrt(np.square(V).sum(axis=0, keepdims=True))  # unit columns
+        W /= np.einsum("cjp,jcp->cp", W, V)[:, None, :]  # W V = I
+    return Eigen(np.ascontiguousarray(lam.T), V, real, W, soa=True)

@@ -56,15 +56,17 @@ IntArray = NDArray[np.intp]
 # accuracy in double precision; such patients go to the matrix-exponential path.
 _MAX_EIGENVECTOR_CONDITION = 1.0e3
 # Patients decomposed together (bounds the memory of the decomposition, ~1 kB a patient).
-DECOMPOSITION_CHUNK = 65_536
-# Bytes of scratch per block of patients in the evaluation: half of this machine's 2 MB
-# per-core L2 cache, so exponentials and coefficients stay in cache while products are
-# written out.
+DECOMPOSITION_CHUNK = 8_192
+# Bytes of scratch per block of patients in the evaluation (their output rows included):
+# half of this machine's 2 MB per-core L2 cache, so products are made in cache and each
+# block is written out whole.
 _EVALUATION_SCRATCH_BYTES = 2**20
-# Times per block of an evenly spaced run (the factored exponentials).
-_RUN_BLOCK = 32
+# Times per block of an evenly spaced run (the factored exponentials); runs shorter than
+# _MIN_EVEN_RUN are evaluated directly.
+_RUN_BLOCK = 64
+_MIN_EVEN_RUN = 16
 # Exponents are floored here before exp (see _exp).
-_EXP_FLOOR = -700.0
+_EXP_FLOOR = -300.0
 # Patients x times x modes up to which one gather over all times is cheaper than the
 # run-by-run products (their fixed cost is some 60 array operations).
 _SMALL_EVALUATION = 2**15
@@ -172,22 +174,37 @@ def modal_form(A: FloatArray, b: FloatArray, rows: FloatArray, *,
     m = A.shape[1]
     with single_threaded_blas():
         eig = eigen_decomposition(A, vectorised=vectorised)
-        lam, V = eig.lam, eig.V
-        ok = eig.real & np.isfinite(V.sum(axis=(1, 2))) & (lam.max(axis=1) < 0)
-        if not ok.all():
-            V = np.where(ok[:, None, None], V, np.eye(m))  # placeholders: those use expm
-        try:
-            Vinv = np.linalg.inv(V)
-        except np.linalg.LinAlgError:  # an exactly singular V (defective A) in the batch
-            singular = ~(np.abs(np.linalg.det(V)) > 1e-300)
-            ok &= ~singular
-            V = np.where(ok[:, None, None], V, np.eye(m))
-            Vinv = np.linalg.inv(V)
-        # Frobenius condition number; V has unit columns, so |V|_F = sqrt(m).
-        cond = math.sqrt(m) * np.sqrt(np.square(Vinv).sum(axis=(1, 2)))
-        ok &= cond < _MAX_EIGENVECTOR_CONDITION
-        beta = np.matmul(Vinv, b[:, :, None])[:, :, 0]
-        CV = np.matmul(rows, V)
+        lam = eig.lam
+        if eig.soa:
+            assert eig.Vinv is not None
+            # (m, m, N) layout: every product runs along the patients.
+            V_s, W_s = eig.V, eig.Vinv
+            beta = np.einsum("cjp,pj->pc", W_s, b)
+            CV = np.einsum("pkj,jcp->pkc", rows, V_s)
+            ok = eig.real & (lam.max(axis=1) < 0) & np.isfinite(beta.sum(axis=1)) & \
+                np.isfinite(CV.sum(axis=(1, 2)))
+            # Frobenius condition number; V has unit columns, so |V|_F = sqrt(m).
+            cond = math.sqrt(m) * np.sqrt(np.square(W_s).sum(axis=(0, 1)))
+        else:
+            V = eig.V
+            ok = eig.real & np.isfinite(V.sum(axis=(1, 2))) & (lam.max(axis=1) < 0)
+            if not ok.all():
+                V = np.where(ok[:, None, None], V, np.eye(m))  # placeholders: those use expm
+            try:
+                Vinv = np.linalg.inv(V)
+            except np.linalg.LinAlgError:  # an exactly singular V (defective A) in the batch
+                singular = ~(np.abs(np.linalg.det(V)) > 1e-300)
+                ok &= ~singular
+                V = np.where(ok[:, None, None], V, np.eye(m))
+                Vinv = np.linalg.inv(V)
+            cond = math.sqrt(m) * np.sqrt(np.square(Vinv).sum(axis=(1, 2)))
+            beta = np.matmul(Vinv, b[:, :, None])[:, :, 0]
+            CV = np.matmul(rows, V)
+        with np.errstate(invalid="ignore"):
+            ok &= cond < _MAX_EIGENVECTOR_CONDITION
+        if not ok.all():  # finite placeholders: those patients use the expm path
+            beta = np.where(ok[:, None], beta, 0.0)
+            CV = np.where(ok[:, None, None], CV, 0.0)
     all_ok = bool(ok.all())
     if not all_ok:
         lam = np.where(ok[:, None], lam, -1.0)
@@ -288,7 +305,7 @@ def _runs(schedule: Schedule, ts: FloatArray) -> list[tuple[int, int, int]]:
 
 def _even_step(tau: FloatArray) -> float:
     """The spacing h if tau[j] = tau[0] + j h to rounding (8 ulp of the largest), else 0."""
-    if tau.size < 2 * _RUN_BLOCK:
+    if tau.size < _MIN_EVEN_RUN:
         return 0.0
     h = float(tau[-1] - tau[0]) / (tau.size - 1)
     if h <= 0.0:
@@ -300,9 +317,14 @@ def _even_step(tau: FloatArray) -> float:
 
 
 def _exp(x: FloatArray) -> FloatArray:
-    """exp(x) for x <= 0, with x floored at -700: exp(-700) = 1e-304 is nothing next to any
-    concentration's rounding, and an exponent that would underflow into subnormal numbers
-    makes ``numpy.exp`` several times slower (fast modes long after a bolus do)."""
+    """exp(x) for x <= 0, with x floored at -300.
+
+    A fast mode hours after its input decays to exp(-1000) and less. Such factors, and the
+    products of two of them inside the matrix products, underflow into subnormal numbers,
+    which the processor handles a hundred times slower (measured: the whole evaluation
+    four times slower). exp(-300) = 5e-131, and products of two such factors stay normal;
+    a term floored there is more than 1e100 times below any concentration the model
+    reaches within some 200 half-lives of its slowest mode."""
     return np.exp(np.maximum(x, _EXP_FLOOR))
 
 
@@ -324,77 +346,90 @@ def _evaluate_small(mf: ModalForm, z: FloatArray, schedule: Schedule, times: Flo
 
 def _evaluate_shared(mf: ModalForm, z: FloatArray, schedule: Schedule, times: FloatArray,
                      series: list[int], targets: list[FloatArray]) -> None:
-    """Write every patient's outputs at shared ``times`` (T,) into ``targets`` (N, T) each."""
+    """Write every patient's outputs at shared ``times`` (T,) into ``targets`` (N, T) each.
+
+    Patients go in blocks that keep the scratch in cache. On input interval k, output s at
+    tau is ``sum_i e_si exp(lam_i tau) + g_si expm1(lam_i tau)`` (e = CV z_k, g = CV beta
+    u_k / lam). An evenly spaced run tau = tau_0 + (q B + b) h splits each exponential into
+    a block-start factor (q) and an offset factor (b):
+
+        exp(lam (t_q + b h))   = exp(lam t_q) exp(lam b h)
+        expm1(lam (t_q + b h)) = expm1(lam t_q) exp(lam b h) + expm1(lam b h)
+
+    so the run is one matrix product per patient and output: [e_s exp(lam t_q) +
+    g_s expm1(lam t_q) | g_s] (q x 2m) times the table [exp(lam b h) ; expm1(lam b h)]
+    (2m x B), which depends only on the patient and the spacing and serves every run and
+    output. Products are written straight into the output rows. Other runs multiply the
+    coefficients by the exponentials of every time.
+    """
     lam, beta, CV = mf.lam, mf.beta, mf.CV
     E, u = schedule.event_min, schedule.rate_mg_per_min
     n, m = lam.shape
+    S, T = len(series), times.size
     in_order = bool(np.all(times[1:] >= times[:-1]))
-    order = np.arange(times.size) if in_order else np.argsort(times, kind="stable")
+    order = np.arange(T) if in_order else np.argsort(times, kind="stable")
     ts = times if in_order else times[order]
     runs = _runs(schedule, ts)
     steps = {k: _even_step(ts[lo:hi] - E[k]) for k, lo, hi in runs}
+    # Widths that split each run into equal blocks where they can (no partial last block).
+    widths = {k: -(-(hi - lo) // -(-(hi - lo) // _RUN_BLOCK)) for k, lo, hi in runs}
     direct = max([hi - lo for k, lo, hi in runs if not steps[k]], default=0)
-    per_patient = 8 * 2 * m * (_RUN_BLOCK + ts.size // _RUN_BLOCK + 2 + direct)
+    q_max = max([-(-(hi - lo) // widths[k]) for k, lo, hi in runs if steps[k]], default=0)
+    per_patient = 8 * (2 * m * (2 * q_max + len(set(steps.values())) * _RUN_BLOCK)
+                       + 2 * m * direct + S * T)
     block = max(1, min(n, _EVALUATION_SCRATCH_BYTES // per_patient))
-    outs = targets if in_order else [np.empty((n, ts.size)) for _ in targets]
+    # Every product lands in these rows (in cache); each block of patients is then copied
+    # out whole, one contiguous write per output.
+    rows_scratch = np.empty((S, block, T))
     for p0 in range(0, n, block):
         rows = slice(p0, min(n, p0 + block))
+        P = rows.stop - rows.start
+        outs = [rows_scratch[s, :P] for s in range(S)]
         L = lam[rows]
+        CVs = CV[rows][:, series]  # (P, S, m)
+        gain = beta[rows] / L  # (P, m): times u_k, the expm1 coefficient in modal space
         tables: dict[float, FloatArray] = {}
         for k, lo, hi in runs:
-            # Coefficients of exp(lam tau) and, while a rate runs, of expm1(lam tau).
             infusing = u[k] != 0.0
-            ce = CV[rows][:, series] * z[rows, k][:, None, :]  # (P, S, m)
-            cg = CV[rows][:, series] * (beta[rows] * u[k] / L)[:, None, :]
+            e = CVs * z[rows, k][:, None, :]  # (P, S, m)
+            g = CVs * (gain * u[k])[:, None, :]
             tau = ts[lo:hi] - E[k]
             h = steps[k]
             if not h:
                 x = L[:, :, None] * tau  # (P, m, J)
                 R = np.concatenate([_exp(x), np.expm1(x)], axis=1) if infusing else _exp(x)
-                coef = np.concatenate([ce, cg], axis=2) if infusing else ce
+                coef = np.concatenate([e, g], axis=2) if infusing else e
                 for s, out in enumerate(outs):
-                    view = out[rows, lo:hi].reshape(-1, 1, hi - lo)
-                    _matmul_into(coef[:, s:s + 1, :], R, view, out, (rows, slice(lo, hi)))
+                    np.matmul(coef[:, s:s + 1], R, out=out[:, None, lo:hi])
                 continue
             if h not in tables:
-                x = L[:, :, None] * (h * np.arange(_RUN_BLOCK))
-                tables[h] = np.concatenate([_exp(x), np.expm1(x)], axis=1)
-            R = tables[h] if infusing else tables[h][:, :m]
+                xb = L[:, :, None] * (h * np.arange(_RUN_BLOCK))  # (P, m, B)
+                tables[h] = np.concatenate([_exp(xb), np.expm1(xb)], axis=1)
+            B = widths[k]
+            R = tables[h][:, :2 * m if infusing else m, :B]
             J = hi - lo
-            q = -(-J // _RUN_BLOCK)  # blocks, the last one possibly partial
-            xq = L[:, None, :] * (tau[0] + h * _RUN_BLOCK * np.arange(q))[:, None]  # (P,q,m)
+            q = -(-J // B)  # blocks, the last one possibly partial
+            xq = L[:, None, :] * (tau[0] + h * B * np.arange(q))[:, None]  # (P, q, m)
             eq = _exp(xq)
+            mq = np.expm1(xq) if infusing else eq
+            G = np.empty((P, q, 2 * m if infusing else m))
+            full = J // B
+            rest = J - full * B
             for s, out in enumerate(outs):
-                # exp(lam (tau_q + b h)) = exp(lam tau_q) exp(lam b h);
-                # expm1(lam (tau_q + b h)) = expm1(lam tau_q) exp(lam b h) + expm1(lam b h).
-                G = ce[:, s, None, :] * eq
+                np.multiply(eq, e[:, s, None, :], out=G[:, :, :m])
                 if infusing:
-                    G = np.concatenate(
-                        [G + cg[:, s, None, :] * np.expm1(xq),
-                         np.broadcast_to(cg[:, s, None, :], G.shape)], axis=2)
-                full = J // _RUN_BLOCK
+                    G[:, :, :m] += mq * g[:, s, None, :]
+                    G[:, :, m:] = g[:, s, None, :]
                 if full:
-                    hi_full = lo + full * _RUN_BLOCK
-                    view = out[rows, lo:hi_full].reshape(-1, full, _RUN_BLOCK)
-                    _matmul_into(G[:, :full], R, view, out, (rows, slice(lo, hi_full)))
-                rest = J - full * _RUN_BLOCK
+                    np.matmul(G[:, :full], R,
+                              out=out[:, lo:lo + full * B].reshape(P, full, B))
                 if rest:
-                    view = out[rows, hi - rest:hi].reshape(-1, 1, rest)
-                    _matmul_into(G[:, full:], R[:, :, :rest], view, out,
-                                 (rows, slice(hi - rest, hi)))
-    if not in_order:
+                    np.matmul(G[:, full:], R[:, :, :rest], out=out[:, None, hi - rest:hi])
         for target, out in zip(targets, outs, strict=True):
-            target[:, order] = out
-
-
-def _matmul_into(a: FloatArray, b: FloatArray, view: FloatArray, base: FloatArray,
-                 where: tuple[slice, slice]) -> None:
-    """a @ b written into ``view`` of ``base``; if reshaping ``base[where]`` had to copy
-    (an output array that is not row-contiguous), the product is copied in instead."""
-    if np.may_share_memory(view, base):
-        np.matmul(a, b, out=view)
-    else:
-        base[where] = np.matmul(a, b).reshape(base[where].shape)
+            if in_order:
+                target[rows] = out
+            else:
+                target[rows, order] = out
 
 
 def _evaluate_per_patient(mf: ModalForm, z: FloatArray, schedule: Schedule,
