@@ -16,7 +16,7 @@ Run: ``.venv/bin/python benchmarks/bench_pk.py [--n 100000] [--rounds 30] [--onl
    is its largest relative difference from an independent exact reference (40-digit
    mpmath matrix exponentials, ``tests/pk/exact_reference.py``) over every non-zero value.
    BLAS: both ways, limited to one thread (the core's setting) and left as the process has
-   it (OpenBLAS: two threads here).
+   it (OpenBLAS: two threads here), for ours and for the contenders.
 2. **Population**: N virtual patients (default 100,000) x the same grid, Domino with
    effect site (2 series) and user-given variability: the engine (``solve``: decomposition,
    superposition, evaluation into fresh output arrays) against the cost of writing those
@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.integrate import solve_ivp
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.pk.exact_reference
 
@@ -147,10 +148,18 @@ def one_patient(rounds: int) -> None:
     def warm() -> dict[str, np.ndarray]:
         return simulate("domino", PATIENT, REGIMEN, TIMES).series()
 
-    contenders: dict[str, Callable[[], object]] = {"cold": cold, "warm": warm, "lsoda": lsoda}
+    def one_thread(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            with threadpool_limits(limits=1, user_api="blas"):
+                return fn()
+        return run
+
+    contenders: dict[str, Callable[[], object]] = {
+        "cold": cold, "warm": warm, "lsoda": lsoda, "lsoda 1 thread": one_thread(lsoda)}
     ot = opentiva_run()
     if not isinstance(ot, str):
         contenders["opentiva"] = ot
+        contenders["opentiva 1 thread"] = one_thread(ot)
     t = interleaved(contenders, rounds)
     errors = {"warm": max_relative_error(warm(), exact),
               "lsoda": max_relative_error(lsoda(), exact)}
@@ -169,13 +178,16 @@ def one_patient(rounds: int) -> None:
     line("ketamine_clinic simulate(), cold", "cold")
     line("ketamine_clinic simulate(), warm", "warm", f"   error {errors['warm']:.1e}")
     line("scipy solve_ivp LSODA rtol 1e-8", "lsoda", f"   error {errors['lsoda']:.1e}")
+    line("  the same, BLAS limited to one thread", "lsoda 1 thread")
     if isinstance(ot, str):
         print(f"  opentiva: {ot}")
     else:
         line("opentiva 1.1.2 Domino (per-second grid)", "opentiva",
              f"   error {errors['opentiva']:.1e} (plasma)")
+        line("  the same, BLAS limited to one thread", "opentiva 1 thread")
     for ours in ("cold", "warm"):
-        for other, label in (("lsoda", "LSODA"), ("opentiva", "opentiva")):
+        for other, label in (("lsoda", "LSODA"), ("lsoda 1 thread", "LSODA 1t"),
+                             ("opentiva", "opentiva"), ("opentiva 1 thread", "opentiva 1t")):
             if other in t:
                 a, b = t[other], t[ours]
                 print(f"  {ours:4s}: {label:8s} / ours  best {a[0] / b[0]:6.1f} x   median "
