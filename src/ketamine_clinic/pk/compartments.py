@@ -96,7 +96,8 @@ def build_system(
     b = np.zeros((n, m))
 
     def v(x: FloatArray) -> FloatArray:
-        return np.broadcast_to(np.asarray(x, dtype=float), (n,))
+        a = np.asarray(x, dtype=float)
+        return a if a.shape == (n,) else np.broadcast_to(a, (n,))
 
     c, p2 = idx["central"], idx["peripheral2"]
     _mammillary(A, pk, c, p2, idx.get("peripheral3"), v)

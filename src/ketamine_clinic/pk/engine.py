@@ -1,40 +1,119 @@
 """Exact solution of dx/dt = A x + b u(t) for piecewise-constant infusions and boluses.
 
-Two exact methods, neither with a step size:
+One closed form for one patient and for a population ([Gibaldi1982] polyexponential form):
 
-* ``"expm"``: the state is carried from event to event and to each output time with the
-  matrix exponential of the augmented matrix [[A, b], [0, 0]] (one batched ``expm`` per
-  distinct time lag). Works for every linear model, including defective ones such as a
-  transit chain of equal rates. Used for one patient and as the fallback.
-* ``"modal"``: A = V diag(lambda) V^-1 per patient (batched ``numpy.linalg.eig``); each
-  output is then a constant plus a sum of exponentials per input interval, evaluated for
-  all patients and times at once (the classical polyexponential closed form). Used for
-  populations. A patient whose eigenvector matrix is ill-conditioned (near-equal
-  eigenvalues, e.g. the two equal compartments of Simons 2022's delay chain) is solved with
-  ``"expm"`` instead, so accuracy never depends on the conditioning.
+* **Decomposition, once per parameter set**: A = V diag(lam) V^-1 (:mod:`.eigen`: LAPACK
+  for a few patients, a vectorised structured method for many). In modal coordinates
+  z = V^-1 x every mode is independent: dz_i/dt = lam_i z_i + beta_i u with beta = V^-1 b.
+* **Superposition over rate segments**: the modal state at each input event follows from
+  the previous one by z <- exp(lam g) z + u beta expm1(lam g) / lam (+ beta x bolus), one
+  step per event (a handful of events, whatever the number of output times).
+* **One vectorised evaluation**: on input interval k, output s at tau = t - event_k is
+  ``sum_i CV_si [z_ki exp(lam_i tau) + u_k beta_i expm1(lam_i tau) / lam_i]`` with
+  CV = C V: a product of a coefficient matrix and a matrix of exponentials, evaluated for
+  every patient and time at once (a batched matrix product). On an evenly spaced run of
+  times the exponentials factor, exp(lam (tau_q + b h)) = exp(lam tau_q) exp(lam b h), so
+  a run of J times needs about 2 sqrt(J)-fold fewer exponentials; the products are written
+  straight into the output arrays, a cache-sized block of patients at a time.
+  The expm1 form has no large constant to cancel: a curve starting from zero is accurate
+  to full relative precision from its first instant.
+
+**Fallback (checked, never silent)**: a patient whose eigenvector matrix is not finite or
+has condition number above 1e3 (repeated or nearly repeated eigenvalues, such as Simons
+2022's delay chain of two equal rates, which makes A defective), or whose eigenvalues are
+complex or not negative, is solved with matrix exponentials: exp([[A, b], [0, 0]] g) for
+each distinct gap of the sorted union of events and output times (gaps longer than 60 min
+in steps of at most 60 min, which keeps the far tail relatively accurate), the state
+carried from point to point. Works for every linear model.
 
 Output values are right-continuous: a bolus at time t is included in the value at t.
+BLAS runs single-threaded inside this module (:func:`single_threaded_blas`): the matrices
+are tiny and a second thread only waits (measured in ``benchmarks/bench_pk.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+import math
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import expm
+from threadpoolctl import ThreadpoolController
 
 from ketamine_clinic.pk.compartments import LinearSystem
+from ketamine_clinic.pk.eigen import eigen_decomposition
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 
-# An eigenvector matrix with condition number above this can lose more than ~1e-11 of relative
+# An eigenvector matrix with condition number above this can lose more than ~1e-12 of relative
 # accuracy in double precision; such patients go to the matrix-exponential path.
 _MAX_EIGENVECTOR_CONDITION = 1.0e3
-# Bytes of scratch per chunk of the modal evaluation (keeps the working set cache-sized).
-_CHUNK_BYTES = 64 * 2**20
+# Patients decomposed together (bounds the memory of the decomposition, ~1 kB a patient).
+DECOMPOSITION_CHUNK = 8_192
+# Bytes of scratch per block of patients in the evaluation (their output rows included):
+# half of this machine's 2 MB per-core L2 cache, so products are made in cache and each
+# block is written out whole.
+_EVALUATION_SCRATCH_BYTES = 2**20
+# Times per block of an evenly spaced run (the factored exponentials); runs shorter than
+# _MIN_EVEN_RUN are evaluated directly.
+_RUN_BLOCK = 64
+_MIN_EVEN_RUN = 16
+# Exponents are floored here before exp (see _exp).
+_EXP_FLOOR = -300.0
+# Patients x times x modes up to which one gather over all times is cheaper than the
+# run-by-run products (their fixed cost is some 60 array operations).
+_SMALL_EVALUATION = 2**15
+# The longest step of the matrix-exponential path [min]: one exp(A g) over many hours
+# loses relative accuracy in the far tail (its rounding is relative to its largest entry).
+_MAX_EXPM_STEP_MIN = 60.0
+
+# None: leave BLAS threading as the process has it (benchmarks set this to compare).
+BLAS_THREADS: int | None = 1
+
+
+@cache
+def _blas_libraries() -> ThreadpoolController:
+    return ThreadpoolController().select(user_api="blas")
+
+
+class _Depth(threading.local):
+    depth = 0
+
+
+_inside = _Depth()
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS limited to :data:`BLAS_THREADS` threads for the block (restored after).
+
+    The PK core multiplies and decomposes 3 x 3 to 12 x 12 matrices: a second BLAS thread
+    cannot help and, on a loaded machine, makes a 5 x 5 matrix exponential 100 times slower
+    while the threads wait for each other (issue 19). Only BLAS is touched, only here; an
+    inner block (a call from inside another) costs nothing.
+    """
+    limit = BLAS_THREADS
+    if limit is None or _inside.depth:
+        yield
+        return
+    changed = [(lib, n) for lib in _blas_libraries().lib_controllers
+               if (n := lib.get_num_threads()) != limit]
+    for lib, _ in changed:
+        lib.set_num_threads(limit)
+    _inside.depth = 1
+    try:
+        yield
+    finally:
+        _inside.depth = 0
+        for lib, n in changed:
+            lib.set_num_threads(n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,26 +143,312 @@ def make_schedule(
 ) -> Schedule:
     """Build a :class:`Schedule` from segments (start [min], end [min], rate [mg/min]) that do
     not overlap, and boluses (time [min], amount [mg]). Validation is the caller's job."""
-    times = {0.0}
-    for start, end, _ in segments:
-        times.update((start, end))
-    times.update(t for t, _ in boluses)
-    events = np.array(sorted(times), dtype=float)
-    rate = np.zeros(events.size)
+    events = sorted({0.0, *(t for s in segments for t in s[:2]), *(t for t, _ in boluses)})
+    rate = [0.0] * len(events)
     for start, end, r in segments:
-        sel = (events >= start) & (events < end)
-        rate[sel] += r
-    bolus = np.zeros(events.size)
+        for k in range(bisect.bisect_left(events, start), bisect.bisect_left(events, end)):
+            rate[k] += r
+    bolus = [0.0] * len(events)
     for t, mg in boluses:
-        bolus[np.searchsorted(events, t)] += mg
-    return Schedule(events, rate, bolus)
+        bolus[bisect.bisect_left(events, t)] += mg
+    return Schedule(np.array(events), np.array(rate), np.array(bolus))
 
 
-def _interval_index(schedule: Schedule, times: FloatArray) -> tuple[IntArray, FloatArray]:
-    k = np.searchsorted(schedule.event_min, times, side="right") - 1
-    k = np.maximum(k, 0)
-    return k, times - schedule.event_min[k]
+# ------------------------------------------------------------------ the modal closed form
 
+@dataclass(frozen=True, slots=True)
+class ModalForm:
+    """Per-patient eigen-decomposition: lam (N, m), beta = V^-1 b (N, m), CV = rows V
+    (N, k, m), ``ok`` (N,) where the decomposition is real, stable and well conditioned."""
+
+    lam: FloatArray
+    beta: FloatArray
+    CV: FloatArray
+    ok: NDArray[np.bool_]
+    all_ok: bool
+
+
+def modal_form(A: FloatArray, b: FloatArray, rows: FloatArray, *,
+               vectorised: bool | None = None) -> ModalForm:
+    """Batched eigen-decomposition of A (N, m, m) with input b (N, m) and rows (N, k, m)."""
+    m = A.shape[1]
+    with single_threaded_blas():
+        eig = eigen_decomposition(A, vectorised=vectorised)
+        lam = eig.lam
+        if eig.soa:
+            assert eig.Vinv is not None
+            # (m, m, N) layout: every product runs along the patients.
+            V_s, W_s = eig.V, eig.Vinv
+            beta = np.einsum("cjp,pj->pc", W_s, b)
+            CV = np.einsum("pkj,jcp->pkc", rows, V_s)
+            ok = eig.real & (lam.max(axis=1) < 0) & np.isfinite(beta.sum(axis=1)) & \
+                np.isfinite(CV.sum(axis=(1, 2)))
+            # Frobenius condition number; V has unit columns, so |V|_F = sqrt(m).
+            cond = math.sqrt(m) * np.sqrt(np.square(W_s).sum(axis=(0, 1)))
+        else:
+            V = eig.V
+            ok = eig.real & np.isfinite(V.sum(axis=(1, 2))) & (lam.max(axis=1) < 0)
+            if not ok.all():
+                V = np.where(ok[:, None, None], V, np.eye(m))  # placeholders: those use expm
+            try:
+                Vinv = np.linalg.inv(V)
+            except np.linalg.LinAlgError:  # an exactly singular V (defective A) in the batch
+                singular = ~(np.abs(np.linalg.det(V)) > 1e-300)
+                ok &= ~singular
+                V = np.where(ok[:, None, None], V, np.eye(m))
+                Vinv = np.linalg.inv(V)
+            cond = math.sqrt(m) * np.sqrt(np.square(Vinv).sum(axis=(1, 2)))
+            beta = np.matmul(Vinv, b[:, :, None])[:, :, 0]
+            CV = np.matmul(rows, V)
+        with np.errstate(invalid="ignore"):
+            ok &= cond < _MAX_EIGENVECTOR_CONDITION
+        if not ok.all():  # finite placeholders: those patients use the expm path
+            beta = np.where(ok[:, None], beta, 0.0)
+            CV = np.where(ok[:, None, None], CV, 0.0)
+    all_ok = bool(ok.all())
+    if not all_ok:
+        lam = np.where(ok[:, None], lam, -1.0)
+    return ModalForm(lam, beta, CV, ok, all_ok)
+
+
+def _event_states(mf: ModalForm, schedule: Schedule) -> FloatArray:
+    """Modal state (N, K, m) just after each input event (bolus included)."""
+    lam, beta = mf.lam, mf.beta
+    E, u, bolus = schedule.event_min, schedule.rate_mg_per_min, schedule.bolus_mg
+    n, m = lam.shape
+    z = np.empty((n, E.size, m))
+    z[:, 0] = beta * bolus[0]
+    if E.size > 1:
+        lg = lam[:, None, :] * np.diff(E)[:, None]  # (N, K-1, m)
+        decay = np.exp(lg)
+        gain = np.expm1(lg) * (beta / lam)[:, None, :] * u[:-1, None] \
+            + beta[:, None, :] * bolus[1:, None]
+        for k in range(E.size - 1):
+            z[:, k + 1] = decay[:, k] * z[:, k] + gain[:, k]
+    return z
+
+
+@dataclass(frozen=True, slots=True)
+class ModalSolution:
+    """A batch of patients' exact solutions, ready to be evaluated at any times: the modal
+    form, the modal state at every input event, and the expm path for the patients the
+    modal form does not serve."""
+
+    system: LinearSystem
+    schedule: Schedule
+    modal: ModalForm
+    z: FloatArray
+
+    def evaluate(self, times: FloatArray, only: str | None = None,
+                 out: dict[str, FloatArray] | None = None) -> dict[str, FloatArray]:
+        """Outputs at ``times`` (T,) shared or (N, T) per patient [min]; ``only`` one
+        output; ``out`` arrays (N, T) to write into (row slices of larger arrays are fine)."""
+        outputs = self.system.outputs
+        names = tuple(outputs) if only is None else (only,)
+        series = [list(outputs).index(o) for o in names]
+        n = self.modal.lam.shape[0]
+        m = self.modal.lam.shape[1]
+        with single_threaded_blas():
+            if times.ndim == 1 and n * times.size * m <= _SMALL_EVALUATION:
+                y = _evaluate_small(self.modal, self.z, self.schedule, times, series)
+                if out is None:
+                    result = {o: y[:, i] for i, o in enumerate(names)}
+                else:
+                    result = out
+                    for i, o in enumerate(names):
+                        out[o][...] = y[:, i]
+            else:
+                result = out if out is not None else {o: np.empty((n, times.shape[-1]))
+                                                      for o in names}
+                targets = [result[o] for o in names]
+                if times.ndim == 1:
+                    _evaluate_shared(self.modal, self.z, self.schedule, times, series,
+                                     targets)
+                else:
+                    _evaluate_per_patient(self.modal, self.z, self.schedule, times, series,
+                                          targets)
+            if not self.modal.all_ok:
+                bad = np.flatnonzero(~self.modal.ok)
+                rows = np.stack([outputs[o][bad] for o in names], axis=1)
+                y = solve_expm(self.system.A[bad], self.system.b[bad], rows, self.schedule,
+                               times if times.ndim == 1 else times[bad])
+                for i, o in enumerate(names):
+                    result[o][bad] = y[:, i]
+        return result
+
+
+def modal_solution(system: LinearSystem, schedule: Schedule, rows: slice | None = None, *,
+                   vectorised: bool | None = None, modal: ModalForm | None = None
+                   ) -> ModalSolution:
+    """Decompose (a slice of) the patients once; evaluate as often as needed. ``modal``: the
+    decomposition of exactly these patients, if already known (it does not depend on the
+    schedule)."""
+    if rows is None:
+        sub = system
+    else:
+        sub = LinearSystem(system.A[rows], system.b[rows],
+                           {o: r[rows] for o, r in system.outputs.items()},
+                           system.states, system.amount_states)
+    if modal is None:
+        out_rows = np.stack(list(sub.outputs.values()), axis=1)
+        modal = modal_form(sub.A, sub.b, out_rows, vectorised=vectorised)
+    return ModalSolution(sub, schedule, modal, _event_states(modal, schedule))
+
+
+def _runs(schedule: Schedule, ts: FloatArray) -> list[tuple[int, int, int]]:
+    """(interval k, lo, hi): the sorted times ts[lo:hi] lie in input interval k."""
+    kidx = np.maximum(np.searchsorted(schedule.event_min, ts, side="right") - 1, 0)
+    cuts = np.flatnonzero(np.diff(kidx)) + 1
+    return [(int(kidx[lo]), int(lo), int(hi))
+            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, ts.size], strict=True)]
+
+
+def _even_step(tau: FloatArray) -> float:
+    """The spacing h if tau[j] = tau[0] + j h to rounding (8 ulp of the largest), else 0."""
+    if tau.size < _MIN_EVEN_RUN:
+        return 0.0
+    h = float(tau[-1] - tau[0]) / (tau.size - 1)
+    if h <= 0.0:
+        return 0.0
+    ideal = tau[0] + h * np.arange(tau.size)
+    if np.max(np.abs(tau - ideal)) > 8.0 * np.finfo(float).eps * float(np.abs(tau).max()):
+        return 0.0
+    return h
+
+
+def _exp(x: FloatArray) -> FloatArray:
+    """exp(x) for x <= 0, with x floored at -300.
+
+    A fast mode hours after its input decays to exp(-1000) and less. Such factors, and the
+    products of two of them inside the matrix products, underflow into subnormal numbers,
+    which the processor handles a hundred times slower (measured: the whole evaluation
+    four times slower). exp(-300) = 5e-131, and products of two such factors stay normal;
+    a term floored there is more than 1e100 times below any concentration the model
+    reaches within some 200 half-lives of its slowest mode."""
+    return np.exp(np.maximum(x, _EXP_FLOOR))
+
+
+def _evaluate_small(mf: ModalForm, z: FloatArray, schedule: Schedule, times: FloatArray,
+                    series: list[int]) -> FloatArray:
+    """A few patients at shared times: one gather over all times (a dozen array operations
+    in all; modes first and times last, so every loop runs along the times), outputs
+    (N, S, T)."""
+    E = schedule.event_min
+    kidx = np.searchsorted(E, times, side="right") - 1  # times >= 0 = E[0]
+    x = mf.lam[:, :, None] * (times - E[kidx])  # (N, m, T)
+    modal = _exp(x)
+    modal *= np.take(np.swapaxes(z, 1, 2), kidx, axis=2)
+    # expm1 term: the rate's own contribution, zero where no infusion runs.
+    modal += np.expm1(x) * (mf.beta / mf.lam)[:, :, None] * schedule.rate_mg_per_min[kidx]
+    y: FloatArray = np.matmul(mf.CV[:, series], modal)
+    return y
+
+
+def _evaluate_shared(mf: ModalForm, z: FloatArray, schedule: Schedule, times: FloatArray,
+                     series: list[int], targets: list[FloatArray]) -> None:
+    """Write every patient's outputs at shared ``times`` (T,) into ``targets`` (N, T) each.
+
+    Patients go in blocks that keep the scratch in cache. On input interval k, output s at
+    tau is ``sum_i e_si exp(lam_i tau) + g_si expm1(lam_i tau)`` (e = CV z_k, g = CV beta
+    u_k / lam). An evenly spaced run tau = tau_0 + (q B + b) h splits each exponential into
+    a block-start factor (q) and an offset factor (b):
+
+        exp(lam (t_q + b h))   = exp(lam t_q) exp(lam b h)
+        expm1(lam (t_q + b h)) = expm1(lam t_q) exp(lam b h) + expm1(lam b h)
+
+    so the run is one matrix product per patient and output: [e_s exp(lam t_q) +
+    g_s expm1(lam t_q) | g_s] (q x 2m) times the table [exp(lam b h) ; expm1(lam b h)]
+    (2m x B), which depends only on the patient and the spacing and serves every run and
+    output. Products are written straight into the output rows. Other runs multiply the
+    coefficients by the exponentials of every time.
+    """
+    lam, beta, CV = mf.lam, mf.beta, mf.CV
+    E, u = schedule.event_min, schedule.rate_mg_per_min
+    n, m = lam.shape
+    S, T = len(series), times.size
+    in_order = bool(np.all(times[1:] >= times[:-1]))
+    order = np.arange(T) if in_order else np.argsort(times, kind="stable")
+    ts = times if in_order else times[order]
+    runs = _runs(schedule, ts)
+    steps = {k: _even_step(ts[lo:hi] - E[k]) for k, lo, hi in runs}
+    # Widths that split each run into equal blocks where they can (no partial last block).
+    widths = {k: -(-(hi - lo) // -(-(hi - lo) // _RUN_BLOCK)) for k, lo, hi in runs}
+    direct = max([hi - lo for k, lo, hi in runs if not steps[k]], default=0)
+    q_max = max([-(-(hi - lo) // widths[k]) for k, lo, hi in runs if steps[k]], default=0)
+    per_patient = 8 * (2 * m * (2 * q_max + len(set(steps.values())) * _RUN_BLOCK)
+                       + 2 * m * direct + S * T)
+    block = max(1, min(n, _EVALUATION_SCRATCH_BYTES // per_patient))
+    # Every product lands in these rows (in cache); each block of patients is then copied
+    # out whole, one contiguous write per output.
+    rows_scratch = np.empty((S, block, T))
+    for p0 in range(0, n, block):
+        rows = slice(p0, min(n, p0 + block))
+        P = rows.stop - rows.start
+        outs = [rows_scratch[s, :P] for s in range(S)]
+        L = lam[rows]
+        CVs = CV[rows][:, series]  # (P, S, m)
+        gain = beta[rows] / L  # (P, m): times u_k, the expm1 coefficient in modal space
+        tables: dict[float, FloatArray] = {}
+        for k, lo, hi in runs:
+            infusing = u[k] != 0.0
+            e = CVs * z[rows, k][:, None, :]  # (P, S, m)
+            g = CVs * (gain * u[k])[:, None, :]
+            tau = ts[lo:hi] - E[k]
+            h = steps[k]
+            if not h:
+                x = L[:, :, None] * tau  # (P, m, J)
+                R = np.concatenate([_exp(x), np.expm1(x)], axis=1) if infusing else _exp(x)
+                coef = np.concatenate([e, g], axis=2) if infusing else e
+                for s, out in enumerate(outs):
+                    np.matmul(coef[:, s:s + 1], R, out=out[:, None, lo:hi])
+                continue
+            if h not in tables:
+                xb = L[:, :, None] * (h * np.arange(_RUN_BLOCK))  # (P, m, B)
+                tables[h] = np.concatenate([_exp(xb), np.expm1(xb)], axis=1)
+            B = widths[k]
+            R = tables[h][:, :2 * m if infusing else m, :B]
+            J = hi - lo
+            q = -(-J // B)  # blocks, the last one possibly partial
+            xq = L[:, None, :] * (tau[0] + h * B * np.arange(q))[:, None]  # (P, q, m)
+            eq = _exp(xq)
+            mq = np.expm1(xq) if infusing else eq
+            G = np.empty((P, q, 2 * m if infusing else m))
+            full = J // B
+            rest = J - full * B
+            for s, out in enumerate(outs):
+                np.multiply(eq, e[:, s, None, :], out=G[:, :, :m])
+                if infusing:
+                    G[:, :, :m] += mq * g[:, s, None, :]
+                    G[:, :, m:] = g[:, s, None, :]
+                if full:
+                    np.matmul(G[:, :full], R,
+                              out=out[:, lo:lo + full * B].reshape(P, full, B))
+                if rest:
+                    np.matmul(G[:, full:], R[:, :, :rest], out=out[:, None, hi - rest:hi])
+        for target, out in zip(targets, outs, strict=True):
+            if in_order:
+                target[rows] = out
+            else:
+                target[rows, order] = out
+
+
+def _evaluate_per_patient(mf: ModalForm, z: FloatArray, schedule: Schedule,
+                          times: FloatArray, series: list[int],
+                          targets: list[FloatArray]) -> None:
+    """Outputs at per-patient times (N, T) (the crossing search's bisection)."""
+    lam, beta, CV = mf.lam, mf.beta, mf.CV
+    n = lam.shape[0]
+    E, u = schedule.event_min, schedule.rate_mg_per_min
+    kidx = np.maximum(np.searchsorted(E, times, side="right") - 1, 0)
+    x = lam[:, None, :] * (times - E[kidx])[..., None]  # (N, T, m)
+    pidx = np.arange(n)[:, None]
+    modal = z[pidx, kidx] * _exp(x) + (beta / lam)[:, None, :] * u[kidx][..., None] * \
+        np.expm1(x)
+    for s, target in zip(series, targets, strict=True):
+        target[...] = np.einsum("pm,ptm->pt", CV[:, s], modal)
+
+
+# ---------------------------------------------------------------- matrix-exponential path
 
 def _transition(A: FloatArray, b: FloatArray, lags: FloatArray) -> tuple[FloatArray,
                                                                           FloatArray]:
@@ -98,182 +463,77 @@ def _transition(A: FloatArray, b: FloatArray, lags: FloatArray) -> tuple[FloatAr
     return ex[:, :, :m, :m], ex[:, :, :m, m]
 
 
+def _bounded_grid(points: FloatArray) -> FloatArray:
+    """``points`` (sorted, unique) with points added so that no gap exceeds
+    ``_MAX_EXPM_STEP_MIN``."""
+    gaps = np.diff(points)
+    long = np.flatnonzero(gaps > _MAX_EXPM_STEP_MIN)
+    if not long.size:
+        return points
+    extra = [points[i] + _MAX_EXPM_STEP_MIN * np.arange(
+        1, math.ceil(gaps[i] / _MAX_EXPM_STEP_MIN)) for i in long]
+    return np.union1d(points, np.concatenate(extra))
+
+
 def solve_expm(A: FloatArray, b: FloatArray, rows: FloatArray, schedule: Schedule,
                times: FloatArray) -> FloatArray:
     """Outputs ``rows @ x(t)`` (N, k, T) by matrix exponentials, batched over patients.
 
     A (N, m, m) [1/min], b (N, m), rows (N, k, m), times (T,) shared or (N, T) per patient
     [min] >= 0. With shared times the state is carried through the sorted union of events
-    and output times (one exact transition per distinct gap, usually one or two); with
+    and output times (one exact transition per distinct gap, usually a few); with
     per-patient times each output is reached from its interval's start with its own lag.
     """
     n, m = b.shape
     E = schedule.event_min
     u = schedule.rate_mg_per_min
     bolus = schedule.bolus_mg
-    if times.ndim == 1:
-        grid = np.union1d(E, times)
-        gaps, inverse = np.unique(np.diff(grid), return_inverse=True)
-        phi, gamma = _transition(A, b, gaps)
-        is_event = np.isin(grid, E)
-        event_of = np.searchsorted(E, grid)
-        column = np.searchsorted(grid, times)
-        states = np.empty((grid.size, n, m))
-        x = np.zeros((n, m))
-        rate = 0.0
-        for i in range(grid.size):
-            if i > 0:
-                j = inverse[i - 1]
-                x = np.einsum("pij,pj->pi", phi[:, j], x) + gamma[:, j] * rate
-            if is_event[i]:
-                k = event_of[i]
-                x = x + bolus[k] * b
-                rate = u[k]
-            states[i] = x
-        return np.asarray(np.einsum("pkm,tpm->pkt", rows, states[column]))
-    # Per-patient times: states at the events (shared gaps), then one lag per output.
-    gaps_e = np.diff(E)
-    phi_e, gamma_e = _transition(A, b, gaps_e)
-    xe = np.empty((E.size, n, m))
-    xe[0] = bolus[0] * b
-    for k in range(E.size - 1):
-        xe[k + 1] = (np.einsum("pij,pj->pi", phi_e[:, k], xe[k]) + gamma_e[:, k] * u[k]
-                     + bolus[k + 1] * b)
-    kidx, tau = _interval_index(schedule, times)
-    phi, gamma = _transition(A, b, tau)
-    x0 = xe[kidx, np.arange(n)[:, None]]  # (N, T, m)
-    xt = np.einsum("ptij,ptj->pti", phi, x0) + gamma * u[kidx][..., None]
-    return np.asarray(np.einsum("pkm,ptm->pkt", rows, xt))
-
-
-@dataclass(frozen=True, slots=True)
-class ModalForm:
-    """Per-patient eigen-decomposition: lam (N, m), beta = V^-1 b (N, m), CV = rows V
-    (N, k, m), ``ok`` (N,) where the decomposition is well conditioned and real."""
-
-    lam: FloatArray
-    beta: FloatArray
-    CV: FloatArray
-    ok: NDArray[np.bool_]
-
-
-def modal_form(A: FloatArray, b: FloatArray, rows: FloatArray) -> ModalForm:
-    """Batched eigen-decomposition of A (N, m, m) with input b (N, m) and rows (N, k, m)."""
-    lam_c, V_c = np.linalg.eig(A)
-    real = np.all(np.abs(lam_c.imag) <= 1e-12 * np.abs(lam_c.real), axis=1)
-    lam = lam_c.real
-    V = V_c.real
-    ok = real & np.all(lam < 0, axis=1)
-    # Singular V (defective A) must not stop the batch: invert the usable ones only.
-    det_ok = np.abs(np.linalg.det(V)) > 1e-300
-    ok &= det_ok
-    Vinv = np.zeros_like(V)
-    Vinv[ok] = np.linalg.inv(V[ok])
-    cond = np.linalg.norm(V, axis=(1, 2)) * np.linalg.norm(Vinv, axis=(1, 2))
-    ok &= cond < _MAX_EIGENVECTOR_CONDITION
-    beta = np.einsum("pij,pj->pi", Vinv, b)
-    CV = np.einsum("pkm,pmi->pki", rows, V)
-    lam = np.where(ok[:, None], lam, -1.0)  # placeholders; those patients use expm
-    return ModalForm(lam, beta, CV, ok)
-
-
-def _modal_interval_coefficients(mf: ModalForm, schedule: Schedule) -> tuple[FloatArray,
-                                                                              FloatArray]:
-    """Per patient and interval k: amplitudes a (N, K, k_out, m) and constants c (N, K, k_out)
-    so that y(t) = c[k] + sum_i a[k, i] exp(lam_i (t - event_k)) on interval k."""
-    lam, beta = mf.lam, mf.beta
-    E = schedule.event_min
-    u = schedule.rate_mg_per_min
-    n, m = lam.shape
-    K = E.size
-    z = np.empty((n, K, m))
-    z[:, 0] = beta * schedule.bolus_mg[0]
-    for k in range(K - 1):
-        g = E[k + 1] - E[k]
-        decay = np.exp(lam * g)
-        # expm1(lam g)/lam is the exact integral of exp(lam s) over the gap.
-        z[:, k + 1] = (decay * z[:, k] + np.expm1(lam * g) / lam * beta * u[k]
-                       + beta * schedule.bolus_mg[k + 1])
-    ss = -beta[:, None, :] * u[None, :, None] / lam[:, None, :]  # (N, K, m) steady state
-    w = z - ss
-    a = mf.CV[:, None, :, :] * w[:, :, None, :]
-    c = np.einsum("pom,pkm->pko", mf.CV, ss)
-    return a, c
-
-
-@dataclass(frozen=True, slots=True)
-class ModalSolution:
-    """A batch of patients' exact solutions, ready to be evaluated at any times: modal
-    coefficients per input interval, and the expm path for the ill-conditioned ones."""
-
-    system: LinearSystem
-    schedule: Schedule
-    modal: ModalForm
-    a: FloatArray
-    c: FloatArray
-
-    def evaluate(self, times: FloatArray, only: str | None = None,
-                 out: dict[str, FloatArray] | None = None) -> dict[str, FloatArray]:
-        """Outputs at ``times`` (T,) shared or (N, T) per patient; ``only`` one output;
-        ``out`` arrays (N, T) to write into."""
-        names = tuple(self.system.outputs) if only is None else (only,)
-        index = {o: i for i, o in enumerate(self.system.outputs)}
-        lam, a, c = self.modal.lam, self.a, self.c
-        n, m = lam.shape
-        result = out if out is not None else {o: np.empty((n, times.shape[-1])) for o in names}
+    with single_threaded_blas():
         if times.ndim == 1:
-            # Sorted times fall into contiguous runs per input interval: each run is a
-            # constant plus m exponentials, written straight into the output rows.
-            order = np.argsort(times, kind="stable")
-            ts = times[order]
-            target = result if np.array_equal(order, np.arange(ts.size)) else {
-                o: np.empty((n, ts.size)) for o in names}
-            kidx, tau = _interval_index(self.schedule, ts)
-            cuts = np.flatnonzero(np.diff(kidx)) + 1
-            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, ts.size], strict=True):
-                k = kidx[lo]
-                decay = [np.exp(np.multiply.outer(lam[:, j], tau[lo:hi])) for j in range(m)]
-                scratch = np.empty_like(decay[0])
-                for o in names:
-                    i = index[o]
-                    y = target[o][:, lo:hi]
-                    y[...] = c[:, k, i, None]
-                    for j in range(m):
-                        np.multiply(decay[j], a[:, k, i, j, None], out=scratch)
-                        y += scratch
-            if target is not result:
-                for o in names:
-                    result[o][:, order] = target[o]
-        else:
-            kidx, tau = _interval_index(self.schedule, times)
-            decay3 = np.exp(lam[:, None, :] * tau[..., None])
-            pidx = np.arange(n)[:, None]
-            for o in names:
-                i = index[o]
-                result[o][...] = c[pidx, kidx, i] + np.einsum(
-                    "ptm,ptm->pt", a[pidx, kidx, i, :], decay3)
-        bad = np.flatnonzero(~self.modal.ok)
-        if bad.size:
-            rows_all = np.stack([self.system.outputs[o][bad] for o in names], axis=1)
-            y = solve_expm(self.system.A[bad], self.system.b[bad], rows_all, self.schedule,
-                           times if times.ndim == 1 else times[bad])
-            for i, o in enumerate(names):
-                result[o][bad] = y[:, i]
-        return result
+            grid = _bounded_grid(np.union1d(E, times))
+            gaps, inverse = np.unique(np.diff(grid), return_inverse=True)
+            phi, gamma = _transition(A, b, gaps)
+            event_of = np.searchsorted(E, grid)
+            is_event = np.zeros(grid.size, dtype=bool)
+            is_event[np.searchsorted(grid, E)] = True
+            column = np.searchsorted(grid, times)
+            wanted = np.zeros(grid.size, dtype=bool)
+            wanted[column] = True
+            slot = np.cumsum(wanted) - 1
+            states = np.empty((int(wanted.sum()), n, m, 1))
+            x = np.zeros((n, m, 1))
+            bcol = b[:, :, None]
+            rate = 0.0
+            for i in range(grid.size):
+                if i > 0:
+                    j = inverse[i - 1]
+                    x = np.matmul(phi[:, j], x)
+                    if rate:
+                        x += gamma[:, j, :, None] * rate
+                if is_event[i]:
+                    k = event_of[i]
+                    if bolus[k]:
+                        x = x + bolus[k] * bcol
+                    rate = u[k]
+                if wanted[i]:
+                    states[slot[i]] = x
+            return np.asarray(np.einsum("pkm,tpm->pkt", rows, states[slot[column], :, :, 0]))
+        # Per-patient times: states at the events (shared gaps), then one lag per output.
+        gaps_e = np.diff(E)
+        phi_e, gamma_e = _transition(A, b, gaps_e)
+        xe = np.empty((E.size, n, m))
+        xe[0] = bolus[0] * b
+        for k in range(E.size - 1):
+            xe[k + 1] = (np.einsum("pij,pj->pi", phi_e[:, k], xe[k]) + gamma_e[:, k] * u[k]
+                         + bolus[k + 1] * b)
+        kidx = np.maximum(np.searchsorted(E, times, side="right") - 1, 0)
+        phi, gamma = _transition(A, b, times - E[kidx])
+        x0 = xe[kidx, np.arange(n)[:, None]]  # (N, T, m)
+        xt = np.einsum("ptij,ptj->pti", phi, x0) + gamma * u[kidx][..., None]
+        return np.asarray(np.einsum("pkm,ptm->pkt", rows, xt))
 
 
-def modal_solution(system: LinearSystem, schedule: Schedule,
-                   rows: slice | None = None) -> ModalSolution:
-    """Decompose (a slice of) the patients once; evaluate as often as needed."""
-    sl = rows or slice(0, system.n_patients)
-    names = tuple(system.outputs)
-    out_rows = np.stack([system.outputs[o][sl] for o in names], axis=1)
-    sub = LinearSystem(system.A[sl], system.b[sl], {o: system.outputs[o][sl] for o in names},
-                       system.states, system.amount_states)
-    mf = modal_form(sub.A, sub.b, out_rows)
-    a, c = _modal_interval_coefficients(mf, schedule)
-    return ModalSolution(sub, schedule, mf, a, c)
-
+# -------------------------------------------------------------------------------- solve
 
 def solve(
     system: LinearSystem,
@@ -282,6 +542,8 @@ def solve(
     *,
     method: str = "auto",
     progress: Callable[[int], None] | None = None,
+    out: dict[str, FloatArray] | None = None,
+    vectorised: bool | None = None,
 ) -> dict[str, FloatArray]:
     """Every output of ``system`` at ``times_min``, one row per patient.
 
@@ -290,13 +552,15 @@ def solve(
     system : N patients' matrices (see :func:`~ketamine_clinic.pk.compartments.build_system`).
     schedule : the input, in mg and mg/min of the model's compound.
     times_min : (T,) shared times or (N, T) per-patient times [min], all >= 0.
-    method : "expm" (every patient by matrix exponentials) or "auto" (modal, with the expm
-        path for ill-conditioned patients).
+    method : "auto" (the modal closed form, with the checked expm path for the patients it
+        does not serve) or "expm" (every patient by matrix exponentials).
     progress : called with the number of patients finished after each chunk.
+    out : preallocated arrays (N, T) per output name to write into.
+    vectorised : the decomposition path (None: by batch size; see :mod:`.eigen`).
 
     Returns
     -------
-    output name -> (N, T) array [ng/mL].
+    output name -> (N, T) array [ng/mL] (``out`` itself when given).
     """
     n = system.n_patients
     names = tuple(system.outputs)
@@ -304,24 +568,25 @@ def solve(
     shared = times.ndim == 1
     T = times.shape[-1]
     m = system.A.shape[1]
-    result = {o: np.empty((n, T)) for o in names}
-    if method == "expm":
-        rows = np.stack([system.outputs[o] for o in names], axis=1)
-        chunk = max(1, min(n, _CHUNK_BYTES // max(1, 8 * T * m * m)))
-        for start in range(0, n, chunk):
-            sl = slice(start, min(n, start + chunk))
-            y = solve_expm(system.A[sl], system.b[sl], rows[sl], schedule,
-                           times if shared else times[sl])
-            for i, o in enumerate(names):
-                result[o][sl] = y[:, i]
+    result = out if out is not None else {o: np.empty((n, T)) for o in names}
+    with single_threaded_blas():
+        if method == "expm":
+            rows = np.stack([system.outputs[o] for o in names], axis=1)
+            chunk = max(1, min(n, (64 * 2**20) // max(1, 8 * T * m * m)))
+            for start in range(0, n, chunk):
+                sl = slice(start, min(n, start + chunk))
+                y = solve_expm(system.A[sl], system.b[sl], rows[sl], schedule,
+                               times if shared else times[sl])
+                for i, o in enumerate(names):
+                    result[o][sl] = y[:, i]
+                if progress is not None:
+                    progress(sl.stop - sl.start)
+            return result
+        for start in range(0, n, DECOMPOSITION_CHUNK):
+            sl = slice(start, min(n, start + DECOMPOSITION_CHUNK))
+            part = modal_solution(system, schedule, sl, vectorised=vectorised)
+            part.evaluate(times if shared else times[sl],
+                          out={o: result[o][sl] for o in names})
             if progress is not None:
                 progress(sl.stop - sl.start)
-        return result
-    chunk = max(1, min(n, _CHUNK_BYTES // max(1, 8 * T * m * (len(names) + 1))))
-    for start in range(0, n, chunk):
-        sl = slice(start, min(n, start + chunk))
-        part = modal_solution(system, schedule, sl)
-        part.evaluate(times if shared else times[sl], out={o: result[o][sl] for o in names})
-        if progress is not None:
-            progress(sl.stop - sl.start)
     return result

@@ -332,24 +332,55 @@ def individual_parameters(
     unknown = set(eta) - set(model.parameters)
     if unknown:
         raise UsageError("omega2", f"{model.id} has no parameter(s) {', '.join(sorted(unknown))}")
+    table = _parameter_table(model)
+    flat = w.reshape(1, -1)
+    # One pass for every parameter: value x W (per kg), x (W / W_ref)^e, or x 1 (e = 0).
+    scaled = table.value[:, None] * np.where(
+        table.per_kg[:, None], flat, (flat / model.reference_weight_kg) ** table.exponent[:, None])
     out: dict[str, FloatArray] = {}
-    for name, p in model.parameters.items():
-        if p.same_as is not None:
-            continue
-        value = to_internal(p.value, p.unit)
-        if is_per_kg(p.unit):
-            scaled = value * w
-        elif p.weight_exponent is not None:
-            scaled = value * (w / model.reference_weight_kg) ** p.weight_exponent
-        else:
-            scaled = value * np.ones_like(w)
+    for i, name in enumerate(table.names):
+        value = scaled[i].reshape(w.shape)
         if name in eta:
-            scaled = scaled * np.exp(np.asarray(eta[name], dtype=float))
-        out[name] = np.asarray(scaled, dtype=float)
-    for name, p in model.parameters.items():
-        if p.same_as is not None:
-            out[name] = out[p.same_as]
+            value = value * np.exp(np.asarray(eta[name], dtype=float))
+        out[name] = value
+    for name, same_as in table.aliases:
+        out[name] = out[same_as]
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _ParameterTable:
+    """A model's parameters converted once: names (``same_as`` ones apart), internal value,
+    per-kg flag and allometric exponent (0: not weight-scaled)."""
+
+    names: tuple[str, ...]
+    value: FloatArray
+    per_kg: NDArray[np.bool_]
+    exponent: FloatArray
+    aliases: tuple[tuple[str, str], ...]
+
+
+_tables: dict[int, tuple[PKModel, _ParameterTable]] = {}
+
+
+def _parameter_table(model: PKModel) -> _ParameterTable:
+    """Unit conversion and scaling rules of ``model``'s parameters, worked out on first use
+    (models are frozen; the table is kept with the model it was made from)."""
+    hit = _tables.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    free = [p for p in model.parameters.values() if p.same_as is None]
+    table = _ParameterTable(
+        names=tuple(p.name for p in free),
+        value=np.array([to_internal(p.value, p.unit) for p in free]),
+        per_kg=np.array([is_per_kg(p.unit) for p in free], dtype=bool),
+        exponent=np.array([0.0 if is_per_kg(p.unit) or p.weight_exponent is None
+                           else float(p.weight_exponent) for p in free]),
+        aliases=tuple((p.name, p.same_as) for p in model.parameters.values()
+                      if p.same_as is not None),
+    )
+    _tables[id(model)] = (model, table)
+    return table
 
 
 @dataclass(frozen=True, slots=True)

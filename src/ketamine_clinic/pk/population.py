@@ -2,9 +2,12 @@
 
 Each virtual patient's parameters are typical x exp(eta) with eta ~ N(0, Omega), Omega the
 model's published variances and covariances, or variances the user gives (labelled
-"user-given"). Draws come from ``numpy.random.default_rng(seed)``: the same seed gives the
-same population. The engine solves every patient exactly and at once (batched eigen-
-decomposition, with the matrix-exponential path for any ill-conditioned patient).
+"user-given"). Draws come from ``numpy.random.default_rng(seed)``, all at once: the same
+seed gives the same population. The engine solves every patient exactly and at once
+(batched eigen-decomposition, with the matrix-exponential path for any ill-conditioned
+patient), writing into arrays allocated once; the decomposition of each patient serves both
+the curves and the threshold-crossing search. Percentile bands are computed a few times at
+a time, so no second copy of the (N, T) curves is ever made.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.compartments import EFFECT
-from ketamine_clinic.pk.engine import solve
+from ketamine_clinic.pk.engine import DECOMPOSITION_CHUNK, modal_solution, single_threaded_blas
 from ketamine_clinic.pk.parameter_sets import IIV, PKModel, individual_parameters
 from ketamine_clinic.pk.regimen import Regimen
 from ketamine_clinic.pk.simulate import (
@@ -28,7 +31,6 @@ from ketamine_clinic.pk.simulate import (
     SimulationResult,
     check_times,
     crossing_times,
-    evaluator,
     make_system,
     pd_effect,
     prepare,
@@ -37,6 +39,8 @@ from ketamine_clinic.pk.simulate import (
 
 FloatArray = NDArray[np.float64]
 _MAX_PATIENTS = 10_000_000
+# Bytes of curves copied at a time for the percentiles (a few columns of (N, T)).
+_BAND_BLOCK_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,31 @@ def draw_eta(iiv: IIV, n: int, rng: np.random.Generator) -> dict[str, FloatArray
     return {name: eta[:, i] for i, name in enumerate(iiv.names)}
 
 
+def percentile_bands(y: FloatArray, percentiles: Sequence[float]) -> FloatArray:
+    """``numpy.percentile(y, percentiles, axis=0)`` (linear interpolation between order
+    statistics) of curves y (N, T), a few time columns at a time: each block is copied
+    transposed (one contiguous row per time) and partitioned in place at every order
+    statistic needed, so memory stays at a few MB instead of a copy of y."""
+    n, T = y.shape
+    q = np.asarray(percentiles, dtype=float) / 100.0
+    virtual = q * (n - 1)
+    below = np.floor(virtual).astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    weight = virtual - below
+    kth = np.unique(np.concatenate([below, above]))
+    bands = np.empty((q.size, T))
+    step = max(1, _BAND_BLOCK_BYTES // (8 * n))
+    for j in range(0, T, step):
+        block = np.ascontiguousarray(y[:, j:j + step].T)
+        block.partition(kth, axis=1)
+        lo, hi = block[:, below].T, block[:, above].T
+        # numpy's lerp: from the lower value below the midpoint, from the upper above it.
+        bands[:, j:j + step] = np.where(weight[:, None] < 0.5,
+                                        lo + (hi - lo) * weight[:, None],
+                                        hi - (hi - lo) * (1.0 - weight[:, None]))
+    return bands
+
+
 def simulate_population(
     model_id: str,
     patient: Patient,
@@ -162,17 +191,28 @@ def simulate_population(
     eta = draw_eta(iiv, n, rng)
     params = individual_parameters(prep.pk, np.full(n, float(patient.weight_kg)), eta)
     system = make_system(prep, params)
-    evaluate = evaluator(prep, system, "auto")
-    out = solve(system, prep.schedule, times, method="auto", progress=progress)
+    T = times.size
+    out = {o: np.empty((n, T)) for o in system.outputs}
+    crossing_all = {s: np.empty(n) for s in out} if threshold_ng_per_ml is not None else {}
+    with single_threaded_blas():
+        for start in range(0, n, DECOMPOSITION_CHUNK):
+            sl = slice(start, min(n, start + DECOMPOSITION_CHUNK))
+            solution = modal_solution(system, prep.schedule, sl)
+            solution.evaluate(times, out={o: y[sl] for o, y in out.items()})
+            if threshold_ng_per_ml is not None:
+
+                def evaluate(at: FloatArray, series: str, sol: Any = solution) -> FloatArray:
+                    return np.asarray(sol.evaluate(at, only=series)[series])
+
+                for s, t in crossing_all.items():
+                    t[sl] = crossing_times(evaluate, s, prep.schedule.last_input_min,
+                                           threshold_ng_per_ml, sl.stop - sl.start)
+            if progress is not None:
+                progress(sl.stop - sl.start)
     if prep.pd is not None and EFFECT in out:
         out["pd_effect"] = pd_effect(prep.pd, out[EFFECT])
-    bands = {s: np.percentile(y, pcts, axis=0) for s, y in out.items()}
-    crossing: dict[str, FloatArray] = {}
-    if threshold_ng_per_ml is not None:
-        for s in (k for k in out if k != "pd_effect"):
-            t = crossing_times(evaluate, s, prep.schedule.last_input_min,
-                               threshold_ng_per_ml, n)
-            crossing[s] = np.percentile(t, pcts)
+    bands = {s: percentile_bands(y, pcts) for s, y in out.items()}
+    crossing = {s: np.percentile(t, pcts) for s, t in crossing_all.items()}
     return PopulationResult(
         model=prep.info,
         patient=patient,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -17,6 +18,17 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.engine import Schedule, make_schedule
 from ketamine_clinic.pk.parameter_sets import catalogue
 from ketamine_clinic.pk.units import mg_per_min_from_mg_per_h
+
+
+@lru_cache(maxsize=256)
+def _schedule(regimen: Regimen, fraction: float) -> Schedule:
+    rates = mg_per_min_from_mg_per_h([s.rate_mg_per_h for s in regimen.segments]) * fraction
+    segs = [(s.start_min, s.end_min, float(r))
+            for s, r in zip(regimen.segments, rates, strict=True)]
+    schedule = make_schedule(segs, [(b.t_min, b.mg * fraction) for b in regimen.boluses])
+    for a in (schedule.event_min, schedule.rate_mg_per_min, schedule.bolus_mg):
+        a.setflags(write=False)
+    return schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +149,9 @@ class Regimen:
 
     def schedule(self, fraction: float = 1.0) -> Schedule:
         """The engine's input in mg and mg/min, times ``fraction`` (the part of each mg that
-        the model describes, e.g. 0.5 of racemic ketamine for an S-ketamine model)."""
-        segs = [(s.start_min, s.end_min,
-                 float(mg_per_min_from_mg_per_h(s.rate_mg_per_h)) * fraction)
-                for s in self.segments]
-        return make_schedule(segs, [(b.t_min, b.mg * fraction) for b in self.boluses])
+        the model describes, e.g. 0.5 of racemic ketamine for an S-ketamine model).
+        Built once per (regimen, fraction); the arrays are read-only."""
+        return _schedule(self, fraction)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,14 @@ from ketamine_clinic.pk.compartments import (
     LinearSystem,
     build_system,
 )
-from ketamine_clinic.pk.engine import Schedule, modal_solution, solve
+from ketamine_clinic.pk.engine import (
+    ModalForm,
+    Schedule,
+    modal_form,
+    modal_solution,
+    single_threaded_blas,
+    solve,
+)
 from ketamine_clinic.pk.parameter_sets import (
     Ke0,
     PDModel,
@@ -168,7 +176,7 @@ def check_patient(model: PKModel, patient: Patient, *, label: str | None = None)
     if _outside(cat.limits.weight_kg, w) or _outside(cat.limits.age_years, patient.age_years):
         raise UsageError("weight_kg" if _outside(cat.limits.weight_kg, w) else "age_years",
                          "outside the range of a human patient")
-    ranges = [m.validity.weight_kg for m in cat.pk.values() if m.validity.weight_kg]
+    ranges = _model_weight_ranges()
     if not any(r.contains(w) for r in ranges):
         low = min(r.low for r in ranges)
         high = max(r.high for r in ranges)
@@ -195,6 +203,12 @@ def check_patient(model: PKModel, patient: Patient, *, label: str | None = None)
     return warnings
 
 
+@cache
+def _model_weight_ranges() -> tuple[Range, ...]:
+    """The weight range of every PK model (read once from the catalogue)."""
+    return tuple(m.validity.weight_kg for m in catalogue().pk.values() if m.validity.weight_kg)
+
+
 # ------------------------------------------------------------------------------- assembly
 
 @dataclass(frozen=True, slots=True)
@@ -219,21 +233,34 @@ def resolve_models(model_id: str) -> tuple[PKModel, PDModel | None]:
     return model, None
 
 
-def prepare(model_id: str, patient: Patient, regimen: Regimen,
-            ke0_per_min: float | None = None) -> Prepared:
-    """Validate the inputs against the model and gather the model's provenance."""
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What a model id, a drug and a ke0 override decide, whatever the patient."""
+
+    pk: PKModel
+    pd: PDModel | None
+    info: ModelInfo
+    fraction: float
+    ke0: Ke0 | None
+    label: str
+    warnings: tuple[str, ...]
+
+
+@lru_cache(maxsize=256)
+def _setup(model_id: str, drug_key: str, ke0_per_min: float | None) -> _Setup:
+    """Model, drug fraction, ke0, references and the warnings that do not depend on the
+    patient: worked out once per (model, drug, ke0) and reused (an error is not cached)."""
     pk, pd = resolve_models(model_id)
     cat = catalogue()
-    warnings = check_patient(pk, patient, label=pk.id if pd is None else f"{pk.id} (PK of "
-                             f"{model_id})")
-    drug = cat.drugs[regimen.drug]
+    warnings: list[str] = []
+    drug = cat.drugs[drug_key]
     if pk.compound == "S-ketamine":
         fraction = drug.s_ketamine_fraction
         if fraction < 1.0:
             warnings.append(
                 f"{drug.name} given to an S-ketamine model: its S-ketamine part "
                 f"({fraction:.0%}) is simulated; R-ketamine is not shown")
-    elif regimen.drug == "racemic":
+    elif drug_key == "racemic":
         fraction = 1.0
     else:
         raise UsageError("drug", f"{pk.id} describes racemic ketamine; choose an S-ketamine "
@@ -272,7 +299,26 @@ def prepare(model_id: str, patient: Patient, regimen: Regimen,
         research_model=bool(pd and pd.research_model),
         pd_readout=pd.readout if pd else None,
     )
-    return Prepared(pk, pd, info, regimen.schedule(fraction), ke0, tuple(warnings))
+    label = pk.id if pd is None else f"{pk.id} (PK of {model_id})"
+    return _Setup(pk, pd, info, fraction, ke0, label, tuple(warnings))
+
+
+def prepare(model_id: str, patient: Patient, regimen: Regimen,
+            ke0_per_min: float | None = None) -> Prepared:
+    """Validate the inputs against the model and gather the model's provenance."""
+    if not isinstance(model_id, str):
+        raise UsageError("model", f"unknown model {model_id!r}")
+    ke0: float | None = None
+    if ke0_per_min is not None:
+        try:
+            ke0 = float(ke0_per_min)
+        except (TypeError, ValueError):
+            raise UsageError("ke0", f"must be a positive rate constant [1/min], got "
+                                    f"{ke0_per_min!r}") from None
+    setup = _setup(model_id, regimen.drug, ke0)
+    warnings = check_patient(setup.pk, patient, label=setup.label)
+    return Prepared(setup.pk, setup.pd, setup.info, regimen.schedule(setup.fraction),
+                    setup.ke0, (*warnings, *setup.warnings))
 
 
 def check_times(times_min: ArrayLike, field: str = "times_min") -> FloatArray:
@@ -283,9 +329,9 @@ def check_times(times_min: ArrayLike, field: str = "times_min") -> FloatArray:
         raise UsageError(field, "times must be numbers [min]") from None
     if t.size == 0:
         raise UsageError(field, "give at least one time")
-    if not np.all(np.isfinite(t)):
+    if not math.isfinite(float(t.sum())) and not np.all(np.isfinite(t)):  # sum: one pass
         raise UsageError(field, "times must be finite numbers [min]")
-    if np.any(t < 0):
+    if float(t.min()) < 0:
         raise UsageError(field, f"time {float(t[t < 0][0]):g} min is before time 0")
     return t
 
@@ -304,7 +350,7 @@ def make_system(prep: Prepared, params: Mapping[str, FloatArray]) -> LinearSyste
     return build_system(prep.pk, params, ke0)
 
 
-def evaluator(prep: Prepared, system: LinearSystem, method: str
+def evaluator(prep: Prepared, system: LinearSystem, method: str = "auto"
               ) -> Callable[[FloatArray, str], FloatArray]:
     """A function of output times -> outputs, for the crossing search (the modal form is
     computed once)."""
@@ -366,7 +412,8 @@ def simulate(
     ke0_per_min: float | None = None,
     threshold_ng_per_ml: float | None = None,
 ) -> SimulationResult:
-    """Concentrations for one (typical) patient, by the exact matrix-exponential solution.
+    """Concentrations for one (typical) patient, by the exact closed form the population
+    uses (:mod:`~ketamine_clinic.pk.engine`; decomposition cached per parameter set).
 
     Parameters
     ----------
@@ -384,42 +431,69 @@ def simulate(
     """
     prep = prepare(model_id, patient, regimen, ke0_per_min)
     times = check_times(times_min)
-    params = individual_parameters(prep.pk, np.array([patient.weight_kg]))
-    system = make_system(prep, params)
-    evaluate = evaluator(prep, system, "expm")
-    out = solve(system, prep.schedule, times, method="expm")
-    crossing: dict[str, float] = {}
-    if threshold_ng_per_ml is not None:
-        if not math.isfinite(threshold_ng_per_ml) or threshold_ng_per_ml <= 0:
-            raise UsageError("threshold", f"must be a positive concentration [ng/mL], got "
-                                          f"{threshold_ng_per_ml!r}")
-        for s in out:
-            crossing[s] = float(crossing_times(evaluate, s, prep.schedule.last_input_min,
-                                               threshold_ng_per_ml, 1)[0])
+    if threshold_ng_per_ml is not None and (not math.isfinite(threshold_ng_per_ml)
+                                            or threshold_ng_per_ml <= 0):
+        raise UsageError("threshold", f"must be a positive concentration [ng/mL], got "
+                                      f"{threshold_ng_per_ml!r}")
+    with single_threaded_blas():
+        system, modal = typical_patient(prep.pk.id, float(patient.weight_kg),
+                                        None if prep.ke0 is None else prep.ke0.per_min)
+        solution = modal_solution(system, prep.schedule, modal=modal)
+        out = solution.evaluate(times)
+        crossing: dict[str, float] = {}
+        if threshold_ng_per_ml is not None:
+
+            def evaluate(at: FloatArray, series: str) -> FloatArray:
+                return solution.evaluate(at, only=series)[series]
+
+            for s in out:
+                crossing[s] = float(crossing_times(evaluate, s, prep.schedule.last_input_min,
+                                                   threshold_ng_per_ml, 1)[0])
     return _result(prep, patient, regimen, times, {k: v[0] for k, v in out.items()},
                    threshold_ng_per_ml, crossing)
 
 
-def _readonly(a: FloatArray) -> FloatArray:
-    a = np.array(a, dtype=float)
+@lru_cache(maxsize=512)
+def typical_patient(pk_id: str, weight_kg: float, ke0_per_min: float | None
+                    ) -> tuple[LinearSystem, ModalForm]:
+    """One patient's linear system and its eigen-decomposition, computed once per distinct
+    parameter set (model, weight [kg], ke0 [1/min]) and shared read-only: an order page,
+    its what-if and its population's typical curve decompose the same matrix once."""
+    pk = catalogue().pk[pk_id]
+    params = individual_parameters(pk, np.array([weight_kg]))
+    ke0 = None if ke0_per_min is None else np.array([ke0_per_min])
+    system = build_system(pk, params, ke0)
+    rows = np.stack(list(system.outputs.values()), axis=1)
+    modal = modal_form(system.A, system.b, rows)
+    for a in (system.A, system.b, *system.outputs.values(), modal.lam, modal.beta,
+              modal.CV, modal.ok):
+        a.setflags(write=False)
+    return system, modal
+
+
+def _readonly(a: FloatArray, *, fresh: bool = False) -> FloatArray:
+    """A read-only array: ``a`` itself when it is ``fresh`` (made for this result, nobody
+    else holds it), else a copy."""
+    a = np.asarray(a, dtype=float) if fresh else np.array(a, dtype=float)
     a.setflags(write=False)
     return a
 
 
 def _result(prep: Prepared, patient: Patient, regimen: Regimen, times: FloatArray,
             out: Mapping[str, FloatArray], threshold: float | None,
-            crossing: Mapping[str, float]) -> SimulationResult:
+            crossing: Mapping[str, float], *, fresh: bool = True) -> SimulationResult:
     effect = out.get(EFFECT)
     return SimulationResult(
         model=prep.info,
         patient=patient,
         regimen=regimen,
         times_min=_readonly(times),
-        plasma_ng_per_ml=_readonly(out[PLASMA]),
-        effect_site_ng_per_ml=None if effect is None else _readonly(effect),
-        norketamine_ng_per_ml=None if METABOLITE not in out else _readonly(out[METABOLITE]),
+        plasma_ng_per_ml=_readonly(out[PLASMA], fresh=fresh),
+        effect_site_ng_per_ml=None if effect is None else _readonly(effect, fresh=fresh),
+        norketamine_ng_per_ml=None if METABOLITE not in out else _readonly(out[METABOLITE],
+                                                                           fresh=fresh),
         pd_effect=None if prep.pd is None or effect is None else _readonly(
-            pd_effect(prep.pd, effect)),
+            pd_effect(prep.pd, effect), fresh=True),
         warnings=prep.warnings,
         threshold_ng_per_ml=threshold,
         threshold_crossing_min=dict(crossing),
@@ -436,8 +510,11 @@ def t_peak_min(model_id: str, weight_kg: float, ke0_per_min: float | None = None
                    ke0_per_min)
     if prep.ke0 is None:
         raise UsageError("ke0", f"{model_id} has no effect site; give ke0")
-    params = individual_parameters(prep.pk, np.array([float(weight_kg)]))
-    evaluate = evaluator(prep, make_system(prep, params), "expm")
+    system, modal = typical_patient(prep.pk.id, float(weight_kg), prep.ke0.per_min)
+    solution = modal_solution(system, prep.schedule, modal=modal)
+
+    def evaluate(at: FloatArray, series: str) -> FloatArray:
+        return solution.evaluate(at, only=series)[series]
 
     def slope(t: float) -> float:
         at = np.array([t])

@@ -1,0 +1,154 @@
+"""Every path of the engine against the independent exact reference, at 1e-9 relative.
+
+The reference (tests/pk/exact_reference.py) solves the same matrices in 40-digit arithmetic.
+The bound holds at every time where the exact value is not zero (no mask for small values):
+the modal closed form with expm1 terms keeps full relative precision from the first instant
+to the far tail, and the matrix-exponential path steps at most 60 min at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ketamine_clinic.pk import engine
+from ketamine_clinic.pk.engine import make_schedule, modal_form, solve
+from ketamine_clinic.pk.regimen import Bolus, Regimen, Segment
+from ketamine_clinic.pk.simulate import (
+    Patient,
+    prepare,
+    resolve_models,
+    simulate,
+    typical_patient,
+)
+from tests.pk.exact_reference import exact_outputs, max_relative_error
+from tests.pk.test_engine import MODELS, SCHEDULE, TIMES, system_for, weight_for
+
+RTOL = 1e-9
+# A titration with a loading bolus, a pause and a restart (mg/h and mg of the drug given).
+REGIMEN_SEGMENTS = (Segment(0, 30, 60), Segment(30, 90, 90), Segment(90, 200, 120),
+                    Segment(215, 240, 30))
+REGIMEN_BOLUSES = (Bolus(0, 15), Bolus(100, 10))
+# The chart's grid (every minute to 12 h after the end) plus instants just after events and
+# a far-tail point 80 h out.
+GRID = np.unique(np.concatenate([np.arange(0.0, 961.0), [0.001, 100.0005, 215.25, 5000.0]]))
+
+
+def patient_for(model_id: str) -> Patient:
+    pk, _ = resolve_models(model_id)
+    ages = pk.validity.age_years
+    if ages is not None and ages.low < 18:  # a paediatric model: an 8-year-old of 25 kg
+        return Patient(25.0, age_years=8)
+    return Patient(70.0, age_years=40)
+
+
+def regimen_for(model_id: str) -> Regimen:
+    pk = prepare(model_id, patient_for(model_id), Regimen(REGIMEN_SEGMENTS)).pk
+    drug = "esketamine" if pk.compound == "S-ketamine" else "racemic"
+    return Regimen(REGIMEN_SEGMENTS, REGIMEN_BOLUSES, drug)
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_simulate_agrees_with_the_exact_reference_to_1e_9_at_every_time(model_id: str) -> None:
+    patient, regimen = patient_for(model_id), regimen_for(model_id)
+    res = simulate(model_id, patient, regimen, GRID)
+    prep = prepare(model_id, patient, regimen)
+    system, _ = typical_patient(prep.pk.id, patient.weight_kg,
+                                None if prep.ke0 is None else prep.ke0.per_min)
+    exact = exact_outputs(system, prep.schedule, GRID)
+    assert set(res.series()) == set(exact)
+    assert max_relative_error(res.series(), exact) <= RTOL
+
+
+def test_the_benchmark_case_is_exact_to_1e_9() -> None:
+    # benchmarks/bench_pk.py, one patient: Domino 70 kg, 4-h titration, 961 times.
+    regimen = Regimen((Segment(0, 30, 60), Segment(30, 120, 90), Segment(120, 240, 120)))
+    times = np.arange(0.0, 961.0)
+    res = simulate("domino", Patient(70.0, age_years=40), regimen, times)
+    prep = prepare("domino", Patient(70.0, age_years=40), regimen)
+    assert prep.ke0 is not None
+    system, _ = typical_patient("domino", 70.0, prep.ke0.per_min)
+    assert max_relative_error(res.series(), exact_outputs(system, prep.schedule, times)) \
+        <= RTOL
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_population_paths_agree_with_the_exact_reference(model_id: str,
+                                                         vectorised: bool) -> None:
+    # 64 patients on the 1-min grid: the run-by-run products (evenly spaced runs factored);
+    # on TIMES (uneven): the direct products; one patient alone: the single gather.
+    system = system_for(model_id, weight_for(model_id), n=64, seed=5)
+    grid = solve(system, SCHEDULE, GRID, method="auto", vectorised=vectorised)
+    uneven = solve(system, SCHEDULE, TIMES, method="auto", vectorised=vectorised)
+    for p in (0, 41):
+        assert max_relative_error({k: v[p] for k, v in grid.items()},
+                                  exact_outputs(system, SCHEDULE, GRID, patient=p)) <= RTOL
+        assert max_relative_error({k: v[p] for k, v in uneven.items()},
+                                  exact_outputs(system, SCHEDULE, TIMES, patient=p)) <= RTOL
+
+
+@pytest.mark.parametrize("model_id", ["domino", "fanta2015-otto2021", "simons2022"])
+def test_the_matrix_exponential_path_is_exact_to_1e_9_into_the_far_tail(model_id: str) -> None:
+    system = system_for(model_id, weight_for(model_id))
+    ours = solve(system, SCHEDULE, TIMES, method="expm")
+    assert max_relative_error({k: v[0] for k, v in ours.items()},
+                              exact_outputs(system, SCHEDULE, TIMES)) <= RTOL
+
+
+def test_per_patient_times_agree_with_the_exact_reference() -> None:
+    system = system_for("fanta2015-otto2021", 70.0, n=3, seed=2)
+    own = np.stack([TIMES, TIMES[::-1], np.roll(TIMES, 7)])
+    ours = solve(system, SCHEDULE, own, method="auto")
+    for p in range(3):
+        exact = exact_outputs(system, SCHEDULE, own[p], patient=p)
+        assert max_relative_error({k: v[p] for k, v in ours.items()}, exact) <= RTOL
+
+
+def test_unsorted_and_repeated_times_give_each_its_own_value() -> None:
+    system = system_for("domino", 70.0, n=80, seed=1)
+    rng = np.random.default_rng(4)
+    times = rng.permutation(np.concatenate([GRID, GRID[:50]]))
+    ours = solve(system, SCHEDULE, times, method="auto")
+    ordered = solve(system, SCHEDULE, np.sort(times), method="auto")
+    back = np.argsort(np.argsort(times, kind="stable"), kind="stable")
+    for name in ours:
+        assert np.array_equal(ours[name], ordered[name][:, back])
+
+
+def test_the_defective_delay_chain_is_detected_and_solved_by_matrix_exponentials() -> None:
+    # Simons 2022: two transit compartments with the same rate make A defective.
+    for vectorised in (True, False):
+        system = system_for("simons2022", 70.0, n=50, seed=1)
+        rows = np.stack(list(system.outputs.values()), axis=1)
+        mf = modal_form(system.A, system.b, rows, vectorised=vectorised)
+        assert not mf.ok.any()
+    fanta = system_for("fanta2015-otto2021", 70.0, n=50, seed=1)
+    rows = np.stack(list(fanta.outputs.values()), axis=1)
+    assert modal_form(fanta.A, fanta.b, rows, vectorised=True).ok.all()
+
+
+def test_a_patient_mix_of_modal_and_fallback_paths_is_exact() -> None:
+    # Equal ke0 and a mammillary eigenvalue make one patient nearly defective.
+    system = system_for("domino", 70.0, n=60, seed=None)
+    lam = np.linalg.eigvals(system.A[0, :3, :3]).real
+    A = system.A.copy()
+    A[7, 3, 3] = lam[1]
+    A[7, 3, 0] = -lam[1] / 4.41  # ke0 / V1 with ke0 = -lam
+    mixed = engine.LinearSystem(A, system.b, system.outputs, system.states,
+                                system.amount_states)
+    rows = np.stack(list(mixed.outputs.values()), axis=1)
+    assert not modal_form(mixed.A, mixed.b, rows, vectorised=True).ok[7]
+    ours = solve(mixed, SCHEDULE, GRID, method="auto", vectorised=True)
+    for p in (6, 7):
+        assert max_relative_error({k: v[p] for k, v in ours.items()},
+                                  exact_outputs(mixed, SCHEDULE, GRID, patient=p)) <= RTOL
+
+
+def test_a_schedule_of_boluses_only_and_a_grid_past_every_event_are_exact() -> None:
+    system = system_for("kamp2020", 70.0, n=64, seed=None)
+    schedule = make_schedule([], [(0.0, 20.0), (45.5, 5.0)])
+    times = np.linspace(50.0, 2000.0, 400)
+    ours = solve(system, schedule, times, method="auto", vectorised=True)
+    exact = exact_outputs(system, schedule, times)
+    assert max_relative_error({k: v[3] for k, v in ours.items()}, exact) <= RTOL

@@ -1,0 +1,93 @@
+"""What the fast paths promise besides their numbers: BLAS threads, caches, in-place output,
+bands without copies. (Speed itself is measured in benchmarks/bench_pk.py, never here.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from ketamine_clinic.pk import engine, simulate as simulate_module
+from ketamine_clinic.pk.engine import single_threaded_blas, solve
+from ketamine_clinic.pk.population import percentile_bands, simulate_population
+from ketamine_clinic.pk.regimen import Regimen, Segment
+from ketamine_clinic.pk.simulate import Patient, simulate, typical_patient
+from tests.pk.test_engine import SCHEDULE, TIMES, system_for
+
+TITRATION = Regimen((Segment(0, 30, 60), Segment(30, 120, 90), Segment(120, 240, 120)))
+GRID = np.arange(0.0, 961.0)
+
+
+def blas_threads() -> list[int]:
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_blas_runs_single_threaded_inside_the_core_and_is_restored_after() -> None:
+    before = blas_threads()
+    assert before, "no BLAS library found by threadpoolctl"
+    with single_threaded_blas():
+        assert blas_threads() == [1] * len(before)
+        with single_threaded_blas():  # an inner block leaves the outer one's setting
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == [1] * len(before)
+    assert blas_threads() == before
+    simulate("domino", Patient(70.0), TITRATION, GRID)
+    assert blas_threads() == before
+
+
+def test_the_blas_limit_can_be_switched_off_for_measurement(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.setattr(engine, "BLAS_THREADS", None)
+    before = blas_threads()
+    with single_threaded_blas():
+        assert blas_threads() == before
+
+
+def test_bands_equal_numpy_percentile_without_copying_the_curves() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 9, 2500):
+        y = rng.lognormal(size=(n, 57))
+        for pcts in ((5.0, 50.0, 95.0), (0.0, 100.0), (2.5, 33.3, 97.5)):
+            assert np.array_equal(percentile_bands(y, pcts), np.percentile(y, pcts, axis=0))
+
+
+def test_a_population_writes_into_the_arrays_it_is_given() -> None:
+    system = system_for("domino", 70.0, n=70, seed=None)
+    out = {o: np.full((70, TIMES.size), np.nan) for o in system.outputs}
+    result = solve(system, SCHEDULE, TIMES, out=out)
+    assert all(result[o] is out[o] for o in out)
+    assert all(np.isfinite(v).all() for v in out.values())
+
+
+def test_the_decomposition_is_done_once_per_parameter_set_and_shared_read_only() -> None:
+    typical_patient.cache_clear()
+    simulate("kamp2020", Patient(71.5), TITRATION, GRID)
+    simulate("kamp2020", Patient(71.5), TITRATION.what_if(60, 120), GRID)
+    info = typical_patient.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    system, modal = typical_patient("kamp2020", 71.5, simulate_module.prepare(
+        "kamp2020", Patient(71.5), TITRATION).ke0.per_min)  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="read-only"):
+        modal.lam[0, 0] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        system.A[0, 0, 0] = 0.0
+
+
+def test_model_setup_is_not_repeated_for_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    simulate_module._setup.cache_clear()
+    calls = []
+    real = simulate_module.resolve_models
+    monkeypatch.setattr(simulate_module, "resolve_models",
+                        lambda model_id: calls.append(model_id) or real(model_id))
+    for weight in (60.0, 70.0, 80.0):
+        simulate("domino", Patient(weight), TITRATION, GRID)
+    assert calls == ["domino"]
+
+
+def test_a_population_and_its_typical_patient_agree_with_zero_variance() -> None:
+    pop = simulate_population("domino", Patient(70.0), TITRATION, GRID, n=100, seed=1,
+                              omega2={"k10": 0.0}, keep_individuals=True)
+    assert pop.individuals is not None
+    for name, curves in pop.individuals.items():
+        if name in pop.typical.series():
+            assert np.allclose(curves, pop.typical.series()[name], rtol=1e-12, atol=0)
