@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "ketamine_clinic.commands.dose",
     "ketamine_clinic.commands.pk",
     "ketamine_clinic.commands.report",
+    "ketamine_clinic.commands.fhir",
 )
 
 

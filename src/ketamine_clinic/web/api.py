@@ -18,7 +18,8 @@ from ketamine_clinic.web.accounts.roles import Capability
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         found = (ApiToken.objects.select_related("user")
-                 .filter(token_sha256=ApiToken.digest(token), revoked_at__isnull=True).first())
+                 .filter(token_sha256=ApiToken.digest(token), revoked_at__isnull=True,
+                         scope=ApiToken.Scope.API).first())  # a fhir_read token: /fhir/ only
         if found is None or not found.user.is_active:
             return None
         ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())

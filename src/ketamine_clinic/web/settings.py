@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.outcomes",
     "ketamine_clinic.web.simulation",
     "ketamine_clinic.web.documents",
+    "ketamine_clinic.web.fhir",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +201,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 TASKS = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
 }
+
+# FHIR bulk export files are kept this many hours, then deleted (docs/fhir.md).
+FHIR_EXPORT_HOURS = env_int("KETAMINE_CLINIC_FHIR_EXPORT_HOURS", 24)
 
 CLINIC_NAME = env_str("KETAMINE_CLINIC_NAME", "Front Range Pain & Ketamine Clinic")
 
