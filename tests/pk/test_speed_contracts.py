@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from ketamine_clinic.pk import engine, simulate as simulate_module
+from ketamine_clinic.pk import engine
+from ketamine_clinic.pk import simulate as simulate_module
 from ketamine_clinic.pk.engine import single_threaded_blas, solve
 from ketamine_clinic.pk.population import percentile_bands, simulate_population
 from ketamine_clinic.pk.regimen import Regimen, Segment
