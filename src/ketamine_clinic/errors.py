@@ -14,3 +14,19 @@ class UsageError(ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}")
+
+
+class Refusal(UsageError):
+    """A clinical decision that refused a request: ``reasons`` are sentences for the
+    clinician (the value, the limit, its source, what to do). ``field`` is the input they
+    are about."""
+
+    def __init__(self, field: str, reasons: tuple[str, ...] | list[str],
+                 codes: tuple[str, ...] = ()) -> None:
+        self.reasons = tuple(reasons)
+        self.codes = codes  # the unmet gate items, when a gate refused
+        super().__init__(field, " ".join(self.reasons))
+
+
+class Conflict(UsageError):
+    """A request that conflicts with one already recorded (HTTP 409)."""

@@ -65,11 +65,13 @@ class ScoreItem:
     default_basis: str = ""
     room_air_above_percent: Fraction | None = None
     any_above_percent: Fraction | None = None
+    pain_bands: tuple[tuple[int, int | None, str], ...] = ()  # (points, up to +NRS, criterion)
 
     @property
     def choices(self) -> tuple[Level, ...]:
         """Every (points, criterion) the item can take."""
-        return (*self.levels, *(Level(b.points, b.criterion) for b in self.bands))
+        return (*self.levels, *(Level(b.points, b.criterion) for b in self.bands),
+                *(Level(p, c) for p, _, c in self.pain_bands))
 
     def criterion(self, points: int) -> str:
         for entry in self.choices:
@@ -119,6 +121,11 @@ def _item(raw: Mapping[str, Any]) -> ScoreItem:
         default_basis=raw.get("default_basis", ""),
         room_air_above_percent=pct("room_air_above_percent"),
         any_above_percent=pct("any_above_percent"),
+        pain_bands=tuple(
+            (int(b["points"]), None if "up_to_increase" not in b else int(b["up_to_increase"]),
+             b["criterion"])
+            for b in raw.get("pain_bands", ())
+        ),
     )
 
 
@@ -198,6 +205,20 @@ class DischargeScore:
     def passed(self) -> bool:
         return self.total >= self.threshold
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DischargeScore:
+        """A stored score (:meth:`to_dict`) read back, exactly as it was scored."""
+        return cls(
+            definition=get_score_definition(str(data["score"])),
+            items=tuple(ItemResult(i["key"], i["label"], int(i["points"]), i["criterion"],
+                                   i["basis"], dict(i.get("detail", {})))
+                        for i in data["items"]),
+            threshold=int(data["threshold"]),
+            threshold_source=str(data.get("threshold_source", "")),
+            assessed_at=datetime.fromisoformat(str(data["assessed_at"])),
+            inputs=dict(data.get("inputs", {})),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "score": self.definition.key,
@@ -260,6 +281,26 @@ def _oxygenation_item(item: ScoreItem, current: VitalSigns) -> ItemResult:
     return ItemResult(item.key, item.label, points, item.criterion(points), "computed", detail)
 
 
+@dataclass(frozen=True, slots=True)
+class PainScores:
+    """The pre-infusion pain and the pain now, on the 0-10 NRS."""
+
+    baseline_nrs: int
+    current_nrs: int
+
+
+def _pain_item(item: ScoreItem, pain: PainScores | None) -> ItemResult:
+    if pain is None:
+        raise UsageError("pain", f"a pain score before the infusion and now is needed for "
+                                 f"{item.label}")
+    rise = pain.current_nrs - pain.baseline_nrs
+    for points, up_to, criterion in item.pain_bands:
+        if up_to is None or rise <= up_to:
+            detail = {"baseline_nrs": pain.baseline_nrs, "current_nrs": pain.current_nrs}
+            return ItemResult(item.key, item.label, points, criterion, "computed", detail)
+    raise UsageError(f"score.{item.key}", "the pain bands do not cover every value")
+
+
 def score_discharge(
     score: str,
     *,
@@ -267,6 +308,7 @@ def score_discharge(
     current: VitalSigns,
     observed: Mapping[str, int],
     threshold: int | None = None,
+    pain: PainScores | None = None,
 ) -> DischargeScore:
     """Score one discharge score variant, item by item.
 
@@ -296,6 +338,8 @@ def score_discharge(
             results.append(_deviation_item(item, baseline, current))
         elif item.kind == "oxygenation":
             results.append(_oxygenation_item(item, current))
+        elif item.kind == "pain_against_baseline":
+            results.append(_pain_item(item, pain))
         elif item.key in observed:
             points = observed[item.key]
             if isinstance(points, bool) or not isinstance(points, int):
@@ -330,6 +374,8 @@ def score_discharge(
             "baseline": baseline.to_dict(),
             "current": current.to_dict(),
             "observed": dict(observed),
+            "pain": None if pain is None else {"baseline_nrs": pain.baseline_nrs,
+                                               "current_nrs": pain.current_nrs},
         },
     )
 
@@ -387,6 +433,7 @@ class DischargeGateInput:
     escort_name: str
     instructions_given: bool
     overrides: tuple[Override, ...] = ()
+    further: tuple[GateItem, ...] = ()  # failed items the caller found (bedside rules)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -400,6 +447,7 @@ class DischargeGateInput:
             "escort_name": self.escort_name,
             "instructions_given": self.instructions_given,
             "overrides": [o.to_dict() for o in self.overrides],
+            "further": [f.to_dict() for f in self.further],
         }
 
 
@@ -460,6 +508,7 @@ def discharge_gate(facts: DischargeGateInput) -> GateResult:
         failed.append(GateItem("escort_confirmed", "no escort confirmed by name"))
     if not facts.instructions_given:
         failed.append(GateItem("instructions_given", "written discharge instructions not given"))
+    failed.extend(facts.further)
 
     missing = tuple(f for f in failed if f.code not in overrides)
     overridden = tuple(

@@ -526,8 +526,12 @@ class VitalSigns:
             if value is not None:
                 check_plausible(name, float(value))
         sbp, dbp = self.systolic_bp_mmhg, self.diastolic_bp_mmhg
-        if sbp is not None and dbp is not None and dbp >= sbp:
-            raise UsageError("diastolic_bp_mmhg", "must be below the systolic pressure")
+        if sbp is not None and dbp is not None:
+            if dbp >= sbp:
+                raise UsageError("diastolic_bp_mmhg", f"{dbp:g} mmHg is not below the "
+                                 f"systolic pressure of {sbp:g} mmHg: check the reading")
+            check_plausible("pulse_pressure_mmhg", float(sbp - dbp),
+                            field="diastolic_bp_mmhg")
 
     def value(self, name: str) -> float | None:
         if name not in VITAL_NAMES:

@@ -175,6 +175,7 @@ class Reference:
     key: str
     citation: str
     urls: tuple[str, ...]
+    short: str = ""  # the tag shown beside a number at the bedside
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +215,7 @@ class Medication:
     timing: str = ""
     indication: str = ""
     times: Quantity | None = None  # how many doses per session, when more than one
+    min_interval_min: Quantity | None = None  # at least this long between two doses
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,10 +259,37 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class RiseAlarm:
+    """Alarm when a vital sign rises more than ``percent`` above the pre-infusion value."""
+
+    vital: str
+    percent: Fraction
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Monitoring:
+    """Monitoring during the infusion.
+
+    ``alarms`` are the intra-infusion bounds; ``start_limits`` the bounds the pre-infusion
+    vital signs must be inside before premedication or the start ("do not give if");
+    ``rise_alarms`` compare each set with the pre-infusion set. Capnography is required
+    when ``continuous`` lists ``etco2``: a set charted during the infusion without it alarms.
+    """
+
     vitals_interval_min: Quantity
     continuous: Choice  # comma-separated list, e.g. "ecg, spo2, etco2"
     alarms: tuple[VitalThreshold, ...]
+    start_limits: tuple[VitalThreshold, ...] = ()
+    rise_alarms: tuple[RiseAlarm, ...] = ()
+
+    @property
+    def continuous_signals(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.continuous.value.split(",") if p.strip())
+
+    @property
+    def capnography_required(self) -> bool:
+        return "etco2" in self.continuous_signals
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +302,7 @@ class Sedation:
 
     scale: Choice
     stop_titration_below: Quantity | None = None
+    alarm_at_or_below: Quantity | None = None  # a score this deep raises an alarm
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,10 +318,50 @@ class TitrationTarget:
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
+    """Recovery and discharge.
+
+    ``discharge_score`` is the phase-I score (leaving the chair); ``home_score`` the
+    home-readiness score the discharge home rests on, taken no earlier than the minimum
+    observation time after the stop and no older than ``score_max_age_min`` at discharge.
+    ``back_to_baseline`` lists what must be back at the pre-infusion level
+    (``sedation``, ``dissociation``).
+    """
+
     min_observation_min: Quantity  # after the infusion stops
     assessment_interval_min: Quantity
     discharge_score: Choice  # a key of reference/discharge_scores.toml
     discharge_threshold: Quantity  # total >= threshold
+    home_score: Choice | None = None
+    home_threshold: Quantity | None = None
+    score_max_age_min: Quantity | None = None
+    back_to_baseline: Choice | None = None
+
+    @property
+    def baseline_items(self) -> tuple[str, ...]:
+        if self.back_to_baseline is None:
+            return ()
+        return tuple(p.strip() for p in self.back_to_baseline.value.split(",") if p.strip())
+
+
+TEST_KINDS = ("ecg", "liver_function_tests")
+
+
+@dataclass(frozen=True, slots=True)
+class TestRequirement:
+    """A test that must be on record, in range, before treatment when screening set one of
+    ``conditions`` (screening rule ids of severity "condition").
+
+    ``valid_days``: how old the result may be; ``recheck_every_sessions``: a new result
+    is needed after this many sessions of the series since the last one (None: once).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    test: str
+    screening_rules: tuple[str, ...]
+    valid_days: Quantity
+    recheck_every_sessions: Quantity | None
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +487,7 @@ class Protocol:
     origin: str
     sha256: str
     rows: tuple[Row, ...]
+    tests_before_treatment: tuple[TestRequirement, ...] = ()
 
     @property
     def ref(self) -> dict[str, Any]:
@@ -443,7 +514,8 @@ def references() -> Mapping[str, Reference]:
     """Every source key with its citation (``reference/references.toml``), in file order."""
     raw = tomllib.loads(_reference_text("references.toml"))
     return {
-        row["key"]: Reference(row["key"], row.get("citation", ""), tuple(row.get("urls", ())))
+        row["key"]: Reference(row["key"], row.get("citation", ""), tuple(row.get("urls", ())),
+                              row.get("short", ""))
         for row in raw["source"]
     }
 
@@ -666,6 +738,7 @@ def _medications(t: _Table, key: str, *, required: bool) -> tuple[Medication, ..
             timing=m.string("timing", default=""),
             indication=m.string("indication", default=""),
             times=m.optional_quantity("times", "doses", integer=True),
+            min_interval_min=m.optional_quantity("min_interval_min", "min"),
         )
         if med.drug != med.drug.lower():
             m.fail("drug", "generic name in lower case, please")
@@ -786,8 +859,25 @@ def _monitoring(t: _Table) -> Monitoring:
             a.fail("low", exc.problem)
         a.string("note", default="")
         a.done()
+    start_limits = []
+    for a in m.tables("start_limit", required=False):
+        vital = a.string("vital", choices=VITAL_NAMES)
+        low, high = _bound(a, "low"), _bound(a, "high")
+        if low is None and high is None:
+            a.fail("", "a start limit needs low or high")
+        try:
+            start_limits.append(VitalThreshold(vital, low, high, a.source()))
+        except UsageError as exc:
+            a.fail("low", exc.problem)
+        a.done()
+    rises = []
+    for a in m.tables("rise_alarm", required=False):
+        vital = a.string("vital", choices=VITAL_NAMES)
+        percent = a.quantity("percent", "%")
+        rises.append(RiseAlarm(vital, percent.value, percent.source))
+        a.done()
     m.done()
-    return Monitoring(interval, continuous, tuple(alarms))
+    return Monitoring(interval, continuous, tuple(alarms), tuple(start_limits), tuple(rises))
 
 
 def _score_range(t: _Table, key: str, scale: str) -> tuple[int, int]:
@@ -802,12 +892,14 @@ def _sedation(t: _Table) -> Sedation:
     known = [k for k, sc in scales().items() if sc.kind == "sedation"]
     scale = s.choice("scale", known)
     stop = s.optional_quantity("stop_titration_below", "score", integer=True)
-    if stop is not None:
-        low, high = _score_range(s, "scale", scale.value)
-        if not low < stop.value <= high:
-            s.fail("stop_titration_below", f"must be within {low + 1}..{high} on {scale.value}")
+    low, high = _score_range(s, "scale", scale.value)
+    if stop is not None and not low < stop.value <= high:
+        s.fail("stop_titration_below", f"must be within {low + 1}..{high} on {scale.value}")
+    alarm = s.optional_quantity("alarm_at_or_below", "score", integer=True, positive=False)
+    if alarm is not None and not low <= alarm.value < high:
+        s.fail("alarm_at_or_below", f"must be within {low}..{high - 1} on {scale.value}")
     s.done()
-    return Sedation(scale, stop)
+    return Sedation(scale, stop, alarm)
 
 
 def _score(t: _Table, key: str, low: int, high: int) -> int:
@@ -842,12 +934,41 @@ def _recovery(t: _Table) -> Recovery:
         assessment_interval_min=r.quantity("assessment_interval_min", "min"),
         discharge_score=r.choice("discharge_score", sorted(scores)),
         discharge_threshold=r.quantity("discharge_threshold", "points", integer=True),
+        home_score=r.choice("home_score", sorted(scores)) if r.has("home_score") else None,
+        home_threshold=r.optional_quantity("home_threshold", "points", integer=True),
+        score_max_age_min=r.optional_quantity("score_max_age_min", "min"),
+        back_to_baseline=(r.choice("back_to_baseline", _BASELINE_CHOICES)
+                          if r.has("back_to_baseline") else None),
     )
+    r.seen.update({"home_score", "back_to_baseline"})
     top = scores[rec.discharge_score.value]
     if rec.discharge_threshold.value > top:
         r.fail("discharge_threshold", f"is above the score's maximum ({top})")
+    if (rec.home_score is None) != (rec.home_threshold is None):
+        r.fail("home_score", "give home_score and home_threshold together")
+    if rec.home_score is not None and rec.home_threshold is not None \
+            and rec.home_threshold.value > scores[rec.home_score.value]:
+        r.fail("home_threshold", f"is above the score's maximum ({scores[rec.home_score.value]})")
     r.done()
     return rec
+
+
+_BASELINE_CHOICES = ("sedation", "dissociation", "sedation, dissociation")
+
+
+def _tests_before_treatment(t: _Table) -> tuple[TestRequirement, ...]:
+    out = []
+    for r in t.tables("test_before_treatment", required=False):
+        out.append(TestRequirement(
+            test=r.string("test", choices=TEST_KINDS),
+            screening_rules=r.strings("screening_rules"),
+            valid_days=r.quantity("valid_days", "d"),
+            recheck_every_sessions=r.optional_quantity("recheck_every_sessions", "sessions",
+                                                       integer=True),
+            source=r.source(),
+        ))
+        r.done()
+    return tuple(out)
 
 
 _RULE_NEEDS: dict[RuleKind, tuple[str, ...]] = {
@@ -1006,7 +1127,14 @@ def load_protocol_text(text: str, origin: str) -> Protocol:
     sedation = _sedation(t)
     target = _titration_target(t)
     recovery = _recovery(t)
+    tests = _tests_before_treatment(t)
     screening = _screening(t)
+    rule_ids = {r.id for r in screening.rules}
+    for i, req in enumerate(tests):
+        unknown = [r for r in req.screening_rules if r not in rule_ids]
+        if unknown:
+            t.fail(f"test_before_treatment[{i}].screening_rules",
+                   f"{unknown[0]!r} is not a screening rule of this protocol")
     instructions = _notes(t, "discharge_instruction", required=True)
     caveats = _notes(t, "caveat", required=False)
     t.done()
@@ -1015,6 +1143,7 @@ def load_protocol_text(text: str, origin: str) -> Protocol:
         premedications=premedications, rescue_medications=rescue, dosing=dosing,
         series=series, limits=limits, monitoring=monitoring, sedation=sedation,
         titration_target=target, recovery=recovery, screening=screening,
+        tests_before_treatment=tests,
         discharge_instructions=instructions, caveats=caveats, text=text, origin=origin,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         rows=tuple(_flatten(data, "", "")),

@@ -339,6 +339,11 @@ def _parse_by_shape(
 # --------------------------------------------------------------------------- other quantities
 
 
+def kg_from_lb(weight_lb: ExactInput) -> Fraction:
+    """A weight in pounds as kilograms, exactly (1 lb = 0.45359237 kg, pint's definition)."""
+    return exact(weight_lb, field="weight_lb") * _factor("lb", "kg")
+
+
 def parse_weight_kg(text: str, *, field: str = "weight_kg") -> Fraction:
     """Body weight [kg] from ``"72.5"`` (kg), ``"72.5 kg"`` or ``"160 lb"``; > 0."""
     return _quantity(text, field=field, unit="kg", what="a weight", bare_number_unit="kg")

@@ -10,7 +10,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, django_auth
 
-from ketamine_clinic.errors import UsageError
+from ketamine_clinic.errors import Conflict, Refusal, UsageError
 from ketamine_clinic.web.accounts.models import ApiToken, User
 from ketamine_clinic.web.accounts.roles import Capability
 
@@ -54,7 +54,11 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
 
 @api.exception_handler(UsageError)
 def on_usage_error(request: HttpRequest, exc: UsageError) -> HttpResponse:
-    return error_response(request, 400, [{"field": exc.field, "message": exc.problem}])
+    """400 with the field and the problem; a clinical refusal gives one error per reason;
+    a conflict with a stored request is a 409."""
+    reasons = exc.reasons if isinstance(exc, Refusal) else (exc.problem,)
+    status = 409 if isinstance(exc, Conflict) else 400
+    return error_response(request, status, [{"field": exc.field, "message": r} for r in reasons])
 
 
 @api.exception_handler(HttpError)

@@ -72,6 +72,7 @@ def make_order(cast: Any, patient: Any, pv: Any, *, weight_kg: str = "70",
     order check stored as the orders area will store it."""
     from ketamine_clinic.web.audit.services import Actor
     from ketamine_clinic.web.orders.models import Order, Series
+    from ketamine_clinic.web.orders.services import medication_lines
     from ketamine_clinic.web.patients import services as patients
     from ketamine_clinic.web.sessions.rules import rules_for_version
 
@@ -79,6 +80,10 @@ def make_order(cast: Any, patient: Any, pv: Any, *, weight_kg: str = "70",
     weight = patients.measurement_record(
         actor=nurse, patient=patient, kind="weight_kg", value_number=float(weight_kg),
         measured_at=timezone.now() - timedelta(days=1))
+    # The screening's conditions ask for liver function tests under clinic-standard.
+    patients.measurement_record(actor=nurse, patient=patient, kind="liver_function_tests",
+                                value_code="in_range",
+                                measured_at=timezone.now() - timedelta(days=1))
     screening = screen(cast, patient, pv)
     series = Series.objects.create(patient=patient, protocol_version=pv, screening=screening,
                                    planned_sessions=planned_sessions, spacing_days=1,
@@ -92,14 +97,20 @@ def make_order(cast: Any, patient: Any, pv: Any, *, weight_kg: str = "70",
                                                               timezone.localdate()),
                         bag=parse_bag("500 mg in 500 mL"), plan=plan, on=timezone.localdate())
     now = timezone.now()
+    protocol = pv.protocol()
+    signed = [{"quantity": c.limit.quantity, "reason_code": "titrated-to-effect",
+               "free_text": "titrated under physician observation"}
+              for c in check.needs_override]
     return Order.objects.create(
         series=series, patient=patient, protocol_version=pv, status="active",
         drug="racemic", vial_strength_mg_per_ml=50, bag_drug_mg=500, bag_volume_ml=500,
         dosing_basis="fixed_mg_per_h", dosing_weight_kg=weight_kg, weight_measurement=weight,
         weight_rule="actual", start_rate_text="60 mg/h", titration_step_text="10 mg/h",
         max_rate_text="100 mg/h", min_step_interval_min=15, planned_duration_min=240,
-        premedications=[{"drug": "glycopyrrolate", "dose": 0.2, "unit": "mg", "route": "IV"}],
-        computed=check.to_dict(), written_by=cast.alice, signed_at=now, signed_by=cast.alice,
+        premedications=medication_lines(None, protocol.premedications, "premedications"),
+        rescue_medications=medication_lines(None, protocol.rescue_medications,
+                                            "rescue_medications"),
+        overrides=signed, computed=check.to_dict(), written_by=cast.alice, signed_at=now, signed_by=cast.alice,
         verified_at=now, verified_by=cast.bob)
 
 
@@ -133,7 +144,10 @@ def key() -> str:
 
 
 VITALS = {"systolic_bp_mmhg": 122, "diastolic_bp_mmhg": 78, "heart_rate_per_min": 72,
-          "respiratory_rate_per_min": 14, "spo2_percent": 98}
+          "respiratory_rate_per_min": 14, "spo2_percent": 98, "etco2_mmhg": 38}
+# CADSS-6 with no dissociative symptom, and with one (the clinic-standard target).
+CADSS_NONE = {str(i): 0 for i in (1, 2, 6, 7, 15, 22)}
+CADSS_SOME = {**CADSS_NONE, "1": 1}
 
 
 class Walk:
@@ -169,15 +183,29 @@ class Walk:
                                          occurred_at=self.at(minutes), idempotency_key=key(),
                                          **kw)
 
+    def give(self, drug: str, minutes: float, dose: float, unit: str = "mg",
+             route: str = "IV") -> Any:
+        from ketamine_clinic.web.sessions import services
+
+        return services.session_give(actor=self.nurse, session=self.s, drug=drug, dose=dose,
+                                     unit=unit, route=route, occurred_at=self.at(minutes),
+                                     idempotency_key=key())
+
+    def scores(self, minutes: float, moaas: int = 5,
+               cadss: dict[str, int] | None = None) -> None:
+        """Sedation and dissociation scored at ``minutes`` (an increase needs both)."""
+        self.observe("sedation", minutes, score=moaas)
+        self.observe("dissociation", minutes, items=cadss or CADSS_NONE)
+
     def ready(self) -> None:
-        """Checked in, assessed, vitals and pain taken, premedicated (at t0 .. t0+20)."""
+        """Checked in, assessed, vitals, pain and scores taken, premedicated (t0 .. t0+20)."""
         self.event("check_in", 0)
         self.observe("vitals", 5, **VITALS)
         self.observe("pain", 6, nrs=7)
+        self.scores(7)
         self.event("pre_assessment", 10, iv_access_documented=True, iv_site="left forearm",
                    escort_name="Luis Ruiz", pregnancy_status="not_pregnant")
-        self.observe("premedication", 20, drug="glycopyrrolate", dose=0.2, unit="mg",
-                     route="IV")
+        self.give("glycopyrrolate", 20, 0.2)
 
     def infusing(self) -> None:
         self.ready()

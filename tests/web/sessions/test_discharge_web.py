@@ -4,6 +4,7 @@ written reason; a transfer to emergency care is the other way out."""
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
@@ -19,19 +20,37 @@ from tests.web.sessions.conftest import VITALS, Walk, key
 
 
 def recovering(walk: Walk, *, recovery_vitals: dict[str, Any] | None = None,
-               stop_minutes: float = 150) -> Walk:
-    walk.infusing()  # baseline vitals at minute 5: BP 122/78, HR 72, RR 14, SpO2 98
+               stop_minutes: float = 150, settled: bool = True, pain: int = 6) -> Walk:
+    """Infused, stopped and in recovery, with a set of vital signs taken; ``settled``: the
+    pain, sedation and dissociation scored in recovery, back to the pre-infusion level."""
+    walk.infusing()  # baseline at minute 5: BP 122/78, HR 72, RR 14, SpO2 98; NRS 7; MOAA/S 5
     walk.observe("vitals", 45, **VITALS)
     walk.event("stop", stop_minutes)
     walk.event("begin_recovery", stop_minutes + 1)
     walk.observe("vitals", stop_minutes + 5, **{**VITALS, **(recovery_vitals or {})})
+    if settled:
+        walk.observe("pain", stop_minutes + 6, nrs=pain)
+        walk.scores(stop_minutes + 6)
     return walk
 
 
 def score(client: Client, walk: Walk, **observed: int) -> Any:
+    """The phase-I score (modified Aldrete: leaving the chair), through the page."""
     data = {"score_name": "aldrete_modified_1995", "idempotency_key": key()}
     data.update({f"obs_{k}": v for k, v in observed.items()})
     return client.post(reverse("session_recovery", args=[walk.s.pk]), data)
+
+
+def home(client: Client, walk: Walk, *, ambulation: int = 2, nausea_vomiting: int = 2) -> Any:
+    """The home-readiness score (modified PADSS), through the page."""
+    return client.post(reverse("session_recovery", args=[walk.s.pk]), {
+        "alt-score_name": "padss_modified", "alt-idempotency_key": key(),
+        "alt-obs_ambulation": ambulation, "alt-obs_nausea_vomiting": nausea_vomiting})
+
+
+def ready_to_go(client: Client, walk: Walk) -> None:
+    assert score(client, walk, activity=2, respiration=2, consciousness=2).status_code == 302
+    assert home(client, walk).status_code == 302
 
 
 def discharge(client: Client, walk: Walk, **fields: Any) -> Any:
@@ -66,25 +85,37 @@ def test_the_modified_aldrete_is_scored_item_by_item_against_the_baseline(
     assert p["result"]["inputs"]["baseline"]["systolic_bp_mmhg"] == 122
 
 
-def test_padss_is_scored_item_by_item_with_the_heart_rate_against_the_baseline(
+def test_the_modified_padss_scores_pulse_and_pain_against_the_patients_own_baseline(
         walk: Walk, client: Client) -> None:
-    recovering(walk, recovery_vitals={"heart_rate_per_min": 100})
+    recovering(walk, recovery_vitals={"heart_rate_per_min": 100}, pain=9)
     client.force_login(walk.c.cast.bob)
-    response = client.post(reverse("session_recovery", args=[walk.s.pk]), {
-        "alt-score_name": "padss", "alt-idempotency_key": key(),
-        "alt-obs_activity_mental_status": 2, "alt-obs_pain_nausea_vomiting": 1,
-        "alt-obs_intake_output": 2})
+    response = home(client, walk)
     assert response.status_code == 302, response.content[-2000:]
     p = latest_score(walk)
-    assert p["score_name"] == "padss"
+    assert p["score_name"] == "padss_modified"
     items = {i["key"]: i for i in p["result"]["items"]}
-    # HR |100 - 72| / 72 = 38.9% is the worst deviation: band 20-40% -> 1.
+    # Pulse |100 - 72| / 72 = 38.9% (blood pressure unchanged): band 20-40% -> 1 [S33].
     assert items["vital_signs"]["points"] == 1
     assert items["vital_signs"]["detail"]["worst_measure"] == "heart_rate_per_min"
-    # Bleeding was not scored: the data default (IV site only) is used, and said so.
-    assert items["surgical_bleeding"]["points"] == 2
+    assert set(items["vital_signs"]["detail"]["deviation_percent"]) == {
+        "systolic_bp_mmhg", "heart_rate_per_min"}
+    # Pain 9 against the pre-infusion 7: two points above -> 1.
+    assert items["pain"]["points"] == 1
+    assert items["pain"]["detail"] == {"baseline_nrs": 7, "current_nrs": 9}
     assert items["surgical_bleeding"]["basis"] == "default"
-    assert p["total"] == 1 + 2 + 1 + 2 + 2
+    assert p["total"] == 1 + 2 + 2 + 1 + 2
+
+
+def test_a_crps_patient_in_pain_at_baseline_can_reach_the_home_threshold(
+        walk: Walk, client: Client) -> None:
+    """Finding 9: pain is judged against the patient's own pre-infusion pain (NRS 7
+    here), so pain at that level scores 2, not 0."""
+    recovering(walk, pain=7)
+    client.force_login(walk.c.cast.bob)
+    home(client, walk)
+    p = latest_score(walk)
+    assert p["total"] == 10
+    assert p["result"]["passed"] is True
 
 
 def test_a_score_needs_every_observed_item(walk: Walk, client: Client) -> None:
@@ -100,13 +131,13 @@ def test_recovery_is_scored_only_while_recovering(walk: Walk, client: Client) ->
     client.force_login(walk.c.cast.bob)
     response = score(client, walk, activity=2, respiration=2, consciousness=2)
     assert response.status_code == 400
-    assert b"recovery is scored while recovering" in response.content
+    assert b"Recovery is scored in recovery; the session is infusing." in response.content
 
 
 def test_discharge_with_every_condition_met(walk: Walk, client: Client) -> None:
     recovering(walk)
     client.force_login(walk.c.cast.bob)
-    score(client, walk, activity=2, respiration=2, consciousness=2)
+    ready_to_go(client, walk)
     response = discharge(client, walk)
     assert response.status_code == 302
     assert walk.state() == "discharged"
@@ -115,50 +146,87 @@ def test_discharge_with_every_condition_met(walk: Walk, client: Client) -> None:
     assert entry.payload["no_driving_until"]["hours"] == 24
 
 
-@pytest.mark.parametrize(("failing", "code", "message"), [
-    ("score", "discharge_score", "Modified Aldrete 8/10, needs 9 or more"),
-    ("no_score", "discharge_score", "no Modified Aldrete assessment recorded yet"),
-    ("observation", "minimum_observation", "60 min required"),
-    ("alarm", "alarms_acknowledged", "1 alarm(s) not acknowledged"),
-    ("escort", "escort_confirmed", "no escort confirmed by name"),
-    ("instructions", "instructions_given", "written discharge instructions not given"),
+@pytest.mark.parametrize(("failing", "codes", "message"), [
+    ("score", ("phase_one_score",), "Modified Aldrete 8/10: the patient leaves the chair at 9"),
+    ("no_score", ("phase_one_score",), "No Modified Aldrete assessment recorded yet"),
+    ("home", ("discharge_score",), "Modified PADSS 8/10, needs 9 or more"),
+    ("no_home", ("discharge_score",), "No Modified PADSS assessment recorded yet"),
+    ("observation", ("minimum_observation", "home_score_early"), "60 min required"),
+    ("stale", ("home_score_stale",), "accepts a score at most 30 min old"),
+    ("sedation", ("sedation_baseline",), "MOAA/S 4 is below the patient's pre-infusion 5"),
+    ("dissociation", ("dissociation_baseline",), "CADSS-6 1 is above the patient's "
+                                                 "pre-infusion 0"),
+    ("alarm", ("alarms_acknowledged",), "1 alarm(s) not acknowledged"),
+    ("escort", ("escort_confirmed",), "No escort confirmed by name"),
+    ("instructions", ("instructions_given",), "Written discharge instructions not given"),
 ])
 def test_each_gate_condition_alone_refuses_discharge(walk: Walk, client: Client,
-                                                     failing: str, code: str,
+                                                     failing: str, codes: tuple[str, ...],
                                                      message: str) -> None:
+    from tests.web.sessions.conftest import CADSS_SOME
+
     if failing == "observation":
         walk.t0 = timezone.now() - timedelta(minutes=80)
         recovering(walk, stop_minutes=70)  # stopped 10 minutes ago
     else:
         recovering(walk)
-    if failing == "alarm":  # a high pressure in recovery, nobody acknowledged; now normal
-        walk.observe("vitals", 160, **{**VITALS, "systolic_bp_mmhg": 185})
+    if failing == "alarm":  # a low saturation in recovery, nobody acknowledged; now normal
+        walk.observe("vitals", 160, **{**VITALS, "spo2_percent": 90})
         walk.observe("vitals", 165, **VITALS)
+    if failing == "sedation":
+        walk.observe("sedation", 166, score=4)
+    if failing == "dissociation":
+        walk.observe("dissociation", 166, items=CADSS_SOME)
     client.force_login(walk.c.cast.bob)
     if failing != "no_score":
         score(client, walk, activity=0 if failing == "score" else 2, respiration=2,
               consciousness=2)
+    if failing == "stale":
+        services.session_recovery_score(
+            actor=walk.nurse, session=walk.s, score_name="padss_modified",
+            observed={"ambulation": 2, "nausea_vomiting": 2},
+            occurred_at=timezone.now() - timedelta(minutes=40), idempotency_key=key())
+    elif failing != "no_home":
+        home(client, walk, ambulation=0 if failing == "home" else 2)
     page = client.get(reverse("session_detail", args=[walk.s.pk])).content.decode()
     assert "Cannot discharge yet" in page  # the button lists what is missing
     if failing != "escort":  # the page starts from the escort named at the pre-assessment
-        assert f'data-code="{code}"' in page
+        assert f'data-code="{codes[0]}"' in page
     response = discharge(client, walk,
                          escort_name="" if failing == "escort" else "Luis Ruiz",
                          instructions_given=None if failing == "instructions" else "on")
     assert response.status_code == 400
-    assert message in response.content.decode()
+    assert message in html.unescape(response.content.decode())
     assert walk.state() == "recovering"
-    gate_text = services.selectors.discharge_gate_for(
+    gate = services.selectors.discharge_gate_for(
         services.selectors.snapshot(walk.s), escort_name="" if failing == "escort"
         else "Luis Ruiz", instructions_given=failing != "instructions")
-    assert gate_text.missing_codes == (code,)
+    assert gate.missing_codes == codes
+
+
+def test_a_home_score_taken_minutes_after_the_stop_never_opens_the_gate_later(
+        walk: Walk, client: Client) -> None:
+    """Finding 9: a score taken minutes after the stop stays too early later on."""
+    recovering(walk, stop_minutes=170)  # stopped 130 min before now
+    services.session_recovery_score(
+        actor=walk.nurse, session=walk.s, score_name="padss_modified",
+        observed={"ambulation": 2, "nausea_vomiting": 2},
+        occurred_at=walk.at(176), idempotency_key=key())
+    client.force_login(walk.c.cast.bob)
+    score(client, walk, activity=2, respiration=2, consciousness=2)
+    gate = services.selectors.discharge_gate_for(
+        services.selectors.snapshot(walk.s, now=walk.at(176 + 25)), escort_name="Luis Ruiz",
+        instructions_given=True)
+    assert "home_score_early" in gate.missing_codes
+    assert discharge(client, walk).status_code == 400
+    assert walk.state() == "recovering"
 
 
 def test_the_gate_preview_says_what_is_missing_as_the_form_is_filled(
         walk: Walk, client: Client) -> None:
     recovering(walk)
     client.force_login(walk.c.cast.bob)
-    score(client, walk, activity=2, respiration=2, consciousness=2)
+    ready_to_go(client, walk)
     url = reverse("session_discharge_check", args=[walk.s.pk])
     unticked = client.post(url, {"escort_name": "Luis Ruiz"}).content.decode()
     assert "Cannot discharge yet: instructions given" in unticked
@@ -172,13 +240,14 @@ def test_a_physician_may_discharge_against_a_failed_item_with_a_written_reason(
     recovering(walk)
     client.force_login(walk.c.cast.alice)
     score(client, walk, activity=2, respiration=1, consciousness=1)  # 8/10
-    refused = discharge(client, walk, override_discharge_score="   ")
+    home(client, walk)
+    refused = discharge(client, walk, override_phase_one_score="   ")
     assert refused.status_code == 400
-    response = discharge(client, walk, override_discharge_score=(
+    response = discharge(client, walk, override_phase_one_score=(
         "chronic dyspnoea at baseline, unchanged; reviewed at the bedside"))
     assert response.status_code == 302
     entry = TimelineEntry.objects.get(session=walk.s, kind="discharge")
-    assert entry.payload["gate"]["overridden"][0]["code"] == "discharge_score"
+    assert entry.payload["gate"]["overridden"][0]["code"] == "phase_one_score"
     assert entry.payload["overrides"][0]["physician"] == "Alice"
     assert walk.state() == "discharged"
 
@@ -188,13 +257,14 @@ def test_a_nurse_cannot_override_and_nobody_overrides_the_escort(walk: Walk,
     recovering(walk)
     client.force_login(walk.c.cast.bob)
     score(client, walk, activity=2, respiration=1, consciousness=1)
+    home(client, walk)
     # The nurse's form has no override fields: the reason is ignored and the gate holds.
-    response = discharge(client, walk, override_discharge_score="I think it is fine")
+    response = discharge(client, walk, override_phase_one_score="I think it is fine")
     assert response.status_code == 400
     with pytest.raises(UsageError, match="only a physician"):
         services.session_discharge(actor=walk.nurse, session=walk.s, escort_name="Luis",
                                    instructions_given=True,
-                                   overrides={"discharge_score": "fine"},
+                                   overrides={"phase_one_score": "fine"},
                                    idempotency_key=key())
     with pytest.raises(UsageError, match="cannot be overridden"):
         services.session_discharge(actor=walk.c.actor(walk.c.cast.alice), session=walk.s,
@@ -224,8 +294,13 @@ def test_a_transfer_to_emergency_care_ends_the_session_with_its_reason(
 def discharged(walk: Walk, idempotency_key: str | None = None) -> Any:
     recovering(walk)
     services.session_recovery_score(actor=walk.nurse, session=walk.s,
+                                    score_name="aldrete_modified_1995",
                                     observed={"activity": 2, "respiration": 2,
                                               "consciousness": 2},
+                                    idempotency_key=key())
+    services.session_recovery_score(actor=walk.nurse, session=walk.s,
+                                    score_name="padss_modified",
+                                    observed={"ambulation": 2, "nausea_vomiting": 2},
                                     idempotency_key=key())
     return services.session_discharge(actor=walk.nurse, session=walk.s,
                                       escort_name="Luis Ruiz", instructions_given=True,
@@ -246,7 +321,7 @@ def test_discharge_schedules_the_follow_ups_due_after_the_session(walk: Walk,
 
     recovering(walk)
     client.force_login(walk.c.cast.bob)
-    score(client, walk, activity=2, respiration=2, consciousness=2)
+    ready_to_go(client, walk)
     assert points(walk.c.series) == []
     response = discharge(client, walk)
     assert response.status_code == 302

@@ -71,7 +71,7 @@ PAGES = [
 @pytest.fixture
 def busy(walk: Walk) -> Walk:
     walk.infusing()
-    walk.observe("vitals", 40, **{**VITALS, "systolic_bp_mmhg": 190})  # an alarm to ack
+    walk.observe("vitals", 40, **{**VITALS, "spo2_percent": 90})  # an alarm to ack
     return walk
 
 
@@ -114,7 +114,7 @@ def test_the_board_of_another_site_does_not_list_the_session(busy: Walk,
     client.force_login(busy.c.cast.bob)
     page = client.get(reverse("session_board")).content.decode()
     assert "Ruiz" in page
-    # The high blood pressure, and the vital signs now hours overdue.
+    # The low saturation, and the vital signs now hours overdue.
     assert "2 unacknowledged" in page
     assert "overdue" in page
 

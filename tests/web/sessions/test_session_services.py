@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from ketamine_clinic.errors import UsageError
+from ketamine_clinic.errors import Refusal, UsageError
 from ketamine_clinic.web.orders.models import LimitEvent
 from ketamine_clinic.web.sessions import selectors, services
 from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
@@ -54,12 +54,12 @@ def test_the_ordinary_path_moves_through_every_state(walk: Walk) -> None:
 
 
 @pytest.mark.parametrize(("event", "setup", "message"), [
-    ("pause", "checked_in", "allowed now: complete_pre_assessment"),
-    ("resume", "infusing", "allowed now: pause, stop"),
-    ("stop", "checked_in", "allowed now"),
-    ("begin_recovery", "infusing", "allowed now"),
-    ("check_in", "infusing", "allowed now"),
-    ("pre_assessment", "scheduled", "allowed now: check_in"),
+    ("pause", "checked_in", "possible now: complete pre assessment"),
+    ("resume", "infusing", "possible now: pause, stop"),
+    ("stop", "checked_in", "possible now"),
+    ("begin_recovery", "infusing", "possible now"),
+    ("check_in", "infusing", "possible now"),
+    ("pre_assessment", "scheduled", "possible now: check in"),
 ])
 def test_a_transition_the_state_does_not_allow_is_refused_with_a_reason(
         walk: Walk, event: str, setup: str, message: str) -> None:
@@ -97,8 +97,9 @@ def test_transfer_and_abandon_need_a_written_reason(walk: Walk, event: str) -> N
 ])
 def test_the_infusion_does_not_start_until_the_start_gate_is_open(
         walk: Walk, missing: str, code: str) -> None:
+    """The gate is judged before the premedication (and again at the start): the first
+    drug is refused with the one item missing, and nothing is charted."""
     if missing == "consent":
-        walk.c.consent.delete = None  # consents are append-only: use another patient's
         from ketamine_clinic.web.protocols.models import Consent
         Consent.objects.filter(pk=walk.c.consent.pk).update(patient=walk.c.cast.zed)
     if missing == "verified":
@@ -118,25 +119,25 @@ def test_the_infusion_does_not_start_until_the_start_gate_is_open(
     walk.event("pre_assessment", 10, iv_access_documented=missing != "iv",
                escort_name="" if missing == "escort" else "Luis Ruiz",
                **({} if missing == "pregnancy" else {"pregnancy_status": "not_pregnant"}))
-    walk.observe("premedication", 20, drug="glycopyrrolate", dose=0.2, unit="mg", route="IV")
-    with pytest.raises(UsageError) as err:
-        walk.rate("60 mg/h", 30)
-    assert err.value.field == "event"
-    assert err.value.missing[0].code == code  # type: ignore[attr-defined]
-    assert len(err.value.missing) == 1  # type: ignore[attr-defined]
-    assert walk.state() == "premedication_given"
+    with pytest.raises(Refusal) as err:
+        walk.give("glycopyrrolate", 20, 0.2)
+    assert err.value.codes == (code,)
+    assert walk.state() == "pre_assessment_complete"
+    assert not walk.s.entries.filter(kind="premedication").exists()
     if missing == "screening":
-        why = err.value.missing[0].message  # type: ignore[attr-defined]
-        assert "older than the protocol's validity" in why
+        assert "older than the protocol's validity" in err.value.reasons[0]
 
 
 def _refused_start(walk: Walk) -> list[Any]:
-    walk.ready()
-    with pytest.raises(UsageError) as err:
-        walk.rate("60 mg/h", 30)
-    assert walk.state() == "premedication_given"
-    assert not walk.s.entries.filter(kind="infusion_start").exists()
-    return list(err.value.missing)  # type: ignore[attr-defined]
+    """Ready the patient; the premedication is refused by the start gate: its items."""
+    with pytest.raises(Refusal) as err:
+        walk.ready()
+    assert walk.state() == "pre_assessment_complete"
+    assert not walk.s.entries.filter(kind__in=["premedication", "infusion_start"]).exists()
+    gate = selectors.snapshot(walk.s).start_gate
+    assert gate is not None
+    assert [m.code for m in gate.missing] == list(err.value.codes)
+    return list(gate.missing)
 
 
 def test_the_start_gate_refuses_when_the_facts_changed_since_the_screening(
@@ -150,10 +151,6 @@ def test_the_start_gate_refuses_when_the_facts_changed_since_the_screening(
     # The protocols area's screening_status says why: the medication list changed.
     assert "facts have changed" in missing[0].message
     assert "medications" in missing[0].message
-    # The page shows the same sentence in the start gate.
-    gate = selectors.snapshot(walk.s).start_gate
-    assert gate is not None
-    assert gate.missing == tuple(missing)
 
 
 def test_the_start_gate_refuses_when_the_consent_was_withdrawn(walk: Walk) -> None:
@@ -172,6 +169,7 @@ def test_a_new_screening_after_the_change_opens_the_start_gate_again(walk: Walk)
                                name="tramadol", dose="50 mg as needed")
     assert [m.code for m in _refused_start(walk)] == ["screening_current"]
     screen(walk.c.cast, walk.c.cast.ana, walk.c.protocol_version)
+    walk.give("glycopyrrolate", 25, 0.2)
     walk.rate("60 mg/h", 31)
     assert walk.state() == "infusing"
 
@@ -182,7 +180,7 @@ def test_the_protocol_requires_premedication_before_the_infusion(walk: Walk) -> 
     walk.observe("pain", 6, nrs=7)
     walk.event("pre_assessment", 10, iv_access_documented=True, escort_name="Luis Ruiz",
                pregnancy_status="not_pregnant")
-    with pytest.raises(UsageError, match="requires premedication"):
+    with pytest.raises(Refusal, match="requires premedication"):
         walk.rate("60 mg/h", 30)
 
 
@@ -205,6 +203,7 @@ def test_a_stale_page_loses_the_race_and_is_told_why(walk: Walk) -> None:
 
 def test_the_dose_is_integrated_exactly_across_rate_changes_and_pauses(walk: Walk) -> None:
     walk.infusing()  # 60 mg/h from minute 30
+    walk.scores(49)
     walk.rate("70 mg/h", 50)  # 60 mg/h × 20 min = 20 mg
     walk.event("pause", 60)  # 70 mg/h × 10 min = 35/3 mg
     walk.event("resume", 70)  # paused 10 min: nothing given
@@ -237,7 +236,8 @@ def test_each_rate_is_stored_in_all_three_forms_with_its_check(walk: Walk) -> No
     assert p["rate_mg_per_h"] == 60
     assert p["pump_rate_ml_per_h"] == 60
     assert p["rate_mg_per_kg_per_h"] == pytest.approx(60 / 70, rel=1e-12)
-    assert p["rate_check"]["protocol"] == {"name": "clinic-standard", "version": "1"}
+    assert p["rate_check"]["protocol"] == {"name": "clinic-standard",
+                                           "version": str(walk.c.protocol_version.version)}
     assert p["acceptance"]["accepted"] is True
 
 
@@ -249,8 +249,8 @@ def test_a_rate_above_a_hard_limit_is_blocked_and_the_block_is_kept(walk: Walk) 
 
     walk.infusing()
     before = _count(walk)
-    with pytest.raises(UsageError,
-                       match=r"blocked.*rate_mg_per_h 150 is above the hard limit 140"):
+    with pytest.raises(Refusal, match=r"the rate of 150 mg/h is above the hard limit of "
+                                      r"140 mg/h \[clinic policy\].*cannot be overridden"):
         walk.rate("150 mg/h", 60, override_code=override_reasons()[0].code,
                   override_text="I insist")
     assert _count(walk) == before
@@ -258,23 +258,30 @@ def test_a_rate_above_a_hard_limit_is_blocked_and_the_block_is_kept(walk: Walk) 
                                      quantity="rate_mg_per_h").exists()
 
 
-def test_a_soft_limit_needs_a_coded_reason_and_text(walk: Walk) -> None:
+def test_a_faster_step_than_the_order_needs_a_physician_not_a_nurses_text(
+        walk: Walk) -> None:
     from ketamine_clinic.clinical.limit_checks import override_reasons
 
     walk.infusing()
+    walk.scores(49)
     walk.rate("70 mg/h", 50)
-    with pytest.raises(UsageError, match=r"needs an override.*titration_interval_min 5"):
-        walk.rate("80 mg/h", 55)  # 5 min after the last increase; 15 min is the minimum
+    walk.scores(54)
+    with pytest.raises(Refusal, match=r"time since the last change of 5 min is below "
+                                      r"the signed order's limit of 15 min.*physician"):
+        walk.rate("80 mg/h", 55, override_code=override_reasons()[0].code,
+                  override_text="pain 9/10, calm")  # a nurse's reason is not enough
     assert LimitEvent.objects.filter(session_id_value=walk.s.pk, outcome="hit").exists()
-    code = override_reasons()[0].code
-    entry = walk.rate("80 mg/h", 55, override_code=code, override_text="pain 9/10, calm")
-    assert entry.payload["override_code"] == code
+    entry = walk.rate("80 mg/h", 55, physician=walk.c.cast.alice,
+                      physician_reason="pain 9/10, calm; I am at the chair")
+    assert entry.payload["physician"] == walk.c.cast.alice.get_full_name() or "alice"
+    assert "co-signed at the bedside" in entry.payload["override_text"]
     assert LimitEvent.objects.filter(session_id_value=walk.s.pk, outcome="overridden",
                                      quantity="titration_interval_min").exists()
 
 
 def test_a_decrease_is_never_held_back(walk: Walk) -> None:
     walk.infusing()
+    walk.scores(49)
     walk.rate("70 mg/h", 50)
     entry = walk.rate("40 mg/h", 51)  # one minute later, 30 mg/h down
     assert entry.payload["rate_mg_per_h"] == 40
@@ -282,6 +289,7 @@ def test_a_decrease_is_never_held_back(walk: Walk) -> None:
 
 def test_a_rate_typed_in_ml_per_h_is_converted_with_the_bag(walk: Walk) -> None:
     walk.infusing()
+    walk.scores(49)
     entry = walk.rate("70 mL/h", 50)  # 1 mg/mL bag
     assert entry.payload["rate_mg_per_h"] == 70
 
@@ -301,16 +309,17 @@ def test_an_impossible_rate_is_refused_and_nothing_recorded(walk: Walk, rate: st
 def test_a_rate_change_on_a_stopped_infusion_is_refused(walk: Walk) -> None:
     walk.infusing()
     walk.event("stop", 60)
-    with pytest.raises(UsageError, match="cannot change the rate of a session that is stopped"):
+    with pytest.raises(Refusal, match="The session is stopped: the rate cannot be set"):
         walk.rate("60 mg/h", 61)
 
 
 def test_a_rate_change_dated_before_the_last_pump_event_is_refused(walk: Walk) -> None:
     walk.infusing()
+    walk.scores(49)
     walk.rate("70 mg/h", 50)
-    with pytest.raises(UsageError, match="time order") as err:
+    with pytest.raises(Refusal, match="does not fit the pump record.*time order") as err:
         walk.rate("60 mg/h", 40)
-    assert err.value.field.startswith("rate_events")
+    assert err.value.field == "occurred_at"
 
 
 def test_the_session_total_limit_is_watched_on_the_exact_dose(walk: Walk) -> None:
@@ -331,17 +340,22 @@ def test_a_vital_sign_beyond_the_protocol_threshold_raises_one_alarm_until_ackno
         walk: Walk) -> None:
     walk.infusing()
     walk.observe("vitals", 45, **{**VITALS, "systolic_bp_mmhg": 190})
-    alarms = list(Alarm.objects.filter(session=walk.s))
-    assert [(a.kind, a.detail["vital"], a.detail["threshold"]) for a in alarms] == [
-        ("vital_high", "systolic_bp_mmhg", 180.0)]
+    def highs() -> Any:
+        return Alarm.objects.filter(session=walk.s, kind="vital_high")
+
+    high = list(highs())
+    assert [(a.detail["vital"], a.detail["threshold"]) for a in high] == [
+        ("systolic_bp_mmhg", 180.0)]
+    assert high[0].message.startswith("Systolic blood pressure 190 mmHg at ")
+    assert "above the alarm limit of 180 mmHg [clinic policy]" in high[0].message
     walk.observe("vitals", 50, **{**VITALS, "systolic_bp_mmhg": 195})
-    assert Alarm.objects.filter(session=walk.s).count() == 1  # still the same open alarm
-    services.alarm_acknowledge(actor=walk.nurse, alarm=alarms[0],
+    assert highs().count() == 1  # still the same open alarm
+    services.alarm_acknowledge(actor=walk.nurse, alarm=high[0],
                                response="rate lowered, physician informed")
     walk.observe("vitals", 55, **{**VITALS, "systolic_bp_mmhg": 185})
-    assert Alarm.objects.filter(session=walk.s).count() == 2
+    assert highs().count() == 2
     walk.observe("vitals", 60, **{**VITALS, "systolic_bp_mmhg": 180})  # at the bound: none
-    assert Alarm.objects.filter(session=walk.s).count() == 2
+    assert highs().count() == 2
 
 
 def test_an_acknowledgement_needs_a_response_and_is_kept(walk: Walk) -> None:
@@ -411,6 +425,7 @@ def test_a_correction_without_a_reason_records_nothing(walk: Walk) -> None:
 
 def test_a_corrected_rate_changes_the_dose_and_a_retracted_one_drops_out(walk: Walk) -> None:
     walk.infusing()
+    walk.scores(59)
     change = walk.rate("70 mg/h", 60)
     walk.event("stop", 90)
     # 60 × 0.5 + 70 × 0.5 = 65 mg; the pump actually ran 80 mg/h: 60 × 0.5 + 80 × 0.5 = 70.

@@ -10,9 +10,19 @@ from ketamine_clinic.errors import UsageError
 
 def form_error(form: Any, exc: UsageError, aliases: Mapping[str, str] | None = None) -> None:
     """Attach the error to the form field it names (``aliases`` maps a service's field name
-    to the form's), or to the whole form with the field named in the message."""
+    to the form's), or to the whole form. Pages show the problem in words, never the
+    internal field name; a clinical refusal shows each of its sentences."""
+    from ketamine_clinic.errors import Refusal
+
     field = (aliases or {}).get(exc.field, exc.field)
-    if field in form.fields:
-        form.add_error(field, exc.problem)
+    target = field if field in form.fields else None
+    if isinstance(exc, Refusal):
+        for sentence in exc.reasons:
+            form.add_error(target, sentence)
+        return
+    if target is None and exc.field:
+        # In words: "payload.systolic_bp_mmhg" -> "Systolic bp mmhg: ..."
+        name = exc.field.rsplit(".", 1)[-1].replace("_", " ").strip().capitalize()
+        form.add_error(None, f"{name}: {exc.problem}" if name else exc.problem)
     else:
-        form.add_error(None, str(exc))
+        form.add_error(target, exc.problem)

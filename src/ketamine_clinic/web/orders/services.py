@@ -190,7 +190,7 @@ def _refusal_text(acceptance: Acceptance) -> tuple[str, str]:
     return field, "; ".join(parts)
 
 
-def _medications(chosen: Sequence[str] | None, available: Sequence[Any],
+def medication_lines(chosen: Sequence[str] | None, available: Sequence[Any],
                  field: str) -> list[dict[str, Any]]:
     """The protocol's premedications or rescue medications the physician kept (by drug)."""
     by_drug = {m.drug: m for m in available}
@@ -204,7 +204,10 @@ def _medications(chosen: Sequence[str] | None, available: Sequence[Any],
         m = by_drug[name]
         out.append({"drug": m.drug, "dose": float(m.dose.value), "unit": m.dose.unit,
                     "route": m.route, "timing": m.timing, "indication": m.indication,
-                    "source": m.dose.source})
+                    "source": m.dose.source,
+                    "max_doses": 1 if m.times is None else int(m.times.value),
+                    "min_interval_min": None if m.min_interval_min is None
+                    else float(m.min_interval_min.value)})
     return out
 
 
@@ -298,8 +301,8 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
     plan = plan_of(start_rate=start_rate, max_rate=max_rate, titration_step=titration_step,
                    min_step_interval_min=interval, planned_duration_min=duration,
                    sessions=sessions, bolus=bolus)
-    premeds = _medications(premedications, protocol.premedications, "premedications")
-    rescue = _medications(rescue_medications, protocol.rescue_medications,
+    premeds = medication_lines(premedications, protocol.premedications, "premedications")
+    rescue = medication_lines(rescue_medications, protocol.rescue_medications,
                           "rescue_medications")
     if weight_kg not in (None, ""):
         weight_row = patient_services.measurement_record(

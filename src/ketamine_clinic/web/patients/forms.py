@@ -4,7 +4,12 @@ from django import forms
 
 from ketamine_clinic.clinical.codes import diagnosis_catalogue
 from ketamine_clinic.web.accounts.models import Site
-from ketamine_clinic.web.patients.models import MeasurementKind, PregnancyStatus, SexAtBirth
+from ketamine_clinic.web.patients.models import (
+    MeasurementKind,
+    PregnancyStatus,
+    SexAtBirth,
+    TestOutcome,
+)
 
 
 class DateInput(forms.DateInput):
@@ -56,10 +61,14 @@ class MeasurementForm(forms.Form):
     kind = forms.ChoiceField(choices=MeasurementKind.choices)
     value_number = forms.DecimalField(label="Value", required=False, max_digits=7,
                                       decimal_places=2)
-    value_code = forms.ChoiceField(label="Pregnancy status", required=False,
-                                   choices=[("", "—"), *PregnancyStatus.choices])
+    value_code = forms.ChoiceField(label="Pregnancy status or test result", required=False,
+                                   choices=[("", "—"), *PregnancyStatus.choices,
+                                            *TestOutcome.choices])
     measured_at = forms.DateTimeField(widget=DateTimeInput)
     note = forms.CharField(max_length=200, required=False)
+    confirmed = forms.BooleanField(
+        label="I have checked this weight (scale and unit)", required=False,
+        help_text="needed when the weight differs a lot from the last one")
 
 
 class DiagnosisForm(forms.Form):

@@ -136,6 +136,21 @@ class MeasurementKind(models.TextChoices):
     WEIGHT_KG = "weight_kg", "Weight (kg)"
     HEIGHT_CM = "height_cm", "Height (cm)"
     PREGNANCY_STATUS = "pregnancy_status", "Pregnancy status"
+    ECG = "ecg", "ECG"
+    LIVER_FUNCTION_TESTS = "liver_function_tests", "Liver function tests"
+
+
+# The kinds recorded as a test result (value_code one of TestOutcome), not a number.
+TEST_KINDS = ("ecg", "liver_function_tests")
+
+
+class TestOutcome(models.TextChoices):
+    """The reviewed result of a test the screening asked for."""
+
+    __test__ = False  # not a pytest test class
+
+    IN_RANGE = "in_range", "In range"
+    OUT_OF_RANGE = "out_of_range", "Out of range"
 
 
 class PregnancyStatus(models.TextChoices):
@@ -163,6 +178,8 @@ class Measurement(Retractable):
     def display_value(self) -> str:
         if self.kind == MeasurementKind.PREGNANCY_STATUS:
             return PregnancyStatus(self.value_code).label
+        if self.kind in TEST_KINDS:
+            return TestOutcome(self.value_code).label
         unit = "kg" if self.kind == MeasurementKind.WEIGHT_KG else "cm"
         return f"{self.value_number.normalize():f} {unit}"
 

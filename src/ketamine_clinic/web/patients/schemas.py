@@ -76,11 +76,12 @@ class DiagnosisOut(Schema):
 
 
 class MeasurementIn(Schema):
-    kind: Literal["weight_kg", "height_cm", "pregnancy_status"]
+    kind: Literal["weight_kg", "height_cm", "pregnancy_status", "ecg", "liver_function_tests"]
     value_number: Decimal | None = None
     value_code: str = ""
     measured_at: datetime
     note: str = ""
+    confirmed: bool = False
 
 
 class MeasurementOut(Schema):

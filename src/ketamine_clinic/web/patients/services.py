@@ -11,10 +11,12 @@ from django.utils import timezone
 
 from ketamine_clinic.clinical.codes import lookup_diagnosis
 from ketamine_clinic.clinical.plausibility import check_plausible, plausible_ranges
+from ketamine_clinic.clinical.weight_checks import weight_findings
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import (
+    TEST_KINDS,
     Allergy,
     DemographicAmendment,
     Diagnosis,
@@ -25,6 +27,7 @@ from ketamine_clinic.web.patients.models import (
     PregnancyStatus,
     Retractable,
     SexAtBirth,
+    TestOutcome,
 )
 
 
@@ -145,6 +148,23 @@ def patient_amend(
     return amendments
 
 
+def _check_weight(patient: Patient, weight_kg: Decimal, measured_at: datetime,
+                  confirmed: bool) -> None:
+    last = (patient.measurements.filter(kind=MeasurementKind.WEIGHT_KG,
+                                        entered_in_error_at__isnull=True,
+                                        measured_at__lte=measured_at)
+            .order_by("-measured_at", "-id").first())
+    day = timezone.localdate(measured_at)
+    findings = weight_findings(
+        weight_kg, age_years=patient.age_on(day),
+        previous=None if last is None else (last.value_number,
+                                            timezone.localdate(last.measured_at)),
+        on=day)
+    for f in findings:
+        if f.blocks or not confirmed:
+            raise UsageError("value_number", f.message)
+
+
 def measurement_record(
     *,
     actor: Actor,
@@ -154,7 +174,11 @@ def measurement_record(
     value_number: Decimal | float | None = None,
     value_code: str = "",
     note: str = "",
+    confirmed: bool = False,
 ) -> Measurement:
+    """Record a measurement. A weight is checked as it is entered
+    (``clinical.weight_checks``): an impossible adult weight is refused, and a large change
+    from the last weight is recorded only with ``confirmed``."""
     if kind not in MeasurementKind.values:
         raise UsageError("kind", f"must be one of {', '.join(MeasurementKind.values)}")
     _check_not_future("measured_at", measured_at)
@@ -165,12 +189,18 @@ def measurement_record(
             raise UsageError("value_code",
                              f"must be one of {', '.join(PregnancyStatus.values)}")
         number = None
+    elif kind in TEST_KINDS:
+        if value_code not in TestOutcome.values:
+            raise UsageError("value_code", "say whether the result is in range or out of range")
+        number = None
     else:
         if value_number is None:
             raise UsageError("value_number", "is required")
         number = Decimal(str(value_number)).quantize(Decimal("0.01"))
         check_plausible(kind, float(number), field="value_number")
         value_code = ""
+        if kind == MeasurementKind.WEIGHT_KG:
+            _check_weight(patient, number, measured_at, confirmed)
     with transaction.atomic():
         m = Measurement.objects.create(
             patient=patient, kind=kind, value_number=number, value_code=value_code,

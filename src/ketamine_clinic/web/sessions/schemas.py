@@ -10,6 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ketamine_clinic.clinical.bedside import decisions as _decisions
+from ketamine_clinic.clinical.bedside import view as _core_view
+
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,13 +31,17 @@ class PreAssessment(Payload):
 
 
 class MedicationGiven(Payload):
-    """Premedication or rescue medication actually given."""
+    """Premedication or as-needed drug given from the signed order (the bedside core
+    checks it against the order's line: drug, dose, route, count and interval)."""
 
     drug: str
     dose: float = Field(gt=0)
     unit: str
     route: str
     indication: str = ""
+    ordered_dose: float | None = None
+    dose_number: int | None = None
+    max_doses: int | None = None
 
 
 class RateSet(Payload):
@@ -50,6 +57,7 @@ class RateSet(Payload):
     rate_mg_per_kg_per_h: float | None = Field(default=None, gt=0)
     rate_mg_per_h_exact: str = ""
     rate_entered: str = ""
+    physician: str = ""  # a physician who co-signed this rate at the bedside
     rate_check: dict = Field(default_factory=dict)  # type: ignore[type-arg]
     acceptance: dict = Field(default_factory=dict)  # type: ignore[type-arg]
     override_code: str = ""
@@ -182,29 +190,11 @@ KINDS: dict[str, type[Payload]] = {
 }
 
 
-# Kinds that change the session's state, with the state-machine event each one is.
-STATE_KINDS: dict[str, str] = {
-    "check_in": "check_in",
-    "pre_assessment": "complete_pre_assessment",
-    "infusion_start": "start_infusion",
-    "pause": "pause",
-    "resume": "resume",
-    "stop": "stop",
-    "begin_recovery": "begin_recovery",
-    "discharge": "discharge",
-    "transfer": "transfer",
-    "abandon": "abandon",
-}
-
-# Observations recorded at any time while the session is open (no state change).
-OBSERVATION_KINDS = ("vitals", "sedation", "dissociation", "pain", "adverse_event", "note",
-                     "premedication", "rescue_medication")
-
-# Kinds whose entries may be corrected (same kind, new payload) or retracted. State
-# changes cannot be: the session's path is what happened; a note explains a mistake.
-CORRECTABLE_KINDS = (*OBSERVATION_KINDS, "pre_assessment", "infusion_start", "rate_change",
-                     "recovery_score")
-RETRACTABLE_KINDS = (*OBSERVATION_KINDS, "rate_change", "recovery_score")
+# The kinds are the bedside core's (state changes, correctable and retractable kinds).
+STATE_KINDS: dict[str, str] = dict(_core_view.STATE_KINDS)
+OBSERVATION_KINDS = (*_decisions.OBSERVATIONS, *_core_view.MEDICATION_KINDS)
+CORRECTABLE_KINDS = _decisions.CORRECTABLE
+RETRACTABLE_KINDS = _decisions.RETRACTABLE
 
 
 # --------------------------------------------------------------------------- API schemas
@@ -238,6 +228,18 @@ class EventIn(Schema):
     payload: dict = Field(default_factory=dict)  # type: ignore[type-arg]
     occurred_at: _datetime | None = None
     expected_version: int | None = Field(default=None, description="the version you saw")
+    idempotency_key: str = Field(min_length=1, max_length=80)
+
+
+class GiveIn(Schema):
+    """A drug given from the signed order's list (premedication or as needed)."""
+
+    drug: str = Field(min_length=1, max_length=60)
+    dose: float = Field(gt=0)
+    unit: str = Field(min_length=1, max_length=20)
+    route: str = Field(min_length=1, max_length=10)
+    indication: str = ""
+    occurred_at: _datetime | None = None
     idempotency_key: str = Field(min_length=1, max_length=80)
 
 

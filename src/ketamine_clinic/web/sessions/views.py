@@ -96,15 +96,18 @@ def _forms(snap: selectors.Snapshot, physician: bool) -> dict[str, forms.Form]:
         "stop": ReasonForm(initial=version), "begin_recovery": StateChange(initial=version),
         "transfer": ReasonForm(initial=version), "abandon": ReasonForm(initial=version),
         "recovery": RecoveryForm(score=rules.discharge_score),
-        "recovery_alt": RecoveryForm(score=_alternative_score(rules.discharge_score),
-                                     prefix="alt"),
+        "recovery_alt": RecoveryForm(score=_second_score(rules), prefix="alt"),
         "discharge": DischargeForm(initial={**version, "escort_name": pre["escort_name"]},
                                    physician=physician),
     }
 
 
-def _alternative_score(score: str) -> str:
-    return "padss" if score.startswith("aldrete") else "aldrete_modified_1995"
+def _second_score(rules: Any) -> str:
+    """The second recovery form: the home-readiness score the protocol names (or, for a
+    protocol without one, the other published score)."""
+    if rules.home_score:
+        return str(rules.home_score)
+    return "padss" if rules.discharge_score.startswith("aldrete") else "aldrete_modified_1995"
 
 
 def _live_context(request: HttpRequest, snap: selectors.Snapshot) -> dict[str, Any]:
@@ -357,7 +360,7 @@ def session_recovery(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _session(request, session_id)
     rules = selectors.session_rules(session)
     alt = "alt-score_name" in request.POST
-    score = _alternative_score(rules.discharge_score) if alt else rules.discharge_score
+    score = _second_score(rules) if alt else rules.discharge_score
     form = RecoveryForm(request.POST, score=score, prefix="alt" if alt else None)
     if form.is_valid():
         try:
