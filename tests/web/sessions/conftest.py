@@ -110,7 +110,8 @@ def make_order(cast: Any, patient: Any, pv: Any, *, weight_kg: str = "70",
         premedications=medication_lines(None, protocol.premedications, "premedications"),
         rescue_medications=medication_lines(None, protocol.rescue_medications,
                                             "rescue_medications"),
-        overrides=signed, computed=check.to_dict(), written_by=cast.alice, signed_at=now, signed_by=cast.alice,
+        overrides=signed, computed=check.to_dict(), written_by=cast.alice, signed_at=now,
+        signed_by=cast.alice,
         verified_at=now, verified_by=cast.bob)
 
 

@@ -317,7 +317,7 @@ def test_a_rate_change_dated_before_the_last_pump_event_is_refused(walk: Walk) -
     walk.infusing()
     walk.scores(49)
     walk.rate("70 mg/h", 50)
-    with pytest.raises(Refusal, match="does not fit the pump record.*time order") as err:
+    with pytest.raises(Refusal, match=r"does not fit the pump record.*time order") as err:
         walk.rate("60 mg/h", 40)
     assert err.value.field == "occurred_at"
 

@@ -100,20 +100,30 @@ class NoteForm(Entry):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class MedicationForm(Entry):
-    drug = forms.CharField()
-    dose = forms.FloatField(widget=forms.NumberInput(NUM))
-    unit = forms.CharField(initial="mg")
-    route = forms.CharField(initial="IV")
-    indication = forms.CharField(required=False)
+class GiveForm(Entry):
+    """One dose from a line of the signed order (drug, unit and route come from the line;
+    the dose is prefilled with the ordered dose)."""
+
+    drug = forms.CharField(widget=forms.HiddenInput)
+    unit = forms.CharField(widget=forms.HiddenInput)
+    route = forms.CharField(widget=forms.HiddenInput)
+    dose = forms.DecimalField(label="Dose", min_value=0, max_digits=8, decimal_places=3,
+                              widget=forms.NumberInput(NUM))
+    indication = forms.CharField(required=False, label="Why (as needed)")
 
 
 class RateForm(StateChange):
     rate = forms.CharField(label="Rate", help_text='any form: "0.5 mg/kg/h", "60 mg/h", '
                                                   'or "60 mL/h"')
     confirm = forms.BooleanField(required=False, label="I confirm this rate (unit check)")
-    override_code = forms.ChoiceField(required=False, label="Soft-limit override reason")
-    override_text = forms.CharField(required=False, label="Override explanation")
+    override_code = forms.ChoiceField(required=False,
+                                      label="Reason for a lower rate below the protocol minimum")
+    override_text = forms.CharField(required=False, label="Explanation")
+    physician_username = forms.CharField(required=False, label="Physician's user name")
+    physician_password = forms.CharField(required=False, label="Physician's password",
+                                         widget=forms.PasswordInput)
+    physician_reason = forms.CharField(required=False, label="Physician's reason",
+                                       widget=forms.Textarea(attrs={"rows": 1}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

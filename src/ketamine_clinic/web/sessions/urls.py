@@ -9,6 +9,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/observe/<str:kind>/", views.session_observe,
          name="session_observe"),
     path("sessions/<int:session_id>/rate/", views.session_rate, name="session_rate"),
+    path("sessions/<int:session_id>/give/", views.session_give, name="session_give"),
     path("sessions/<int:session_id>/event/<str:event>/", views.session_event,
          name="session_event"),
     path("sessions/<int:session_id>/entries/<int:entry_id>/correct/", views.session_correct,

@@ -3,7 +3,9 @@ discharge, and the clinic-wide board. Views validate and translate; services wri
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from fractions import Fraction
 from typing import Any
 
 from django import forms
@@ -14,6 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ketamine_clinic.clinical.bedside.words import rate as rate_words
 from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
@@ -30,7 +33,7 @@ from ketamine_clinic.web.sessions.forms import (
     CorrectionForm,
     DischargeForm,
     DissociationForm,
-    MedicationForm,
+    GiveForm,
     NoteForm,
     PainForm,
     PreAssessmentForm,
@@ -49,7 +52,6 @@ from ketamine_clinic.web.sessions.schemas import CORRECTABLE_KINDS, STATE_KINDS
 OBSERVATION_FORMS: dict[str, type[forms.Form]] = {
     "vitals": VitalsForm, "sedation": SedationForm, "dissociation": DissociationForm,
     "pain": PainForm, "adverse_event": AdverseEventForm, "note": NoteForm,
-    "premedication": MedicationForm, "rescue_medication": MedicationForm,
 }
 EVENT_FORMS: dict[str, type[forms.Form]] = {
     "check_in": StateChange, "pre_assessment": PreAssessmentForm, "pause": ReasonForm,
@@ -87,8 +89,6 @@ def _forms(snap: selectors.Snapshot, physician: bool) -> dict[str, forms.Form]:
         "vitals": VitalsForm(), "sedation": SedationForm(scale=rules.sedation_scale),
         "dissociation": DissociationForm(scale=rules.dissociation_scale), "pain": PainForm(),
         "adverse_event": AdverseEventForm(), "note": NoteForm(),
-        "premedication": MedicationForm(prefix="pre"),
-        "rescue_medication": MedicationForm(prefix="rescue"),
         "rate": RateForm(initial=version),
         "check_in": StateChange(initial=version),
         "pre_assessment": PreAssessmentForm(initial={**version, **pre}),
@@ -138,12 +138,13 @@ def _page(request: HttpRequest, session: InfusionSession,
         "event_labels": EVENT_LABELS, "physician": physician,
         "show_rate": snap.state in (SessionState.PRE_ASSESSMENT_COMPLETE,
                                     SessionState.PREMEDICATION_GIVEN, SessionState.INFUSING),
-        "refusals": [f"{name if name != '__all__' else ''} {' '.join(errs)}".strip()
-                     for form in (bound or {}).values()
-                     for name, errs in form.errors.items()],
-        "medication_kinds": [("premedication", "Premedication given"),
-                             ("rescue_medication", "Rescue medication given")],
-        "recovery_forms": [page_forms["recovery"], page_forms["recovery_alt"]],
+        "refusals": [err for form in (bound or {}).values()
+                     for errs in form.errors.values() for err in errs],
+        "mar": _mar(snap, bound),
+        "allergies": snap.view.facts.allergies,
+        "recovery_forms": [("Leaving the chair", page_forms["recovery"]),
+                           ("Going home" if snap.rules.home_score else "Alternative score",
+                            page_forms["recovery_alt"])],
     }
     audit_record(actor=_actor(request, session), action="session.view", object_type="session",
                  object_id=session.pk, detail={"patient": session.patient_id})
@@ -170,6 +171,30 @@ def session_live(request: HttpRequest, session_id: int) -> HttpResponse:
                   {**_live_context(request, snap), "oob": True})
 
 
+@dataclass
+class MarRow:
+    """One line of the signed order's medication record, with its doses so far."""
+
+    line: Any
+    given: list[Any]
+    form: forms.Form
+
+    @property
+    def left(self) -> int:
+        return max(self.line.max_doses - len(self.given), 0)
+
+
+def _mar(snap: selectors.Snapshot, bound: dict[str, forms.Form] | None) -> list[MarRow]:
+    rows = []
+    for i, line in enumerate(snap.view.order.lines):
+        prefix = f"give{i}"
+        form = (bound or {}).get(prefix) or GiveForm(prefix=prefix, initial={
+            "drug": line.drug, "unit": line.unit, "route": line.route, "dose": line.dose,
+            "indication": line.indication})
+        rows.append(MarRow(line, [snap.rows[e.id] for e in snap.view.given(line.drug)], form))
+    return rows
+
+
 def _done(request: HttpRequest, session: InfusionSession, message: str) -> HttpResponse:
     messages.success(request, message)
     return redirect("session_detail", session_id=session.pk)
@@ -187,8 +212,6 @@ def session_observe(request: HttpRequest, session_id: int, kind: str) -> HttpRes
         kwargs["scale"] = rules.sedation_scale
     elif kind == "dissociation":
         kwargs["scale"] = rules.dissociation_scale
-    elif kind in ("premedication", "rescue_medication"):
-        kwargs["prefix"] = "pre" if kind == "premedication" else "rescue"
     form = OBSERVATION_FORMS[kind](request.POST, **kwargs)
     if form.is_valid():
         data = dict(form.cleaned_data)
@@ -209,27 +232,55 @@ def session_observe(request: HttpRequest, session_id: int, kind: str) -> HttpRes
 
 @require_POST
 @capability_required(Capability.CHART_SESSION)
+def session_give(request: HttpRequest, session_id: int) -> HttpResponse:
+    """A dose from one line of the order's medication record (the line's form prefix)."""
+    session = _session(request, session_id)
+    prefix = next((k.split("-")[0] for k in request.POST if k.startswith("give")), "give0")
+    form = GiveForm(request.POST, prefix=prefix)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            entry = services.session_give(
+                actor=_actor(request, session), session=session, drug=d["drug"],
+                dose=d["dose"], unit=d["unit"], route=d["route"],
+                indication=d["indication"], occurred_at=d["occurred_at"],
+                idempotency_key=d["idempotency_key"])
+        except UsageError as exc:
+            form_error(form, exc)
+        else:
+            p = entry.payload
+            return _done(request, session, f"{p['drug'].capitalize()} {p['dose']:g} "
+                                           f"{p['unit']} {p['route']} recorded.")
+    return _page(request, session, {prefix: form}, status=400)
+
+
+@require_POST
+@capability_required(Capability.CHART_SESSION)
 def session_rate(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _session(request, session_id)
     form = RateForm(request.POST)
     if form.is_valid():
         d = form.cleaned_data
         try:
+            physician = None
+            if d["physician_username"] or d["physician_password"]:
+                physician = services.physician_cosigner(d["physician_username"],
+                                                        d["physician_password"])
             entry = services.session_rate_set(
                 actor=_actor(request, session), session=session, rate=d["rate"],
                 occurred_at=d["occurred_at"], override_code=d["override_code"],
                 override_text=d["override_text"],
                 confirmed=("pump_rate_equals_mg_per_h", "usual_rate_ratio")
                 if d["confirm"] else (),
-                expected_version=d["expected_version"], idempotency_key=d["idempotency_key"])
+                expected_version=d["expected_version"], idempotency_key=d["idempotency_key"],
+                physician=physician, physician_reason=d["physician_reason"])
         except UsageError as exc:
             form_error(form, exc)
         else:
             p = entry.payload
-            return _done(request, session,
-                         f"Rate {p['rate_mg_per_kg_per_h']:.3g} mg/kg/h = "
-                         f"{p['rate_mg_per_h']:.4g} mg/h = {p['pump_rate_ml_per_h']:.4g} mL/h "
-                         "recorded.")
+            return _done(request, session, "Rate " + rate_words(
+                Fraction(p["rate_mg_per_h_exact"]), Fraction(str(p["rate_mg_per_kg_per_h"])),
+                Fraction(str(p["pump_rate_ml_per_h"]))) + " recorded.")
     return _page(request, session, {"rate": form}, status=400)
 
 
