@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.simulation",
     "ketamine_clinic.web.documents",
     "ketamine_clinic.web.fhir",
+    "ketamine_clinic.web.stock",
 ]
 
 MIDDLEWARE = [

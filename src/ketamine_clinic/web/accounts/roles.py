@@ -37,6 +37,9 @@ class Capability(models.TextChoices):
     OVERRIDE_DISCHARGE = "override_discharge"
     RECORD_FOLLOW_UP = "record_follow_up"
     VIEW_REPORTS = "view_reports"
+    # The controlled-substance record; what each role may do there (receive, draw, witness,
+    # count, destroy, resolve) is set by administrators in the stock area (web/stock).
+    VIEW_STOCK = "view_stock"
 
 
 _ALL_STAFF = frozenset(Role)
@@ -71,6 +74,8 @@ CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.OVERRIDE_DISCHARGE: _PHYSICIAN,
     Capability.RECORD_FOLLOW_UP: frozenset({Role.PHYSICIAN, Role.NURSE, Role.FRONT_DESK}),
     Capability.VIEW_REPORTS: frozenset({Role.PHYSICIAN, Role.CLINIC_ADMIN, Role.AUDITOR}),
+    Capability.VIEW_STOCK: frozenset({Role.PHYSICIAN, Role.NURSE, Role.CLINIC_ADMIN,
+                                      Role.AUDITOR}),
 }
 
 
