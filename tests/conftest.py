@@ -36,6 +36,25 @@ class Cast:
                 "clinic_admin": self.dave, "auditor": self.erin}
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None,
+                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """On SQLite, test in a database file rather than in memory.
+
+    Django shares one in-memory connection between the test and every request thread of
+    the live server, so two requests served at once interleave their transactions on it
+    (issue 20: two audit entries took the same sequence number). With a file each thread
+    has a connection of its own and SQLite's write lock orders them, as in production.
+    Each xdist worker has its own temporary folder, hence its own file.
+    """
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):
+        db.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("sqlite") / "test-ketamine-clinic.sqlite3")
+
+
 @pytest.fixture
 def cast(db: Any) -> Cast:
     from ketamine_clinic.web.accounts.models import Site, User

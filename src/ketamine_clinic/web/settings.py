@@ -83,7 +83,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "ketamine_clinic.web.lib.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -168,6 +168,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("KETAMINE_CLINIC_AXES_ENABLED", True)
+# ...and lock an address after this many failures over all usernames (password spraying).
+AXES_HANDLER = "ketamine_clinic.web.accounts.throttle.AddressThrottledHandler"
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("KETAMINE_CLINIC_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("KETAMINE_CLINIC_SSL_REDIRECT", True)
