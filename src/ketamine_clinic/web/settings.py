@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.documents",
     "ketamine_clinic.web.fhir",
     "ketamine_clinic.web.scheduling",
+    "ketamine_clinic.web.stock",
 ]
 
 MIDDLEWARE = [

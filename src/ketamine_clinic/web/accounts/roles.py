@@ -40,6 +40,9 @@ class Capability(models.TextChoices):
     BOOK_VISIT = "book_visit"
     ANSWER_CHECKLIST = "answer_checklist"
     MANAGE_SITES = "manage_sites"
+    # The controlled-substance record; what each role may do there (receive, draw, witness,
+    # count, destroy, resolve) is set by administrators in the stock area (web/stock).
+    VIEW_STOCK = "view_stock"
 
 
 _ALL_STAFF = frozenset(Role)
@@ -80,6 +83,8 @@ CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.ANSWER_CHECKLIST: frozenset({Role.FRONT_DESK, Role.NURSE, Role.PHYSICIAN}),
     # Chairs, opening hours and closures of a site.
     Capability.MANAGE_SITES: frozenset({Role.CLINIC_ADMIN}),
+    Capability.VIEW_STOCK: frozenset({Role.PHYSICIAN, Role.NURSE, Role.CLINIC_ADMIN,
+                                      Role.AUDITOR}),
 }
 
 
