@@ -113,6 +113,17 @@ def _demo_sessions(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_sessions)
 
 
+def _demo_scheduling(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.scheduling.demo import demo_scheduling
+
+    count = demo_scheduling()
+    if count:
+        print(f"Set up demo chairs and opening hours; booked {count} visits (see Calendar).")
+
+
+DEMO_HOOKS.append(_demo_scheduling)
+
+
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
     from ketamine_clinic.commands.report import demo_cohort
 

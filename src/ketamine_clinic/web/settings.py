@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.simulation",
     "ketamine_clinic.web.documents",
     "ketamine_clinic.web.fhir",
+    "ketamine_clinic.web.scheduling",
     "ketamine_clinic.web.stock",
 ]
 
@@ -205,6 +206,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 TASKS = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
 }
+
+# Booking grid of the calendar and of the free slots it offers [min] (an operational
+# setting, not a clinical one: a visit's length comes from its order and protocol).
+SCHEDULING_SLOT_MINUTES = env_int("KETAMINE_CLINIC_SLOT_MINUTES", 15)
 
 # FHIR bulk export files are kept this many hours, then deleted (docs/fhir.md).
 FHIR_EXPORT_HOURS = env_int("KETAMINE_CLINIC_FHIR_EXPORT_HOURS", 24)
