@@ -9,4 +9,5 @@ class StockConfig(AppConfig):
     name = "ketamine_clinic.web.stock"
     label = "stock"
     verbose_name = "Controlled-substance record"
-    nav: list[tuple[str, str, Capability | None]] = []
+    nav: list[tuple[str, str, Capability | None]] = [
+        ("Stock", "stock_home", Capability.VIEW_STOCK)]
