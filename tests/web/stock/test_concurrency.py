@@ -13,8 +13,8 @@ from ketamine_clinic.errors import UsageError
 
 
 @pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_two_concurrent_draws_of_one_vial_never_overdraw_it(cast: Any) -> None:
+def test_two_concurrent_draws_of_one_vial_never_overdraw_it(transactional_db: Any,
+                                                            cast: Any) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (row locks between two connections)")
     from datetime import timedelta
