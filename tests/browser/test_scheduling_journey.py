@@ -10,14 +10,8 @@ import pytest
 
 from ketamine_clinic.web.scheduling.models import Visit
 from tests.browser.conftest import log_in
-from tests.web.scheduling.conftest import Sched, make_sched
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def sched(cast: Any) -> Sched:
-    return make_sched(cast)
 
 
 def test_the_front_desk_books_a_series_and_resolves_a_conflict(

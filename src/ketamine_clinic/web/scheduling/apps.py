@@ -8,6 +8,7 @@ class SchedulingConfig(AppConfig):
     label = "scheduling"
     verbose_name = "Chairs, opening hours and visits"
     nav: list[tuple[str, str, Capability | None]] = [
+        ("Today", "census_home", Capability.VIEW_PATIENTS),
         ("Calendar", "calendar_home", Capability.VIEW_PATIENTS)]
     patient_panels: list[str] = [
         "ketamine_clinic.web.scheduling.views.patient_visits_panel"]

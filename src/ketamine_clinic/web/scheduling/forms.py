@@ -49,3 +49,23 @@ class CancelForm(forms.Form):
 class ChairForm(forms.Form):
     code = forms.CharField(max_length=20)
     label = forms.CharField(max_length=100, required=False)
+
+
+class ChecklistForm(forms.Form):
+    """One yes/no per checklist item (reference/previsit.toml), and the escort."""
+
+    escort_name = forms.CharField(max_length=200, label="Escort who takes the patient home")
+    escort_phone = forms.CharField(max_length=40, required=False, label="Escort's phone")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from ketamine_clinic.web.scheduling.checklist import checklist
+
+        super().__init__(*args, **kwargs)
+        for item in checklist().items:
+            self.fields[f"item_{item.key}"] = forms.TypedChoiceField(
+                label=item.question, choices=[("yes", "yes"), ("no", "no")],
+                widget=forms.RadioSelect, coerce=lambda v: v == "yes")
+
+    def answers(self) -> dict[str, bool]:
+        return {k.removeprefix("item_"): v for k, v in self.cleaned_data.items()
+                if k.startswith("item_")}

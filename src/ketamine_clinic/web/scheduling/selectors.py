@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from ketamine_clinic.clinical.scheduling import (
     Busy,
@@ -232,3 +233,91 @@ def _week_day(g: DayGrid) -> WeekDay:
 def visit_length_of(visit: Visit) -> VisitLength:
     """A booked visit keeps the length it was booked with."""
     return VisitLength(infusion_min=visit.infusion_min, recovery_min=visit.recovery_min)
+
+
+# --------------------------------------------------------------------------- the day
+
+
+@dataclass(frozen=True)
+class ReadyCheck:
+    key: str
+    label: str
+    ok: bool
+    detail: str  # what is missing and what to do, or what was found
+
+
+@dataclass
+class CensusRow:
+    visit: Visit
+    checks: list[ReadyCheck]
+
+    @property
+    def ready(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def problems(self) -> list[ReadyCheck]:
+        return [c for c in self.checks if not c.ok]
+
+
+def visit_readiness(visit: Visit, *, today: date | None = None) -> list[ReadyCheck]:
+    """Whether the visit can go ahead: screening current, consent in force, order
+    verified, escort named and the pre-visit checklist answered; each with what to do."""
+    from ketamine_clinic.web.protocols.selectors import screening_latest_status
+    from ketamine_clinic.web.scheduling.checklist import checklist
+
+    order, patient, pv = visit.order, visit.patient, visit.order.protocol_version
+    day = today or timezone.localtime(visit.starts_at, site_tz(visit.site)).date()
+    status = screening_latest_status(patient, pv, series=visit.series, today=day)
+    if status is not None and status.current:
+        screening = ReadyCheck("screening", "Screening", True,
+                               f"current until {status.screening.valid_until:%d %b %Y}")
+    else:
+        why = "; ".join(status.blocking) if status is not None else "never screened"
+        screening = ReadyCheck("screening", "Screening", False,
+                               f"not current ({why}): a nurse screens the patient again")
+    consent = consent_current(patient, pv)
+    consent_check = ReadyCheck(
+        "consent", "Consent", consent is not None,
+        f"signed {timezone.localtime(consent.signed_at):%d %b %Y}" if consent is not None
+        else "no consent in force for this protocol version: a clinician records it")
+    order_check = ReadyCheck(
+        "order", "Order", order.status == Order.Status.ACTIVE,
+        "signed and verified" if order.status == Order.Status.ACTIVE else
+        f"the order is {order.get_status_display().lower()}: it needs a physician's signature "
+        "and a second clinician's check" if order.status in (Order.Status.DRAFT,
+                                                             Order.Status.SIGNED)
+        else f"the order is {order.get_status_display().lower()}: a physician writes a new one")
+    answered = visit.checklist.get("answers", {}) if visit.checklist else {}
+    escort = (visit.checklist or {}).get("escort_name", "")
+    escort_check = ReadyCheck(
+        "escort", "Escort", bool(escort),
+        f"{escort} takes the patient home" if escort else
+        (f"registered escort {patient.escort_name}, not yet confirmed for this visit: ask"
+         if patient.escort_name else "no escort named: ask who takes the patient home"))
+    items = checklist()
+    no = [i for i in items.items if answered.get(i.key) is False]
+    unanswered = [i for i in items.items if i.key not in answered]
+    if not answered:
+        detail = "not asked yet: call the patient"
+    elif no:
+        detail = "answered no: " + "; ".join(i.question for i in no)
+    elif unanswered:
+        detail = f"{len(unanswered)} question(s) not answered"
+    else:
+        detail = f"answered {timezone.localtime(visit.checklist_at):%d %b %H:%M}" \
+            if visit.checklist_at else "answered"
+    checklist_check = ReadyCheck("checklist", "Pre-visit checklist",
+                                 bool(answered) and not no and not unanswered, detail)
+    return [screening, consent_check, order_check, escort_check, checklist_check]
+
+
+def census(site: Site, day: date) -> list[CensusRow]:
+    """The day's visits at the site (booked or in the chair), in order of arrival."""
+    start, end = _local_day_bounds(site, day)
+    visits = (Visit.objects.filter(site=site, status__in=HOLDING, starts_at__gte=start,
+                                   starts_at__lt=end)
+              .select_related("patient", "chair", "order", "order__protocol_version",
+                              "series", "site", "session")
+              .order_by("starts_at", "chair__code"))
+    return [CensusRow(v, visit_readiness(v, today=day)) for v in visits]

@@ -312,3 +312,30 @@ def closure_add(*, actor: Actor, site: Site, day: Any, reason: str) -> SiteClosu
                      object_type="site", object_id=site.pk,
                      detail={"day": str(day), "reason": reason})
     return closure
+
+
+def visit_checklist_record(*, actor: Actor, visit: Visit, answers: dict[str, bool],
+                           escort_name: str, escort_phone: str = "") -> Visit:
+    """Record the pre-visit checklist as the patient answered it, with the escort who will
+    take them home. Every item must be answered; a "no" is kept (the census shows it)."""
+    from ketamine_clinic.web.scheduling.checklist import checklist
+
+    items = checklist()
+    missing = [k for k in items.keys if k not in answers]
+    if missing:
+        raise UsageError(missing[0], "is not answered")
+    escort_name = (escort_name or "").strip()
+    if not escort_name:
+        raise UsageError("escort_name", "name the adult who takes the patient home")
+    with transaction.atomic():
+        v = _locked_visit(visit)
+        v.checklist = {"version": items.version,
+                       "answers": {k: bool(answers[k]) for k in items.keys},
+                       "escort_name": escort_name, "escort_phone": (escort_phone or "").strip()}
+        v.checklist_at, v.checklist_by = timezone.now(), actor.user
+        v.version += 1
+        v.save()
+        VisitEvent.objects.create(visit=v, kind="checklist", by=actor.user, detail=v.checklist)
+        audit_record(actor=_actor_at(actor, v.site), action="visit.checklist",
+                     object_type="visit", object_id=v.pk, detail={"patient": v.patient_id})
+    return v

@@ -12,4 +12,7 @@ urlpatterns = [
     path("visits/<int:visit_id>/reschedule/", views.visit_reschedule, name="visit_reschedule"),
     path("visits/<int:visit_id>/cancel/", views.visit_cancel, name="visit_cancel"),
     path("visits/<int:visit_id>/start/", views.visit_start, name="visit_start"),
+    path("visits/<int:visit_id>/checklist/", views.visit_checklist, name="visit_checklist"),
+    path("today/", views.census_home, name="census_home"),
+    path("today/<slug:site>/", views.census_today, name="census_today"),
 ]

@@ -28,6 +28,7 @@ from ketamine_clinic.web.scheduling.forms import (
     BookSeriesForm,
     CancelForm,
     ChairForm,
+    ChecklistForm,
     RescheduleForm,
 )
 from ketamine_clinic.web.scheduling.models import Chair, OpeningHours, Visit
@@ -206,9 +207,19 @@ def _visit(request: HttpRequest, visit_id: int) -> Visit:
     return visit
 
 
+def _checklist_initial(visit: Visit) -> dict[str, Any]:
+    done = visit.checklist or {}
+    initial: dict[str, Any] = {
+        "escort_name": done.get("escort_name") or visit.patient.escort_name,
+        "escort_phone": done.get("escort_phone") or visit.patient.escort_phone}
+    for key, value in done.get("answers", {}).items():
+        initial[f"item_{key}"] = "yes" if value else "no"
+    return initial
+
+
 def _visit_page(request: HttpRequest, visit: Visit, *, reschedule: RescheduleForm | None = None,
-                cancel: CancelForm | None = None, status: int = 200,
-                rows: list[dict[str, Any]] | None = None) -> HttpResponse:
+                cancel: CancelForm | None = None, checklist: ChecklistForm | None = None,
+                status: int = 200, rows: list[dict[str, Any]] | None = None) -> HttpResponse:
     tz = selectors.site_tz(visit.site)
     local = timezone.localtime(visit.starts_at, tz)
     chairs = _chair_codes(visit.site)
@@ -220,6 +231,8 @@ def _visit_page(request: HttpRequest, visit: Visit, *, reschedule: RescheduleFor
             "day": local.date(), "start_time": local.time(), "chair": visit.chair.code}),
         "cancel": cancel or CancelForm(), "rows": rows,
         "given": selectors.infusions_given(visit.series),
+        "checklist": checklist or ChecklistForm(initial=_checklist_initial(visit)),
+        "checks": selectors.visit_readiness(visit),
     }, status=status)
 
 
@@ -283,6 +296,62 @@ def visit_start(request: HttpRequest, visit_id: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("visit_detail", visit_id=visit.pk)
     return redirect("session_detail", session_id=session.pk)
+
+
+@require_POST
+@capability_required(Capability.ANSWER_CHECKLIST)
+def visit_checklist(request: HttpRequest, visit_id: int) -> HttpResponse:
+    visit = _visit(request, visit_id)
+    form = ChecklistForm(request.POST)
+    if not form.is_valid():
+        return _visit_page(request, visit, checklist=form, status=400)
+    try:
+        services.visit_checklist_record(actor=_actor(request, visit.site), visit=visit,
+                                        answers=form.answers(),
+                                        escort_name=form.cleaned_data["escort_name"],
+                                        escort_phone=form.cleaned_data["escort_phone"])
+    except UsageError as exc:
+        form_error(form, exc, {k: f"item_{k}" for k in form.answers()})
+        return _visit_page(request, visit, checklist=form, status=400)
+    messages.success(request, "Pre-visit checklist recorded.")
+    return redirect(request.POST.get("next") or visit.get_absolute_url())
+
+
+# --------------------------------------------------------------------------- the day
+
+
+@capability_required(Capability.VIEW_PATIENTS)
+def census_home(request: HttpRequest) -> HttpResponse:
+    site = selectors.sites_visible_to(request.user).first()  # type: ignore[arg-type]
+    if site is None:
+        raise Http404("You work at no site")
+    return redirect("census_today", site=site.code)
+
+
+@capability_required(Capability.VIEW_PATIENTS)
+def census_today(request: HttpRequest, site: str) -> HttpResponse:
+    """Who is coming when, whether each visit is ready, and the chairs now."""
+    s = _site(request, site)
+    tz = selectors.site_tz(s)
+    now = timezone.localtime(timezone.now(), tz)
+    day = _day(request.GET.get("day", "today"), s)
+    rows = selectors.census(s, day)
+    grid = selectors.day_grid(s, day)
+    chairs_now = []
+    for c in grid.chairs:
+        current = next((v for v in c.visits if v.starts_at <= now < v.ends_at), None)
+        upcoming = next((v for v in c.visits if v.starts_at > now), None)
+        chairs_now.append({"chair": c.chair, "current": current, "next": upcoming,
+                           "free": c.free, "visits": c.visits})
+    audit_record(actor=_actor(request, s), action="census.view", object_type="site",
+                 object_id=s.pk, detail={"day": day.isoformat(),
+                                         "visits": [r.visit.pk for r in rows]})
+    return render(request, "scheduling/census.html", {
+        "site": s, "day": day, "rows": rows, "chairs_now": chairs_now, "now": now,
+        "is_today": day == now.date(), "grid": grid,
+        "ready": sum(1 for r in rows if r.ready),
+        "free_now": sum(1 for c in chairs_now if c["current"] is None),
+        "sites": selectors.sites_visible_to(request.user)})  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- site setup
