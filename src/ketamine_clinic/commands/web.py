@@ -133,6 +133,17 @@ def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_synthetic_cohort)
 
 
+def _demo_stock(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.stock.demo import demo_stock
+
+    count = demo_stock()
+    if count:
+        print(f"Wrote a demo ketamine stock history ({count} ledger entries; see Stock).")
+
+
+DEMO_HOOKS.append(_demo_stock)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """The deploy step: apply migrations and collect static files, once per release."""
     _prepare(args.data_dir)
