@@ -110,13 +110,16 @@ def _audit_triggers(request: pytest.FixtureRequest) -> Any:
     from django.db import connection
 
     from ketamine_clinic.web.audit.triggers import install_triggers, remove_triggers
+    from ketamine_clinic.web.stock import triggers as stock_triggers
 
     settings = request.getfixturevalue("settings")
     settings.AUDIT_CHECKPOINTS = request.getfixturevalue("tmp_path") / "audit-checkpoints.log"
     install_triggers(connection)
+    stock_triggers.install_triggers(connection)
     yield
     if transactional:
         remove_triggers(connection)
+        stock_triggers.remove_triggers(connection)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "ketamine_clinic.commands.pk",
     "ketamine_clinic.commands.report",
     "ketamine_clinic.commands.fhir",
+    "ketamine_clinic.commands.stock",
 )
 
 

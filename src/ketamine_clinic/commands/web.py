@@ -113,6 +113,17 @@ def _demo_sessions(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_sessions)
 
 
+def _demo_scheduling(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.scheduling.demo import demo_scheduling
+
+    count = demo_scheduling()
+    if count:
+        print(f"Set up demo chairs and opening hours; booked {count} visits (see Calendar).")
+
+
+DEMO_HOOKS.append(_demo_scheduling)
+
+
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
     from ketamine_clinic.commands.report import demo_cohort
 
@@ -122,8 +133,35 @@ def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_synthetic_cohort)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """The deploy step: apply migrations and collect static files, once per release."""
     _prepare(args.data_dir)
+    print("Static files collected. Start (or restart) the server with `ketamine-clinic "
+          "serve`.")
+    return 0
+
+
+def pending_migrations() -> list[str]:
+    """Migrations not yet applied to the database, as ``app.name`` (reads the migration
+    files and the applied-migrations table; applies nothing)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{m.app_label}.{m.name}" for m, _ in plan]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # No migrate or collectstatic here (that is `ketamine-clinic migrate`, run once at
+    # deploy): a restarted server answers within seconds. It refuses to start on a
+    # database that the code's migrations have not reached.
+    setup_django(args.data_dir)
+    pending = pending_migrations()
+    if pending:
+        raise UsageError("database", f"{len(pending)} migration(s) not applied (first: "
+                                     f"{pending[0]}): run `ketamine-clinic migrate`, then "
+                                     "serve again")
     return _serve(args.port, args.host, args.workers)
 
 
@@ -240,9 +278,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "(default %(default)s; 0 for none)")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("migrate", help="deploy step: apply migrations, collect static files",
+                       description="Apply the database migrations and collect the static "
+                       "files over --data-dir or DATABASE_URL. Run once after installing a "
+                       "release, before `serve`.")
+    add_data_dir(p)
+    p.set_defaults(func=cmd_migrate)
+
     p = sub.add_parser("serve", help="serve the app with gunicorn",
-                       description="Apply migrations and serve the app with gunicorn over "
-                       "--data-dir or DATABASE_URL.")
+                       description="Serve the app with gunicorn over --data-dir or "
+                       "DATABASE_URL. Refuses to start while migrations are pending: run "
+                       "`ketamine-clinic migrate` first.")
     add_data_dir(p)
     _serve_options(p, 8000)
     p.set_defaults(func=cmd_serve)

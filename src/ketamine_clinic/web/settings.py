@@ -100,12 +100,14 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.simulation",
     "ketamine_clinic.web.documents",
     "ketamine_clinic.web.fhir",
+    "ketamine_clinic.web.scheduling",
+    "ketamine_clinic.web.stock",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "ketamine_clinic.web.lib.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -190,6 +192,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("KETAMINE_CLINIC_AXES_ENABLED", True)
+# ...and lock an address after this many failures over all usernames (password spraying).
+AXES_HANDLER = "ketamine_clinic.web.accounts.throttle.AddressThrottledHandler"
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("KETAMINE_CLINIC_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("KETAMINE_CLINIC_SSL_REDIRECT", True)
@@ -224,6 +229,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 TASKS = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
 }
+
+# Booking grid of the calendar and of the free slots it offers [min] (an operational
+# setting, not a clinical one: a visit's length comes from its order and protocol).
+SCHEDULING_SLOT_MINUTES = env_int("KETAMINE_CLINIC_SLOT_MINUTES", 15)
 
 # FHIR bulk export files are kept this many hours, then deleted (docs/fhir.md).
 FHIR_EXPORT_HOURS = env_int("KETAMINE_CLINIC_FHIR_EXPORT_HOURS", 24)

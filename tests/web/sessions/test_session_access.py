@@ -61,10 +61,6 @@ PAGES = [
     Page("discharge check", "post",
          lambda w: reverse("session_discharge_check", args=[w.s.pk]), CLINICAL,
          lambda w: {"escort_name": "Luis"}),
-    Page("schedule", "post",
-         lambda w: reverse("session_schedule", args=[w.c.cast.ana.pk]), CLINICAL,
-         lambda w: {"order": w.c.order.pk, "scheduled_for": "2026-12-01T09:00",
-                    "chair": "2"}),
 ]
 
 
