@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.documents",
     "ketamine_clinic.web.fhir",
     "ketamine_clinic.web.scheduling",
+    "ketamine_clinic.web.staff",
     "ketamine_clinic.web.stock",
 ]
 
@@ -115,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "ketamine_clinic.web.staff.middleware.PasswordChangeRequired",
 ]
 
 ROOT_URLCONF = "ketamine_clinic.web.urls"
