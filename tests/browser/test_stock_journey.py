@@ -125,5 +125,7 @@ def test_receive_draw_chart_waste_reconcile_count_and_print_the_inventory(
     pdf_path = download.value.path()
     from pypdf import PdfReader
 
-    text = PdfReader(io.BytesIO(open(pdf_path, "rb").read())).pages[0].extract_text()
-    assert "AF1234563" in text and "KX2031" in text and "close of business" in text
+    text = PdfReader(io.BytesIO(pdf_path.read_bytes())).pages[0].extract_text()
+    assert "AF1234563" in text
+    assert "KX2031" in text
+    assert "close of business" in text
