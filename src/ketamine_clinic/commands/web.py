@@ -51,6 +51,8 @@ def _serve(port: int, host: str, workers: int) -> int:
         sys.executable, "-m", "gunicorn", "ketamine_clinic.web.wsgi:application",
         "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
         "--access-logfile", "-", "--graceful-timeout", "10",
+        # paths without query strings or tokens (docs/audit.md, "Logs")
+        "--logger-class", "ketamine_clinic.web.lib.logs.RedactingLogger",
     ]
     print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     try:

@@ -244,6 +244,8 @@ CLINIC_NAME = env_str("KETAMINE_CLINIC_NAME", "Front Range Pain & Ketamine Clini
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # No query strings (search terms) or tokens (questionnaire links) in any log line.
+    "filters": {"redact": {"()": "ketamine_clinic.web.lib.logs.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("KETAMINE_CLINIC_LOG_LEVEL", "WARNING")},
 }

@@ -29,6 +29,25 @@ def _record_failed_login(sender: object, credentials: dict[str, Any],
                  object_type="user", detail={"username": username})
 
 
+def _private_database_file(sender: object, connection: Any, **kwargs: Any) -> None:
+    """The SQLite file (and its WAL and shared-memory files) readable by the service user
+    only, whatever the umask was when SQLite created it."""
+    import os
+    from pathlib import Path
+
+    if connection.vendor != "sqlite":
+        return
+    name = str(connection.settings_dict.get("NAME", ""))
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    for path in (Path(name), Path(f"{name}-wal"), Path(f"{name}-shm")):
+        try:
+            if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+                path.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 class AuditConfig(AppConfig):
     name = "ketamine_clinic.web.audit"
     label = "audit"
@@ -36,7 +55,9 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_login_failed
+        from django.db.backends.signals import connection_created
 
         post_migrate.connect(_reinstall_triggers, sender=self,
                              dispatch_uid="audit_reinstall_triggers")
         user_login_failed.connect(_record_failed_login, dispatch_uid="audit_failed_login")
+        connection_created.connect(_private_database_file, dispatch_uid="private_sqlite_file")
