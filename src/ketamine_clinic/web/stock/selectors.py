@@ -41,7 +41,7 @@ def vials_in_stock(site: Site) -> QuerySet[Container]:
 def ledger(site: Site, *, start: date | None = None, end: date | None = None
            ) -> QuerySet[LedgerEntry]:
     qs = (LedgerEntry.objects.filter(site=site)
-          .select_related("product", "container__lot", "recorded_by", "witness",
+          .select_related("site", "product", "container__lot", "recorded_by", "witness",
                           "second_witness", "patient", "session", "other_site")
           .order_by("-seq"))
     if start:
