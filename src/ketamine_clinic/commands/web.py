@@ -1,5 +1,5 @@
-"""Commands that run or administer the web app: demo, serve, worker, createuser, site, token,
-audit."""
+"""Commands that run or administer the web app: demo, serve, worker, createuser, site, token.
+(The audit trail, backup and restore: ``commands/audit.py``.)"""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def _serve(port: int, host: str, workers: int) -> int:
         sys.executable, "-m", "gunicorn", "ketamine_clinic.web.wsgi:application",
         "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
         "--access-logfile", "-", "--graceful-timeout", "10",
+        # paths without query strings or tokens (docs/audit.md, "Logs")
+        "--logger-class", "ketamine_clinic.web.lib.logs.RedactingLogger",
     ]
     print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     try:
@@ -143,6 +145,17 @@ def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
 
 
 DEMO_HOOKS.append(_demo_synthetic_cohort)
+
+
+def _demo_stock(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.stock.demo import demo_stock
+
+    count = demo_stock()
+    if count:
+        print(f"Wrote a demo ketamine stock history ({count} ledger entries; see Stock).")
+
+
+DEMO_HOOKS.append(_demo_stock)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -265,20 +278,6 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    setup_django(args.data_dir)
-    from ketamine_clinic.web.audit.services import audit_verify
-
-    report = audit_verify()
-    if report.ok:
-        print(f"Audit trail intact: {report.entries} entries verified.")
-        return 0
-    print(f"Audit trail BROKEN: {len(report.problems)} problem(s) in {report.entries} entries.")
-    for p in report.problems:
-        print(f"  entry {p.seq}: {p.problem}")
-    return 1
-
-
 def cmd_manage(args: argparse.Namespace) -> int:
     setup_django(args.data_dir)
     from django.core.management import execute_from_command_line
@@ -363,12 +362,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--username", required=True)
     q.add_argument("--label", default="")
     q.set_defaults(func=cmd_token_create)
-
-    p = sub.add_parser("audit", help="audit trail", description="Audit trail tools.")
-    audit_sub = p.add_subparsers(dest="audit_command", required=True)
-    q = audit_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
-    add_data_dir(q)
-    q.set_defaults(func=cmd_audit_verify)
 
     p = sub.add_parser("manage", help="run a Django management command",
                        description="Run a Django management command against --data-dir.")

@@ -107,3 +107,18 @@ def test_the_cli_prints_the_inventory_and_verifies_the_chain(stock: Stock, tmp_p
     assert "4 full" in capsys.readouterr().out
     assert main(["stock", "verify"]) == 0
     assert "denver: chain intact" in capsys.readouterr().out
+
+
+def test_the_reports_inventory_and_vial_pages_render(stock: Stock) -> None:
+    data = {f"counted_{v.pk}": "10" for v in stock.vials}
+    client_for(stock.cast.bob).post("/stock/count/", {**data, "moment": "opening",
+                                                      "inventory_kind": "initial"})
+    inv = Inventory.objects.get()
+    c = client_for(stock.cast.dave)
+    assert "Initial inventory" in c.get(f"/stock/inventories/{inv.pk}/").content.decode()
+    page = c.get("/stock/reports/?site=denver&report=ledger&verify=1").content.decode()
+    assert "chain intact" in page
+    assert "Counted" in page
+    vial = c.get(f"/stock/vials/{stock.vials[0].pk}/").content.decode()
+    assert "DEA Form 41" in vial
+    assert "Received" in vial
