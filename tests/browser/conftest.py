@@ -55,7 +55,8 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
-    pg.set_default_timeout(15_000)
+    # A loaded machine (CI on 2 cores) may need longer: KETAMINE_CLINIC_BROWSER_TIMEOUT_MS.
+    pg.set_default_timeout(int(os.environ.get("KETAMINE_CLINIC_BROWSER_TIMEOUT_MS", "15000")))
     yield pg
     context.close()
 

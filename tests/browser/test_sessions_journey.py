@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
@@ -33,8 +34,29 @@ def _state(page: Any, expected: str) -> None:
     page.wait_for_selector(f"[data-testid=state]:has-text('{expected}')")
 
 
-def test_a_nurse_charts_a_whole_session_from_check_in_to_stop(
-        transactional_db: Any, walk: Walk, live_server: Any, page: Any, shot: Any) -> None:
+def _give(page: Any, drug: str, indication: str = "") -> None:
+    row = f"#mar tr[data-drug={drug}]"
+    if indication:
+        page.fill(f"{row} input[name$=indication]", indication)
+    page.click(f"{row} button[type=submit]")
+
+
+def _scores(page: Any, moaas: str = "5") -> None:
+    page.check(f"form[action$='/observe/sedation/'] input[value='{moaas}']")
+    page.click("button:has-text('Record sedation')")
+    page.wait_for_selector(".messages li:has-text('Sedation recorded')")
+    page.click("button:has-text('Record CADSS-6')")  # every item 0: no dissociation
+    page.wait_for_selector(".messages li:has-text('Dissociation recorded')")
+
+
+def test_a_whole_session_from_check_in_to_discharge(
+        transactional_db: Any, walk: Walk, live_server: Any, page: Any, shot: Any,
+        request: pytest.FixtureRequest) -> None:
+    """Check-in to discharge on the bedside page at tablet size: the start gate, the drug
+    given from the order, a refused increase, an alarm acknowledged, a rescue drug, a rate
+    above the signed order co-signed by the physician, recovery and the discharge gate."""
+    walk.c.cast.alice.set_password("physician passphrase at the chair")
+    walk.c.cast.alice.save()
     page.set_viewport_size({"width": 1180, "height": 820})  # a tablet beside the chair
     log_in(page, live_server, walk.c.cast.bob, PASSWORD)
     page.click("header >> text=Chairs")
@@ -46,6 +68,7 @@ def test_a_nurse_charts_a_whole_session_from_check_in_to_stop(
     page.check("form[action$='/observe/pain/'] input[value='7']")
     page.click("button:has-text('Record pain')")
     page.wait_for_selector(".messages li:has-text('Pain recorded')")
+    _scores(page)
     assert page.locator("#start-gate li.missing").count() >= 2  # IV access, escort...
     page.check("[name=iv_access_documented]")
     page.fill("[name=iv_site]", "left forearm, 20 G")
@@ -53,98 +76,97 @@ def test_a_nurse_charts_a_whole_session_from_check_in_to_stop(
     page.select_option("[name=pregnancy_status]", "not_pregnant")
     page.click("button:has-text('Complete pre-assessment')")
     _state(page, "pre assessment complete")
-    page.fill("[name=pre-drug]", "glycopyrrolate")
-    page.fill("[name=pre-dose]", "0.2")
-    page.click("button:has-text('Record premedication given')")
-    _state(page, "premedication given")
     assert "Start gate open" in page.inner_text("#start-gate")
-    shot("ready-to-start")
+    assert "No allergies recorded" in page.inner_text("[data-testid=allergies]")
+    shot("ready-to-premedicate")
+    _give(page, "glycopyrrolate")
+    _state(page, "premedication given")
 
     page.fill("#rate-form [name=rate]", "60 mg/h")
     page.click("#rate-form button[type=submit]")
     _state(page, "infusing")
-    assert "0.857 mg/kg/h · 60.0 mg/h · 60.0 mL/h" in page.inner_text("[data-testid=rate-forms]")
+    assert "0.86 mg/kg/h · 60.0 mg/h · 60.0 mL/h" in page.inner_text("[data-testid=rate-forms]")
 
-    page.check("form[action$='/observe/sedation/'] input[value='4']")
-    page.click("button:has-text('Record sedation')")
-    page.wait_for_selector(".messages li:has-text('Sedation recorded')")
-    for item, value in (("item_1", "1"), ("item_2", "2"), ("item_7", "1")):
-        page.select_option(f"form[action$='/observe/dissociation/'] [name={item}]", value)
-    page.click("button:has-text('Record CADSS-6')")
-    page.wait_for_selector(".messages li:has-text('Dissociation recorded')")
+    # A refused command: raising the rate with no sedation score since the start.
+    page.fill("#rate-form [name=rate]", "70 mg/h")
+    page.click("#rate-form button[type=submit]")
+    page.wait_for_selector("[data-testid=refusals]:has-text('Score sedation (MOAA/S)')")
+    shot("refused-increase")
+    assert not TimelineEntry.objects.filter(session=walk.s, kind="rate_change").exists()
+
+    # An alarm: the pressure rises; both alarms (above the limit, risen) are acknowledged.
     _vitals(page, systolic_bp_mmhg=186, heart_rate_per_min=96)
     page.wait_for_selector("[data-testid=unacked]")
-    page.fill("#alarms input[name=response]", "rate held, repeat in 5 min, physician told")
-    page.click("#alarms button:has-text('Acknowledge')")
-    page.wait_for_selector(".messages li:has-text('Alarm acknowledged')")
+    assert "above the alarm limit of 180 mmHg [clinic policy]" in page.inner_text("#alarms")
+    shot("alarm")
+    while page.locator("#alarms button:has-text('Acknowledge')").count():
+        page.fill("#alarms input[name=response] >> nth=0",
+                  "rate held, repeat in 5 min, physician told")
+        page.click("#alarms button:has-text('Acknowledge') >> nth=0")
+        page.wait_for_selector(".messages li:has-text('Alarm acknowledged')")
+    _vitals(page, systolic_bp_mmhg=132, heart_rate_per_min=80)
 
-    # Raising the rate two minutes after the start breaks the 15-minute titration interval
-    # (a soft limit): refused until a reason is given.
+    # A rescue drug from the order.
+    _give(page, "midazolam", "restless, frightening imagery")
+    page.wait_for_selector(".messages li:has-text('Midazolam 2 mg IV recorded')")
+
+    # 70 mg/h minutes after the start is sooner than the signed 15-minute interval: the
+    # nurse cannot; the physician co-signs at the chair.
+    _scores(page)
     page.fill("#rate-form [name=rate]", "70 mg/h")
     page.click("#rate-form button[type=submit]")
-    page.wait_for_selector("[data-testid=rate-error]:has-text('needs an override')")
-    shot("soft-limit")
-    page.select_option("#rate-form [name=override_code]", index=1)
-    page.fill("#rate-form [name=override_text]", "pain 8/10, comfortable, physician agreed")
+    page.wait_for_selector("[data-testid=refusals]:has-text(\"signed order's limit of 15 min\")")
     page.fill("#rate-form [name=rate]", "70 mg/h")
+    page.locator("[data-testid=cosign]").evaluate("d => { d.open = true; }")
+    page.fill("#rate-form [name=physician_username]", "alice")
+    page.fill("#rate-form [name=physician_password]", "physician passphrase at the chair")
+    page.fill("#rate-form [name=physician_reason]", "pain 8/10, calm; I am at the chair")
+    shot("co-sign")
     page.click("#rate-form button[type=submit]")
-    page.wait_for_selector(".messages li:has-text('70 mg/h')")
-    _vitals(page, systolic_bp_mmhg=150, heart_rate_per_min=88)
-    page.click("form[action$='/event/pause/'] button")
-    _state(page, "paused")
-    page.click("form[action$='/event/resume/'] button")
-    _state(page, "infusing")
+    page.wait_for_selector(".messages li:has-text('Rate 70 mg/h (1 mg/kg/h, 70 mL/h)')")
     page.wait_for_selector("#chart .main-svg")
     shot("chart")
 
     page.click("form[action$='/event/stop/'] button")
     _state(page, "stopped")
-    assert TimelineEntry.objects.filter(session=walk.s, kind="stop").exists()
-    assert Alarm.objects.filter(session=walk.s, ack__isnull=False).count() == 1
     page.click("button:has-text('Begin recovery')")
     _state(page, "recovering")
-    shot("stopped")
-
-    page.click("header >> text=Chairs")
-    page.wait_for_selector("#board >> text=Ruiz, Ana")
-    shot("board")
-
-
-def test_recovery_to_discharge_through_the_gate(
-        transactional_db: Any, walk: Walk, live_server: Any, page: Any, shot: Any) -> None:
-    walk.t0 = timezone.now() - timedelta(hours=4)
-    walk.infusing()  # started 3.5 h ago at 60 mg/h
-    walk.observe("vitals", 45, **VITALS)
-    walk.rate("70 mg/h", 60)
-    walk.observe("sedation", 61, score=4)
-    walk.observe("vitals", 75, **{**VITALS, "systolic_bp_mmhg": 140})
-    walk.event("stop", 150)
-    walk.event("begin_recovery", 151)
-    page.set_viewport_size({"width": 1180, "height": 820})
-    log_in(page, live_server, walk.c.cast.bob, PASSWORD)
+    # The minimum observation is an hour: the clock moves on 70 minutes (server and page).
+    traveller = time_machine.travel(timezone.now() + timedelta(minutes=70), tick=True)
+    traveller.start()
+    request.addfinalizer(traveller.stop)
+    log_in(page, live_server, walk.c.cast.bob, PASSWORD)  # the idle log-off has run
     page.goto(f"{live_server.url}/sessions/{walk.s.pk}/")
     _state(page, "recovering")
-    page.wait_for_selector("#chart .main-svg")
-    shot("chart-of-a-four-hour-session")
-    assert "no Modified Aldrete assessment recorded yet" in page.inner_text("[data-testid=gate]")
     _vitals(page, systolic_bp_mmhg=128, heart_rate_per_min=76)
-    form = "[data-testid=recovery-aldrete_modified_1995]"
-    page.check(f"{form} input[name=obs_activity][value='2']")
-    page.check(f"{form} input[name=obs_respiration][value='2']")
-    page.check(f"{form} input[name=obs_consciousness][value='1']")
-    page.click(f"{form} button[type=submit]")
-    page.wait_for_selector(".messages li:has-text('9/10 recorded')")
+    page.check("form[action$='/observe/pain/'] input[value='5']")
+    page.click("button:has-text('Record pain')")
+    page.wait_for_selector(".messages li:has-text('Pain recorded')")
+    _scores(page)
+    gate = page.inner_text("[data-testid=gate]")
+    assert "No Modified Aldrete assessment recorded yet" in gate
+    assert "No Modified PADSS assessment recorded yet" in gate
+    aldrete = "[data-testid=recovery-aldrete_modified_1995]"
+    for item in ("activity", "respiration", "consciousness"):
+        page.check(f"{aldrete} input[name=obs_{item}][value='2']")
+    page.click(f"{aldrete} button[type=submit]")
+    page.wait_for_selector(".messages li:has-text('10/10 recorded')")
+    padss = "[data-testid=recovery-padss_modified]"
+    page.check(f"{padss} input[name=alt-obs_ambulation][value='2']")
+    page.check(f"{padss} input[name=alt-obs_nausea_vomiting][value='2']")
+    page.click(f"{padss} button[type=submit]")
+    page.wait_for_selector(".messages li:has-text('Modified Post-Anesthetic')")
     button = page.locator("[data-testid=discharge-button]")
     assert button.is_disabled()
     assert "instructions given" in button.inner_text()
     shot("gate")
     page.check("#discharge-form [name=instructions_given]")
     page.wait_for_selector("[data-testid=discharge-button]:has-text('Discharge'):not([disabled])")
-    shot("gate-open")
     page.click("[data-testid=discharge-button]")
     _state(page, "discharged")
     entry = TimelineEntry.objects.get(session=walk.s, kind="discharge")
     assert entry.payload["gate"]["allowed"] is True
+    assert Alarm.objects.filter(session=walk.s, ack__isnull=True).count() == 0
     shot("discharged")
 
 
@@ -156,8 +178,9 @@ def test_the_board_shows_every_chair_with_its_state_rate_and_alarms(
 
     walk.t0 = timezone.now() - timedelta(minutes=70)
     walk.infusing()  # Ana: infusing since 40 min, vital signs last taken before the start
+    walk.scores(49)
     walk.rate("70 mg/h", 50)
-    walk.observe("vitals", 55, **{**VITALS, "heart_rate_per_min": 155})  # an open alarm
+    walk.observe("vitals", 55, **{**VITALS, "spo2_percent": 89})  # an open alarm
     others = []
     for n, (given, chair) in enumerate((("Mona", "4"), ("Nils", "5"))):
         patient = patients.patient_register(

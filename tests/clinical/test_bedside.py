@@ -154,7 +154,8 @@ def test_finding_5_rates_inside_the_signed_titration_carry_the_orders_override()
     result = w.ok(d.SetRate(w.at(61), "80 mg/h"))
     assert result.acceptance is not None
     events = [e for e in result.acceptance.events if e.event == "override"]
-    assert events and "carried from the signed order" in events[0].override.free_text
+    assert events
+    assert "carried from the signed order" in events[0].override.free_text
 
 
 def test_finding_5_a_step_bigger_than_ordered_needs_the_physician() -> None:

@@ -160,7 +160,8 @@ def test_discharge_never_opens_on_a_stale_early_or_missing_home_score(
                                         .payload["result"])
         phase_one = DischargeScore.from_dict(
             view.recovery_scores("aldrete_modified_1995")[-1].payload["result"])
-        assert home.passed and phase_one.passed
+        assert home.passed
+        assert phase_one.passed
         assert rules.score_max_age is not None
         assert at - home.assessed_at <= rules.score_max_age
         assert view.stopped_at is not None

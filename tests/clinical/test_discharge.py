@@ -11,6 +11,7 @@ import pytest
 from ketamine_clinic.clinical.discharge import (
     DischargeGateInput,
     Override,
+    PainScores,
     deviation_percent,
     discharge_gate,
     get_score_definition,
@@ -203,10 +204,13 @@ def test_a_score_is_json_with_its_inputs() -> None:
         "padss_modified",
         baseline=BASELINE,
         current=now_vitals(),
-        observed={"ambulation": 2, "nausea_vomiting": 2, "pain": 1},
+        observed={"ambulation": 2, "nausea_vomiting": 2},
+        pain=PainScores(baseline_nrs=7, current_nrs=8),
     )
     out = json.loads(json.dumps(s.to_dict()))
+    # Pain one point above the pre-infusion pain: 1 of 2 [clinic policy bands].
     assert out["total"] == 9
+    assert out["inputs"]["pain"] == {"baseline_nrs": 7, "current_nrs": 8}
     assert out["inputs"]["baseline"]["systolic_bp_mmhg"] == 120
     assert out["items"][0]["key"] == "vital_signs"
 

@@ -74,9 +74,10 @@ def test_a_shipped_protocols_own_default_plan_is_not_blocked_at_70_kg(
     concentration = rules.allowed_concentrations_mg_per_ml[-1]
     bag = Bag(concentration * 500, Fraction(500))
     today = date(2026, 3, 1)
+    # Height and sex: a protocol dosing on adjusted weight in obesity needs them.
     check = check_order(
         rules=rules,
-        weight=WeightMeasurement(Fraction(70), today),
+        weight=WeightMeasurement(Fraction(70), today, height_cm=Fraction(175), sex="male"),
         bag=bag,
         plan=rules.default_plan,
         on=today,

@@ -64,11 +64,20 @@ def test_a_weight_outside_the_plausible_range_is_refused(cast: Any) -> None:
 
 
 def test_a_weight_at_the_edges_of_the_plausible_range_is_accepted(cast: Any) -> None:
+    """The plausible range covers a newborn to the heaviest adult; an adult's weight is
+    also checked against the adult minimum, and a large change is confirmed."""
     rng = plausible_ranges()["weight_kg"]
-    for ok in (rng.min, rng.max):
-        services.measurement_record(actor=actor(cast.bob), patient=cast.ana, kind="weight_kg",
-                                    value_number=ok, measured_at=timezone.now())
-    assert cast.ana.measurements.count() == 2
+    baby = services.patient_register(
+        actor=actor(cast.bob), site=cast.denver, mrn="DEN-NB1", given_name="Nora",
+        family_name="Newborn", date_of_birth=timezone.localdate() - timedelta(days=3),
+        sex_at_birth="female")
+    services.measurement_record(actor=actor(cast.bob), patient=baby, kind="weight_kg",
+                                value_number=rng.min, measured_at=timezone.now())
+    services.measurement_record(actor=actor(cast.bob), patient=cast.ana, kind="weight_kg",
+                                value_number=rng.max, measured_at=timezone.now(),
+                                confirmed=True)
+    assert baby.measurements.count() == 1
+    assert cast.ana.measurements.count() == 1
 
 
 def test_a_measurement_in_the_future_is_refused(cast: Any) -> None:

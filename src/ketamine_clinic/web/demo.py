@@ -141,13 +141,12 @@ def _demo_history(rng: random.Random, patient: Patient, physician: Actor, nurse:
         if patient.sex_at_birth == "female" and patient.age_on(today) < 55:
             services.measurement_record(actor=nurse, patient=patient, kind="pregnancy_status",
                                         value_code="not_pregnant", measured_at=when)
-    if rng.random() < 0.2:  # a decimal slip, caught and marked in error
+    if rng.random() < 0.2:  # a misread scale, caught and marked in error
         slip = services.measurement_record(
-            actor=nurse, patient=patient, kind="weight_kg", value_number=round(weight * 10, 1)
-            if weight * 10 <= 350 else round(weight / 10, 1),
+            actor=nurse, patient=patient, kind="weight_kg", value_number=round(weight + 8, 1),
             measured_at=timezone.now() - timedelta(days=2))
         services.record_mark_in_error(actor=nurse, record=slip,
-                                      reason="Decimal slip: re-weighed, see next entry")
+                                      reason="Misread scale: re-weighed, see next entry")
         services.measurement_record(actor=nurse, patient=patient, kind="weight_kg",
                                     value_number=round(weight, 1),
                                     measured_at=timezone.now() - timedelta(days=2, minutes=-5))

@@ -33,15 +33,16 @@ def test_a_corrected_vital_sign_set_withdraws_the_old_and_marks_the_new_correcte
 def test_a_retracted_rescue_dose_is_entered_in_error(walk: Walk) -> None:
     from ketamine_clinic.web.sessions import services
 
-    walk.event("check_in", 0)
-    dose = walk.observe("rescue_medication", 5, drug="midazolam", dose=2, unit="mg",
+    walk.infusing()
+    dose = walk.observe("rescue_medication", 40, drug="midazolam", dose=2, unit="mg",
                         route="IV", indication="agitation")
     services.session_entry_correct(actor=walk.nurse, session=walk.s, entry=dose,
                                    reason="charted on the wrong patient",
                                    entered_in_error=True, idempotency_key=key())
     given = _resources(walk, "MedicationAdministration")
     assert given[f"med-{dose.pk}"]["status"] == "entered-in-error"
-    assert "request" not in given[f"med-{dose.pk}"]  # the order has no midazolam line
+    # The dose names the order's midazolam line (rescue line 0).
+    assert given[f"med-{dose.pk}"]["request"]["reference"].endswith("-0")
 
 
 def test_a_running_infusion_has_an_open_segment_without_a_dose_and_an_open_procedure(
@@ -70,7 +71,6 @@ def test_a_scheduled_session_is_a_planned_encounter_and_no_procedure(walk: Walk)
 
 
 def test_the_adapter_reads_the_order_line_an_entry_names(walk: Walk) -> None:
-    walk.event("check_in", 0)
-    walk.observe("premedication", 5, drug="glycopyrrolate", dose=0.2, unit="mg", route="IV")
+    walk.ready()  # glycopyrrolate 0.2 mg IV from the order's premedication line 0
     chart = charts.chart_of(walk.s)
     assert [(m.drug, m.order_line) for m in chart.medications] == [("glycopyrrolate", 0)]

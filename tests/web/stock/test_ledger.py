@@ -204,6 +204,7 @@ def _charted(walk: Walk) -> Fraction:
 
 def chart_with_changes_and_a_pause(walk: Walk) -> None:
     walk.infusing()  # 60 mg/h from minute 30
+    walk.scores(59)  # an increase needs fresh sedation and dissociation scores
     walk.rate("70 mg/h", 60)
     walk.event("pause", 90, reason="nausea")
     walk.event("resume", 100)

@@ -61,8 +61,10 @@ STATE_WORDS = {
     SessionState.TRANSFERRED: "transferred", SessionState.ABANDONED: "abandoned",
 }
 OBSERVATIONS = ("vitals", "sedation", "dissociation", "pain", "adverse_event", "note")
-CORRECTABLE = (*OBSERVATIONS, "premedication", "rescue_medication", "pre_assessment",
-               "infusion_start", "rate_change", "recovery_score")
+# A drug given is not corrected in place (a corrected dose would bypass the order's
+# checks): it is marked entered in error and given again from the order.
+CORRECTABLE = (*OBSERVATIONS, "pre_assessment", "infusion_start", "rate_change",
+               "recovery_score")
 RETRACTABLE = (*OBSERVATIONS, "premedication", "rescue_medication", "rate_change",
                "recovery_score")
 
@@ -375,7 +377,8 @@ def _give(view: SessionView, c: Give) -> Accepted:
         if view.state is SessionState.PRE_ASSESSMENT_COMPLETE:
             state = _move(view, SessionEvent.GIVE_PREMEDICATION)
     kind = "premedication" if line.kind == "premedication" else "rescue_medication"
-    payload = {"drug": line.drug, "dose": float(c.dose), "unit": line.unit,
+    same_kind = [ln for ln in view.order.lines if ln.kind == line.kind]
+    payload = {"drug": line.drug, "order_line": same_kind.index(line), "dose": float(c.dose), "unit": line.unit,
                "route": line.route, "indication": c.indication.strip() or line.indication,
                "ordered_dose": float(line.dose), "dose_number":
                len([e for e in view.given(line.drug) if e.at <= c.at]) + 1,
@@ -400,19 +403,13 @@ def _limit_sentence(check: LimitCheck, order_limits: Sequence[Any]) -> str:
     return f"{what} of {value} is {side} {whose} of {bound} {words.tag(lim.source)}".strip()
 
 
-_UNITS = {"rate_mg_per_kg_per_h": "mg/kg/h", "rate_mg_per_h": "mg/h",
-          "titration_step_mg_per_h": "mg/h", "titration_interval_min": "min",
-          "session_total_mg": "mg", "session_total_mg_per_kg": "mg/kg",
-          "series_total_mg": "mg", "series_total_mg_per_kg": "mg/kg",
-          "session_duration_h": "h", "concentration_mg_per_ml": "mg/mL"}
-_QUANTITY_WORDS = {"rate_mg_per_kg_per_h": "the rate", "rate_mg_per_h": "the rate",
-                   "titration_step_mg_per_h": "the step",
-                   "titration_interval_min": "the time since the last change",
-                   "session_total_mg": "the projected session total",
-                   "session_total_mg_per_kg": "the projected session total",
-                   "series_total_mg": "the projected series total",
-                   "series_total_mg_per_kg": "the projected series total",
-                   "session_duration_h": "the session"}
+_UNITS = {q: unit for q, (_, unit) in words.QUANTITY_WORDS.items()}
+_QUANTITY_WORDS = {q: f"the {label}" for q, (label, _) in words.QUANTITY_WORDS.items()}
+_QUANTITY_WORDS.update({"titration_interval_min": "the time since the last change",
+                        "session_total_mg": "the projected session total",
+                        "session_total_mg_per_kg": "the projected session total",
+                        "series_total_mg": "the projected series total",
+                        "series_total_mg_per_kg": "the projected series total"})
 
 
 def _rate_check(view: SessionView, c: SetRate, starting: bool) -> RateCheck:

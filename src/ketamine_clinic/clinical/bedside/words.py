@@ -86,3 +86,27 @@ def tag(source: str) -> str:
         if short not in shorts:
             shorts.append(short)
     return f"[{', '.join(shorts[:2])}]" if shorts else ""
+
+
+QUANTITY_WORDS: dict[str, tuple[str, str]] = {
+    "rate_mg_per_kg_per_h": ("rate", "mg/kg/h"), "rate_mg_per_h": ("rate", "mg/h"),
+    "titration_step_mg_per_h": ("step", "mg/h"),
+    "titration_interval_min": ("time between changes", "min"),
+    "session_total_mg": ("session total", "mg"),
+    "session_total_mg_per_kg": ("session total", "mg/kg"),
+    "series_total_mg": ("series total", "mg"), "series_total_mg_per_kg": ("series total", "mg/kg"),
+    "session_duration_h": ("session", "h"), "concentration_mg_per_ml": ("bag", "mg/mL"),
+    "bolus_mg_per_kg": ("bolus", "mg/kg"),
+}
+
+
+def limit(quantity: str, kind: str, lower: float | None, upper: float | None) -> str:
+    """``"session total ≤ 400 mg (soft limit)"``."""
+    label, unit = QUANTITY_WORDS.get(quantity, (quantity.replace("_", " "), ""))
+    places = 2 if "per_kg" in quantity else 1
+    parts = []
+    if lower is not None:
+        parts.append(f"≥ {num(lower, places)} {unit}".strip())
+    if upper is not None:
+        parts.append(f"≤ {num(upper, places)} {unit}".strip())
+    return f"{label} {' and '.join(parts)} ({kind} limit)"

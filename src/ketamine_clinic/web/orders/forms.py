@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from ketamine_clinic.clinical.limit_checks import override_reasons
+from ketamine_clinic.clinical.order_defaults import default_maximum
 from ketamine_clinic.clinical.protocol import Protocol
 from ketamine_clinic.clinical.units import to_float
 
@@ -40,9 +41,11 @@ class OrderForm(forms.Form):
                                                    required=False,
                                                    widget=forms.CheckboxSelectMultiple)
 
-    def __init__(self, *args: Any, protocol: Protocol, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, protocol: Protocol, weight_kg: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         d = protocol.dosing
+        suggested = default_maximum(protocol, weight_kg)
         unit = d.rate_unit
         self.fields["vial_strength_mg_per_ml"].choices = [  # type: ignore[attr-defined]
             (_n(q.value), f"{_n(q.value)} mg/mL") for q in protocol.drug.vial_strengths_mg_per_ml]
@@ -60,7 +63,7 @@ class OrderForm(forms.Form):
                 "start_rate": f"{_n(d.start_rate.value)} {unit}",
                 "titration_step": "" if d.titration_step is None
                 else f"{_n(d.titration_step.value)} {unit}",
-                "max_rate": f"{_n(d.max_rate.value)} {unit}",
+                "max_rate": f"{_n(suggested.rate)} {unit}",
                 "min_step_interval_min": "" if d.min_step_interval_min is None
                 else _n(d.min_step_interval_min.value),
                 "planned_duration_min": _n(d.planned_duration_min.value),
@@ -70,6 +73,11 @@ class OrderForm(forms.Form):
                 "rescue_medications": [m.drug for m in protocol.rescue_medications],
             }
             self.initial = {**defaults, **self.initial}
+            if suggested.lowered_by:
+                self.fields["max_rate"].help_text = (
+                    f"suggested {_n(suggested.rate)} {unit}: the highest step inside the "
+                    f"protocol's soft limits for this weight (protocol maximum "
+                    f"{_n(d.max_rate.value)} {unit} needs an override)")
 
 
 class ChangeForm(OrderForm):

@@ -127,8 +127,10 @@ def _form_page(request: HttpRequest, patient: Patient, *, old: Order | None = No
     protocol = pv.protocol()
     form_class = ChangeForm if old else OrderForm
     initial = _initial_from(old) if old else {}
-    form = form_class(request.POST or None, protocol=protocol, initial=initial)
-    context.update(form=form, protocol=protocol, weight=latest_weight(patient))
+    weight = latest_weight(patient)
+    form = form_class(request.POST or None, protocol=protocol, initial=initial,
+                      weight_kg=None if weight is None else weight.value_number)
+    context.update(form=form, protocol=protocol, weight=weight)
     if request.method == "POST" and form.is_valid():
         try:
             if old is not None:

@@ -40,6 +40,7 @@ class MedicationGiven(Payload):
     route: str
     indication: str = ""
     ordered_dose: float | None = None
+    order_line: int | None = None  # index into the order's premedications / rescue lines
     dose_number: int | None = None
     max_doses: int | None = None
 

@@ -374,10 +374,11 @@ def _physician_name(actor: Actor, physician: Any) -> str:
     return str(user.get_full_name() or user.username)
 
 
-def physician_cosigner(username: str, password: str) -> Any:
+def physician_cosigner(request: Any, username: str, password: str) -> Any:
     """The physician whose username and password were typed at the bedside, or a
-    :class:`UsageError` naming the field."""
-    user = authenticate(username=(username or "").strip(), password=password or "")
+    :class:`UsageError` naming the field. Failed attempts count against the account's
+    lock-out like failed log-ins."""
+    user = authenticate(request, username=(username or "").strip(), password=password or "")
     if user is None:
         raise UsageError("physician_username", "the physician's user name or password is "
                                                "not right")

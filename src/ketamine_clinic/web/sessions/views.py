@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -186,7 +187,8 @@ def _mar(snap: selectors.Snapshot, bound: dict[str, forms.Form] | None) -> list[
     for i, line in enumerate(snap.view.order.lines):
         prefix = f"give{i}"
         form = (bound or {}).get(prefix) or GiveForm(prefix=prefix, initial={
-            "drug": line.drug, "unit": line.unit, "route": line.route, "dose": line.dose,
+            "drug": line.drug, "unit": line.unit, "route": line.route,
+            "dose": Decimal(str(float(line.dose))),
             "indication": line.indication})
         rows.append(MarRow(line, [snap.rows[e.id] for e in snap.view.given(line.drug)], form))
     return rows
@@ -261,7 +263,7 @@ def session_rate(request: HttpRequest, session_id: int) -> HttpResponse:
         try:
             physician = None
             if d["physician_username"] or d["physician_password"]:
-                physician = services.physician_cosigner(d["physician_username"],
+                physician = services.physician_cosigner(request, d["physician_username"],
                                                         d["physician_password"])
             entry = services.session_rate_set(
                 actor=_actor(request, session), session=session, rate=d["rate"],
@@ -366,8 +368,6 @@ def _value_form(entry: TimelineEntry, rules: Any, data: Any) -> forms.Form | Non
         cls, initial = AdverseEventForm, dict(p)
     elif entry.kind == "note":
         cls, initial = NoteForm, dict(p)
-    elif entry.kind in ("premedication", "rescue_medication"):
-        cls, initial = MedicationForm, dict(p)
     elif entry.kind in ("infusion_start", "rate_change"):
         cls, initial = RateForm, {"rate": p.get("rate_entered")}
     elif entry.kind == "pre_assessment":

@@ -108,3 +108,11 @@ def get_item(mapping: Any, key: str) -> Any:
         return mapping[key]
     except (KeyError, TypeError):
         return None
+
+
+@register.filter
+def limit_words(limit: Any) -> str:
+    """A limit in words: ``"session total ≤ 400 mg (soft limit)"``."""
+    from ketamine_clinic.clinical.bedside.words import limit as words
+
+    return words(limit.quantity, limit.kind.value, limit.lower, limit.upper)
