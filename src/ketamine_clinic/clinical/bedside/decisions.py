@@ -378,11 +378,14 @@ def _give(view: SessionView, c: Give) -> Accepted:
             state = _move(view, SessionEvent.GIVE_PREMEDICATION)
     kind = "premedication" if line.kind == "premedication" else "rescue_medication"
     same_kind = [ln for ln in view.order.lines if ln.kind == line.kind]
-    payload = {"drug": line.drug, "order_line": same_kind.index(line), "dose": float(c.dose), "unit": line.unit,
-               "route": line.route, "indication": c.indication.strip() or line.indication,
-               "ordered_dose": float(line.dose), "dose_number":
-               len([e for e in view.given(line.drug) if e.at <= c.at]) + 1,
-               "max_doses": line.max_doses}
+    payload = {
+        "drug": line.drug, "order_line": same_kind.index(line), "dose": float(c.dose),
+        "unit": line.unit, "route": line.route,
+        "indication": c.indication.strip() or line.indication,
+        "ordered_dose": float(line.dose),
+        "dose_number": len([e for e in view.given(line.drug) if e.at <= c.at]) + 1,
+        "max_doses": line.max_doses,
+    }
     return Accepted((NewEntry(kind, c.at, payload),), state=state)
 
 
