@@ -44,9 +44,11 @@ def test_protocols_show_gives_every_value_with_its_source_and_the_citations(
 
 
 def test_protocols_show_json_has_rows(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["protocols", "show", "clinic-standard", "--version", "1", "--json"]) == 0
+    current = load_protocol("clinic-standard")
+    assert main(["protocols", "show", "clinic-standard", "--version", str(current.version),
+                 "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["sha256"] == load_protocol("clinic-standard").sha256
+    assert data["sha256"] == current.sha256
     rows = {r["path"]: r for r in data["rows"]}
     assert rows["dosing.start_rate"]["value"] == 60
     assert rows["dosing.start_rate"]["unit"] == "mg/h"
@@ -75,7 +77,7 @@ def test_screen_json_for_an_eligible_patient_exits_0(
     assert data["decision"] == "eligible"
     assert data["reasons"] == []
     assert data["protocol"]["name"] == "consensus-2018"
-    assert data["protocol"]["version"] == 1
+    assert data["protocol"]["version"] == load_protocol("consensus-2018").version
 
 
 def test_screen_for_an_excluded_patient_exits_1_with_reasons(

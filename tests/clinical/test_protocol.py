@@ -29,6 +29,10 @@ def clinic_text() -> str:
     return folder.joinpath("clinic-standard.toml").read_text("utf-8")
 
 
+# The version number of the shipped clinic-standard.toml (the current version).
+CURRENT = load_protocol_text(clinic_text(), "clinic-standard.toml").version
+
+
 def edited(old: str, new: str) -> str:
     text = clinic_text()
     assert old in text, old  # the edit must hit the file, or the test proves nothing
@@ -134,7 +138,7 @@ def test_the_consensus_protocol_is_the_guideline_envelope() -> None:
         ('id = "psychosis_history"', 'id = "psychosis_active"',
          "screening.rule[7].id", "used twice"),
         ('vital = "heart_rate_per_min"', 'vital = "heart_rate"',
-         "monitoring.alarm[1].vital", "must be one of"),
+         "monitoring.alarm[2].vital", "must be one of"),  # after systolic and diastolic
         ('discharge_threshold = { value = 9', 'discharge_threshold = { value = 11',
          "recovery.discharge_threshold", "maximum"),
         ("scale = \"cadss6\"\nlow = 1", "scale = \"cadss6\"\nlow = 40",
@@ -148,7 +152,7 @@ def test_the_consensus_protocol_is_the_guideline_envelope() -> None:
          "screening.rule[6].severity", "must be one of"),
         ('sessions = { value = 5,', 'sessions = { value = 4.5,',
          "series.sessions.value", "whole number"),
-        ("version = 1\n", 'version = "one"\n', "version", "whole number"),
+        (f"version = {CURRENT}\n", 'version = "one"\n', "version", "whole number"),
     ],
 )
 def test_a_bad_protocol_is_refused_naming_the_file_the_key_and_the_problem(
@@ -177,18 +181,18 @@ def test_source_strings_follow_the_documented_grammar() -> None:
     assert source_keys("S2 (0.5-2 mg/kg/h), SpO2 and CADSS-6; S26-label") == ("S2", "S26-label")
 
 
-def version_two() -> str:
-    text = edited("version = 1\n", "version = 2\n")
+def next_version() -> str:
+    text = edited(f"version = {CURRENT}\n", f"version = {CURRENT + 1}\n")
     return text.replace('start_rate = { value = 60, unit = "mg/h", source = "clinic-page"',
                         'start_rate = { value = 50, unit = "mg/h", source = "clinic policy '
                         '(set by the medical director, test)"', 1)
 
 
 def test_two_versions_of_one_protocol_coexist_and_differ_where_edited() -> None:
-    v1 = load_protocol_text(clinic_text(), "db:clinic-standard/v1")
-    v2 = load_protocol_text(version_two(), "db:clinic-standard/v2")
-    assert (v1.name, v1.version) == ("clinic-standard", 1)
-    assert (v2.name, v2.version) == ("clinic-standard", 2)
+    v1 = load_protocol_text(clinic_text(), f"db:clinic-standard/v{CURRENT}")
+    v2 = load_protocol_text(next_version(), f"db:clinic-standard/v{CURRENT + 1}")
+    assert (v1.name, v1.version) == ("clinic-standard", CURRENT)
+    assert (v2.name, v2.version) == ("clinic-standard", CURRENT + 1)
     assert v1.sha256 != v2.sha256
     assert v1.dosing.start_rate.value == 60
     assert v2.dosing.start_rate.value == 50
@@ -201,13 +205,13 @@ def test_two_versions_of_one_protocol_coexist_and_differ_where_edited() -> None:
 
 
 def test_a_screening_keeps_the_protocol_version_it_used() -> None:
-    v1 = load_protocol_text(clinic_text(), "db:clinic-standard/v1")
-    v2 = load_protocol_text(version_two(), "db:clinic-standard/v2")
+    v1 = load_protocol_text(clinic_text(), f"db:clinic-standard/v{CURRENT}")
+    v2 = load_protocol_text(next_version(), f"db:clinic-standard/v{CURRENT + 1}")
     facts = facts_from_dict({"age_years": 40})
     first, second = screen(facts, v1), screen(facts, v2)
-    assert first.to_dict()["protocol"] == {"name": "clinic-standard", "version": 1,
+    assert first.to_dict()["protocol"] == {"name": "clinic-standard", "version": CURRENT,
                                            "sha256": v1.sha256}
-    assert second.to_dict()["protocol"]["version"] == 2
+    assert second.to_dict()["protocol"]["version"] == CURRENT + 1
     # Reading the old text again gives the same version, byte for byte.
     assert load_protocol_text(v1.text, "again").sha256 == first.protocol_sha256
 

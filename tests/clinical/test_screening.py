@@ -324,7 +324,7 @@ def test_a_result_is_json_with_its_facts_and_protocol_version() -> None:
     result = screen(facts_from_dict(alice(age_years=70)), CLINIC)
     data = json.loads(json.dumps(result.to_dict()))
     assert data["decision"] == "ineligible"
-    assert data["protocol"] == {"name": "clinic-standard", "version": 1,
+    assert data["protocol"] == {"name": "clinic-standard", "version": CLINIC.version,
                                 "sha256": CLINIC.sha256}
     assert data["facts"]["age_years"] == 70
     assert data["facts_sha256"] == result.facts.sha256

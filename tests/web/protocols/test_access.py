@@ -29,27 +29,29 @@ ADMIN = frozenset({"clinic_admin"})
 @dataclass
 class World:
     cast: Any
-    v1: Any
-    v2: Any
+    current: Any  # the current shipped clinic-standard
+    newer: Any  # a version published above it
     screening: Any
 
 
 @pytest.fixture
 def world(cast: Any, standard: Any, ana_ready: Any) -> World:
-    v2 = services.protocol_publish(actor=Actor(user=cast.dave), change_note="v2",
-                                   toml_text=renamed_text(standard, version=2))
+    newer = services.protocol_publish(actor=Actor(user=cast.dave), change_note="newer",
+                                      toml_text=renamed_text(standard,
+                                                             version=standard.version + 1))
     s = services.screening_record(actor=Actor(user=cast.bob), patient=ana_ready,
                                   protocol_version=standard,
                                   answers=answers_all_absent(medications_complete=False))
-    return World(cast, standard, v2, s)
+    return World(cast, standard, newer, s)
 
 
 def screening_post(w: World, user: Any) -> dict[str, Any]:
-    return {"protocol_version": w.v2.pk, "medications_complete": "on"}
+    return {"protocol_version": w.newer.pk, "medications_complete": "on"}
 
 
 def publish_check(w: World, user: Any) -> dict[str, Any]:
-    return {"toml_text": renamed_text(w.v1, version=3), "change_note": "c", "check": "1"}
+    return {"toml_text": renamed_text(w.current, version=w.newer.version + 1),
+            "change_note": "c", "check": "1"}
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,11 @@ class Page:
 PAGES = [
     Page("protocol list", "get", lambda w: reverse("protocol_list"), ALL),
     Page("protocol version", "get",
-         lambda w: reverse("protocol_detail", args=["clinic-standard", 1]), ALL),
+         lambda w: reverse("protocol_detail", args=["clinic-standard", w.current.version]), ALL),
     Page("protocol toml", "get",
-         lambda w: reverse("protocol_toml", args=["clinic-standard", 2]), ALL),
+         lambda w: reverse("protocol_toml", args=["clinic-standard", w.newer.version]), ALL),
     Page("compare", "get",
-         lambda w: reverse("protocol_compare") + f"?old={w.v1.pk}&new={w.v2.pk}", ALL),
+         lambda w: reverse("protocol_compare") + f"?old={w.current.pk}&new={w.newer.pk}", ALL),
     Page("references", "get", lambda w: reverse("protocol_references"), ALL),
     Page("publish form", "get", lambda w: reverse("protocol_publish"), ADMIN),
     Page("publish check", "post", lambda w: reverse("protocol_publish"), ADMIN, publish_check),
@@ -153,9 +155,10 @@ def endpoints(w: World) -> list[tuple[str, str, Any, frozenset[str], bool]]:
     return [
         ("get", "/protocols", None, ALL, False),
         ("get", "/protocols/references", None, ALL, False),
-        ("get", "/protocols/clinic-standard/versions/1", None, ALL, False),
-        ("get", "/protocols/clinic-standard/diff?old=1&new=2", None, ALL, False),
-        ("post", "/protocols", {"toml_text": renamed_text(w.v1, version=9),
+        ("get", f"/protocols/clinic-standard/versions/{w.current.version}", None, ALL, False),
+        ("get", f"/protocols/clinic-standard/diff?old={w.current.version}&new={w.newer.version}",
+         None, ALL, False),
+        ("post", "/protocols", {"toml_text": renamed_text(w.current, version=w.newer.version + 7),
                                 "change_note": "api"}, ADMIN, False),
         ("get", f"/patients/{p}/screenings", None, ALL, True),
         ("post", f"/patients/{p}/screenings", {"medications_complete": True}, CLINICAL, True),
