@@ -91,10 +91,11 @@ def cast(db: Any) -> Cast:
 
 @pytest.fixture(autouse=True)
 def _audit_triggers(request: pytest.FixtureRequest) -> Any:
-    """Keep the audit trail's append-only triggers in place for every database test.
+    """Keep the audit trail's append-only triggers in place for every database test, and
+    give each test a checkpoint file of its own (the database is new for each test).
 
-    Transactional tests (live server, browser) end with a flush that deletes every row;
-    SQLite would refuse that for the audit table, so the triggers come off just before.
+    Transactional tests (live server, browser) end with a flush that deletes every row
+    (TRUNCATE on PostgreSQL); the triggers refuse both, so they come off just before.
     """
     names = request.fixturenames
     if "transactional_db" in names or "live_server" in names:
@@ -109,11 +110,16 @@ def _audit_triggers(request: pytest.FixtureRequest) -> Any:
     from django.db import connection
 
     from ketamine_clinic.web.audit.triggers import install_triggers, remove_triggers
+    from ketamine_clinic.web.stock import triggers as stock_triggers
 
+    settings = request.getfixturevalue("settings")
+    settings.AUDIT_CHECKPOINTS = request.getfixturevalue("tmp_path") / "audit-checkpoints.log"
     install_triggers(connection)
+    stock_triggers.install_triggers(connection)
     yield
     if transactional:
         remove_triggers(connection)
+        stock_triggers.remove_triggers(connection)
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ketamine_clinic.web.accounts.models import ApiToken
-from ketamine_clinic.web.audit.models import AuditEntry
-from ketamine_clinic.web.audit.services import audit_verify
+from ketamine_clinic.web.audit.models import AuditEntry, AuditLink
+from ketamine_clinic.web.audit.services import audit_seal, audit_verify
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 12
@@ -52,16 +52,37 @@ def test_concurrent_audited_requests_all_succeed_and_number_the_trail_without_ga
             with lock:
                 statuses.append(status)
 
+    done = threading.Event()
+    sealer_errors: list[Exception] = []
+
+    def sealer() -> None:  # two sealers at work while the clients write, as a worker would
+        from django.db import connection
+
+        try:
+            while not done.wait(0.5):
+                audit_seal()
+        except Exception as exc:  # the test fails on it below
+            sealer_errors.append(exc)
+        finally:
+            connection.close()
+
+    sealers = [threading.Thread(target=sealer) for _ in range(2)]
     threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
+    for t in sealers + threads:
         t.start()
     for t in threads:
         t.join()
+    done.set()
+    for t in sealers:
+        t.join()
 
+    assert sealer_errors == []
     assert sorted(set(statuses)) == [200, 201]
     assert len(statuses) == CLIENTS * REQUESTS_PER_CLIENT
-    seqs = list(AuditEntry.objects.order_by("seq").values_list("seq", flat=True))
-    assert len(seqs) >= before + len(statuses)
+    assert AuditEntry.objects.count() >= before + len(statuses)
+    audit_seal()
+    seqs = list(AuditLink.objects.order_by("seq").values_list("seq", flat=True))
+    assert len(seqs) == AuditEntry.objects.count()  # every entry has its place
     assert seqs == list(range(1, len(seqs) + 1))  # unique and gapless
     report = audit_verify()
     assert report.ok, report.problems

@@ -518,6 +518,11 @@ def dose_mg(rate_mg_per_h: Fraction, duration_h: Fraction) -> Fraction:
     return rate_mg_per_h * duration_h
 
 
+def amount_mg(volume_ml: Fraction, concentration_mg_per_ml: Fraction) -> Fraction:
+    """Drug in a volume [mg] = volume [mL] × concentration [mg/mL]."""
+    return volume_ml * concentration_mg_per_ml
+
+
 def volume_ml(amount_mg: Fraction, concentration_mg_per_ml: Fraction) -> Fraction:
     """Volume holding ``amount_mg`` [mL] = amount [mg] ÷ concentration [mg/mL]."""
     return amount_mg / concentration_mg_per_ml

@@ -1,5 +1,5 @@
-"""Commands that run or administer the web app: demo, serve, worker, createuser, site, token,
-audit."""
+"""Commands that run or administer the web app: demo, serve, worker, createuser, site, token.
+(The audit trail, backup and restore: ``commands/audit.py``.)"""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ def _prepare(data_dir: Path | None, *, verbose: bool = True) -> None:
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
+    from ketamine_clinic.web.lib.vendor import prepare_vendor_files
+
+    prepare_vendor_files()
     if verbose:
         from django.conf import settings
 
@@ -51,6 +54,8 @@ def _serve(port: int, host: str, workers: int) -> int:
         sys.executable, "-m", "gunicorn", "ketamine_clinic.web.wsgi:application",
         "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
         "--access-logfile", "-", "--graceful-timeout", "10",
+        # paths without query strings or tokens (docs/audit.md, "Logs")
+        "--logger-class", "ketamine_clinic.web.lib.logs.RedactingLogger",
     ]
     print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     try:
@@ -113,6 +118,29 @@ def _demo_sessions(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_sessions)
 
 
+def _demo_scheduling(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.scheduling.demo import demo_scheduling
+
+    count = demo_scheduling()
+    if count:
+        print(f"Set up demo chairs and opening hours; booked {count} visits (see Calendar).")
+
+
+DEMO_HOOKS.append(_demo_scheduling)
+
+
+def _demo_reminders(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.reminders.demo import demo_contact_consents
+
+    count = demo_contact_consents()
+    if count:
+        print(f"Recorded email consent for {count} demo patients; their reminders print "
+              "in the worker's output when due.")
+
+
+DEMO_HOOKS.append(_demo_reminders)
+
+
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
     from ketamine_clinic.commands.report import demo_cohort
 
@@ -120,6 +148,17 @@ def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
 
 
 DEMO_HOOKS.append(_demo_synthetic_cohort)
+
+
+def _demo_stock(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.stock.demo import demo_stock
+
+    count = demo_stock()
+    if count:
+        print(f"Wrote a demo ketamine stock history ({count} ledger entries; see Stock).")
+
+
+DEMO_HOOKS.append(_demo_stock)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -157,11 +196,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     setup_django(args.data_dir)
     from ketamine_clinic.web.lib.jobs import run_due_jobs, run_worker
+    from ketamine_clinic.web.reminders.tasks import followup_sweep_ensure
 
     if args.once:
         count = run_due_jobs(queues=args.queues)
         print(f"Ran {count} due job(s).")
         return 0
+    followup_sweep_ensure()  # the hourly follow-up-link sweep queues its own next run
     print(f"Job worker running on queues {args.queues} (Ctrl-C to stop).", flush=True)
     run_worker(queues=args.queues, interval_s=args.interval)
     return 0
@@ -289,20 +330,6 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    setup_django(args.data_dir)
-    from ketamine_clinic.web.audit.services import audit_verify
-
-    report = audit_verify()
-    if report.ok:
-        print(f"Audit trail intact: {report.entries} entries verified.")
-        return 0
-    print(f"Audit trail BROKEN: {len(report.problems)} problem(s) in {report.entries} entries.")
-    for p in report.problems:
-        print(f"  entry {p.seq}: {p.problem}")
-    return 1
-
-
 def cmd_manage(args: argparse.Namespace) -> int:
     setup_django(args.data_dir)
     from django.core.management import execute_from_command_line
@@ -399,12 +426,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_data_dir(q)
     q.add_argument("prefix", metavar="PREFIX", help="e.g. kc_AbC12")
     q.set_defaults(func=cmd_token_revoke)
-
-    p = sub.add_parser("audit", help="audit trail", description="Audit trail tools.")
-    audit_sub = p.add_subparsers(dest="audit_command", required=True)
-    q = audit_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
-    add_data_dir(q)
-    q.set_defaults(func=cmd_audit_verify)
 
     p = sub.add_parser("manage", help="run a Django management command",
                        description="Run a Django management command against --data-dir.")

@@ -39,20 +39,43 @@ DATA_DIR = Path(env_str("KETAMINE_CLINIC_DATA_DIR", str(Path.cwd() / "data"))).r
 PRODUCTION = env_str("KETAMINE_CLINIC_ENV", "local") == "production"
 
 
-def _secret_key() -> str:
-    """The key from the environment, else one generated once and kept in the data folder."""
-    from_env = os.environ.get("KETAMINE_CLINIC_SECRET_KEY")
+def _private_data_dir() -> None:
+    """The data folder (database, keys, exports) is readable by the service user only."""
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if DATA_DIR.stat().st_uid == os.getuid():
+        DATA_DIR.chmod(0o700)
+
+
+def _key_from(env_name: str, key_file: Path) -> str:
+    """A key from the environment, else one generated once and kept in ``key_file``."""
+    from_env = os.environ.get(env_name)
     if from_env:
         return from_env
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    key_file = DATA_DIR / "secret_key"
+    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-        key_file.chmod(0o600)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(64))
     return key_file.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+_private_data_dir()
+SECRET_KEY = _key_from("KETAMINE_CLINIC_SECRET_KEY", DATA_DIR / "secret_key")
+
+# The audit trail's HMAC key (docs/audit.md). The database never holds it: keep it in the
+# environment or in a file the database's administrator cannot read.
+AUDIT_KEY = _key_from("KETAMINE_CLINIC_AUDIT_KEY", Path(env_str(
+    "KETAMINE_CLINIC_AUDIT_KEY_FILE", str(DATA_DIR / "audit_key")))).encode()
+# Checkpoints of the chain's head, outside the database (append-only file).
+AUDIT_CHECKPOINTS = Path(env_str("KETAMINE_CLINIC_AUDIT_CHECKPOINTS",
+                                 str(DATA_DIR / "audit-checkpoints.log")))
+# The worker seals new entries into the chain and writes a checkpoint this often.
+AUDIT_SEAL_SECONDS = env_int("KETAMINE_CLINIC_AUDIT_SEAL_SECONDS", 5)
+# Requests without a log-in (questionnaire links, failed log-ins) write at most this many
+# entries per client address per clock hour, and all such addresses together at most the
+# second figure; past either, one entry says that further ones were not recorded.
+AUDIT_ANONYMOUS_PER_ADDRESS_PER_HOUR = env_int("KETAMINE_CLINIC_AUDIT_ANONYMOUS_PER_ADDRESS", 60)
+AUDIT_ANONYMOUS_PER_HOUR = env_int("KETAMINE_CLINIC_AUDIT_ANONYMOUS_PER_HOUR", 2000)
 DEBUG = env_bool("KETAMINE_CLINIC_DEBUG", False)
 ALLOWED_HOSTS = env_list("KETAMINE_CLINIC_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
@@ -79,11 +102,15 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.simulation",
     "ketamine_clinic.web.documents",
     "ketamine_clinic.web.fhir",
+    "ketamine_clinic.web.scheduling",
+    "ketamine_clinic.web.staff",
+    "ketamine_clinic.web.reminders",
+    "ketamine_clinic.web.stock",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ketamine_clinic.web.lib.vendor.VendorWhiteNoiseMiddleware",  # whitenoise + /vendor/
     "ketamine_clinic.web.lib.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -93,6 +120,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
     "ketamine_clinic.web.lib.middleware.SecurityHeadersMiddleware",
+    "ketamine_clinic.web.staff.middleware.PasswordChangeRequired",
 ]
 
 ROOT_URLCONF = "ketamine_clinic.web.urls"
@@ -221,6 +249,30 @@ API_MAX_STRING_CHARS = env_int("KETAMINE_CLINIC_API_MAX_STRING_CHARS", 100_000)
 API_MAX_PAGE_SIZE = env_int("KETAMINE_CLINIC_API_MAX_PAGE_SIZE", 200)
 API_MAX_OFFSET = env_int("KETAMINE_CLINIC_API_MAX_OFFSET", 1_000_000)
 
+# Booking grid of the calendar and of the free slots it offers [min] (an operational
+# setting, not a clinical one: a visit's length comes from its order and protocol).
+SCHEDULING_SLOT_MINUTES = env_int("KETAMINE_CLINIC_SLOT_MINUTES", 15)
+
+# Reminders (docs/reminders.md): email through Django's mail backends (console locally,
+# SMTP when EMAIL_HOST is set), SMS through a pluggable backend class; links in messages
+# start with the public address of the app.
+EMAIL_BACKEND = env_str("KETAMINE_CLINIC_EMAIL_BACKEND",
+                        "django.core.mail.backends.smtp.EmailBackend"
+                        if os.environ.get("EMAIL_HOST") else
+                        "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("KETAMINE_CLINIC_FROM_EMAIL", "reminders@clinic.invalid")
+SMS_BACKEND = env_str("KETAMINE_CLINIC_SMS_BACKEND",
+                      "ketamine_clinic.web.reminders.sms.ConsoleSmsBackend")
+# The SMS provider's inbound webhook (STOP replies) must send this in X-Webhook-Secret;
+# without it set, the webhook is off.
+SMS_WEBHOOK_SECRET = env_str("KETAMINE_CLINIC_SMS_WEBHOOK_SECRET", "")
+PUBLIC_BASE_URL = env_str("KETAMINE_CLINIC_BASE_URL", "http://127.0.0.1:8000")
+
 # FHIR bulk export files are kept this many hours, then deleted (docs/fhir.md).
 FHIR_EXPORT_HOURS = env_int("KETAMINE_CLINIC_FHIR_EXPORT_HOURS", 24)
 
@@ -229,6 +281,8 @@ CLINIC_NAME = env_str("KETAMINE_CLINIC_NAME", "Front Range Pain & Ketamine Clini
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # No query strings (search terms) or tokens (questionnaire links) in any log line.
+    "filters": {"redact": {"()": "ketamine_clinic.web.lib.logs.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("KETAMINE_CLINIC_LOG_LEVEL", "WARNING")},
 }
