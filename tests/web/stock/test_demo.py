@@ -31,4 +31,5 @@ def test_the_demo_writes_a_stock_history_once(db: Any) -> None:
     c = Client()
     c.force_login(User.objects.get(username="admin.evans"))
     page = c.get("/stock/?site=denver").content.decode()
-    assert "DENVER-0001" in page and "Open discrepancies" in page
+    assert "DENVER-0001" in page
+    assert "Open discrepancies" in page
