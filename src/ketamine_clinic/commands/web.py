@@ -37,6 +37,9 @@ def _prepare(data_dir: Path | None, *, verbose: bool = True) -> None:
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
+    from ketamine_clinic.web.lib.vendor import prepare_vendor_files
+
+    prepare_vendor_files()
     if verbose:
         from django.conf import settings
 
