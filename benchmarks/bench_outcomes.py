@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-PG_URL = "postgres://postgres@127.0.0.1:5432/bench_outcomes"
+from fresh_db import fresh_database
 
 FLOOR_SQL = """
 SELECT fu.series_id, COUNT(*), AVG(r.pain_average_nrs), MAX(r.opioid_mme_per_day)
@@ -105,28 +102,11 @@ def run_one(backend: str, n_patients: int) -> dict[str, object]:
 
 
 def run_backend(backend: str, n_patients: int) -> dict[str, object]:
-    env = dict(os.environ)
-    env.pop("DATABASE_URL", None)
-    tmp = tempfile.mkdtemp(prefix="bench-outcomes-")
-    env["KETAMINE_CLINIC_DATA_DIR"] = tmp
-    if backend == "postgres":
-        subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres",
-                        "bench_outcomes"], check=True)
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "bench_outcomes"],
-                       check=True)
-        env["DATABASE_URL"] = PG_URL
-    try:
+    with fresh_database(backend, "bench_outcomes") as env:
         out = subprocess.run([sys.executable, __file__, "--one", backend, "--patients",
                               str(n_patients)], env=env, check=True, stdout=subprocess.PIPE,
                              text=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    finally:
-        if backend == "postgres":
-            subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres",
-                            "bench_outcomes"], check=False)
-        for f in Path(tmp).glob("*"):
-            if f.is_file():
-                f.unlink()
+        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def main() -> None:

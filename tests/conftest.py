@@ -36,6 +36,25 @@ class Cast:
                 "clinic_admin": self.dave, "auditor": self.erin}
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None,
+                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """On SQLite, test in a database file rather than in memory.
+
+    Django shares one in-memory connection between the test and every request thread of
+    the live server, so two requests served at once interleave their transactions on it
+    (issue 20: two audit entries took the same sequence number). With a file each thread
+    has a connection of its own and SQLite's write lock orders them, as in production.
+    Each xdist worker has its own temporary folder, hence its own file.
+    """
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):
+        db.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("sqlite") / "test-ketamine-clinic.sqlite3")
+
+
 @pytest.fixture
 def cast(db: Any) -> Cast:
     from ketamine_clinic.web.accounts.models import Site, User
@@ -72,10 +91,11 @@ def cast(db: Any) -> Cast:
 
 @pytest.fixture(autouse=True)
 def _audit_triggers(request: pytest.FixtureRequest) -> Any:
-    """Keep the audit trail's append-only triggers in place for every database test.
+    """Keep the audit trail's append-only triggers in place for every database test, and
+    give each test a checkpoint file of its own (the database is new for each test).
 
-    Transactional tests (live server, browser) end with a flush that deletes every row;
-    SQLite would refuse that for the audit table, so the triggers come off just before.
+    Transactional tests (live server, browser) end with a flush that deletes every row
+    (TRUNCATE on PostgreSQL); the triggers refuse both, so they come off just before.
     """
     names = request.fixturenames
     if "transactional_db" in names or "live_server" in names:
@@ -90,11 +110,16 @@ def _audit_triggers(request: pytest.FixtureRequest) -> Any:
     from django.db import connection
 
     from ketamine_clinic.web.audit.triggers import install_triggers, remove_triggers
+    from ketamine_clinic.web.stock import triggers as stock_triggers
 
+    settings = request.getfixturevalue("settings")
+    settings.AUDIT_CHECKPOINTS = request.getfixturevalue("tmp_path") / "audit-checkpoints.log"
     install_triggers(connection)
+    stock_triggers.install_triggers(connection)
     yield
     if transactional:
         remove_triggers(connection)
+        stock_triggers.remove_triggers(connection)
 
 
 @pytest.fixture

@@ -20,12 +20,14 @@ from ketamine_clinic.errors import UsageError
 # Order is the order shown in --help.
 COMMAND_MODULES = (
     "ketamine_clinic.commands.web",
+    "ketamine_clinic.commands.audit",
     "ketamine_clinic.commands.protocols",
     "ketamine_clinic.commands.screen",
     "ketamine_clinic.commands.dose",
     "ketamine_clinic.commands.pk",
     "ketamine_clinic.commands.report",
     "ketamine_clinic.commands.fhir",
+    "ketamine_clinic.commands.stock",
 )
 
 

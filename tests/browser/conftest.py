@@ -81,3 +81,11 @@ def log_in(page: Any, live_server: Any, user: Any, password: str) -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+
+@pytest.fixture
+def sched(cast: Any) -> Any:
+    """The scheduling world (tests/web/scheduling/conftest.py) for the calendar pages."""
+    from tests.web.scheduling.conftest import make_sched
+
+    return make_sched(cast)

@@ -1,4 +1,5 @@
-"""`ketamine-clinic serve` runs the app under gunicorn, not Django's development server."""
+"""`ketamine-clinic serve` runs the app under gunicorn, not Django's development server; it
+migrates nothing (that is `ketamine-clinic migrate`, the deploy step)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_answers_over_http_with_gunicorn(tmp_path: Path) -> None:
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+
+
+def test_serve_refuses_a_database_with_pending_migrations(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ketamine_clinic.cli", "serve", "--data-dir", str(tmp_path),
+         "--port", str(free_port())], env=_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "ketamine-clinic migrate" in out.stderr + out.stdout
+    assert "Serving on" not in out.stdout
+
+
+def test_serve_answers_over_http_with_gunicorn_after_migrate(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env = _env()
+    migrated = subprocess.run(
+        [sys.executable, "-m", "ketamine_clinic.cli", "migrate", "--data-dir", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert "Database ready" in migrated.stdout
     proc = subprocess.Popen(
         [sys.executable, "-m", "ketamine_clinic.cli", "serve", "--data-dir", str(tmp_path),
          "--port", str(port), "--workers", "1"],

@@ -11,33 +11,22 @@ import argparse
 import json
 from datetime import date
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ketamine_clinic.clinical.dosing import (
-    DosingRules,
-    DosingWeight,
-    RateCheck,
-    WeightBasis,
-    WeightMeasurement,
-    check_dose,
-    dosing_weight,
-    rules_from_protocol,
-)
-from ketamine_clinic.clinical.limit_checks import LimitCheck, Outcome
-from ketamine_clinic.clinical.protocol import load_protocol
-from ketamine_clinic.clinical.units import (
-    parse_bag,
-    parse_duration_h,
-    parse_rate,
-    parse_weight_kg,
-    positive,
-)
 from ketamine_clinic.errors import UsageError
+
+# The clinical core is imported inside the handler, so that ``--help`` stays light.
+if TYPE_CHECKING:
+    from ketamine_clinic.clinical.dosing import DosingRules, DosingWeight, RateCheck
+    from ketamine_clinic.clinical.limit_checks import LimitCheck
 
 
 def rules_for_protocol(name: str) -> DosingRules:
     """The dosing rules of a shipped protocol, by name (``--protocol``): its newest
     non-draft version (``clinical.protocol.load_protocol``)."""
+    from ketamine_clinic.clinical.dosing import rules_from_protocol
+    from ketamine_clinic.clinical.protocol import load_protocol
+
     return rules_from_protocol(load_protocol(name))
 
 
@@ -83,6 +72,15 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from ketamine_clinic.clinical.dosing import WeightMeasurement, check_dose, dosing_weight
+    from ketamine_clinic.clinical.units import (
+        parse_bag,
+        parse_duration_h,
+        parse_rate,
+        parse_weight_kg,
+        positive,
+    )
+
     rules = _rules(args.protocol)
     actual_kg = parse_weight_kg(args.weight_kg, field="--weight-kg")
     rate = parse_rate(args.rate, field="--rate")
@@ -150,17 +148,21 @@ def _bound_text(check: LimitCheck) -> str:
     return f"≥ {_n(lim.lower)}"
 
 
+# By the name of the limit check's Outcome.
 _VERDICTS = {
-    Outcome.OK: "OK: within every limit",
-    Outcome.CONFIRM: "CONFIRM: a wrong-unit guard asks the clinician to confirm the rate",
-    Outcome.OVERRIDE: "SOFT LIMIT EXCEEDED: needs a physician's coded reason and free text",
-    Outcome.BLOCKED: "BLOCKED: a hard limit is exceeded; it cannot be overridden",
+    "OK": "OK: within every limit",
+    "CONFIRM": "CONFIRM: a wrong-unit guard asks the clinician to confirm the rate",
+    "OVERRIDE": "SOFT LIMIT EXCEEDED: needs a physician's coded reason and free text",
+    "BLOCKED": "BLOCKED: a hard limit is exceeded; it cannot be overridden",
 }
 
 
 def _table(
     result: RateCheck, weight: DosingWeight, *, bag_text: str, duration_h: Fraction | None
 ) -> str:
+    from ketamine_clinic.clinical.dosing import WeightBasis
+    from ketamine_clinic.clinical.limit_checks import Outcome
+
     f = result.forms
     basis = weight.basis.value
     if weight.basis is not WeightBasis.ACTUAL:
@@ -195,11 +197,11 @@ def _table(
         lines.append(f"  {x.code:28} {x.status.value:8} {x.message}")
     lines.append("")
     if result.blocked:
-        lines.append(_VERDICTS[Outcome.BLOCKED])
+        lines.append(_VERDICTS[Outcome.BLOCKED.name])
     if result.needs_override:
-        lines.append(_VERDICTS[Outcome.OVERRIDE])
+        lines.append(_VERDICTS[Outcome.OVERRIDE.name])
     if result.needs_confirmation:
-        lines.append(_VERDICTS[Outcome.CONFIRM])
+        lines.append(_VERDICTS[Outcome.CONFIRM.name])
     if result.outcome is Outcome.OK:
-        lines.append(_VERDICTS[Outcome.OK])
+        lines.append(_VERDICTS[Outcome.OK.name])
     return "\n".join(lines)

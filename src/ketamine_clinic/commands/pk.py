@@ -12,17 +12,23 @@ import io
 import json
 import math
 import sys
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import numpy as np
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 from ketamine_clinic.errors import UsageError
-from ketamine_clinic.pk.parameter_sets import PKModel, catalogue
-from ketamine_clinic.pk.population import PopulationResult, simulate_population
-from ketamine_clinic.pk.regimen import Bolus, Regimen, Segment
-from ketamine_clinic.pk.simulate import Patient, SimulationResult, simulate
+
+# The PK core (NumPy, SciPy) is imported inside the handlers, so that ``--help`` and the
+# other commands do not pay for it.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ketamine_clinic.pk.parameter_sets import PKModel
+    from ketamine_clinic.pk.population import PopulationResult
+    from ketamine_clinic.pk.regimen import Regimen
+    from ketamine_clinic.pk.simulate import Patient, SimulationResult
 
 # Core field names -> the option that carries them.
 _OPTION = {
@@ -42,6 +48,13 @@ def _options() -> Iterator[None]:
         yield
     except UsageError as exc:
         raise UsageError(_OPTION.get(exc.field, exc.field), exc.problem) from None
+
+
+def drug_names() -> list[str]:
+    """The drugs of ``pk/models.toml`` (the table ``catalogue().drugs`` is built from), read
+    without the PK core so that building the parser stays light."""
+    text = (resources.files("ketamine_clinic.pk") / "models.toml").read_text("utf-8")
+    return sorted(tomllib.loads(text)["drugs"])
 
 
 def register(subparsers: Any) -> None:
@@ -85,7 +98,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--age-years", metavar="A", help="age [years]")
     p.add_argument("--height-cm", metavar="H", help="height [cm] (recorded; no model uses it)")
     p.add_argument("--sex", choices=["female", "male"], help="sex (recorded; no model uses it)")
-    p.add_argument("--drug", choices=sorted(catalogue().drugs), default="racemic",
+    p.add_argument("--drug", choices=drug_names(), default="racemic",
                    help="drug given (default racemic)")
     p.add_argument("--segment", action="append", default=[], metavar="START:END:RATE",
                    help="infusion from START to END min at RATE mg/h (repeatable)")
@@ -127,6 +140,8 @@ def _parts(text: str, option: str, n: int, shape: str) -> list[float]:
 
 
 def parse_regimen(args: argparse.Namespace) -> Regimen:
+    from ketamine_clinic.pk.regimen import Bolus, Regimen, Segment
+
     segments = tuple(Segment(*_parts(s, "--segment", 3, "START_MIN:END_MIN:RATE_MG_PER_H"))
                      for s in args.segment)
     boluses = tuple(Bolus(*_parts(b, "--bolus", 2, "AT_MIN:MG")) for b in args.bolus)
@@ -135,6 +150,8 @@ def parse_regimen(args: argparse.Namespace) -> Regimen:
 
 
 def parse_times(text: str | None, end_min: float, step_min: float) -> np.ndarray:
+    import numpy as np
+
     if text is None:
         return np.arange(0.0, end_min + _AFTER_MIN + step_min / 2, step_min)
     if ":" in text:
@@ -154,6 +171,8 @@ def parse_times(text: str | None, end_min: float, step_min: float) -> np.ndarray
 
 
 def parse_patient(args: argparse.Namespace) -> Patient:
+    from ketamine_clinic.pk.simulate import Patient
+
     return Patient(_number(args.weight_kg, "--weight-kg"),
                    _optional(args.age_years, "--age-years"),
                    _optional(args.height_cm, "--height-cm"), args.sex)
@@ -166,6 +185,8 @@ def _plain_output(args: argparse.Namespace) -> bool:
 # ----------------------------------------------------------------------------- handlers
 
 def handle_models(args: argparse.Namespace) -> int:
+    from ketamine_clinic.pk.parameter_sets import catalogue
+
     cat = catalogue()
     rows = []
     for m in cat.pk.values():
@@ -199,6 +220,8 @@ def handle_models(args: argparse.Namespace) -> int:
 
 
 def _model_dict(m: PKModel) -> dict[str, Any]:
+    from ketamine_clinic.pk.parameter_sets import catalogue
+
     cat = catalogue()
     v = m.validity
     return {
@@ -222,6 +245,8 @@ def _model_dict(m: PKModel) -> dict[str, Any]:
 
 
 def handle_simulate(args: argparse.Namespace) -> int:
+    from ketamine_clinic.pk.simulate import simulate
+
     regimen = parse_regimen(args)
     patient = parse_patient(args)
     times = parse_times(args.at, regimen.end_min, 30.0 if _plain_output(args) else 1.0)
@@ -301,6 +326,8 @@ def _parse_omega2(text: str | None) -> dict[str, float] | None:
 
 
 def handle_population(args: argparse.Namespace) -> int:
+    from ketamine_clinic.pk.population import simulate_population
+
     regimen = parse_regimen(args)
     patient = parse_patient(args)
     times = parse_times(args.at, regimen.end_min, 30.0 if _plain_output(args) else 1.0)

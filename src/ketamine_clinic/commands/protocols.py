@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ketamine_clinic.clinical.protocol import (
-    Protocol,
-    Row,
-    load_protocol,
-    protocol_diff,
-    protocol_rows,
-    references,
-    shipped_protocols,
-    source_keys,
-)
 from ketamine_clinic.errors import UsageError
+
+# The clinical core is imported inside the handlers, so that ``--help`` stays light.
+if TYPE_CHECKING:
+    from ketamine_clinic.clinical.protocol import Protocol, Row
 
 
 def register(subparsers: Any) -> None:
@@ -56,6 +50,8 @@ def register(subparsers: Any) -> None:
 
 
 def handle_list(args: argparse.Namespace) -> int:
+    from ketamine_clinic.clinical.protocol import shipped_protocols
+
     protocols = shipped_protocols()
     if args.json:
         print(json.dumps([{**p.ref, "title": p.title, "status": p.status.value}
@@ -83,6 +79,8 @@ def _scalar_text(value: Any) -> str:
 
 
 def handle_show(args: argparse.Namespace) -> int:
+    from ketamine_clinic.clinical.protocol import load_protocol, protocol_rows, references
+
     protocol = load_protocol(args.name, args.version)
     rows = protocol_rows(protocol)
     cited = _cited(protocol)
@@ -113,6 +111,8 @@ def handle_show(args: argparse.Namespace) -> int:
 
 
 def _cited(protocol: Protocol) -> list[str]:
+    from ketamine_clinic.clinical.protocol import protocol_rows, source_keys
+
     keys: dict[str, None] = {}
     for row in protocol_rows(protocol):
         for text in (row.source, row.note):
@@ -121,6 +121,8 @@ def _cited(protocol: Protocol) -> list[str]:
 
 
 def _side(text: str, field: str) -> Protocol:
+    from ketamine_clinic.clinical.protocol import load_protocol
+
     name, _, version = text.partition("@")
     if version and not version.isdigit():
         raise UsageError(field, f"version must be a whole number, got {version!r}")
@@ -128,6 +130,8 @@ def _side(text: str, field: str) -> Protocol:
 
 
 def handle_diff(args: argparse.Namespace) -> int:
+    from ketamine_clinic.clinical.protocol import protocol_diff
+
     old, new = _side(args.old, "OLD"), _side(args.new, "NEW")
     rows = protocol_diff(old, new)
     if args.json:

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ketamine_clinic.clinical.protocol import condition_vocabulary, load_protocol
-from ketamine_clinic.clinical.screening import Decision, facts_from_dict, screen
 from ketamine_clinic.errors import UsageError
+
+# The clinical core is imported inside the handlers, so that ``--help`` stays light.
 
 
 def register(subparsers: Any) -> None:
@@ -35,6 +35,8 @@ def register(subparsers: Any) -> None:
 
 
 def _vocabulary(as_json: bool) -> int:
+    from ketamine_clinic.clinical.protocol import condition_vocabulary
+
     vocabulary = condition_vocabulary()
     if as_json:
         print(json.dumps([{"id": c.id, "label": c.label, "question": c.question,
@@ -59,6 +61,9 @@ def _read_facts(path_text: str) -> Any:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from ketamine_clinic.clinical.protocol import load_protocol
+    from ketamine_clinic.clinical.screening import Decision, facts_from_dict, screen
+
     if args.vocabulary:
         return _vocabulary(args.json)
     if args.protocol is None:

@@ -1,5 +1,5 @@
-"""Commands that run or administer the web app: demo, serve, worker, createuser, site, token,
-audit."""
+"""Commands that run or administer the web app: demo, serve, worker, createuser, site, token.
+(The audit trail, backup and restore: ``commands/audit.py``.)"""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def _serve(port: int, host: str, workers: int) -> int:
         sys.executable, "-m", "gunicorn", "ketamine_clinic.web.wsgi:application",
         "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
         "--access-logfile", "-", "--graceful-timeout", "10",
+        # paths without query strings or tokens (docs/audit.md, "Logs")
+        "--logger-class", "ketamine_clinic.web.lib.logs.RedactingLogger",
     ]
     print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     try:
@@ -113,6 +115,17 @@ def _demo_sessions(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_sessions)
 
 
+def _demo_scheduling(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.scheduling.demo import demo_scheduling
+
+    count = demo_scheduling()
+    if count:
+        print(f"Set up demo chairs and opening hours; booked {count} visits (see Calendar).")
+
+
+DEMO_HOOKS.append(_demo_scheduling)
+
+
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
     from ketamine_clinic.commands.report import demo_cohort
 
@@ -122,8 +135,46 @@ def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_synthetic_cohort)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _demo_stock(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.stock.demo import demo_stock
+
+    count = demo_stock()
+    if count:
+        print(f"Wrote a demo ketamine stock history ({count} ledger entries; see Stock).")
+
+
+DEMO_HOOKS.append(_demo_stock)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """The deploy step: apply migrations and collect static files, once per release."""
     _prepare(args.data_dir)
+    print("Static files collected. Start (or restart) the server with `ketamine-clinic "
+          "serve`.")
+    return 0
+
+
+def pending_migrations() -> list[str]:
+    """Migrations not yet applied to the database, as ``app.name`` (reads the migration
+    files and the applied-migrations table; applies nothing)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{m.app_label}.{m.name}" for m, _ in plan]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # No migrate or collectstatic here (that is `ketamine-clinic migrate`, run once at
+    # deploy): a restarted server answers within seconds. It refuses to start on a
+    # database that the code's migrations have not reached.
+    setup_django(args.data_dir)
+    pending = pending_migrations()
+    if pending:
+        raise UsageError("database", f"{len(pending)} migration(s) not applied (first: "
+                                     f"{pending[0]}): run `ketamine-clinic migrate`, then "
+                                     "serve again")
     return _serve(args.port, args.host, args.workers)
 
 
@@ -213,20 +264,6 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    setup_django(args.data_dir)
-    from ketamine_clinic.web.audit.services import audit_verify
-
-    report = audit_verify()
-    if report.ok:
-        print(f"Audit trail intact: {report.entries} entries verified.")
-        return 0
-    print(f"Audit trail BROKEN: {len(report.problems)} problem(s) in {report.entries} entries.")
-    for p in report.problems:
-        print(f"  entry {p.seq}: {p.problem}")
-    return 1
-
-
 def cmd_manage(args: argparse.Namespace) -> int:
     setup_django(args.data_dir)
     from django.core.management import execute_from_command_line
@@ -254,9 +291,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "(default %(default)s; 0 for none)")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("migrate", help="deploy step: apply migrations, collect static files",
+                       description="Apply the database migrations and collect the static "
+                       "files over --data-dir or DATABASE_URL. Run once after installing a "
+                       "release, before `serve`.")
+    add_data_dir(p)
+    p.set_defaults(func=cmd_migrate)
+
     p = sub.add_parser("serve", help="serve the app with gunicorn",
-                       description="Apply migrations and serve the app with gunicorn over "
-                       "--data-dir or DATABASE_URL.")
+                       description="Serve the app with gunicorn over --data-dir or "
+                       "DATABASE_URL. Refuses to start while migrations are pending: run "
+                       "`ketamine-clinic migrate` first.")
     add_data_dir(p)
     _serve_options(p, 8000)
     p.set_defaults(func=cmd_serve)
@@ -303,12 +348,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--username", required=True)
     q.add_argument("--label", default="")
     q.set_defaults(func=cmd_token_create)
-
-    p = sub.add_parser("audit", help="audit trail", description="Audit trail tools.")
-    audit_sub = p.add_subparsers(dest="audit_command", required=True)
-    q = audit_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
-    add_data_dir(q)
-    q.set_defaults(func=cmd_audit_verify)
 
     p = sub.add_parser("manage", help="run a Django management command",
                        description="Run a Django management command against --data-dir.")

@@ -39,20 +39,43 @@ DATA_DIR = Path(env_str("KETAMINE_CLINIC_DATA_DIR", str(Path.cwd() / "data"))).r
 PRODUCTION = env_str("KETAMINE_CLINIC_ENV", "local") == "production"
 
 
-def _secret_key() -> str:
-    """The key from the environment, else one generated once and kept in the data folder."""
-    from_env = os.environ.get("KETAMINE_CLINIC_SECRET_KEY")
+def _private_data_dir() -> None:
+    """The data folder (database, keys, exports) is readable by the service user only."""
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if DATA_DIR.stat().st_uid == os.getuid():
+        DATA_DIR.chmod(0o700)
+
+
+def _key_from(env_name: str, key_file: Path) -> str:
+    """A key from the environment, else one generated once and kept in ``key_file``."""
+    from_env = os.environ.get(env_name)
     if from_env:
         return from_env
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    key_file = DATA_DIR / "secret_key"
+    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-        key_file.chmod(0o600)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(64))
     return key_file.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+_private_data_dir()
+SECRET_KEY = _key_from("KETAMINE_CLINIC_SECRET_KEY", DATA_DIR / "secret_key")
+
+# The audit trail's HMAC key (docs/audit.md). The database never holds it: keep it in the
+# environment or in a file the database's administrator cannot read.
+AUDIT_KEY = _key_from("KETAMINE_CLINIC_AUDIT_KEY", Path(env_str(
+    "KETAMINE_CLINIC_AUDIT_KEY_FILE", str(DATA_DIR / "audit_key")))).encode()
+# Checkpoints of the chain's head, outside the database (append-only file).
+AUDIT_CHECKPOINTS = Path(env_str("KETAMINE_CLINIC_AUDIT_CHECKPOINTS",
+                                 str(DATA_DIR / "audit-checkpoints.log")))
+# The worker seals new entries into the chain and writes a checkpoint this often.
+AUDIT_SEAL_SECONDS = env_int("KETAMINE_CLINIC_AUDIT_SEAL_SECONDS", 5)
+# Requests without a log-in (questionnaire links, failed log-ins) write at most this many
+# entries per client address per clock hour, and all such addresses together at most the
+# second figure; past either, one entry says that further ones were not recorded.
+AUDIT_ANONYMOUS_PER_ADDRESS_PER_HOUR = env_int("KETAMINE_CLINIC_AUDIT_ANONYMOUS_PER_ADDRESS", 60)
+AUDIT_ANONYMOUS_PER_HOUR = env_int("KETAMINE_CLINIC_AUDIT_ANONYMOUS_PER_HOUR", 2000)
 DEBUG = env_bool("KETAMINE_CLINIC_DEBUG", False)
 ALLOWED_HOSTS = env_list("KETAMINE_CLINIC_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
@@ -77,12 +100,15 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.simulation",
     "ketamine_clinic.web.documents",
     "ketamine_clinic.web.fhir",
+    "ketamine_clinic.web.scheduling",
+    "ketamine_clinic.web.staff",
+    "ketamine_clinic.web.stock",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "ketamine_clinic.web.lib.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -90,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "ketamine_clinic.web.staff.middleware.PasswordChangeRequired",
 ]
 
 ROOT_URLCONF = "ketamine_clinic.web.urls"
@@ -167,6 +194,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("KETAMINE_CLINIC_AXES_ENABLED", True)
+# ...and lock an address after this many failures over all usernames (password spraying).
+AXES_HANDLER = "ketamine_clinic.web.accounts.throttle.AddressThrottledHandler"
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("KETAMINE_CLINIC_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("KETAMINE_CLINIC_SSL_REDIRECT", True)
@@ -202,6 +232,10 @@ TASKS = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
 }
 
+# Booking grid of the calendar and of the free slots it offers [min] (an operational
+# setting, not a clinical one: a visit's length comes from its order and protocol).
+SCHEDULING_SLOT_MINUTES = env_int("KETAMINE_CLINIC_SLOT_MINUTES", 15)
+
 # FHIR bulk export files are kept this many hours, then deleted (docs/fhir.md).
 FHIR_EXPORT_HOURS = env_int("KETAMINE_CLINIC_FHIR_EXPORT_HOURS", 24)
 
@@ -210,6 +244,8 @@ CLINIC_NAME = env_str("KETAMINE_CLINIC_NAME", "Front Range Pain & Ketamine Clini
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # No query strings (search terms) or tokens (questionnaire links) in any log line.
+    "filters": {"redact": {"()": "ketamine_clinic.web.lib.logs.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("KETAMINE_CLINIC_LOG_LEVEL", "WARNING")},
 }

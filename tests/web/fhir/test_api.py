@@ -144,7 +144,7 @@ def test_a_read_is_audited_with_the_patient_it_showed(charted: Charted,
     status, body = get(client, f"/fhir/Observation/{rid}")
     assert status == 200
     assert body["valueQuantity"]["value"] == 72
-    entry = AuditEntry.objects.filter(action="fhir.read").latest("seq")
+    entry = AuditEntry.objects.filter(action="fhir.read").latest("id")
     assert (entry.username, entry.object_type, entry.object_id) == ("bob", "Observation", rid)
     assert entry.detail["patients"] == [charted.cast.ana.pk]
     assert entry.site_code == "denver"
@@ -155,11 +155,11 @@ def test_a_search_is_audited_with_every_patient_it_returned(charted: Charted,
     client.force_login(charted.cast.alice)  # Denver and Boulder
     status, body = get(client, f"/fhir/Condition?patient={charted.cast.ana.pk}")
     assert status == 200
-    entry = AuditEntry.objects.filter(action="fhir.search").latest("seq")
+    entry = AuditEntry.objects.filter(action="fhir.search").latest("id")
     assert entry.detail["patients"] == [charted.cast.ana.pk]
     assert entry.detail["matches"] == body["total"] == 1
     get(client, "/fhir/Patient")
-    entry = AuditEntry.objects.filter(action="fhir.search").latest("seq")
+    entry = AuditEntry.objects.filter(action="fhir.search").latest("id")
     assert sorted(entry.detail["patients"]) == sorted([charted.cast.ana.pk, charted.cast.zed.pk])
 
 

@@ -548,7 +548,7 @@ def test_an_audit_entry_maps_to_an_audit_event(charted: Charted) -> None:
     assert doc["meta"]["profile"] == [
         "http://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientRead"]
     assert without_meta(doc) == {
-        "resourceType": "AuditEvent", "id": str(entry.seq),
+        "resourceType": "AuditEvent", "id": str(entry.pk),
         "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110110",
                  "display": "Patient Record"},
         "subtype": [{"code": "patient.view", "display": "patient.view"}],
@@ -565,7 +565,7 @@ def test_an_audit_entry_maps_to_an_audit_event(charted: Charted) -> None:
                              "code": "4", "display": "Application Server"}]},
         "entity": [{"what": {"reference": f"Patient/{charted.cast.ana.pk}"},
                     "type": {"code": "patient"},
-                    "detail": [{"type": "chain", "valueString": f"seq {entry.seq} {entry.hash}"}]}],
+                    "detail": [{"type": "chain", "valueString": f"entry {entry.pk} {entry.mac}"}]}],
     }
 
 

@@ -32,6 +32,9 @@ class User(AbstractUser):
     role = models.CharField(max_length=20, choices=Role.choices)
     sites = models.ManyToManyField(Site, related_name="staff")
     title = models.CharField(max_length=60, blank=True, help_text="e.g. MD, RN")
+    # Set by an administrator (or for a temporary password): every page asks for a new
+    # password first (web/staff/middleware.py).
+    must_change_password = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -49,13 +52,15 @@ class ApiToken(models.Model):
     """A bearer token for API clients. Only its SHA-256 is stored.
 
     ``scope`` bounds what the token may do beyond its user's role and sites: ``api`` is the
-    JSON API as that user; ``fhir_read`` is the read-only FHIR API and nothing else. A token
+    JSON API as that user; ``fhir_read`` is the read-only FHIR API and nothing else;
+    ``device_vitals`` is a monitor's: vital signs of its site's sessions, nothing else. A token
     past ``expires_at`` or with ``revoked_at`` set authenticates nothing.
     """
 
     class Scope(models.TextChoices):
         API = "api", "JSON API"
         FHIR_READ = "fhir_read", "FHIR, read-only"
+        DEVICE_VITALS = "device_vitals", "Monitor: vital signs of its site's sessions"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.API)

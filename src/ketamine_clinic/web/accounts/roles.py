@@ -37,6 +37,12 @@ class Capability(models.TextChoices):
     OVERRIDE_DISCHARGE = "override_discharge"
     RECORD_FOLLOW_UP = "record_follow_up"
     VIEW_REPORTS = "view_reports"
+    BOOK_VISIT = "book_visit"
+    ANSWER_CHECKLIST = "answer_checklist"
+    MANAGE_SITES = "manage_sites"
+    # The controlled-substance record; what each role may do there (receive, draw, witness,
+    # count, destroy, resolve) is set by administrators in the stock area (web/stock).
+    VIEW_STOCK = "view_stock"
 
 
 _ALL_STAFF = frozenset(Role)
@@ -71,6 +77,14 @@ CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.OVERRIDE_DISCHARGE: _PHYSICIAN,
     Capability.RECORD_FOLLOW_UP: frozenset({Role.PHYSICIAN, Role.NURSE, Role.FRONT_DESK}),
     Capability.VIEW_REPORTS: frozenset({Role.PHYSICIAN, Role.CLINIC_ADMIN, Role.AUDITOR}),
+    # The front desk books, reschedules and cancels; clinicians see the calendar.
+    Capability.BOOK_VISIT: frozenset({Role.FRONT_DESK, Role.CLINIC_ADMIN}),
+    # The pre-visit checklist is asked by phone (front desk) or at the chair (clinicians).
+    Capability.ANSWER_CHECKLIST: frozenset({Role.FRONT_DESK, Role.NURSE, Role.PHYSICIAN}),
+    # Chairs, opening hours and closures of a site.
+    Capability.MANAGE_SITES: frozenset({Role.CLINIC_ADMIN}),
+    Capability.VIEW_STOCK: frozenset({Role.PHYSICIAN, Role.NURSE, Role.CLINIC_ADMIN,
+                                      Role.AUDITOR}),
 }
 
 

@@ -1,19 +1,48 @@
-"""Writing to and checking the audit trail."""
+"""Writing to, sealing and checking the audit trail (docs/audit.md).
+
+* :func:`audit_record` is the hot path: one insert, no lock. The entry carries the HMAC
+  of its content under ``settings.AUDIT_KEY``.
+* :func:`audit_seal` (the job worker runs it every few seconds) places new entries in the
+  one gapless chain, one sealer at a time, and writes a checkpoint of the new head outside
+  the database.
+* :func:`audit_verify` checks every entry, every link, the head, the checkpoints and the
+  triggers.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 
-from ketamine_clinic.web.audit.chain import GENESIS_HASH, ChainProblem, entry_hash, verify_chain
-from ketamine_clinic.web.audit.models import AuditEntry, AuditHead
+from ketamine_clinic.web.audit import anchor
+from ketamine_clinic.web.audit.chain import (
+    GENESIS_HASH,
+    ChainProblem,
+    entry_mac,
+    link_hash,
+    same,
+    verify_links,
+)
+from ketamine_clinic.web.audit.models import AuditEntry, AuditHead, AuditLink
+from ketamine_clinic.web.audit.triggers import missing_triggers
 
 if TYPE_CHECKING:
     from ketamine_clinic.web.accounts.models import User
+
+# Entries whose transaction commits this long after they were written are still found
+# by the periodic sealer; older stragglers are sealed by ``audit seal --all``.
+SEAL_LOOKBACK = timedelta(hours=1)
+SEAL_BATCH = 5000
+# The role recorded for requests from the network without a log-in.
+ANONYMOUS_ROLE = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -28,6 +57,17 @@ class Actor:
     def from_request(cls, request: HttpRequest, site_code: str = "") -> Actor:
         user = request.user if request.user.is_authenticated else None
         return cls(user=user, client_address=client_address(request), site_code=site_code)
+
+    @property
+    def anonymous(self) -> bool:
+        """A request from the network without a log-in (not a command or the worker)."""
+        if self.user is not None:
+            return False
+        try:
+            ipaddress.ip_address(self.client_address)
+        except ValueError:
+            return False
+        return True
 
 
 def client_address(request: HttpRequest) -> str:
@@ -44,6 +84,23 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+def _anonymous_allowance(actor: Actor, now: datetime) -> str:
+    """'record', 'mark' (write the one entry that says the rest go unrecorded) or 'skip'."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    anonymous = AuditEntry.objects.filter(role=ANONYMOUS_ROLE, at__gte=hour)
+    per_address = anonymous.filter(client_address=actor.client_address).count()
+    limit = settings.AUDIT_ANONYMOUS_PER_ADDRESS_PER_HOUR
+    if per_address > limit:
+        return "skip"
+    if per_address == limit:
+        return "mark"
+    total = anonymous.count()
+    limit_all = settings.AUDIT_ANONYMOUS_PER_HOUR
+    if total > limit_all:
+        return "skip"
+    return "mark" if total == limit_all else "record"
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -51,57 +108,169 @@ def audit_record(
     object_type: str = "",
     object_id: object = "",
     detail: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one entry to the chain, inside the caller's transaction if there is one."""
-    with transaction.atomic():
-        head = AuditHead.objects.select_for_update().filter(pk=1).first()
-        if head is None:
-            head = AuditHead.objects.create(pk=1, seq=0, hash=GENESIS_HASH)
-        user = actor.user
-        entry = AuditEntry(
-            seq=head.seq + 1,
-            at=datetime.now(UTC),
-            user_id_value=user.pk if user else None,
-            username=user.get_username() if user else "",
-            role=getattr(user, "role", "") if user else "",
-            site_code=actor.site_code,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id) if object_id != "" else "",
-            client_address=actor.client_address,
-            detail=_json_safe(detail or {}),
-            prev_hash=head.hash,
-        )
-        entry.hash = entry_hash(entry.prev_hash, entry.chain_content())
-        entry.save()
-        head.seq, head.hash = entry.seq, entry.hash
-        head.save(update_fields=["seq", "hash"])
+) -> AuditEntry | None:
+    """Append one entry, inside the caller's transaction if there is one.
+
+    A plain insert: writers never wait for each other here. Requests without a log-in are
+    bounded (settings ``AUDIT_ANONYMOUS_*``): past the bound one entry records that further
+    ones from that address (or from everyone anonymous) go unrecorded this hour, and this
+    returns None for them.
+    """
+    now = datetime.now(UTC)
+    if actor.anonymous:
+        allowance = _anonymous_allowance(actor, now)
+        if allowance == "skip":
+            return None
+        if allowance == "mark":
+            detail = {"suppressed_action": action,
+                      "window_start": now.replace(minute=0, second=0, microsecond=0),
+                      "limit_per_address": settings.AUDIT_ANONYMOUS_PER_ADDRESS_PER_HOUR,
+                      "limit_all_addresses": settings.AUDIT_ANONYMOUS_PER_HOUR}
+            action, object_type, object_id = "audit.anonymous_suppressed", "", ""
+    user = actor.user
+    entry = AuditEntry(
+        at=now,
+        nonce=secrets.token_hex(16),
+        user_id_value=user.pk if user else None,
+        username=user.get_username() if user else "",
+        role=getattr(user, "role", "") if user else (ANONYMOUS_ROLE if actor.anonymous else ""),
+        site_code=actor.site_code,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id != "" else "",
+        client_address=actor.client_address,
+        detail=_json_safe(detail or {}),
+    )
+    entry.mac = entry_mac(settings.AUDIT_KEY, entry.chain_content())
+    entry.save()
     return entry
+
+
+@dataclass(frozen=True)
+class SealReport:
+    sealed: int
+    head_seq: int
+
+
+def audit_seal(*, everything: bool = False, checkpoint: bool = True) -> SealReport:
+    """Link the entries not yet in the chain, in id order, after the current head.
+
+    One sealer at a time: the head row is locked (PostgreSQL) or the write lock taken at
+    BEGIN (SQLite, IMMEDIATE transactions). Writers of entries are not held up on
+    PostgreSQL and wait only for this short transaction on SQLite. After a pass that
+    sealed something, a checkpoint of the new head goes to the checkpoint file.
+    ``everything`` looks at the whole trail instead of the new and the recent entries.
+    """
+    key = settings.AUDIT_KEY
+    sealed_total = 0
+    while True:
+        with transaction.atomic():
+            head = AuditHead.objects.select_for_update().filter(pk=1).first()
+            if head is None:  # (migrate creates it; two first sealers may race here)
+                AuditHead.objects.bulk_create([AuditHead(pk=1, seq=0, hash=GENESIS_HASH)],
+                                              ignore_conflicts=True)
+                head = AuditHead.objects.select_for_update().get(pk=1)
+            pending = AuditEntry.objects.filter(link__isnull=True)
+            if not everything:
+                recent = datetime.now(UTC) - SEAL_LOOKBACK
+                pending = pending.filter(Q(pk__gt=head.entry_id_max) | Q(at__gte=recent))
+            batch = list(pending.order_by("id").only("id", "mac")[:SEAL_BATCH])
+            seq, prev = head.seq, head.hash
+            links = []
+            for entry in batch:
+                seq += 1
+                h = link_hash(key, prev_hash=prev, seq=seq, entry_id=entry.pk, mac=entry.mac)
+                links.append(AuditLink(seq=seq, entry_id=entry.pk, prev_hash=prev, hash=h))
+                prev = h
+            if links:
+                AuditLink.objects.bulk_create(links)
+                head.seq, head.hash = seq, prev
+                head.entry_id_max = max(head.entry_id_max, batch[-1].pk)
+                head.save(update_fields=["seq", "hash", "entry_id_max"])
+        sealed_total += len(links)
+        if len(batch) < SEAL_BATCH:
+            break
+    if checkpoint and (sealed_total or not settings.AUDIT_CHECKPOINTS.exists()) and head.seq:
+        anchor.append(settings.AUDIT_CHECKPOINTS, key, seq=head.seq, hash_=head.hash)
+    return SealReport(sealed=sealed_total, head_seq=head.seq)
 
 
 @dataclass(frozen=True)
 class VerifyReport:
     entries: int
     problems: list[ChainProblem]
+    sealed: int = 0
+    pending: int = 0
+    checkpoints: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
+def _checkpoint_problems(read: anchor.AnchorRead, seen: dict[int, str],
+                         last_seq: int) -> list[ChainProblem]:
+    problems = [ChainProblem(0, f"checkpoint file line {n} is not a valid checkpoint "
+                                "(forged or altered)") for n in read.bad_lines]
+    for cp in read.checkpoints:
+        if cp.seq > last_seq:
+            problems.append(ChainProblem(cp.seq, (
+                f"entries {last_seq + 1} to {cp.seq} were removed: a checkpoint written "
+                f"at {cp.at} recorded entry {cp.seq}")))
+        elif cp.seq and not same(seen.get(cp.seq, ""), cp.hash):
+            problems.append(ChainProblem(cp.seq, f"differs from the checkpoint written at "
+                                                 f"{cp.at}"))
+    return problems
+
+
 def audit_verify() -> VerifyReport:
-    """Recompute the whole chain and compare with the stored tip."""
-    count = 0
+    """Check every entry's MAC, every link, the head, the checkpoints and the triggers."""
+    key = settings.AUDIT_KEY
+    read = anchor.read(settings.AUDIT_CHECKPOINTS, key)
+    wanted = {cp.seq for cp in read.checkpoints}
+    seen: dict[int, str] = {}
+    last_seq = 0
+    sealed = 0
 
     def stream():  # type: ignore[no-untyped-def]
-        nonlocal count
-        for entry in AuditEntry.objects.order_by("seq", "id").iterator(chunk_size=2000):
-            count += 1
-            yield entry.chain_content()
+        nonlocal last_seq, sealed
+        links = AuditLink.objects.select_related("entry").order_by("seq")
+        for link in links.iterator(chunk_size=2000):
+            sealed += 1
+            last_seq = link.seq
+            if link.seq in wanted:
+                seen[link.seq] = link.hash
+            row = link.entry.chain_content()
+            row.update(seq=link.seq, entry_id=link.entry_id, prev_hash=link.prev_hash,
+                       hash=link.hash)
+            yield row
 
-    problems = verify_chain(stream())
+    problems = verify_links(key, stream())
+    pending = 0
+    for entry in AuditEntry.objects.filter(link__isnull=True).order_by("id").iterator(
+            chunk_size=2000):
+        pending += 1
+        if not same(entry_mac(key, entry.chain_content()), entry.mac):
+            problems.append(ChainProblem(0, f"unsealed entry (id {entry.pk}) altered or "
+                                            "forged (MAC mismatch)"))
     head = AuditHead.objects.filter(pk=1).first()
-    last = AuditEntry.objects.order_by("-seq").first()
-    if head is not None and (last is None or (last.seq, last.hash) != (head.seq, head.hash)):
-        problems.append(ChainProblem(head.seq, "the newest entries were removed (tip mismatch)"))
-    return VerifyReport(entries=count, problems=problems)
+    if head is not None and head.seq != last_seq:
+        problems.append(ChainProblem(head.seq, (
+            f"the head says entry {head.seq} is the newest but the chain ends at "
+            f"{last_seq} (newest entries removed or head moved)")))
+    elif head is None and last_seq:
+        problems.append(ChainProblem(last_seq, "the chain's head row is missing"))
+    problems += _checkpoint_problems(read, seen, last_seq)
+    notes = []
+    if sealed and not read.exists:
+        problems.append(ChainProblem(0, f"no checkpoint file at {settings.AUDIT_CHECKPOINTS}: "
+                                        "removal of the newest entries cannot be ruled out"))
+    if pending:
+        notes.append(f"{pending} entries not yet sealed into the chain (each one's MAC "
+                     "checked); the worker seals them within seconds")
+    for name in missing_triggers(connection):
+        problems.append(ChainProblem(0, f"the database trigger {name} is missing: run "
+                                        "ketamine-clinic migrate to reinstall it"))
+    return VerifyReport(entries=sealed + pending, problems=problems, sealed=sealed,
+                        pending=pending, checkpoints=len(read.checkpoints), notes=notes)

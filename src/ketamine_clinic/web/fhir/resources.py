@@ -824,7 +824,7 @@ OBJECT_TYPES = {"patient": "Patient", "session": "Encounter", "order": "Medicati
 
 
 def audit_event_resource(entry: Any) -> Json:
-    """One entry of the hash-chained audit trail (IHE Basic Audit Log Patterns shape)."""
+    """One entry of the keyed, hash-chained audit trail (IHE Basic Audit Log Patterns shape)."""
     tz = ZoneInfo("UTC")
     sec = T.section("audit_event")
     verb = entry.action.rsplit(".", 1)[-1]
@@ -854,9 +854,9 @@ def audit_event_resource(entry: Any) -> Json:
                                    "value": f"{entry.object_type}/{entry.object_id}"}}
         entities.append({"what": what, "type": {"code": entry.object_type},
                          "detail": [{"type": "chain", "valueString":
-                                     f"seq {entry.seq} {entry.hash}"}]})
+                                     f"entry {entry.pk} {entry.mac}"}]})
     return _with({
-        "resourceType": "AuditEvent", "id": str(entry.seq),
+        "resourceType": "AuditEvent", "id": str(entry.pk),
         "meta": meta(entry.at, tz, sec["profile"]),
         "type": T.coding(event_type),
         "subtype": [{"code": entry.action, "display": entry.action}],

@@ -138,7 +138,7 @@ def read(request: HttpRequest, caller: Caller, resource_type: str, rid: str) -> 
     if resource_type in sources.PATIENT_TYPES:
         return _read_compartment(request, caller, resource_type, rid)
     if resource_type == "AuditEvent":
-        entry = _audit_entries(caller).filter(seq=int(rid) if rid.isdigit() else -1).first()
+        entry = _audit_entries(caller).filter(pk=int(rid) if rid.isdigit() else -1).first()
         if entry is None:
             raise Http404(f"no AuditEvent {rid}")
         audit_record(actor=_actor(request, caller), action="fhir.read",
@@ -392,7 +392,7 @@ def _audit_search(caller: Caller, pairs: list[tuple[str, str]], count: int,
         cond = Q()
         for v in (x.strip() for x in raw.split(",") if x.strip()):
             if name == "_id":
-                cond |= Q(seq=int(v)) if v.isdigit() else Q(pk=-1)
+                cond |= Q(pk=int(v)) if v.isdigit() else Q(pk=-1)
             elif name == "date":
                 cond |= _date_q("at", v)
             elif name == "patient":
@@ -403,7 +403,7 @@ def _audit_search(caller: Caller, pairs: list[tuple[str, str]], count: int,
                 uid = v.removeprefix("Practitioner/")
                 cond |= Q(user_id_value=int(uid)) if uid.isdigit() else Q(username=uid)
         qs = qs.filter(cond)
-    qs = qs.order_by("seq")
+    qs = qs.order_by("id")
     return list(qs[offset:offset + count]), qs.count()
 
 

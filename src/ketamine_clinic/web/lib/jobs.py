@@ -39,8 +39,35 @@ def run_due_jobs(*, queues: str = "*", max_tasks: int | None = None) -> int:
     return int(worker._run_tasks)  # type: ignore[attr-defined]
 
 
+def _audit_sealer(interval_s: float) -> None:
+    """Seal new audit entries into the chain and checkpoint its head, every few seconds."""
+    import logging
+    import time
+
+    from django.db import close_old_connections
+
+    from ketamine_clinic.web.audit.services import audit_seal
+
+    while True:
+        try:
+            audit_seal()
+        except Exception:  # a locked or restarting database: try again next round
+            logging.getLogger(__name__).exception("sealing the audit trail failed")
+        finally:
+            close_old_connections()
+        time.sleep(interval_s)
+
+
 def run_worker(*, queues: str = "*", interval_s: float = 1.0) -> None:
-    """Run the worker until SIGINT / SIGTERM (it finishes the job in hand first)."""
+    """Run the worker until SIGINT / SIGTERM (it finishes the job in hand first).
+
+    Beside the jobs, a thread seals the audit trail every ``AUDIT_SEAL_SECONDS``."""
+    import threading
+
+    from django.conf import settings
+
+    threading.Thread(target=_audit_sealer, args=(settings.AUDIT_SEAL_SECONDS,),
+                     name="audit-sealer", daemon=True).start()
     worker = _worker(batch=False, queues=queues, interval_s=interval_s, max_tasks=None)
     worker.configure_signals()  # type: ignore[attr-defined]
     worker.run()  # type: ignore[attr-defined]

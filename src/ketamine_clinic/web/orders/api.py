@@ -60,11 +60,13 @@ def _order_out(order: Order, user: Any) -> dict[str, Any]:
         "titration_step_text": order.titration_step_text if visible else "",
         "max_rate_text": order.max_rate_text if visible else "",
         "min_step_interval_min": order.min_step_interval_min,
-        "planned_duration_min": order.planned_duration_min, "bolus_text": order.bolus_text,
+        "planned_duration_min": order.planned_duration_min,
+        "bolus_text": order.bolus_text if visible else "",
         "planned_sessions": order.series.planned_sessions,
         "spacing_days": order.series.spacing_days,
         "premedications": order.premedications,
-        "rescue_medications": order.rescue_medications, "overrides": order.overrides,
+        "rescue_medications": order.rescue_medications,
+        "overrides": order.overrides if visible else [],
         "written_by": order.written_by.get_username(), "written_at": order.written_at,
         "signed_by": order.signed_by.get_username() if order.signed_by else None,
         "signed_at": order.signed_at,
@@ -75,15 +77,20 @@ def _order_out(order: Order, user: Any) -> dict[str, Any]:
     }
 
 
-def _event_out(ev: LimitEvent) -> dict[str, Any]:
+def _event_out(ev: LimitEvent, user: Any) -> dict[str, Any]:
+    # An event of an order awaiting its double check carries the ordered numbers: hidden
+    # from everyone but the prescribers until the check is done (value, bound, reason).
+    visible = ev.order is None or selectors.can_see_numbers(user, ev.order)
     return {
         "id": ev.pk, "at": ev.at, "order_id": ev.order_id,
         "patient_id": ev.order.patient_id if ev.order else ev.patient_id,
         "session_id": ev.session_id_value,
         "protocol": f"{ev.protocol_version.name} v{ev.protocol_version.version}",
         "context": ev.context, "quantity": ev.quantity, "kind": ev.kind,
-        "outcome": ev.outcome, "value": ev.value, "bound": ev.bound,
-        "reason_code": ev.reason_code, "reason_text": ev.reason_text,
+        "outcome": ev.outcome, "value": ev.value if visible else None,
+        "bound": ev.bound if visible else None,
+        "reason_code": ev.reason_code, "reason_text": ev.reason_text if visible else "",
+        "numbers_hidden": not visible,
         "by": ev.by.get_username(), "prescriber": selectors.prescriber_of(ev),
     }
 
@@ -236,7 +243,7 @@ def order_limit_events(request: HttpRequest, order_id: int) -> Any:
                  object_type="order", object_id=order.pk, detail={"patient": order.patient_id})
     rows = order.limit_events.select_related("protocol_version", "by", "order",
                                              "order__signed_by", "order__written_by")
-    return [_event_out(ev) for ev in rows]
+    return [_event_out(ev, request.auth) for ev in rows]  # type: ignore[attr-defined]
 
 
 @router.get("/limit-events", response={200: dict[str, Any], **ERRORS})
@@ -253,4 +260,4 @@ def limit_events_report(request: HttpRequest, start: date | None = Query(None), 
     audit_record(actor=Actor.from_request(request), action="api.order.limit_report",
                  detail={"start": start.isoformat(), "end": end.isoformat(),
                          "events": len(report.events)})
-    return {**report.to_dict(), "events": [_event_out(ev) for ev in report.events]}
+    return {**report.to_dict(), "events": [_event_out(ev, user) for ev in report.events]}

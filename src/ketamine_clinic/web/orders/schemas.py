@@ -106,10 +106,11 @@ class LimitEventOut(Schema):
     quantity: str
     kind: str
     outcome: str
-    value: float
+    value: float | None  # None while the order awaits its double check (numbers_hidden)
     bound: float | None
     reason_code: str
     reason_text: str
+    numbers_hidden: bool
     by: str
     prescriber: str
 

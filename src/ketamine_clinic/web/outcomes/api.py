@@ -29,6 +29,7 @@ from ketamine_clinic.web.patients.selectors import patient_get_for
 
 router = Router(tags=["outcomes"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+API_FOLLOW_UPS_MAX = 500  # rows of /follow-ups/due, the soonest first (a response-size bound)
 
 
 @router.get("/outcomes/report", response={200: ReportOut, **ERRORS})
@@ -57,12 +58,14 @@ def outcome_report(request: HttpRequest, site: str = "", protocol: str = "",
 def follow_ups_due(request: HttpRequest) -> Any:
     """Unanswered follow-ups that are overdue or due soon, at your sites."""
     user = require(request, Capability.RECORD_FOLLOW_UP)
-    work = selectors.worklist_for(user)
+    today = timezone.localdate()
+    rows = list(selectors.open_follow_ups(user, today)[:API_FOLLOW_UPS_MAX])
+    overdue = sum(1 for f in rows if f.due_on < today)
     audit_record(actor=Actor.from_request(request), action="api.follow_up.worklist",
-                 detail={"overdue": len(work.overdue), "due": len(work.due)})
+                 detail={"overdue": overdue, "due": len(rows) - overdue})
     return [{"id": f.pk, "patient_id": f.patient_id, "series_id": f.series_id,
              "session_id": f.session_id, "point": f.point, "due_on": f.due_on,
-             "overdue": f.due_on < work.today} for f in [*work.overdue, *work.due]]
+             "overdue": f.due_on < today} for f in rows]
 
 
 def _response_out(r: FollowUpResponse) -> dict[str, Any]:

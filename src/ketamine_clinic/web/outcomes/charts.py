@@ -147,11 +147,15 @@ def patient_trajectory(traj: dict[str, Any]) -> str:
                         mode="lines+markers", line={"color": COLORS[2]},
                         name="follow-up (average pain)",
                         text=[p["point"] for p in fus])
+    # One dotted line per infusion, given to the layout at once: add_vline re-validates every
+    # shape already on the figure, so a patient with 25 sessions took seconds.
+    lines = []
     for s in traj["sessions"]:
-        fig.add_vline(x=s["at"].timestamp() * 1000 if hasattr(s["at"], "timestamp")
-                      else s["at"], line={"color": "#b8c2cc", "dash": "dot", "width": 1})
+        x = s["at"].timestamp() * 1000 if hasattr(s["at"], "timestamp") else s["at"]
+        lines.append({"type": "line", "xref": "x", "yref": "y domain", "x0": x, "x1": x,
+                      "y0": 0, "y1": 1, "line": {"color": "#b8c2cc", "dash": "dot", "width": 1}})
     fig.update_layout(title="Pain over time (dotted lines: infusions)",
-                      yaxis={"title": "NRS", "range": [-0.2, 10.2]})
+                      yaxis={"title": "NRS", "range": [-0.2, 10.2]}, shapes=lines)
     return _html(fig)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ketamine_clinic.clinical import outcomes as core
@@ -180,12 +180,16 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 
 
-def load_cohort(site_ids: Iterable[int], filters: CohortFilters) -> Cohort:
-    """Every series at ``site_ids`` matching ``filters`` with what the statistics need.
+def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
+                patient_ids: Iterable[int] | None = None) -> Cohort:
+    """Every series at ``site_ids`` matching ``filters`` with what the statistics need;
+    with ``patient_ids``, only those patients' series (a patient page reads its own rows).
 
     Five queries in all, whatever the size of the cohort.
     """
     base = _series_queryset(site_ids, filters)
+    if patient_ids is not None:
+        base = base.filter(patient_id__in=list(patient_ids))
     rows = base.values_list("id", "patient_id", "patient__site__code",
                             "protocol_version__name", "is_crps", "first_at",
                             "protocol_version_id")
@@ -352,40 +356,109 @@ def follow_ups_visible_to(user: User) -> QuerySet[FollowUp]:
     return FollowUp.objects.filter(patient__site__in=user.sites.all())
 
 
+# Rows per page of the worklist, and patients whose latest series one page of booster
+# suggestions looks at: page sizes, so that the page costs the same whatever the cohort.
+WORKLIST_PAGE_ROWS = 100
+BOOSTER_PAGE_PATIENTS = 250
+
+
+@dataclass(frozen=True)
+class BoosterPage:
+    """Booster suggestions among one alphabetical window of the patients treated so far."""
+
+    rows: list[dict[str, Any]]
+    number: int  # 1-based
+    first: int  # 1-based position of the window's first patient
+    last: int
+    patients: int  # treated patients at the sites, in all windows
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.last < self.patients
+
+
 @dataclass(frozen=True)
 class Worklist:
     overdue: list[FollowUp]
     due: list[FollowUp]
-    boosters: list[dict[str, Any]]
+    boosters: BoosterPage
     today: date
+    page: Any  # django.core.paginator.Page of the open follow-ups
+    overdue_total: int
+    due_total: int
 
 
-def worklist_for(user: User, today: date | None = None) -> Worklist:
-    """Unanswered follow-ups due up to ``due_soon_days`` ahead, and suggested boosters."""
-    today = today or timezone.localdate()
+def open_follow_ups(user: User, today: date) -> QuerySet[FollowUp]:
+    """Unanswered follow-ups at the user's sites due up to ``due_soon_days`` ahead."""
     horizon = today + timedelta(days=policy.due_soon_days())
-    open_ = (follow_ups_visible_to(user)
-             .filter(due_on__lte=horizon)
-             .filter(~Exists(FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))))
-             .select_related("patient", "patient__site", "series", "session")
-             .order_by("due_on", "patient__family_name", "id"))
-    overdue, due = [], []
-    for f in open_[:500]:
+    return (follow_ups_visible_to(user)
+            .filter(due_on__lte=horizon)
+            .filter(~Exists(FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))))
+            .select_related("patient", "patient__site", "series", "session")
+            .order_by("due_on", "patient__family_name", "id"))
+
+
+def worklist_for(user: User, today: date | None = None, *, page: Any = 1,
+                 booster_page: Any = 1) -> Worklist:
+    """One page of the unanswered follow-ups (overdue first, by due date) and one page of
+    suggested boosters; each page reads a bounded number of rows."""
+    from django.core.paginator import Paginator
+
+    today = today or timezone.localdate()
+    open_ = open_follow_ups(user, today)
+    counts = open_.aggregate(overdue=Count("id", filter=Q(due_on__lt=today)),
+                             total=Count("id"))
+    paginator = Paginator(open_, WORKLIST_PAGE_ROWS)
+    paginator.count = counts["total"]  # a cached property; counted above with the overdue
+    rows = paginator.get_page(page)
+    overdue: list[FollowUp] = []
+    due: list[FollowUp] = []
+    for f in rows:
         (overdue if f.due_on < today else due).append(f)
-    return Worklist(overdue, due, boosters_suggested(user.sites.values_list("id", flat=True)),
-                    today)
+    site_ids = list(user.sites.values_list("id", flat=True))
+    return Worklist(overdue, due, booster_suggestions(site_ids, booster_page), today, rows,
+                    counts["overdue"], counts["total"] - counts["overdue"])
 
 
-def boosters_suggested(site_ids: Iterable[int],
-                       patient: Patient | None = None) -> list[dict[str, Any]]:
-    """Patients whose latest series gave relief that has since been lost (loss rule)."""
+def _treated_patients(site_ids: Iterable[int]) -> QuerySet[Patient]:
+    """Patients at the sites with at least one infusion started, alphabetically."""
+    started = TimelineEntry.objects.filter(session__patient=OuterRef("pk"),
+                                           kind="infusion_start")
+    return (Patient.objects.filter(site_id__in=list(site_ids)).filter(Exists(started))
+            .order_by("family_name", "given_name", "id"))
+
+
+def booster_suggestions(site_ids: Iterable[int], page: Any = 1) -> BoosterPage:
+    """Suggested boosters among one window of ``BOOSTER_PAGE_PATIENTS`` treated patients
+    (alphabetical): the same rows as :func:`boosters_suggested` over the whole cohort, a
+    window at a time, so that the worklist does not read the whole cohort on every view."""
+    from django.core.paginator import Paginator
+
+    site_ids = list(site_ids)
+    window = Paginator(_treated_patients(site_ids).values_list("id", flat=True),
+                       BOOSTER_PAGE_PATIENTS).get_page(page)
+    ids = list(window)
+    rows = boosters_suggested(site_ids, patient_ids=ids) if ids else []
+    return BoosterPage(rows, window.number, window.start_index(), window.end_index(),
+                       window.paginator.count)
+
+
+def boosters_suggested(site_ids: Iterable[int], patient: Patient | None = None, *,
+                       patient_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """Patients whose latest series gave relief that has since been lost (loss rule).
+
+    ``patient`` (one patient's page) or ``patient_ids`` restrict what is read to those
+    patients' series; otherwise every series at ``site_ids``.
+    """
     if patient is not None:
-        site_ids = [patient.site_id]
-    cohort = load_cohort(site_ids, CohortFilters())
+        site_ids, patient_ids = [patient.site_id], [patient.pk]
+    cohort = load_cohort(site_ids, CohortFilters(), patient_ids=patient_ids)
     latest: dict[int, CohortSeries] = {}
     for s in cohort.series:
-        if patient is not None and s.patient_id != patient.pk:
-            continue
         if s.patient_id not in latest or s.first_at >= latest[s.patient_id].first_at:
             latest[s.patient_id] = s
     rules = {pv.pk: policy.loss_rule_for(pv)
@@ -408,7 +481,8 @@ def boosters_suggested(site_ids: Iterable[int],
         names = Patient.objects.in_bulk([f["patient_id"] for f in found])
         for f in found:
             f["patient"] = names[f["patient_id"]]
-    return sorted(found, key=lambda f: (f["patient"].family_name, f["patient"].given_name))
+    return sorted(found, key=lambda f: (f["patient"].family_name, f["patient"].given_name,
+                                        f["patient_id"]))
 
 
 # --------------------------------------------------------------------------- one patient
@@ -428,7 +502,7 @@ def patient_series(patient: Patient) -> list[dict[str, Any]]:
         by_series[s.series_id].append(s)
     fus: dict[int, list[FollowUp]] = defaultdict(list)
     answered = FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))
-    for f in (FollowUp.objects.filter(patient=patient)
+    for f in (FollowUp.objects.filter(patient=patient).select_related("session")
               .annotate(answered=Exists(answered)).order_by("due_on", "id")):
         fus[f.series_id].append(f)
     out = []

@@ -52,10 +52,13 @@ def _follow_up(request: HttpRequest, follow_up_id: int) -> FollowUp:
 
 @capability_required(Capability.RECORD_FOLLOW_UP)
 def followup_worklist(request: HttpRequest) -> HttpResponse:
-    work = selectors.worklist_for(request.user)  # type: ignore[arg-type]
+    work = selectors.worklist_for(request.user,  # type: ignore[arg-type]
+                                  page=request.GET.get("page"),
+                                  booster_page=request.GET.get("boosters"))
     audit_record(actor=Actor.from_request(request), action="follow_up.worklist",
-                 detail={"overdue": len(work.overdue), "due": len(work.due),
-                         "boosters": len(work.boosters)})
+                 detail={"overdue": work.overdue_total, "due": work.due_total,
+                         "page": work.page.number, "boosters": len(work.boosters.rows),
+                         "booster_page": work.boosters.number})
     return render(request, "outcomes/worklist.html", {
         "work": work, "labels": policy.point_labels(), "due_soon_days": policy.due_soon_days(),
     })

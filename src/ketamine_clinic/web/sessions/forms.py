@@ -190,15 +190,3 @@ class DischargeForm(StateChange):
     def overrides(self) -> dict[str, str]:
         return {k[9:]: v for k, v in self.cleaned_data.items()
                 if k.startswith("override_") and (v or "").strip()}
-
-
-class ScheduleForm(forms.Form):
-    order = forms.TypedChoiceField(coerce=int)
-    scheduled_for = forms.DateTimeField(
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    chair = forms.CharField(required=False, max_length=20)
-
-    def __init__(self, *args: Any, orders: Any = (), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["order"].choices = [(o.pk, f"Order {o.pk} · {o.protocol_version}")
-                                        for o in orders]

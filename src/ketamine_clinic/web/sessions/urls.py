@@ -21,6 +21,4 @@ urlpatterns = [
          name="session_discharge"),
     path("sessions/<int:session_id>/discharge/check/", views.session_discharge_check,
          name="session_discharge_check"),
-    path("patients/<int:patient_id>/sessions/schedule/", views.session_schedule,
-         name="session_schedule"),
 ]

@@ -20,9 +20,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
-from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.outcomes.policy import point_labels
-from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.sessions import chart, selectors, services
 from ketamine_clinic.web.sessions.forms import (
     AckForm,
@@ -37,7 +35,6 @@ from ketamine_clinic.web.sessions.forms import (
     RateForm,
     ReasonForm,
     RecoveryForm,
-    ScheduleForm,
     SedationForm,
     StateChange,
     VitalsForm,
@@ -450,39 +447,15 @@ def session_board(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"rows": rows, "now": timezone.now()})
 
 
-@require_POST
-@capability_required(Capability.CHART_SESSION)
-def session_schedule(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_get_for(request.user, patient_id, _actor(request))  # type: ignore[arg-type]
-    orders = Order.objects.filter(patient=patient, status=Order.Status.ACTIVE)
-    form = ScheduleForm(request.POST, orders=orders)
-    if form.is_valid():
-        try:
-            session = services.session_schedule(
-                actor=_actor(request), order=orders.get(pk=form.cleaned_data["order"]),
-                scheduled_for=form.cleaned_data["scheduled_for"],
-                chair=form.cleaned_data["chair"])
-        except UsageError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"Visit {session.visit_number} scheduled.")
-            return redirect("session_detail", session_id=session.pk)
-    else:
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-    return redirect(f"{patient.get_absolute_url()}#sessions")
-
-
 def patient_sessions_panel(request: HttpRequest, patient: Any) -> str:
     """The patient page's sessions section (AppConfig.patient_panels)."""
     if not request.user.can(Capability.VIEW_PATIENTS):  # type: ignore[union-attr]
         return ""
     sessions = list(selectors.patient_sessions(patient))
-    orders = list(Order.objects.filter(patient=patient, status=Order.Status.ACTIVE))
-    can_chart = request.user.can(Capability.CHART_SESSION)  # type: ignore[union-attr]
-    if not sessions and not orders:
+    # Visits are booked on the scheduling pages (chair, hours and series checks); a
+    # session opens when its booked visit starts.
+    if not sessions:
         return ""
     return render_to_string("sessions/patient_panel.html", {
-        "patient": patient, "sessions": sessions,
-        "form": ScheduleForm(orders=orders) if orders and can_chart else None,
-    }, request=request)
+        "patient": patient, "sessions": sessions}, request=request)
 

@@ -66,3 +66,14 @@ def get(mapping: Any, key: str) -> Any:
 def words(code: str) -> str:
     """A stored code for reading: ``racemic_ketamine`` → ``racemic ketamine``."""
     return str(code).replace("_", " ")
+
+
+@register.filter
+def numbers_visible(order: Any, user: Any) -> bool:
+    """Whether ``user`` may see the order's rates and concentration (no order: yes). Until
+    the independent double check, only the prescribers may (``selectors.can_see_numbers``)."""
+    if order is None:
+        return True
+    from ketamine_clinic.web.orders.selectors import can_see_numbers
+
+    return can_see_numbers(user, order)

@@ -1,0 +1,40 @@
+"""Middleware of the web shell: idle logoff that background polls do not postpone.
+
+Pages that refresh themselves (the chair board, the bedside page) poll the server every
+few seconds. Each such request would otherwise renew the session (``SESSION_SAVE_EVERY_
+REQUEST``) so that idle logoff never fires on a screen left open. ``static/js/app.js`` marks
+requests nobody asked for (htmx requests without a triggering user event: ``every`` and
+``load`` triggers) with the ``X-Background-Request`` header; for those the session is read
+but not saved, so its expiry stays where the last real activity put it.
+
+When the session has expired, a background (or any htmx) request that would be redirected
+to the log-in page gets ``HX-Redirect`` instead, so the whole page goes to the log-in page
+rather than the log-in form being swapped into a panel.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+
+BACKGROUND_HEADER = "X-Background-Request"
+
+
+def is_background(request: HttpRequest) -> bool:
+    """A request the page made by itself (a poll), not one a person asked for."""
+    return bool(request.headers.get(BACKGROUND_HEADER))
+
+
+class IdleSessionMiddleware(SessionMiddleware):
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if (request.headers.get("HX-Request") and response.status_code == 302
+                and response.get("Location", "").startswith(resolve_url(settings.LOGIN_URL))):
+            redirect = HttpResponse(status=200)
+            redirect["HX-Redirect"] = response["Location"]
+            response = redirect
+        session = getattr(request, "session", None)
+        if is_background(request) and session is not None and not session.modified:
+            return response  # read, not renewed: a poll is not activity
+        return super().process_response(request, response)

@@ -1,0 +1,33 @@
+// The clinic's page script, served from the app (the Content Security Policy allows no
+// inline script). Settings come from data attributes on <body>.
+(function () {
+  "use strict";
+  var body = document.body;
+
+  // Requests the page makes by itself (htmx "every" polls and "load" triggers have no
+  // triggering user event) are marked, so that the server does not count them as
+  // activity: idle logoff still fires on a board or bedside page left open.
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (!e.detail.triggeringEvent) {
+      e.detail.headers["X-Background-Request"] = "poll";
+    }
+  });
+
+  // Mirror the server's idle logoff: once the session has expired, show the login page.
+  var idleS = Number(body.dataset.idleLogoutSeconds || 0);
+  var loginUrl = body.dataset.loginUrl;
+  if (idleS > 0 && loginUrl) {
+    var timer;
+    var reset = function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        window.location = loginUrl + "?next=" + encodeURIComponent(location.pathname);
+      }, idleS * 1000 + 2000);
+    };
+    ["click", "keydown"].forEach(function (name) { document.addEventListener(name, reset); });
+    document.addEventListener("htmx:afterRequest", function (e) {
+      if (e.detail.requestConfig && e.detail.requestConfig.triggeringEvent) { reset(); }
+    });
+    reset();
+  }
+})();
