@@ -17,6 +17,7 @@ from ketamine_clinic.clinical.dosing import check_order
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.charts import chart_html
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.orders import selectors, services
@@ -404,4 +405,4 @@ def _report_chart(report: selectors.LimitReport) -> str:
                 marker_color=OUTCOME_COLOURS.get(outcome)), row=1, col=col)
     fig.update_layout(barmode="stack", height=420, margin={"l": 40, "r": 10, "t": 40, "b": 120},
                       legend={"orientation": "h", "y": 1.15}, yaxis_title="events")
-    return str(fig.to_html(full_html=False, include_plotlyjs=False))
+    return str(chart_html(fig, config={"responsive": True}))
