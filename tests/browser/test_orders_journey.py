@@ -76,7 +76,7 @@ def test_an_order_is_written_signed_verified_and_reported(
 
     log_in(page, live_server, cast.dave, "a long administrator passphrase")
     page.click("header.top a:has-text('Limit events')")
-    page.wait_for_selector("#chart .plotly-graph-div")
+    page.wait_for_selector("#chart .js-plotly-plot")
     assert "prior-tolerance" in page.inner_text("main")
     shot("report")
     assert LimitEvent.objects.filter(outcome="overridden").count() == 2  # write and sign

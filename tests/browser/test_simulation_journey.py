@@ -23,7 +23,7 @@ def test_a_physician_simulates_a_titrated_infusion_and_asks_what_if(
     page.fill("#id_segments", "0:60:60\n60:120:75\n120:240:90")
     page.fill("#id_threshold_ng_per_ml", "100")
     page.click("button:has-text('Simulate')")
-    page.wait_for_selector(".pk-panel .plotly-graph-div")
+    page.wait_for_selector(".pk-panel .js-plotly-plot")
     text = page.inner_text(".pk-panel")
     assert "At the end of the infusion" in text
     assert "Below 100 ng/mL" in text
@@ -31,6 +31,6 @@ def test_a_physician_simulates_a_titrated_infusion_and_asks_what_if(
     page.fill(".pk-panel input[name=rate_mg_per_h]", "40")
     page.click(".pk-panel button:has-text('Show')")
     page.wait_for_selector("text=What if the rate were 40 mg/h")
-    page.wait_for_selector(".pk-panel .plotly-graph-div")
+    page.wait_for_selector(".pk-panel .js-plotly-plot")
     shot("what-if")
     assert Prediction.objects.filter(purpose="what-if").count() == 1

@@ -37,6 +37,9 @@ def _prepare(data_dir: Path | None, *, verbose: bool = True) -> None:
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
+    from ketamine_clinic.web.lib.vendor import prepare_vendor_files
+
+    prepare_vendor_files()
     if verbose:
         from django.conf import settings
 
@@ -126,6 +129,18 @@ def _demo_scheduling(args: argparse.Namespace) -> None:
 DEMO_HOOKS.append(_demo_scheduling)
 
 
+def _demo_reminders(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.reminders.demo import demo_contact_consents
+
+    count = demo_contact_consents()
+    if count:
+        print(f"Recorded email consent for {count} demo patients; their reminders print "
+              "in the worker's output when due.")
+
+
+DEMO_HOOKS.append(_demo_reminders)
+
+
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
     from ketamine_clinic.commands.report import demo_cohort
 
@@ -133,6 +148,17 @@ def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
 
 
 DEMO_HOOKS.append(_demo_synthetic_cohort)
+
+
+def _demo_stock(args: argparse.Namespace) -> None:
+    from ketamine_clinic.web.stock.demo import demo_stock
+
+    count = demo_stock()
+    if count:
+        print(f"Wrote a demo ketamine stock history ({count} ledger entries; see Stock).")
+
+
+DEMO_HOOKS.append(_demo_stock)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -170,11 +196,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     setup_django(args.data_dir)
     from ketamine_clinic.web.lib.jobs import run_due_jobs, run_worker
+    from ketamine_clinic.web.reminders.tasks import followup_sweep_ensure
 
     if args.once:
         count = run_due_jobs(queues=args.queues)
         print(f"Ran {count} due job(s).")
         return 0
+    followup_sweep_ensure()  # the hourly follow-up-link sweep queues its own next run
     print(f"Job worker running on queues {args.queues} (Ctrl-C to stop).", flush=True)
     run_worker(queues=args.queues, interval_s=args.interval)
     return 0

@@ -102,12 +102,14 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.fhir",
     "ketamine_clinic.web.scheduling",
     "ketamine_clinic.web.staff",
+    "ketamine_clinic.web.reminders",
+    "ketamine_clinic.web.billing",
     "ketamine_clinic.web.stock",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ketamine_clinic.web.lib.vendor.VendorWhiteNoiseMiddleware",  # whitenoise + /vendor/
     "ketamine_clinic.web.lib.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -235,6 +237,26 @@ TASKS = {
 # Booking grid of the calendar and of the free slots it offers [min] (an operational
 # setting, not a clinical one: a visit's length comes from its order and protocol).
 SCHEDULING_SLOT_MINUTES = env_int("KETAMINE_CLINIC_SLOT_MINUTES", 15)
+
+# Reminders (docs/reminders.md): email through Django's mail backends (console locally,
+# SMTP when EMAIL_HOST is set), SMS through a pluggable backend class; links in messages
+# start with the public address of the app.
+EMAIL_BACKEND = env_str("KETAMINE_CLINIC_EMAIL_BACKEND",
+                        "django.core.mail.backends.smtp.EmailBackend"
+                        if os.environ.get("EMAIL_HOST") else
+                        "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("KETAMINE_CLINIC_FROM_EMAIL", "reminders@clinic.invalid")
+SMS_BACKEND = env_str("KETAMINE_CLINIC_SMS_BACKEND",
+                      "ketamine_clinic.web.reminders.sms.ConsoleSmsBackend")
+# The SMS provider's inbound webhook (STOP replies) must send this in X-Webhook-Secret;
+# without it set, the webhook is off.
+SMS_WEBHOOK_SECRET = env_str("KETAMINE_CLINIC_SMS_WEBHOOK_SECRET", "")
+PUBLIC_BASE_URL = env_str("KETAMINE_CLINIC_BASE_URL", "http://127.0.0.1:8000")
 
 # FHIR bulk export files are kept this many hours, then deleted (docs/fhir.md).
 FHIR_EXPORT_HOURS = env_int("KETAMINE_CLINIC_FHIR_EXPORT_HOURS", 24)

@@ -4,12 +4,13 @@ from ketamine_clinic.web.accounts import views as accounts
 from ketamine_clinic.web.api import api
 from ketamine_clinic.web.audit import views as audit
 from ketamine_clinic.web.lib.areas import area_modules
+from ketamine_clinic.web.lib.vendor import plotly_name
 from ketamine_clinic.web.patients import views as patients
 
 urlpatterns = [
     path("", accounts.home, name="home"),
     path("healthz", accounts.healthz, name="healthz"),
-    path("vendor/plotly.min.js", accounts.plotly_js, name="plotly_js"),
+    path(f"vendor/{plotly_name()}", accounts.plotly_js, name="plotly_js"),
     path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", accounts.LogoutView.as_view(), name="logout"),
     path("patients/", patients.patient_list, name="patient_list"),

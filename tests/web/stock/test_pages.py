@@ -107,3 +107,35 @@ def test_the_cli_prints_the_inventory_and_verifies_the_chain(stock: Stock, tmp_p
     assert "4 full" in capsys.readouterr().out
     assert main(["stock", "verify"]) == 0
     assert "denver: chain intact" in capsys.readouterr().out
+
+
+def test_the_reports_inventory_and_vial_pages_render(stock: Stock) -> None:
+    data = {f"counted_{v.pk}": "10" for v in stock.vials}
+    client_for(stock.cast.bob).post("/stock/count/", {**data, "moment": "opening",
+                                                      "inventory_kind": "initial"})
+    inv = Inventory.objects.get()
+    c = client_for(stock.cast.dave)
+    assert "Initial inventory" in c.get(f"/stock/inventories/{inv.pk}/").content.decode()
+    page = c.get("/stock/reports/?site=denver&report=ledger&verify=1").content.decode()
+    assert "chain intact" in page
+    assert "Counted" in page
+    vial = c.get(f"/stock/vials/{stock.vials[0].pk}/").content.decode()
+    assert "DEA Form 41" in vial
+    assert "Received" in vial
+
+
+def test_the_stock_room_and_reports_read_in_a_fixed_number_of_queries(
+        stock: Stock, walk: Walk, django_assert_max_num_queries: Any) -> None:
+    open_day(stock)
+    from ketamine_clinic.web.stock import services
+
+    for vial in stock.vials[:3]:
+        services.stock_draw(actor=stock.actor(stock.cast.bob), session=walk.s, container=vial,
+                            volume_ml="1")
+    c = client_for(stock.cast.bob)
+    with django_assert_max_num_queries(30):  # 26 measured with 15 entries; not per entry
+        page = c.get("/stock/").content.decode()
+    assert "Draw, waste, reconcile" in page
+    assert "Ruiz, Ana" in page
+    with django_assert_max_num_queries(25):
+        c.get("/stock/reports/?report=ledger")

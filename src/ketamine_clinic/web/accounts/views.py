@@ -39,9 +39,11 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def plotly_js(request: HttpRequest) -> HttpResponse:
-    """Plotly's bundled JavaScript, served from the installed package (works offline)."""
-    from plotly.offline import get_plotlyjs
+    """Plotly's bundled JavaScript, uncompressed, until ``prepare_vendor_files`` has run
+    (then the middleware serves it compressed at this same URL, see ``web/lib/vendor.py``).
+    The URL carries the file's hash, so it may be cached for good."""
+    from ketamine_clinic.web.lib.vendor import plotly_source
 
-    response = HttpResponse(get_plotlyjs(), content_type="application/javascript")
-    response["Cache-Control"] = "public, max-age=86400"
+    response = HttpResponse(plotly_source().read_bytes(), content_type="text/javascript")
+    response["Cache-Control"] = "max-age=31536000, public, immutable"
     return response

@@ -17,6 +17,7 @@ from ketamine_clinic.clinical.dosing import check_order
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.charts import chart_html
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.orders import selectors, services
@@ -34,6 +35,7 @@ from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import latest_weight, patient_get_for
 from ketamine_clinic.web.protocols.models import ProtocolVersion
+from ketamine_clinic.web.protocols.selectors import order_allergy_summary
 from ketamine_clinic.web.simulation.views import order_prediction_panel
 
 # Form fields named by the services' errors that have another name on the page.
@@ -213,6 +215,7 @@ def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
                        and lim["limit"] not in overridden],
         "verify_form": VerifyForm(), "reason_form": ReasonForm(),
         "me": request.user,
+        "allergies": order_allergy_summary(order),
         # The prediction shows rates, so it stays hidden with them until the double check.
         "prediction": order_prediction_panel(request, order)
         if visible and request.user.can(Capability.RUN_SIMULATION)  # type: ignore[union-attr]
@@ -402,4 +405,4 @@ def _report_chart(report: selectors.LimitReport) -> str:
                 marker_color=OUTCOME_COLOURS.get(outcome)), row=1, col=col)
     fig.update_layout(barmode="stack", height=420, margin={"l": 40, "r": 10, "t": 40, "b": 120},
                       legend={"orientation": "h", "y": 1.15}, yaxis_title="events")
-    return str(fig.to_html(full_html=False, include_plotlyjs=False))
+    return str(chart_html(fig, config={"responsive": True}))

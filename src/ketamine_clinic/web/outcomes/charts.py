@@ -45,8 +45,9 @@ def _steps(curve: dict[str, Any]) -> tuple[list[float], list[float], list[float]
 def _html(fig: Any) -> str:
     fig.update_layout(margin={"l": 50, "r": 20, "t": 40, "b": 40}, height=340,
                       template="plotly_white", legend={"orientation": "h", "y": -0.2})
-    return str(fig.to_html(full_html=False, include_plotlyjs=False,
-                           config={"displaylogo": False, "responsive": True}))
+    from ketamine_clinic.web.lib.charts import chart_html
+
+    return str(chart_html(fig))
 
 
 def responder_bars(data: dict[str, Any]) -> str:

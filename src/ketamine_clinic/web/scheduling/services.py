@@ -162,8 +162,11 @@ def visits_book(*, actor: Actor, order: Order, requests: Sequence[VisitRequest],
 
 
 def _after_booking(visits: Sequence[Visit]) -> None:
-    """Hook for what follows a booking inside its transaction (reminders are scheduled
-    here once the reminders area exists)."""
+    """What follows a booking inside its transaction: the visits' reminders are queued
+    (a booking rolled back leaves no job)."""
+    from ketamine_clinic.web.reminders.services import visit_reminders_schedule
+
+    visit_reminders_schedule(visits)
 
 
 def _locked_visit(visit: Visit) -> Visit:
@@ -208,6 +211,7 @@ def visit_reschedule(*, actor: Actor, visit: Visit, start: datetime, chair: str 
         VisitEvent.objects.create(visit=v, kind="rescheduled", by=actor.user, detail={
             "from": before, "to": {"starts_at": p.start.isoformat(), "chair": p.chair},
             "reason": reason})
+        _after_booking([v])
         audit_record(actor=_actor_at(actor, v.site), action="visit.reschedule",
                      object_type="visit", object_id=v.pk,
                      detail={"patient": v.patient_id, "from": before["starts_at"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ketamine_clinic.plots.pk import plotly_figure
+from ketamine_clinic.web.lib.charts import chart_html
 from ketamine_clinic.web.simulation.services import PredictionView
 
 
@@ -23,6 +24,4 @@ def prediction_figure_html(view: PredictionView, *, what_if: Any = None) -> str:
                       annotation_text="now", annotation_position="top")
     fig.update_layout(height=430, legend={"orientation": "h", "y": -0.25},
                       template="plotly_white")
-    html: str = fig.to_html(full_html=False, include_plotlyjs=False,
-                            config={"displaylogo": False, "responsive": True})
-    return html
+    return str(chart_html(fig))

@@ -100,6 +100,7 @@ def stock_home(request: HttpRequest) -> HttpResponse:
     vials = list(selectors.vials_in_stock(site))
     today = services.local_date(site, timezone.now())
     return _page(request, "stock/home.html", site, vials=vials,
+                 sessions=selectors.sessions_today(site),
                  entries=[selectors.entry_row(e) for e in selectors.ledger(site)[:25]],
                  discrepancies=selectors.open_discrepancies(site),
                  loss_cases=selectors.open_loss_cases(site),
@@ -369,9 +370,10 @@ def stock_inventory(request: HttpRequest, inventory_id: int) -> HttpResponse:
     name = f"inventory-{site.code}-{inv.kind}-{inv.taken_on}"
     if fmt == "csv":
         return exports.download(exports.inventory_csv(inv), f"{name}.csv", "text/csv")
-    context = {"inv": inv, "site": site, "lines": inv.lines}
+    context = {"inv": inv, "lines": inv.lines}
     if fmt == "pdf":
-        return exports.download(exports.pdf_bytes("stock/inventory_print.html", context),
+        return exports.download(exports.pdf_bytes("stock/inventory_print.html",
+                                                  {**context, "site": site}),
                                 f"{name}.pdf", "application/pdf")
     return _page(request, "stock/inventory.html", site, **context)
 
@@ -401,9 +403,10 @@ def stock_reports(request: HttpRequest) -> HttpResponse:
         return exports.download(exports.csv_text(exports.LEDGER_COLUMNS, rows), f"{name}.csv",
                                 "text/csv")
     context = {"rows": rows, "report": report, "start": start, "end": end,
-               "registration": selectors.registration(site), "site": site}
+               "registration": selectors.registration(site)}
     if fmt == "pdf":
-        return exports.download(exports.pdf_bytes("stock/report_print.html", context),
+        return exports.download(exports.pdf_bytes("stock/report_print.html",
+                                                  {**context, "site": site}),
                                 f"{name}.pdf", "application/pdf")
     from ketamine_clinic.web.patients.models import Patient
 

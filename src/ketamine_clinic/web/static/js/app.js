@@ -30,4 +30,24 @@
     });
     reset();
   }
+
+  // Charts (web/lib/charts.py): a <div data-chart="ID"> and the figure as JSON in the
+  // <script type="application/json" id="ID">. Plotly is loaded with "defer", so it is
+  // there by DOMContentLoaded; htmx swaps bring new charts.
+  function drawCharts() {
+    if (!window.Plotly) { return; }
+    document.querySelectorAll("div[data-chart]:not([data-drawn])").forEach(function (div) {
+      var data = document.getElementById(div.dataset.chart);
+      if (!data) { return; }
+      var fig = JSON.parse(data.textContent);
+      div.setAttribute("data-drawn", "");
+      window.Plotly.newPlot(div, fig.data, fig.layout, JSON.parse(div.dataset.chartConfig));
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", drawCharts);
+  } else {
+    drawCharts();
+  }
+  document.addEventListener("htmx:afterSettle", drawCharts);
 })();
