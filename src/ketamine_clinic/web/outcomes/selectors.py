@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from ketamine_clinic.clinical import outcomes as core
@@ -72,7 +73,6 @@ class CohortFilters:
 class SessionPain:
     session_id: int
     visit_number: int
-    started_on: date
     before: float | None = None
     at_end: float | None = None
 
@@ -201,17 +201,18 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
 
     started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
     sessions = (InfusionSession.objects.filter(series__in=ids).filter(Exists(started))
-                .values_list("id", "series_id", "visit_number", "scheduled_for"))
+                .values_list("id", "series_id", "visit_number"))
     session_of: dict[int, SessionPain] = {}
-    for sess_id, sid, visit, when in sessions:
-        sp = SessionPain(sess_id, visit, timezone.localdate(when))
+    for sess_id, sid, visit in sessions:
+        sp = SessionPain(sess_id, visit)
         by_id[sid].sessions[visit] = sp
         session_of[sess_id] = sp
 
     pains = (_effective(TimelineEntry.objects.filter(session__series__in=ids, kind="pain"),
                         TimelineEntry)
              .order_by("occurred_at", "id")
-             .values_list("session_id", "payload__phase", "payload__nrs"))
+             # As text (KT): the JSON field would decode each value with json.loads.
+             .values_list("session_id", KT("payload__phase"), KT("payload__nrs")))
     for sess_id, phase, nrs in pains:
         sp = session_of.get(sess_id)
         if sp is None or nrs is None:
@@ -223,7 +224,7 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
 
     events = (_effective(TimelineEntry.objects.filter(session__series__in=ids,
                                                       kind="adverse_event"), TimelineEntry)
-              .values_list("session__series_id", "session_id", "payload__type"))
+              .values_list("session__series_id", "session_id", KT("payload__type")))
     for sid, sess_id, kind in events:
         if sess_id in session_of:
             by_id[sid].adverse_events.append(str(kind))
