@@ -360,3 +360,12 @@ def test_the_consent_a_patient_reads_has_no_source_tags_or_checksums(
     assert not re.search(r"\[(S\d+|clinic-page|clinic-policy)", printed)
     assert generated.sha256 not in printed
     assert pv1.sha256 not in printed
+
+
+def test_the_printed_consent_writes_dates_in_the_clinics_locale(cast: Any, pv1: Any,
+                                                                client: Any) -> None:
+    client.force_login(cast.bob)
+    printed = client.get(reverse("consent_print", args=[cast.ana.pk, pv1.pk])).content.decode()
+    born = cast.ana.date_of_birth
+    assert f"date of birth {born:%m/%d/%Y} (month/day/year)" in printed
+    assert "Date (month/day/year) and time" in printed

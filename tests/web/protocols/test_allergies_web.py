@@ -93,3 +93,18 @@ def test_the_screening_form_shows_the_published_budapest_wording(client: Any, ca
     block = page[page.index('id="budapest-published"'):]
     assert "Continuing pain, which is disproportionate to any inciting event." in block
     assert "Reports of edema and/or sweating changes and/or sweating asymmetry." in block
+
+
+def test_the_bedside_reads_a_patients_allergies_through_the_core(cast: Any,
+                                                                  ana_ready: Any) -> None:
+    from ketamine_clinic.clinical.allergies import is_allergic
+
+    record_allergy(cast, ana_ready, "benzodiazepines", "angioedema")
+    wrong = record_allergy(cast, ana_ready, "ondansetron")
+    patients.record_mark_in_error(actor=Actor(user=cast.bob), record=wrong,
+                                  reason="another patient's allergy")
+    records = selectors.allergy_records(ana_ready)
+    assert [r.substance for r in records] == ["benzodiazepines"]
+    assert is_allergic(records, "midazolam")
+    assert not is_allergic(records, "ondansetron")
+    assert not is_allergic(records, "ketamine")

@@ -19,7 +19,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
 from ketamine_clinic.web.audit.services import Actor, audit_record
-from ketamine_clinic.web.documents import education, selectors, services
+from ketamine_clinic.web.documents import dates, education, selectors, services
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.forms import ConsentForm, WithdrawForm
 from ketamine_clinic.web.documents.instructions import instruction_sheet
@@ -173,6 +173,7 @@ def consent_print(request: HttpRequest, patient_id: int, protocol_version_id: in
     return render(request, "documents/consent_print.html", {
         "patient": patient, "protocol_version": pv, "generated": generated,
         "document_html": render_document(generated.text, _sources_url(), for_patient=True),
+        "date_order": dates.formats()["numeric_order"],  # how to write the date by hand
     })
 
 
