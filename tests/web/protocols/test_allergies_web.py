@@ -70,6 +70,9 @@ def test_the_screening_page_shows_the_ketamine_exclusion_and_its_reason(
     page = client.get(response["Location"]).content.decode()
     assert 'data-decision="ineligible"' in page
     assert "Allergy recorded to ketamine (reaction: anaphylaxis)" in page
+    assert "<dt>Allergies</dt><dd>ketamine (anaphylaxis)</dd>" in page  # the facts used
+    form_page = client.get(reverse("screening_new", args=[ana_ready.pk])).content.decode()
+    assert "<dt>Allergies</dt><dd>ketamine (anaphylaxis)</dd>" in form_page
 
 
 def test_the_patient_page_shows_a_ketamine_allergy(client: Any, cast: Any,
@@ -78,6 +81,8 @@ def test_the_patient_page_shows_a_ketamine_allergy(client: Any, cast: Any,
     client.force_login(cast.bob)
     page = client.get(ana_ready.get_absolute_url()).content.decode()
     assert 'id="ketamine-allergy"' in page
+    assert 'id="ketamine-allergy-banner"' in page  # at the top of the page
+    assert page.index('id="ketamine-allergy-banner"') < page.index('id="demographics"')
     assert "Allergy recorded to esketamine (reaction: rash): that is ketamine." in page
 
 
