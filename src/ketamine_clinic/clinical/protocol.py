@@ -130,6 +130,8 @@ class RuleKind(enum.StrEnum):
     BUDAPEST = "budapest"  # CRPS confirmed by the Budapest clinical criteria
     INTERACTIONS = "interactions"  # medications against reference/interactions.toml
     FACT_KNOWN = "fact_known"  # a fact that must be recorded (e.g. weight_kg)
+    ALLERGY = "allergy"  # an allergy record matches one of the listed drugs
+    PROTOCOL_DRUGS = "protocol_drugs"  # premedication/rescue drugs: allergies, contraindications
 
 
 # --------------------------------------------------------------------------- values
@@ -237,6 +239,9 @@ class Dosing:
     max_weight_age_days: Quantity
     obesity_threshold_ratio: Quantity | None = None
     bolus_mg_per_kg: Quantity | None = None
+    # A weight-based protocol's ceiling in mg/h (Schwartzman: 0.35 mg/kg/h, never more than
+    # 25 mg/h): the default rates an order starts from are min(rate x weight, cap).
+    rate_cap_mg_per_h: Quantity | None = None
 
     @property
     def dosing_basis(self) -> DosingBasis:
@@ -391,6 +396,8 @@ class ScreeningRule:
         The fact that must be known (``fact_known``).
     accept
         Diagnosis groups the protocol treats (``indication``): ``crps``, ``other``.
+    drugs
+        Generic names of ``reference/drugs.toml`` (``allergy``).
     """
 
     id: str
@@ -403,6 +410,7 @@ class ScreeningRule:
     threshold_years: Quantity | None = None
     fact: str = ""
     accept: tuple[str, ...] = ()
+    drugs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -766,7 +774,11 @@ def _dosing(t: _Table) -> Dosing:
                                        integer=True),
         obesity_threshold_ratio=d.optional_quantity("obesity_threshold_ratio", "ratio"),
         bolus_mg_per_kg=d.optional_quantity("bolus_mg_per_kg", "mg/kg"),
+        rate_cap_mg_per_h=d.optional_quantity("rate_cap_mg_per_h", "mg/h"),
     )
+    if dosing.rate_cap_mg_per_h is not None and dosing.dosing_basis is DosingBasis.FIXED:
+        d.fail("rate_cap_mg_per_h", "is for weight-based protocols (a fixed-rate protocol's "
+               "max_rate is already in mg/h)")
     if dosing.start_rate.value > dosing.max_rate.value:
         d.fail("start_rate", "is above max_rate")
     if dosing.usual_rate.value > dosing.max_rate.value:
@@ -981,6 +993,8 @@ _RULE_NEEDS: dict[RuleKind, tuple[str, ...]] = {
     RuleKind.BUDAPEST: (),
     RuleKind.INTERACTIONS: (),
     RuleKind.FACT_KNOWN: ("fact",),
+    RuleKind.ALLERGY: ("drugs",),
+    RuleKind.PROTOCOL_DRUGS: (),
 }
 FACTS_THAT_CAN_BE_REQUIRED = ("age_years", "sex_at_birth", "weight_kg", "medications",
                               "diagnoses", "pregnant")
@@ -994,7 +1008,7 @@ def _rule(r: _Table) -> ScreeningRule:
     kind = RuleKind(r.string("kind", choices=[k.value for k in RuleKind]))
     severities = [s.value for s in Severity]
     needs = _RULE_NEEDS[kind]
-    for param in ("threshold_years", "conditions", "fact", "accept"):
+    for param in ("threshold_years", "conditions", "fact", "accept", "drugs"):
         if param in r.data and param not in needs:
             r.fail(param, f"is not a parameter of a {kind.value} rule")
     conditions: tuple[str, ...] = ()
@@ -1013,6 +1027,17 @@ def _rule(r: _Table) -> ScreeningRule:
         for i, group in enumerate(accept):
             if group not in DIAGNOSIS_GROUPS:
                 r.fail(f"accept[{i}]", f"must be one of {', '.join(DIAGNOSIS_GROUPS)}")
+    drugs: tuple[str, ...] = ()
+    if "drugs" in needs:
+        from ketamine_clinic.clinical.drugs import drug_dictionary  # drugs.py imports this
+
+        drugs = r.strings("drugs")
+        if not drugs:
+            r.fail("drugs", "must list at least one drug (a generic name of drugs.toml)")
+        for i, generic in enumerate(drugs):
+            if generic not in drug_dictionary():
+                r.fail(f"drugs[{i}]", f"{generic!r} is not a generic name in "
+                       "reference/drugs.toml")
     rule = ScreeningRule(
         id=rule_id,
         kind=kind,
@@ -1025,6 +1050,7 @@ def _rule(r: _Table) -> ScreeningRule:
         if "threshold_years" in needs else None,
         fact=r.string("fact", choices=FACTS_THAT_CAN_BE_REQUIRED) if "fact" in needs else "",
         accept=accept,
+        drugs=drugs,
     )
     try:
         rule.message.format(threshold="", conditions="")

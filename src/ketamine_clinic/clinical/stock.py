@@ -59,6 +59,7 @@ class StockRules:
     biennial_interval_years: int
     notice_business_days: int
     form_106_calendar_days: int
+    form_106_history_years: int
     loss_types: tuple[str, ...]
     waste_witnesses: int
     destroy_witnesses: int
@@ -104,6 +105,7 @@ def rules_from_mapping(raw: Mapping[str, Any]) -> StockRules:
         biennial_interval_years=int(raw["inventory"]["biennial_interval_years"]),
         notice_business_days=int(raw["loss"]["notice_business_days"]),
         form_106_calendar_days=int(raw["loss"]["form_106_calendar_days"]),
+        form_106_history_years=int(raw["loss"]["form_106_history_years"]),
         loss_types=tuple(raw["loss"]["types"]),
         waste_witnesses=int(raw["witness"]["waste_witnesses"]),
         destroy_witnesses=int(raw["witness"]["destroy_witnesses"]),

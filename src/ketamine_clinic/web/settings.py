@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "axes",
     "django_tasks",
     "django_tasks_db",
+    "ninja",  # its bundled Swagger UI assets: the API docs page works offline
+    "ketamine_clinic.web.lib",
     "ketamine_clinic.web.accounts",
     "ketamine_clinic.web.audit",
     "ketamine_clinic.web.patients",
@@ -103,6 +105,7 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.scheduling",
     "ketamine_clinic.web.staff",
     "ketamine_clinic.web.reminders",
+    "ketamine_clinic.web.billing",
     "ketamine_clinic.web.stock",
 ]
 
@@ -117,6 +120,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "ketamine_clinic.web.lib.middleware.SecurityHeadersMiddleware",
     "ketamine_clinic.web.staff.middleware.PasswordChangeRequired",
 ]
 
@@ -201,7 +205,10 @@ LOGIN_ADDRESS_FAILURE_LIMIT = env_int("KETAMINE_CLINIC_LOGIN_ADDRESS_FAILURE_LIM
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("KETAMINE_CLINIC_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # X-Forwarded-Proto says whether the browser used HTTPS only when a proxy that sets it
+    # (and strips a client's own) is in front: trust it only when one is configured.
+    if env_bool("KETAMINE_CLINIC_BEHIND_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("KETAMINE_CLINIC_HSTS_SECONDS", 31_536_000)
@@ -232,6 +239,26 @@ WHITENOISE_AUTOREFRESH = DEBUG
 TASKS = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
 }
+
+# API tokens expire: this many days by default, at most API_TOKEN_MAX_DAYS.
+API_TOKEN_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_DAYS", 90)
+API_TOKEN_MAX_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_MAX_DAYS", 365)
+
+# PK/PD work one request may ask for (issue 13, finding 2; docs/api.md). A population run
+# of more than PK_SYNC_MAX_WORK patients × times becomes a background job; more than
+# PK_JOB_MAX_WORK is refused.
+PK_MAX_TIMES = env_int("KETAMINE_CLINIC_PK_MAX_TIMES", 2_000)
+PK_MAX_SEGMENTS = env_int("KETAMINE_CLINIC_PK_MAX_SEGMENTS", 200)
+PK_MAX_PERCENTILES = env_int("KETAMINE_CLINIC_PK_MAX_PERCENTILES", 20)
+PK_MAX_POPULATION = env_int("KETAMINE_CLINIC_PK_MAX_POPULATION", 100_000)
+PK_SYNC_MAX_WORK = env_int("KETAMINE_CLINIC_PK_SYNC_MAX_WORK", 1_000_000)
+PK_JOB_MAX_WORK = env_int("KETAMINE_CLINIC_PK_JOB_MAX_WORK", 20_000_000)
+
+# API input bounds (web/lib/api_input.py): no string in a request may be longer.
+API_MAX_STRING_CHARS = env_int("KETAMINE_CLINIC_API_MAX_STRING_CHARS", 100_000)
+# Rows per page of a list endpoint, and the largest offset a list accepts.
+API_MAX_PAGE_SIZE = env_int("KETAMINE_CLINIC_API_MAX_PAGE_SIZE", 200)
+API_MAX_OFFSET = env_int("KETAMINE_CLINIC_API_MAX_OFFSET", 1_000_000)
 
 # Booking grid of the calendar and of the free slots it offers [min] (an operational
 # setting, not a clinical one: a visit's length comes from its order and protocol).

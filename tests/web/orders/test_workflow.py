@@ -143,8 +143,8 @@ def _refused_for_screening(world: World, **write: Any) -> str:
         world.write(**write)
     assert err.value.field == "screening"
     assert (Order.objects.count(), Series.objects.count()) == before
-    head = (f"{patient.full_name} has no current screening for clinic-standard "
-            f"v{world.pv.version} that allows treatment: ")
+    head = f"{patient.full_name} has no current screening for clinic-standard v2 that " \
+           "allows treatment: "
     assert err.value.problem.startswith(head)
     return err.value.problem[len(head):]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from ketamine_clinic.clinical.protocol import condition_vocabulary, load_protocol
+from ketamine_clinic.clinical.protocol import condition_vocabulary
 
 
 def answers_all_absent(**extra: Any) -> dict[str, Any]:
@@ -38,11 +38,10 @@ def renamed_text(pv: Any, *, version: int, replace: dict[str, str] | None = None
 
 @pytest.fixture
 def standard(cast: Any) -> Any:
-    """The current shipped version of clinic-standard as ``migrate`` stored it."""
+    """clinic-standard v2, the current shipped version, as ``migrate`` stored it."""
     from ketamine_clinic.web.protocols.models import ProtocolVersion
 
-    return ProtocolVersion.objects.get(name="clinic-standard",
-                                       version=load_protocol("clinic-standard").version)
+    return ProtocolVersion.objects.get(name="clinic-standard", version=2)
 
 
 @pytest.fixture

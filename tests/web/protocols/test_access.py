@@ -29,29 +29,27 @@ ADMIN = frozenset({"clinic_admin"})
 @dataclass
 class World:
     cast: Any
-    current: Any  # the current shipped clinic-standard
-    newer: Any  # a version published above it
+    v1: Any
+    v2: Any
     screening: Any
 
 
 @pytest.fixture
 def world(cast: Any, standard: Any, ana_ready: Any) -> World:
-    newer = services.protocol_publish(actor=Actor(user=cast.dave), change_note="newer",
-                                      toml_text=renamed_text(standard,
-                                                             version=standard.version + 1))
+    v2 = services.protocol_publish(actor=Actor(user=cast.dave), change_note="v2",
+                                   toml_text=renamed_text(standard, version=3))
     s = services.screening_record(actor=Actor(user=cast.bob), patient=ana_ready,
                                   protocol_version=standard,
                                   answers=answers_all_absent(medications_complete=False))
-    return World(cast, standard, newer, s)
+    return World(cast, standard, v2, s)
 
 
 def screening_post(w: World, user: Any) -> dict[str, Any]:
-    return {"protocol_version": w.newer.pk, "medications_complete": "on"}
+    return {"protocol_version": w.v2.pk, "medications_complete": "on"}
 
 
 def publish_check(w: World, user: Any) -> dict[str, Any]:
-    return {"toml_text": renamed_text(w.current, version=w.newer.version + 1),
-            "change_note": "c", "check": "1"}
+    return {"toml_text": renamed_text(w.v1, version=4), "change_note": "c", "check": "1"}
 
 
 @dataclass(frozen=True)
@@ -67,11 +65,11 @@ class Page:
 PAGES = [
     Page("protocol list", "get", lambda w: reverse("protocol_list"), ALL),
     Page("protocol version", "get",
-         lambda w: reverse("protocol_detail", args=["clinic-standard", w.current.version]), ALL),
+         lambda w: reverse("protocol_detail", args=["clinic-standard", 1]), ALL),
     Page("protocol toml", "get",
-         lambda w: reverse("protocol_toml", args=["clinic-standard", w.newer.version]), ALL),
+         lambda w: reverse("protocol_toml", args=["clinic-standard", 2]), ALL),
     Page("compare", "get",
-         lambda w: reverse("protocol_compare") + f"?old={w.current.pk}&new={w.newer.pk}", ALL),
+         lambda w: reverse("protocol_compare") + f"?old={w.v1.pk}&new={w.v2.pk}", ALL),
     Page("references", "get", lambda w: reverse("protocol_references"), ALL),
     Page("publish form", "get", lambda w: reverse("protocol_publish"), ADMIN),
     Page("publish check", "post", lambda w: reverse("protocol_publish"), ADMIN, publish_check),
@@ -155,10 +153,9 @@ def endpoints(w: World) -> list[tuple[str, str, Any, frozenset[str], bool]]:
     return [
         ("get", "/protocols", None, ALL, False),
         ("get", "/protocols/references", None, ALL, False),
-        ("get", f"/protocols/clinic-standard/versions/{w.current.version}", None, ALL, False),
-        ("get", f"/protocols/clinic-standard/diff?old={w.current.version}&new={w.newer.version}",
-         None, ALL, False),
-        ("post", "/protocols", {"toml_text": renamed_text(w.current, version=w.newer.version + 7),
+        ("get", "/protocols/clinic-standard/versions/1", None, ALL, False),
+        ("get", "/protocols/clinic-standard/diff?old=1&new=2", None, ALL, False),
+        ("post", "/protocols", {"toml_text": renamed_text(w.v1, version=9),
                                 "change_note": "api"}, ADMIN, False),
         ("get", f"/patients/{p}/screenings", None, ALL, True),
         ("post", f"/patients/{p}/screenings", {"medications_complete": True}, CLINICAL, True),

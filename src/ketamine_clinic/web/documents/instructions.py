@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.documents.consent import DRUG_NAMES
+from ketamine_clinic.web.documents.dates import patient_clock
 from ketamine_clinic.web.documents.education import fill, placeholders
 from ketamine_clinic.web.documents.markup import cited_keys, strip_citations
 from ketamine_clinic.web.documents.protocol_facts import protocol_facts
@@ -39,10 +40,12 @@ class Sheet:
     no_driving_text: str
     instructions: tuple[str, ...]  # the protocol version's discharge instructions
     sections: tuple[SheetSection, ...]  # the clinic's defaults, when those cannot be read
+    emergency: SheetSection  # emergency symptoms: the emergency number, on every sheet
     call: dict[str, str]
     emergency_number: str
     sources: tuple[str, ...]
     problems: tuple[str, ...]
+    printed_at: datetime | None = None
 
     @property
     def drug_name(self) -> str:
@@ -64,10 +67,9 @@ def _content() -> dict[str, Any]:
 
 
 def clock(at: datetime) -> str:
-    """A time as people read it on a sheet: 'Tuesday 4 March 2025 at 3:25 PM'."""
-    local = timezone.localtime(at)
-    hour = local.strftime("%I").lstrip("0")
-    return f"{local:%A} {local.day} {local:%B %Y} at {hour}:{local:%M %p}"
+    """A time as people read it on a sheet, in the clinic's locale and time zone:
+    'Tuesday, March 4, 2025 at 3:25 PM' (en-us; ``documents.dates``)."""
+    return patient_clock(at)
 
 
 def instruction_sheet(summary: SessionSummary) -> Sheet:
@@ -100,6 +102,10 @@ def instruction_sheet(summary: SessionSummary) -> Sheet:
         instructions = ()
         problems.append(f"the discharge instructions of {pv} cannot be read ({exc}); "
                         "the clinic's default instructions are printed instead")
+    emergency = SheetSection(
+        heading=plain(content["emergency"]["heading"]),
+        bullets=tuple(plain(b) for b in content["emergency"]["bullets"]))
+    emergency_after = plain(content["emergency"].get("after", ""))
     sections: tuple[SheetSection, ...] = ()
     if not instructions:
         sections = tuple(
@@ -114,8 +120,11 @@ def instruction_sheet(summary: SessionSummary) -> Sheet:
         no_driving_text=plain(no_driving["text"]),
         instructions=tuple(instructions),
         sections=sections,
-        call={k: str(v) for k, v in content["call"].items()},
+        emergency=emergency,
+        call={**{k: str(v) for k, v in content["call"].items()},
+              "emergency_after": emergency_after},
         emergency_number=str(content["emergency_number"]),
         sources=tuple(keys),
         problems=tuple(problems),
+        printed_at=timezone.now(),
     )

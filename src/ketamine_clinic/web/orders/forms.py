@@ -3,10 +3,12 @@ units and name the field at fault."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from django import forms
 
+from ketamine_clinic.clinical.dosing import default_rate_texts
 from ketamine_clinic.clinical.limit_checks import override_reasons
 from ketamine_clinic.clinical.order_defaults import default_maximum
 from ketamine_clinic.clinical.protocol import Protocol
@@ -41,12 +43,18 @@ class OrderForm(forms.Form):
                                                    required=False,
                                                    widget=forms.CheckboxSelectMultiple)
 
-    def __init__(self, *args: Any, protocol: Protocol, weight_kg: Any = None,
+    def __init__(self, *args: Any, protocol: Protocol, weight_kg: Fraction | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         d = protocol.dosing
-        suggested = default_maximum(protocol, weight_kg)
+        start_text, max_text = default_rate_texts(protocol, weight_kg)
         unit = d.rate_unit
+        # A protocol that caps itself keeps its cap; otherwise the maximum is lowered to the
+        # highest step inside the soft limits for this weight (no override needed).
+        suggested = default_maximum(protocol, weight_kg)
+        capped = max_text != f"{_n(d.max_rate.value)} {unit}"
+        if not capped:
+            max_text = f"{_n(suggested.rate)} {unit}"
         self.fields["vial_strength_mg_per_ml"].choices = [  # type: ignore[attr-defined]
             (_n(q.value), f"{_n(q.value)} mg/mL") for q in protocol.drug.vial_strengths_mg_per_ml]
         allowed = ", ".join(_n(q.value) for q in protocol.drug.bag_concentrations_mg_per_ml)
@@ -60,10 +68,10 @@ class OrderForm(forms.Form):
         if not self.is_bound:
             defaults = {
                 "vial_strength_mg_per_ml": _n(protocol.drug.vial_strengths_mg_per_ml[0].value),
-                "start_rate": f"{_n(d.start_rate.value)} {unit}",
+                "start_rate": start_text,
                 "titration_step": "" if d.titration_step is None
                 else f"{_n(d.titration_step.value)} {unit}",
-                "max_rate": f"{_n(suggested.rate)} {unit}",
+                "max_rate": max_text,
                 "min_step_interval_min": "" if d.min_step_interval_min is None
                 else _n(d.min_step_interval_min.value),
                 "planned_duration_min": _n(d.planned_duration_min.value),
@@ -73,7 +81,7 @@ class OrderForm(forms.Form):
                 "rescue_medications": [m.drug for m in protocol.rescue_medications],
             }
             self.initial = {**defaults, **self.initial}
-            if suggested.lowered_by:
+            if suggested.lowered_by and not capped:
                 self.fields["max_rate"].help_text = (
                     f"suggested {_n(suggested.rate)} {unit}: the highest step inside the "
                     f"protocol's soft limits for this weight (protocol maximum "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 from typing import Any
 
 from django.contrib import messages
@@ -35,6 +36,7 @@ from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import latest_weight, patient_get_for
 from ketamine_clinic.web.protocols.models import ProtocolVersion
+from ketamine_clinic.web.protocols.selectors import order_allergy_summary
 from ketamine_clinic.web.simulation.views import order_prediction_panel
 
 # Form fields named by the services' errors that have another name on the page.
@@ -129,7 +131,8 @@ def _form_page(request: HttpRequest, patient: Patient, *, old: Order | None = No
     initial = _initial_from(old) if old else {}
     weight = latest_weight(patient)
     form = form_class(request.POST or None, protocol=protocol, initial=initial,
-                      weight_kg=None if weight is None else weight.value_number)
+                      weight_kg=None if weight is None
+                      else Fraction(weight.value_number))  # a capped protocol caps itself
     context.update(form=form, protocol=protocol, weight=weight)
     if request.method == "POST" and form.is_valid():
         try:
@@ -203,10 +206,13 @@ def order_preview(request: HttpRequest, patient_id: int) -> HttpResponse:
 def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
     visible = selectors.can_see_numbers(request.user, order)  # type: ignore[arg-type]
     c = order.signed_computed or order.computed
+    # A synthetic demo order (outcomes' cohort loader) has no dose computation stored.
+    synthetic = bool(c.get("synthetic"))
     overridden = {o["quantity"] for o in order.overrides}
     return {
-        "order": order, "patient": order.patient, "c": c if visible else None,
-        "numbers_hidden": not visible,
+        "order": order, "patient": order.patient,
+        "c": c if visible and not synthetic else None,
+        "numbers_hidden": not visible, "synthetic": synthetic,
         "events": order.events.select_related("by"),
         "limit_events": order.limit_events.select_related("by").order_by("at", "id"),
         "replaced_by": Order.objects.filter(replaces=order).first(),
@@ -216,9 +222,11 @@ def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
                        and lim["limit"] not in overridden],
         "verify_form": VerifyForm(), "reason_form": ReasonForm(),
         "me": request.user,
+        "allergies": order_allergy_summary(order),
         # The prediction shows rates, so it stays hidden with them until the double check.
         "prediction": order_prediction_panel(request, order)
-        if visible and request.user.can(Capability.RUN_SIMULATION)  # type: ignore[union-attr]
+        if visible and not synthetic
+        and request.user.can(Capability.RUN_SIMULATION)  # type: ignore[union-attr]
         else None,
     }
 
@@ -331,6 +339,10 @@ def order_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
     if not selectors.can_see_numbers(request.user, order):  # type: ignore[arg-type]
         raise PermissionDenied("The sheet is available once the second check is done.")
+    if (order.signed_computed or order.computed).get("synthetic"):
+        messages.error(request, "This is a synthetic demo order: it has no dose computation, "
+                                "so there is no pump-programming sheet to print.")
+        return redirect("order_detail", order_id=order.pk)
     audit_record(actor=_actor(request, order), action="order.pdf", object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
     context = _detail_context(request, order)

@@ -56,3 +56,17 @@ def bag_concentration_mg_per_ml(session: Any) -> Fraction:
 def session_is_closed(session: Any) -> bool:
     """The session is over (discharged, transferred or abandoned): no more draws."""
     return session.state in ("discharged", "transferred", "abandoned")
+
+
+def sessions_for_stock(site: Any, *, start: datetime, end: datetime) -> list[Any]:
+    """The site's sessions scheduled in [start, end) and any still open from before: the
+    stock room's list of sessions to draw for or reconcile."""
+    from django.db.models import Q
+
+    from ketamine_clinic.web.sessions.models import InfusionSession
+
+    open_states = ("checked_in", "pre_assessment_complete", "premedication_given",
+                   "infusing", "paused", "stopped", "recovering")
+    return list(InfusionSession.objects.filter(site=site).filter(
+        Q(scheduled_for__gte=start, scheduled_for__lt=end) | Q(state__in=open_states))
+        .select_related("patient").order_by("chair", "scheduled_for"))

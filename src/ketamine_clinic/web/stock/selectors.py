@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
@@ -42,7 +43,7 @@ def ledger(site: Site, *, start: date | None = None, end: date | None = None
            ) -> QuerySet[LedgerEntry]:
     qs = (LedgerEntry.objects.filter(site=site)
           .select_related("site", "product", "container__lot", "recorded_by", "witness",
-                          "second_witness", "patient", "session", "other_site")
+                          "second_witness", "patient", "session", "other_site", "corrects")
           .order_by("-seq"))
     if start:
         qs = qs.filter(occurred_at__date__gte=start)
@@ -84,6 +85,42 @@ def inventory_status(site: Site) -> InventoryStatus:
     initial = invs.filter(kind="initial").first()
     return InventoryStatus(last, initial,
                            core.biennial_due(last.taken_on if last else None, core.load_rules()))
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session: Any
+    drawn_mg: Decimal
+    accounted_mg: Decimal
+    discrepancy: bool
+
+
+def sessions_today(site: Site) -> list[SessionRow]:
+    """Today's sessions (and open ones) with what the ledger holds for each: drawn, and
+    given + wasted + returned so far (two queries whatever the number of sessions)."""
+    from datetime import time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.db.models import Sum
+
+    from ketamine_clinic.web.stock import chart
+
+    zone = ZoneInfo(site.time_zone)
+    start = datetime.combine(local_date(site, timezone.now()), time.min, tzinfo=zone)
+    sessions = chart.sessions_for_stock(site, start=start, end=start + timedelta(days=1))
+    sums: dict[tuple[int, str], Decimal] = {
+        (sid, kind): total for sid, kind, total in LedgerEntry.objects.filter(
+            session__in=sessions).values("session", "kind")
+        .annotate(t=Sum("custody_delta_mg")).values_list("session", "kind", "t")}
+    flagged = set(Discrepancy.objects.filter(session__in=sessions, state__in=(
+        "open", "explained")).values_list("session", flat=True))
+    rows = []
+    for s in sessions:
+        drawn = sums.get((s.pk, "draw"), Decimal(0))
+        out = -sum((sums.get((s.pk, k), Decimal(0)) for k in ("administer", "waste", "return",
+                                                              "loss")), Decimal(0))
+        rows.append(SessionRow(s, drawn, out, s.pk in flagged))
+    return rows
 
 
 def registration(site: Site) -> Registration | None:

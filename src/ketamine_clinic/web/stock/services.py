@@ -505,9 +505,7 @@ def stock_session_reconcile(*, actor: Actor, session: Any, close: bool = False,
     """Book the charted dose as ADMINISTER (only what is not booked yet; a chart corrected
     downwards is corrected here too) and reconcile. With ``close``, a difference beyond
     the tolerance opens a discrepancy instead of letting the session close."""
-    user = actor.user
-    if user is None:
-        raise UsageError("permission", "sign in to reconcile")
+    user = _require(actor.user, StockCapability.DRAW)
     with transaction.atomic():
         locked = _lock(session.site)
         charted = chart.charted_dose(session, now=now)
@@ -685,6 +683,8 @@ def stock_loss_report(*, actor: Actor, site: Site, loss_type: str, discovered_at
         federal = holidays.country_holidays("US", years=range(found_on.year,
                                                              found_on.year + 2))
         deadlines = core.loss_deadlines(found_on, holidays=federal, rules=rules)
+        since = core.add_years(found_on, -rules.form_106_history_years)
+        prior = LossCase.objects.filter(site=site, discovered_at__date__gte=since).count()
         amounts = [(c, core.quantity_mg(q, field=f"items[{i}].quantity_mg"))
                    for i, (c, q) in enumerate(items)]
         total = sum((q for _, q in amounts), Fraction(0))
@@ -700,7 +700,8 @@ def stock_loss_report(*, actor: Actor, site: Site, loss_type: str, discovered_at
             measures_taken=measures_taken.strip(), description=description.strip(),
             notice_due_on=deadlines.notice_due_on, form_106_due_on=deadlines.form_106_due_on,
             deadline_inputs={**deadlines.to_dict(), "rules": rules.version,
-                             "calendar": "US federal holidays"})
+                             "calendar": "US federal holidays",
+                             "prior_thefts_or_losses": prior, "prior_since": since.isoformat()})
         for c, q in amounts:
             if c.site_id != site.pk:
                 raise UsageError("items", f"vial {c.label} is not at {site.name}")

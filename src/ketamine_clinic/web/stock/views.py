@@ -100,6 +100,7 @@ def stock_home(request: HttpRequest) -> HttpResponse:
     vials = list(selectors.vials_in_stock(site))
     today = services.local_date(site, timezone.now())
     return _page(request, "stock/home.html", site, vials=vials,
+                 sessions=selectors.sessions_today(site),
                  entries=[selectors.entry_row(e) for e in selectors.ledger(site)[:25]],
                  discrepancies=selectors.open_discrepancies(site),
                  loss_cases=selectors.open_loss_cases(site),
