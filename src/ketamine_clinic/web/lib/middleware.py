@@ -71,9 +71,10 @@ CONTENT_SECURITY_POLICY_STRICT = _policy("'self'")
 
 class SecurityHeadersMiddleware:
     """``Permissions-Policy`` on every answer, a Content Security Policy on every page;
-    ``Cache-Control: no-store`` on every answer to a logged-in user or an API client (patient pages, API and FHIR answers must not stay
-    in a browser's or a proxy's cache), unless the view set a cache policy of its own
-    (the bundled plotly script is ``public``)."""
+    ``Cache-Control: no-store`` on every answer to a logged-in user or an API client
+    (patient pages, API and FHIR answers must not stay in a browser's or a proxy's cache),
+    unless the view set a cache policy of its own (the bundled plotly script is
+    ``public``)."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
