@@ -70,3 +70,50 @@ def test_an_allergy_to_the_premedication_shows_on_the_screening_page(
     page = post_screening(client, ana_ready, standard, set())
     assert 'data-decision="needs-physician-review"' in page
     assert "It is the premedication of this protocol" in page
+
+
+@pytest.mark.parametrize(("medication", "decision", "words"), [
+    ("memantine", "needs-physician-review", "Other NMDA antagonist (memantine"),
+    ("Plavix", "needs-physician-review", "CYP2B6 inhibitor (plavix)"),
+    ("diltiazem", "eligible-with-conditions", "Moderate CYP3A4 inhibitor (diltiazem)"),
+])
+def test_each_new_interaction_shows_on_the_page(client: Any, cast: Any, ana_ready: Any,
+                                                standard: Any, medication: str,
+                                                decision: str, words: str) -> None:
+    patients.medication_record(actor=Actor(user=cast.alice), patient=ana_ready,
+                               name=medication)
+    client.force_login(cast.bob)
+    page = post_screening(client, ana_ready, standard, set())
+    assert f'data-decision="{decision}"' in page
+    assert words in page
+
+
+def current(name: str) -> Any:
+    from ketamine_clinic.web.protocols.services import protocol_current
+
+    return protocol_current(name)
+
+
+def test_a_17_year_old_goes_to_review_under_the_consensus_protocol_on_the_page(
+        client: Any, cast: Any, ana_ready: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    born = today.replace(year=today.year - 17, day=min(today.day, 28)) - timedelta(days=30)
+    patients.patient_amend(actor=Actor(user=cast.carol), patient=ana_ready,
+                           changes={"date_of_birth": born}, reason="corrected")
+    client.force_login(cast.bob)
+    page = post_screening(client, ana_ready, current("consensus-2018"), set())
+    assert 'data-decision="needs-physician-review"' in page
+    assert "the 2018 guideline is an adult guideline" in page
+
+
+def test_schwartzman_entry_criteria_show_on_the_page(client: Any, cast: Any,
+                                                    ana_ready: Any) -> None:
+    client.force_login(cast.bob)
+    page = post_screening(client, ana_ready, current("schwartzman-2009"),
+                          {"prior_ketamine_treatment"})
+    assert 'data-decision="needs-physician-review"' in page
+    assert "the trial enrolled ketamine-naive patients only" in page
