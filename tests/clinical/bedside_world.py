@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from ketamine_clinic.clinical.allergies import AllergyRecord as Allergy
 from ketamine_clinic.clinical.bedside import decisions as d
 from ketamine_clinic.clinical.bedside.model import (
     Accepted,
-    Allergy,
     DayFacts,
     Entry,
     MedicationLine,

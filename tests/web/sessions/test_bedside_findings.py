@@ -97,7 +97,8 @@ def test_finding_4_a_ketamine_allergy_is_shown_and_stops_the_session(
     assert "Ketalar (anaphylaxis)" in page
     with pytest.raises(Refusal) as err:
         walk.give("glycopyrrolate", 20, 0.2)
-    assert err.value.codes == ("ketamine_allergy",)
+    # The allergy also makes the screening out of date (an exclusion since issue 12).
+    assert "ketamine_allergy" in err.value.codes
 
 
 def test_finding_5_the_signed_maximum_needs_a_physician_at_the_bedside(

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ketamine_clinic.clinical import discharge as dis
+from ketamine_clinic.clinical.allergies import allergy_matches
 from ketamine_clinic.clinical.bedside import words
-from ketamine_clinic.clinical.bedside.medication import INFUSED_DRUG, allergy_to
+from ketamine_clinic.clinical.bedside.medication import INFUSED_DRUG
 from ketamine_clinic.clinical.bedside.view import SessionView, vital_signs_of
 from ketamine_clinic.clinical.protocol import Severity
 from ketamine_clinic.clinical.scales import get_scale
@@ -65,14 +66,13 @@ def _baseline_vitals(view: SessionView) -> list[GateItem]:
 
 
 def _allergy(view: SessionView) -> list[GateItem]:
-    allergy = allergy_to(view.facts.allergies, INFUSED_DRUG)
-    if allergy is None:
+    matches = allergy_matches(view.facts.allergies, INFUSED_DRUG)
+    if not matches:
         return []
-    reaction = f" ({allergy.reaction})" if allergy.reaction else ""
     return [GateItem("ketamine_allergy",
-                     f"The patient has a recorded allergy to {allergy.substance}{reaction}: "
-                     f"ketamine is contraindicated in known hypersensitivity "
-                     f"{words.tag('S26-label')}. Do not start; tell the physician.")]
+                     f"{matches[0].message} Ketamine is contraindicated in known "
+                     f"hypersensitivity {words.tag('S26-label')}: do not start; tell the "
+                     "physician.")]
 
 
 def _tests(view: SessionView) -> list[GateItem]:
@@ -134,7 +134,7 @@ def start_gate_of(view: SessionView) -> GateResult:
     inputs = {**base.inputs, "pregnancy_status": pa.get("pregnancy_status")
               or view.facts.pregnancy_today,
               "screening_conditions": list(view.facts.screening_conditions),
-              "allergies": [a.substance for a in view.facts.allergies],
+              "allergies": [a.label for a in view.facts.allergies],
               "baseline_vitals_entry": None if view.baseline_vitals is None
               else view.baseline_vitals.id}
     return GateResult("start", tuple(items), inputs=inputs)

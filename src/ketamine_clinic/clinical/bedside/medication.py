@@ -4,38 +4,18 @@ to it. Ketamine is given only as the ordered infusion, through the pump."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
+from ketamine_clinic.clinical.allergies import allergy_matches
 from ketamine_clinic.clinical.bedside import words
-from ketamine_clinic.clinical.bedside.model import Allergy, MedicationLine
+from ketamine_clinic.clinical.bedside.model import MedicationLine
 from ketamine_clinic.clinical.bedside.view import SessionView
 from ketamine_clinic.clinical.drugs import lookup_drug, normalise_drug_name
 from ketamine_clinic.clinical.units import exact
 
 INFUSED_DRUG = "ketamine"
-
-
-def _singular(word: str) -> str:
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
-
-
-def allergy_to(allergies: Sequence[Allergy], drug: str) -> Allergy | None:
-    """The patient's recorded allergy that covers ``drug``: the drug itself, a brand name
-    of it (``reference/drugs.toml``), or its class ("benzodiazepines" covers midazolam)."""
-    target = lookup_drug(drug)
-    generic = target.generic if target is not None else normalise_drug_name(drug)
-    classes = {c.replace("_", " ") for c in (target.classes if target else ())}
-    for allergy in allergies:
-        name = normalise_drug_name(allergy.substance)
-        found = lookup_drug(name)
-        if (found is not None and found.generic == generic) or name == generic:
-            return allergy
-        if _singular(name).replace("_", " ") in classes:
-            return allergy
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +44,8 @@ def judge_give(view: SessionView, request: GiveRequest) -> tuple[MedicationLine 
         return None, (f"{request.drug} is not on the signed order (it lists {listed}): "
                       "ask the physician to change the order before it is given.",)
     reasons: list[str] = []
-    allergy = allergy_to(view.facts.allergies, drug)
-    if allergy is not None:
-        reaction = f" ({allergy.reaction})" if allergy.reaction else ""
-        reasons.append(f"The patient has a recorded allergy to {allergy.substance}{reaction}: "
-                       f"do not give {line.drug}; tell the physician.")
+    for match in allergy_matches(view.facts.allergies, line.drug)[:1]:
+        reasons.append(f"{match.message} Do not give {line.drug}; tell the physician.")
     if request.unit != line.unit:
         reasons.append(f"The order gives {line.drug} in {line.unit}, not {request.unit}: "
                        f"chart the dose in {line.unit}.")

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from ketamine_clinic.clinical.allergies import AllergyRecord
 from ketamine_clinic.clinical.limit_checks import Acceptance, Override
 from ketamine_clinic.clinical.limits import Limit
 from ketamine_clinic.clinical.session import SessionState
@@ -76,13 +77,6 @@ class SignedOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class Allergy:
-    substance: str
-    reaction: str = ""
-    severity: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class TestResult:
     """A test on record: ``test`` is ``ecg`` or ``liver_function_tests``."""
 
@@ -126,7 +120,7 @@ class DayFacts:
     screening_conditions: tuple[str, ...] = ()
     may_be_pregnant: bool = False
     pregnancy_today: str | None = None
-    allergies: tuple[Allergy, ...] = ()
+    allergies: tuple[AllergyRecord, ...] = ()
     tests: tuple[TestResult, ...] = ()
     previous_sessions: tuple[date, ...] = ()
     series_given_mg: Fraction = Fraction(0)

@@ -11,7 +11,6 @@ from typing import Any
 from django.utils import timezone
 
 from ketamine_clinic.clinical.bedside.model import (
-    Allergy,
     DayFacts,
     Entry,
     MedicationLine,
@@ -159,7 +158,6 @@ def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:
         screening_problem=problem, screening_conditions=conditions,
         may_be_pregnant=may_be_pregnant,
         pregnancy_today=pregnancy[-1].value_code if pregnancy else None,
-        allergies=tuple(Allergy(a.substance, a.reaction, a.severity) for a in
-                        patient.allergies.filter(entered_in_error_at__isnull=True)),
+        allergies=tuple(protocols.allergy_records(patient)),
         tests=tests, previous_sessions=tuple(sorted(previous)), series_given_mg=given,
         today=today, time_zone=session.site.time_zone or timezone.get_current_timezone_name())

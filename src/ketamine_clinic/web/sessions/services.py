@@ -151,7 +151,9 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
     """Lock, replay check, derive, decide, store. Returns the first stored entry."""
     now = timezone.now()
     with transaction.atomic():
-        locked = (InfusionSession.objects.select_for_update()
+        # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
+        # side of the joins).
+        locked = (InfusionSession.objects.select_for_update(of=("self",))
                   .select_related("order", "order__protocol_version", "order__signed_by",
                                   "patient", "site", "series")
                   .get(pk=session.pk))
