@@ -97,6 +97,9 @@ def charted(cast: Any) -> Charted:
     e["start"] = w.rate("60 mg/h", 30)
     e["sedation"] = w.observe("sedation", 40, scale="moaas", score=4)
     e["vitals_during"] = w.observe("vitals", 45, **VITALS)
+    # An increase needs fresh sedation and dissociation scores (the bedside rules).
+    e["dissociation_before"] = w.observe("dissociation", 46, scale="cadss6",
+                                         items={k: 0 for k in ("1", "2", "6", "7", "15", "22")})
     e["titrate"] = w.rate("70 mg/h", 60)
     e["dissociation"] = w.observe(
         "dissociation", 70, scale="cadss6",
@@ -109,10 +112,17 @@ def charted(cast: Any) -> Charted:
     e["pain_end"] = w.observe("pain", 152, nrs=3, phase="end")
     w.event("begin_recovery", 151)
     e["vitals_recovery"] = w.observe("vitals", 155, **VITALS)
+    w.observe("sedation", 156, scale="moaas", score=5)
+    w.observe("dissociation", 156, scale="cadss6",
+              items={k: 0 for k in ("1", "2", "6", "7", "15", "22")})
     e["recovery"] = services.session_recovery_score(
-        actor=nurse, session=session,
+        actor=nurse, session=session, score_name="aldrete_modified_1995",
         observed={"activity": 2, "respiration": 2, "consciousness": 2},
         occurred_at=w.at(200), idempotency_key=key())
+    e["home"] = services.session_recovery_score(
+        actor=nurse, session=session, score_name="padss_modified",
+        observed={"ambulation": 2, "nausea_vomiting": 2},
+        occurred_at=w.at(212), idempotency_key=key())
     e["discharge"] = services.session_discharge(
         actor=nurse, session=session, escort_name="Luis Ruiz", instructions_given=True,
         occurred_at=w.at(215), idempotency_key=key())

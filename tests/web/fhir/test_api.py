@@ -208,9 +208,11 @@ def test_paging_walks_every_observation_once_through_the_bundle_links(
 @pytest.mark.parametrize(("query", "expected"), [
     ("code=http://loinc.org|8867-4", 3),
     ("code=8867-4,9279-1", 6),
-    ("category=vital-signs", 15),  # 5 signs (with temperature) + 2 x 4, weight, height
-    ("category=survey", 5),  # two pain scores, MOAA/S, CADSS-6, Aldrete
-    ("code=urn:ketamine-clinic:code:scale|moaas", 1),
+    # 6 signs before (with temperature and end-tidal CO2) + 2 x 5 (with EtCO2), weight, height
+    ("category=vital-signs", 18),
+    # two pain scores, two MOAA/S, three CADSS-6, modified Aldrete, modified PADSS
+    ("category=survey", 9),
+    ("code=urn:ketamine-clinic:code:scale|moaas", 2),
 ])
 def test_observation_search_by_code_and_category(charted: Charted, client: Client,
                                                  query: str, expected: int) -> None:

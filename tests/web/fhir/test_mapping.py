@@ -214,7 +214,9 @@ def test_a_charted_vital_sign_set_becomes_one_observation_per_sign(
     assert temp["valueQuantity"] == q(36.8, "°C", "Cel")
     assert temp["code"]["coding"][0]["code"] == "8310-5"
     ids = {r["id"] for r in batch.resources("Observation")}
-    assert f"v-{e.pk}-etco2" not in ids  # not charted: not sent
+    during = charted.entries["vitals_during"]
+    assert f"v-{e.pk}-temperature" in ids
+    assert f"v-{during.pk}-temperature" not in ids  # not charted: not sent
 
 
 def test_pain_sedation_dissociation_and_recovery_scores(charted: Charted,

@@ -125,7 +125,10 @@ def test_the_new_order_form_starts_from_the_protocols_defaults(world: World,
     client.force_login(world.cast.alice)
     page = client.get(reverse("order_new", args=[world.cast.ana.pk])).content.decode()
     assert 'value="60 mg/h"' in page
-    assert 'value="100 mg/h"' in page
+    # The suggested maximum stays inside the soft limit of 1 mg/kg/h at Ana's 70 kg [S6]:
+    # 70 mg/h, not the protocol's 100 mg/h, which would need an override.
+    assert 'value="70 mg/h"' in page
+    assert "highest step inside the protocol&#x27;s soft limits" in page
     assert "glycopyrrolate 0.2 mg IV" in page
     assert "0.5, 1 mg/mL" in page
 

@@ -24,7 +24,8 @@ from ketamine_clinic.web.sessions import services
 from ketamine_clinic.web.sessions.models import InfusionSession
 
 VITALS = {"systolic_bp_mmhg": 124, "diastolic_bp_mmhg": 78, "heart_rate_per_min": 74,
-          "respiratory_rate_per_min": 14, "spo2_percent": 98}
+          "respiratory_rate_per_min": 14, "spo2_percent": 98, "etco2_mmhg": 38}
+NO_DISSOCIATION = {1: 0, 2: 0, 6: 0, 7: 0, 15: 0, 22: 0}
 
 
 def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
@@ -56,6 +57,12 @@ def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
                        explained_by=physician.user,
                        signed_at=timezone.now() - timedelta(days=1),
                        paper_attested=True, paper_reference="demo scan")
+    # The screening's conditions ask for liver function tests: the demo has them in range.
+    from ketamine_clinic.web.patients import services as patients
+
+    patients.measurement_record(actor=nurse, patient=patient, kind="liver_function_tests",
+                                value_code="in_range",
+                                measured_at=timezone.now() - timedelta(days=2))
     order.refresh_from_db()
     return order
 
@@ -80,8 +87,12 @@ def _walk(session: InfusionSession, nurse: Actor, t0: Any, upto: str) -> None:
         return
     observe("vitals", 5, **VITALS)
     observe("pain", 6, nrs=7)
+    observe("sedation", 7, score=5)
+    observe("dissociation", 7, items=NO_DISSOCIATION)
+    may_be_pregnant = session.patient.sex_at_birth in ("female", "intersex")
     event("pre_assessment", 10, iv_access_documented=True, iv_site="left forearm",
-          escort_name=session.patient.escort_name, pregnancy_status="not_applicable")
+          escort_name=session.patient.escort_name,
+          pregnancy_status="not_pregnant" if may_be_pregnant else "not_applicable")
     observe("premedication", 15, drug="glycopyrrolate", dose=0.2, unit="mg", route="IV")
     start = int(session.order.start_rate_text.split()[0])
     services.session_rate_set(actor=nurse, session=session, rate=f"{start} mg/h",
@@ -89,20 +100,30 @@ def _walk(session: InfusionSession, nurse: Actor, t0: Any, upto: str) -> None:
     for m, change in ((35, {}), (50, {"systolic_bp_mmhg": 138, "heart_rate_per_min": 88}),
                       (65, {"systolic_bp_mmhg": 146, "heart_rate_per_min": 92})):
         observe("vitals", m, **{**VITALS, **change})
-    observe("sedation", 36, score=4)
-    observe("dissociation", 37, items={1: 1, 2: 1, 6: 0, 7: 1, 15: 0, 22: 0})
+    observe("sedation", 36, score=5)
+    observe("dissociation", 37, items=NO_DISSOCIATION)
     services.session_rate_set(actor=nurse, session=session, rate=f"{start + 10} mg/h",
                               occurred_at=at(40), idempotency_key=key())
+    observe("sedation", 56, score=4)
+    observe("dissociation", 57, items={1: 1, 2: 1, 6: 0, 7: 1, 15: 0, 22: 0})
     observe("pain", 66, nrs=4)
     if upto == "infusing":
         return
     event("stop", 80)
     event("begin_recovery", 81)
     observe("vitals", 95, **VITALS)
+    observe("pain", 95, nrs=4)
+    observe("sedation", 95, score=5)
+    observe("dissociation", 95, items=NO_DISSOCIATION)
     services.session_recovery_score(actor=nurse, session=session,
+                                    score_name="aldrete_modified_1995",
                                     observed={"activity": 2, "respiration": 2,
                                               "consciousness": 2},
                                     occurred_at=at(96), idempotency_key=key())
+    services.session_recovery_score(actor=nurse, session=session,
+                                    score_name="padss_modified",
+                                    observed={"ambulation": 2, "nausea_vomiting": 2},
+                                    occurred_at=at(145), idempotency_key=key())
 
 
 def demo_sessions() -> int:
