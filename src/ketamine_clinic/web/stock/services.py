@@ -89,6 +89,17 @@ class _Locked:
     now: datetime
 
 
+def _chain_key() -> bytes:
+    """The ledger's chain key: derived from the audit trail's key (kept outside the
+    database, see docs/audit.md), separated from the audit's own use by its label."""
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    return hmac.new(bytes(settings.AUDIT_KEY), b"stock-ledger-chain", hashlib.sha256).digest()
+
+
 def _lock(site: Site) -> _Locked:
     ChainHead.objects.get_or_create(site=site, defaults={"hash": core.GENESIS_HASH})
     head = ChainHead.objects.select_for_update().get(site=site)
@@ -170,7 +181,7 @@ def _append(locked: _Locked, *, kind: EntryKind, user: User, product: Product,
         detail=detail or {}, note=note, idempotency_key=idempotency_key or None,
         prev_hash=head.hash)
     # Round-trip the stored values so the hash is of what the database will hold.
-    entry.hash = core.ledger_hash(entry.prev_hash, entry.chain_content())
+    entry.hash = core.ledger_hash(entry.prev_hash, entry.chain_content(), _chain_key())
     entry.save()
     head.seq, head.hash = entry.seq, entry.hash
     head.save(update_fields=["seq", "hash"])
@@ -941,5 +952,6 @@ def stock_verify() -> dict[str, list[core.ChainBreak]]:
         rows = LedgerEntry.objects.filter(site=head.site).order_by("seq", "id")
         chain = (core.ChainEntry(e.seq, e.chain_content(), e.prev_hash, e.hash)
                  for e in rows.iterator(chunk_size=2000))
-        out[head.site.code] = core.verify_ledger(chain, tip=(head.seq, head.hash))
+        out[head.site.code] = core.verify_ledger(chain, tip=(head.seq, head.hash),
+                                                 key=_chain_key())
     return out
