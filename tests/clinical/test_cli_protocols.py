@@ -17,6 +17,7 @@ def write_facts(tmp_path: Path, **changes: Any) -> str:
         "age_years": 40, "sex_at_birth": "female", "pregnant": False, "weight_kg": 70,
         "diagnoses": ["G90.511"], "conditions": [],
         "conditions_absent": sorted(condition_vocabulary()), "medications": ["gabapentin"],
+        "allergies": [],
         "budapest": {"disproportionate_pain": True,
                      "symptoms": ["allodynia", "skin_colour_change", "oedema"],
                      "signs": ["allodynia", "oedema"], "no_better_diagnosis": True},
@@ -46,7 +47,7 @@ def test_protocols_show_gives_every_value_with_its_source_and_the_citations(
 def test_protocols_show_json_has_rows(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["protocols", "show", "clinic-standard", "--version", "1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["sha256"] == load_protocol("clinic-standard").sha256
+    assert data["sha256"] == load_protocol("clinic-standard", 1).sha256
     rows = {r["path"]: r for r in data["rows"]}
     assert rows["dosing.start_rate"]["value"] == 60
     assert rows["dosing.start_rate"]["unit"] == "mg/h"
@@ -75,7 +76,7 @@ def test_screen_json_for_an_eligible_patient_exits_0(
     assert data["decision"] == "eligible"
     assert data["reasons"] == []
     assert data["protocol"]["name"] == "consensus-2018"
-    assert data["protocol"]["version"] == 1
+    assert data["protocol"]["version"] == 2
 
 
 def test_screen_for_an_excluded_patient_exits_1_with_reasons(

@@ -26,7 +26,7 @@ from ketamine_clinic.errors import UsageError
 
 def clinic_text() -> str:
     folder = resources.files("ketamine_clinic.protocols")
-    return folder.joinpath("clinic-standard.toml").read_text("utf-8")
+    return folder.joinpath("clinic-standard.v1.toml").read_text("utf-8")
 
 
 def edited(old: str, new: str) -> str:

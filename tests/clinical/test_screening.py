@@ -38,6 +38,7 @@ def alice(**changes: Any) -> dict[str, Any]:
         "conditions": [],
         "conditions_absent": sorted(condition_vocabulary()),
         "medications": [],
+        "allergies": [],
         "budapest": {
             "disproportionate_pain": True,
             "symptoms": ["allodynia", "skin_colour_change", "oedema"],
@@ -157,8 +158,8 @@ def test_pregnancy_unknown_in_a_patient_who_could_be_pregnant() -> None:
 
 
 def test_age_thresholds_come_from_the_protocol() -> None:
-    assert "age_minimum" in reasons(alice(age_years=15), CONSENSUS)
-    assert "age_minimum" not in reasons(alice(age_years=16), CONSENSUS)  # its bound is 16
+    assert "age_minimum" in reasons(alice(age_years=17), CONSENSUS)
+    assert "age_minimum" not in reasons(alice(age_years=18), CONSENSUS)  # an adult guideline
     assert "age_minimum" in reasons(alice(age_years=16), CLINIC)  # the clinic's is 18
     assert "age_elderly" not in reasons(alice(age_years=80), CONSENSUS)
 
@@ -219,6 +220,16 @@ INTERACTING = [
     ("phenelzine", "maoi", Severity.REVIEW),
     ("itraconazole", "itraconazole", Severity.NOTE),
     ("Spravato", "ketamine_already", Severity.REVIEW),
+    ("clopidogrel", "cyp2b6_inhibitor", Severity.REVIEW),
+    ("Plavix", "cyp2b6_inhibitor", Severity.REVIEW),
+    ("diltiazem", "moderate_cyp3a4_inhibitor", Severity.CONDITION),
+    ("verapamil", "moderate_cyp3a4_inhibitor", Severity.CONDITION),
+    ("erythromycin", "moderate_cyp3a4_inhibitor", Severity.CONDITION),
+    ("Diflucan", "moderate_cyp3a4_inhibitor", Severity.CONDITION),
+    ("grapefruit juice", "moderate_cyp3a4_inhibitor", Severity.CONDITION),
+    ("memantine", "other_nmda_antagonist", Severity.REVIEW),
+    ("dextromethorphan", "other_nmda_antagonist", Severity.REVIEW),
+    ("amantadine", "other_nmda_antagonist", Severity.REVIEW),
 ]
 
 
@@ -324,7 +335,7 @@ def test_a_result_is_json_with_its_facts_and_protocol_version() -> None:
     result = screen(facts_from_dict(alice(age_years=70)), CLINIC)
     data = json.loads(json.dumps(result.to_dict()))
     assert data["decision"] == "ineligible"
-    assert data["protocol"] == {"name": "clinic-standard", "version": 1,
+    assert data["protocol"] == {"name": "clinic-standard", "version": 2,
                                 "sha256": CLINIC.sha256}
     assert data["facts"]["age_years"] == 70
     assert data["facts_sha256"] == result.facts.sha256

@@ -22,7 +22,9 @@ from ketamine_clinic.errors import UsageError
 __all__ = [
     "DrugEntry",
     "Interaction",
+    "class_names",
     "drug_dictionary",
+    "drugs_by_rxnorm",
     "interaction_table",
     "interactions_for",
     "lookup_drug",
@@ -35,6 +37,7 @@ class DrugEntry:
     generic: str
     classes: tuple[str, ...]
     aliases: tuple[str, ...]
+    rxnorm: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,11 @@ class Interaction:
     severity: Severity
     source: str
     members_source: str = ""
+    except_drugs: tuple[str, ...] = ()  # members of a listed class the row does not cover
 
     def applies_to(self, drug: DrugEntry) -> bool:
+        if drug.generic in self.except_drugs:
+            return False
         return drug.generic in self.drugs or any(c in self.classes for c in drug.classes)
 
 
@@ -78,11 +84,48 @@ def drug_dictionary() -> Mapping[str, DrugEntry]:
     rows = raw["drug"]
     assert isinstance(rows, list)
     for i, row in enumerate(rows):
-        entry = DrugEntry(row["generic"], tuple(row["classes"]), tuple(row.get("aliases", ())))
+        entry = DrugEntry(row["generic"], tuple(row["classes"]), tuple(row.get("aliases", ())),
+                          tuple(str(c) for c in row.get("rxnorm", ())))
         if entry.generic in out or entry.generic != normalise_drug_name(entry.generic):
             raise UsageError(f"drugs.toml:drug[{i}].generic",
                              f"{entry.generic!r} is repeated or not a normalised name")
         out[entry.generic] = entry
+    return out
+
+
+@cache
+def drugs_by_rxnorm() -> Mapping[str, str]:
+    """RxNorm code → generic name, for coded medication and allergy records."""
+    out: dict[str, str] = {}
+    for entry in drug_dictionary().values():
+        for code in entry.rxnorm:
+            if out.get(code, entry.generic) != entry.generic:
+                raise UsageError("drugs.toml", f"RxNorm {code} names both {out[code]} and "
+                                 f"{entry.generic}")
+            out[code] = entry.generic
+    return out
+
+
+@cache
+def class_names() -> Mapping[str, str]:
+    """Normalised class name as people write it ("benzodiazepines") → class id.
+
+    From the ``[[class]]`` tables of ``reference/drugs.toml``; every id must be the class
+    of at least one drug, and no name may also be a drug's name.
+    """
+    raw = _read("drugs.toml")
+    rows = raw.get("class", [])
+    assert isinstance(rows, list)
+    known = {c for d in drug_dictionary().values() for c in d.classes}
+    out: dict[str, str] = {}
+    for i, row in enumerate(rows):
+        if row["id"] not in known:
+            raise UsageError(f"drugs.toml:class[{i}].id", f"no drug has class {row['id']!r}")
+        for name in row["names"]:
+            key = normalise_drug_name(name)
+            if key in _name_index() or out.get(key, row["id"]) != row["id"]:
+                raise UsageError(f"drugs.toml:class[{i}].names", f"{name!r} is used twice")
+            out[key] = row["id"]
     return out
 
 
@@ -119,8 +162,9 @@ def interaction_table() -> tuple[Interaction, ...]:
             classes=tuple(row.get("classes", ())), effect=row["effect"], action=row["action"],
             severity=Severity(row["severity"]), source=row["source"],
             members_source=row.get("members_source", ""),
+            except_drugs=tuple(row.get("except_drugs", ())),
         )
-        for generic in item.drugs:
+        for generic in (*item.drugs, *item.except_drugs):
             if generic not in drug_dictionary():
                 raise UsageError(f"interactions.toml:interaction[{i}].drugs",
                                  f"{generic!r} is not in drugs.toml")

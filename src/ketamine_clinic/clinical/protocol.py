@@ -130,6 +130,8 @@ class RuleKind(enum.StrEnum):
     BUDAPEST = "budapest"  # CRPS confirmed by the Budapest clinical criteria
     INTERACTIONS = "interactions"  # medications against reference/interactions.toml
     FACT_KNOWN = "fact_known"  # a fact that must be recorded (e.g. weight_kg)
+    ALLERGY = "allergy"  # an allergy record matches one of the listed drugs
+    PROTOCOL_DRUGS = "protocol_drugs"  # premedication/rescue drugs: allergies, contraindications
 
 
 # --------------------------------------------------------------------------- values
@@ -321,6 +323,8 @@ class ScreeningRule:
         The fact that must be known (``fact_known``).
     accept
         Diagnosis groups the protocol treats (``indication``): ``crps``, ``other``.
+    drugs
+        Generic names of ``reference/drugs.toml`` (``allergy``).
     """
 
     id: str
@@ -333,6 +337,7 @@ class ScreeningRule:
     threshold_years: Quantity | None = None
     fact: str = ""
     accept: tuple[str, ...] = ()
+    drugs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -860,6 +865,8 @@ _RULE_NEEDS: dict[RuleKind, tuple[str, ...]] = {
     RuleKind.BUDAPEST: (),
     RuleKind.INTERACTIONS: (),
     RuleKind.FACT_KNOWN: ("fact",),
+    RuleKind.ALLERGY: ("drugs",),
+    RuleKind.PROTOCOL_DRUGS: (),
 }
 FACTS_THAT_CAN_BE_REQUIRED = ("age_years", "sex_at_birth", "weight_kg", "medications",
                               "diagnoses", "pregnant")
@@ -873,7 +880,7 @@ def _rule(r: _Table) -> ScreeningRule:
     kind = RuleKind(r.string("kind", choices=[k.value for k in RuleKind]))
     severities = [s.value for s in Severity]
     needs = _RULE_NEEDS[kind]
-    for param in ("threshold_years", "conditions", "fact", "accept"):
+    for param in ("threshold_years", "conditions", "fact", "accept", "drugs"):
         if param in r.data and param not in needs:
             r.fail(param, f"is not a parameter of a {kind.value} rule")
     conditions: tuple[str, ...] = ()
@@ -892,6 +899,17 @@ def _rule(r: _Table) -> ScreeningRule:
         for i, group in enumerate(accept):
             if group not in DIAGNOSIS_GROUPS:
                 r.fail(f"accept[{i}]", f"must be one of {', '.join(DIAGNOSIS_GROUPS)}")
+    drugs: tuple[str, ...] = ()
+    if "drugs" in needs:
+        from ketamine_clinic.clinical.drugs import drug_dictionary  # drugs.py imports this
+
+        drugs = r.strings("drugs")
+        if not drugs:
+            r.fail("drugs", "must list at least one drug (a generic name of drugs.toml)")
+        for i, generic in enumerate(drugs):
+            if generic not in drug_dictionary():
+                r.fail(f"drugs[{i}]", f"{generic!r} is not a generic name in "
+                       "reference/drugs.toml")
     rule = ScreeningRule(
         id=rule_id,
         kind=kind,
@@ -904,6 +922,7 @@ def _rule(r: _Table) -> ScreeningRule:
         if "threshold_years" in needs else None,
         fact=r.string("fact", choices=FACTS_THAT_CAN_BE_REQUIRED) if "fact" in needs else "",
         accept=accept,
+        drugs=drugs,
     )
     try:
         rule.message.format(threshold="", conditions="")

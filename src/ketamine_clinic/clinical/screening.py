@@ -29,6 +29,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from ketamine_clinic.clinical.allergies import (
+    AllergyRecord,
+    allergy_from_dict,
+    allergy_matches,
+    unrecognised_allergies,
+)
 from ketamine_clinic.clinical.codes import lookup_diagnosis
 from ketamine_clinic.clinical.drugs import interactions_for, lookup_drug, normalise_drug_name
 from ketamine_clinic.clinical.plausibility import check_plausible
@@ -85,6 +91,8 @@ class BudapestCategory:
     label: str
     symptoms: Mapping[str, str]  # item id -> text
     signs: Mapping[str, str]
+    published_symptoms: str = ""  # the category's published wording (S65)
+    published_signs: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,7 @@ class BudapestCriteria:
     symptom_categories_required: Quantity
     sign_categories_required: Quantity
     source: str
+    criteria: tuple[str, ...] = ()  # the four criteria, as published (S65)
 
     def category_of(self, item: str, kind: str) -> str | None:
         for cat in self.categories:
@@ -118,11 +127,13 @@ def budapest_criteria() -> BudapestCriteria:
         categories=tuple(
             BudapestCategory(c["id"], c["label"],
                              {i["id"]: i["text"] for i in c["symptoms"]},
-                             {i["id"]: i["text"] for i in c["signs"]})
+                             {i["id"]: i["text"] for i in c["signs"]},
+                             c.get("published_symptoms", ""), c.get("published_signs", ""))
             for c in raw["category"]),
         symptom_categories_required=quantity("symptom_categories_required"),
         sign_categories_required=quantity("sign_categories_required"),
         source=raw["source"],
+        criteria=tuple(raw.get("criteria", ())),
     )
 
 
@@ -179,6 +190,8 @@ class PatientFacts:
         Condition ids known present / known absent; any other id is unknown.
     medications
         Names as given (lower-cased, sorted); ``()`` = takes none; ``None`` = not known.
+    allergies
+        Allergy records (sorted); ``()`` = none known; ``None`` = not known.
     budapest
         The Budapest checklist, or ``None`` if not recorded.
     """
@@ -192,6 +205,7 @@ class PatientFacts:
     conditions_absent: frozenset[str] = field(default_factory=frozenset)
     medications: tuple[str, ...] | None = None
     budapest: BudapestChecklist | None = None
+    allergies: tuple[AllergyRecord, ...] | None = None
 
     def condition(self, condition_id: str) -> bool | None:
         """``True`` present, ``False`` known absent, ``None`` unknown."""
@@ -216,6 +230,8 @@ class PatientFacts:
             "conditions_unknown": [c for c in sorted(vocabulary) if c not in known],
             "medications": None if self.medications is None else list(self.medications),
             "budapest": None if self.budapest is None else self.budapest.to_dict(),
+            "allergies": None if self.allergies is None
+            else [a.to_dict() for a in self.allergies],
         }
 
     @property
@@ -226,7 +242,8 @@ class PatientFacts:
 
 
 _FACT_KEYS = ("age_years", "sex_at_birth", "pregnant", "weight_kg", "diagnoses", "conditions",
-              "conditions_absent", "conditions_unknown", "medications", "budapest")
+              "conditions_absent", "conditions_unknown", "medications", "budapest",
+              "allergies")
 _BUDAPEST_KEYS = ("disproportionate_pain", "symptoms", "signs", "no_better_diagnosis")
 
 
@@ -324,6 +341,12 @@ def facts_from_dict(data: Mapping[str, Any]) -> PatientFacts:
     if data.get("medications") is not None:
         names = _string_list(data["medications"], "medications")
         medications = tuple(sorted({" ".join(n.lower().split()) for n in names}))
+    allergies = None
+    if data.get("allergies") is not None:
+        if not isinstance(data["allergies"], list):
+            raise UsageError("allergies", "must be a list of allergy records")
+        allergies = tuple(sorted({allergy_from_dict(a, field=f"allergies[{i}]")
+                                  for i, a in enumerate(data["allergies"])}))
     return PatientFacts(
         age_years=age,
         sex_at_birth=sex,
@@ -334,6 +357,7 @@ def facts_from_dict(data: Mapping[str, Any]) -> PatientFacts:
         conditions_absent=frozenset(sets["conditions_absent"]),
         medications=medications,
         budapest=_checklist(data.get("budapest")),
+        allergies=allergies,
     )
 
 
@@ -549,6 +573,94 @@ def _interactions(rule: ScreeningRule, facts: PatientFacts) -> list[Reason]:
     return reasons
 
 
+def _allergy(rule: ScreeningRule, facts: PatientFacts) -> list[Reason]:
+    if facts.allergies is None:
+        return [_unknown(rule, "the patient's allergies",
+                         "the patient's allergies, including reactions to anaesthetics")]
+    reasons = []
+    for drug in rule.drugs:
+        for match in allergy_matches(facts.allergies, drug):
+            reasons.append(Reason(f"{rule.id}.{_slug(match.record.label)}", rule.severity,
+                                  f"{match.message} {_fill(rule)}", rule.source))
+    return reasons
+
+
+@cache
+def _drug_contraindications() -> Mapping[str, tuple[tuple[str, ...], str]]:
+    """generic → (condition ids, source), from ``reference/drug_contraindications.toml``."""
+    raw = tomllib.loads(resources.files("ketamine_clinic.reference")
+                        .joinpath("drug_contraindications.toml").read_text("utf-8"))
+    vocabulary = condition_vocabulary()
+    out = {}
+    for i, row in enumerate(raw["drug"]):
+        if lookup_drug(row["generic"]) is None:
+            raise UsageError(f"drug_contraindications.toml:drug[{i}].generic",
+                             f"{row['generic']!r} is not in drugs.toml")
+        for cid in row["conditions"]:
+            if cid not in vocabulary:
+                raise UsageError(f"drug_contraindications.toml:drug[{i}].conditions",
+                                 f"unknown condition id {cid!r}")
+        out[row["generic"]] = (tuple(row["conditions"]), row["source"])
+    return out
+
+
+def _protocol_drugs(rule: ScreeningRule, facts: PatientFacts, protocol: Protocol
+                    ) -> list[Reason]:
+    """Each premedication and rescue drug: allergies, then its contraindications."""
+    vocabulary = condition_vocabulary()
+    reasons: list[Reason] = []
+    given = [(m.drug, "premedication") for m in protocol.premedications]
+    given += [(m.drug, "rescue drug") for m in protocol.rescue_medications]
+    seen: set[str] = set()
+    for name, role in given:
+        entry = lookup_drug(name)
+        generic = entry.generic if entry is not None else normalise_drug_name(name)
+        if generic in seen:
+            continue
+        seen.add(generic)
+        what = f"{generic} ({role} of this protocol)"
+        if facts.allergies is None:
+            reasons.append(_unknown(rule, f"whether the patient is allergic to {what}",
+                                    "the patient's allergies", f"{rule.id}.allergy.{generic}"))
+        else:
+            for match in allergy_matches(facts.allergies, generic):
+                reasons.append(Reason(f"{rule.id}.allergy.{_slug(generic)}", rule.severity,
+                                      f"{match.message} It is the {role} of this protocol. "
+                                      f"{_fill(rule)}", rule.source))
+        conditions, source = _drug_contraindications().get(generic, ((), ""))
+        present = [c for c in conditions if facts.condition(c) is True]
+        rule_id = f"{rule.id}.{_slug(generic)}"
+        if present:
+            labels = ", ".join(vocabulary[c].label.lower() for c in present)
+            reasons.append(Reason(rule_id, rule.severity,
+                                  f"{what.capitalize()} is contraindicated in {labels}. "
+                                  f"{_fill(rule)}", source))
+            continue
+        unknown = [c for c in conditions if facts.condition(c) is None]
+        if unknown:
+            labels = ", ".join(vocabulary[c].label.lower() for c in unknown)
+            reasons.append(Reason(
+                rule_id, rule.when_unknown,
+                f"Not known: {labels}, which contraindicate {what}. Unknown is not treated "
+                "as absent.", source, " ".join(vocabulary[c].question for c in unknown)))
+    return reasons
+
+
+def _unrecognised_allergies(facts: PatientFacts) -> list[Reason]:
+    """A note: allergies no drug name matches are for a person to read (never dropped)."""
+    if not facts.allergies:
+        return []
+    odd = unrecognised_allergies(facts.allergies)
+    if not odd:
+        return []
+    names = ", ".join(repr(a.label) for a in odd)
+    return [Reason("allergies.unrecognised", Severity.NOTE,
+                   f"Allergies recorded that the drug dictionary does not name: {names}. "
+                   "Check them against every drug given.",
+                   "clinic policy (set by the engineering team as a configurable default for "
+                   "the medical director to confirm): allergies are shown, never dropped")]
+
+
 def _fact_known(rule: ScreeningRule, facts: PatientFacts) -> list[Reason]:
     if getattr(facts, rule.fact) is None:
         return [Reason(rule.id, rule.severity, _fill(rule), rule.source, rule.fact)]
@@ -569,6 +681,7 @@ _ENGINE: dict[RuleKind, Callable[[ScreeningRule, PatientFacts], list[Reason]]] =
     RuleKind.BUDAPEST: _budapest,
     RuleKind.INTERACTIONS: _interactions,
     RuleKind.FACT_KNOWN: _fact_known,
+    RuleKind.ALLERGY: _allergy,
 }
 
 
@@ -590,7 +703,11 @@ def screen(facts: PatientFacts, protocol: Protocol) -> ScreeningResult:
     """
     reasons: list[Reason] = []
     for rule in protocol.screening.rules:
-        reasons += _ENGINE[rule.kind](rule, facts)
+        if rule.kind is RuleKind.PROTOCOL_DRUGS:
+            reasons += _protocol_drugs(rule, facts, protocol)
+        else:
+            reasons += _ENGINE[rule.kind](rule, facts)
+    reasons += _unrecognised_allergies(facts)
     reasons.sort(key=lambda r: r.severity.rank)  # stable: rule order within a severity
     return ScreeningResult(
         decision=_decide(reasons),

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "ketamine_clinic.web.scheduling",
     "ketamine_clinic.web.staff",
     "ketamine_clinic.web.reminders",
+    "ketamine_clinic.web.billing",
     "ketamine_clinic.web.stock",
 ]
 

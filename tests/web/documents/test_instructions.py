@@ -147,8 +147,44 @@ def test_the_sheet_falls_back_to_the_clinics_instructions_when_the_protocol_is_u
     assert b"the clinic&#x27;s default instructions are printed instead" in html.content
     text = pdf_text(client, finished_session)
     assert "No strenuous exercise" in text
-    assert "Call us straight away if you have" in text
+    assert "Call the clinic straight away if you have" in text
     assert "Do not drive until Tuesday 4 March 2025 at 1:30 PM" in text
+    emergency = text.index("Call 911 now if you have")
+    assert emergency < text.index("chest pain") < text.index("Call the clinic straight away")
+
+
+EMERGENCY_SYMPTOMS = ("chest pain", "trouble breathing", "cannot stay awake")
+
+
+def test_emergency_symptoms_send_the_patient_to_the_emergency_number_not_the_clinic(
+        cast: Any, finished_session: Any, client: Client) -> None:
+    from ketamine_clinic.web.documents.instructions import instruction_sheet
+
+    sheet = instruction_sheet(session_summary(finished_session))
+    assert "911" in sheet.emergency.heading
+    box = " ".join(sheet.emergency.bullets)
+    for symptom in EMERGENCY_SYMPTOMS:
+        assert symptom in box
+    clinic_lines = [b for sec in sheet.sections for b in sec.bullets]
+    clinic_lines += [line for line in sheet.instructions if "call the clinic" in line.lower()]
+    for line in clinic_lines:
+        assert not any(symptom in line.lower() for symptom in EMERGENCY_SYMPTOMS), line
+    client.force_login(cast.bob)
+    text = pdf_text(client, finished_session)
+    start = text.index("Call 911 now if you have")
+    assert all(text.index(symptom, start) < text.index("What you were given today")
+               for symptom in EMERGENCY_SYMPTOMS)
+
+
+@pytest.mark.parametrize("name", ["clinic-standard", "consensus-2018", "schwartzman-2009"])
+def test_no_protocol_tells_the_patient_to_call_the_clinic_for_an_emergency(name: str) -> None:
+    from ketamine_clinic.clinical.protocol import load_protocol
+
+    for note in load_protocol(name).discharge_instructions:
+        text = note.text.lower()
+        if any(s in text for s in ("chest pain", "trouble breathing", "stay awake")):
+            assert "emergency number" in text, note.text
+            assert "not the clinic" in text, note.text
 
 
 def test_the_no_driving_time_keeps_24_elapsed_hours_across_the_daylight_saving_change(

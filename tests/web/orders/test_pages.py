@@ -312,7 +312,7 @@ def test_the_quality_report_counts_events_by_protocol_prescriber_and_reason(
     with CaptureQueriesContext(connection) as queries:
         page = client.get(reverse("limit_report")).content.decode()
     assert len(queries) <= 12
-    assert "clinic-standard v1" in page
+    assert "clinic-standard v2" in page
     assert re.search(r"<td>prior-tolerance</td><td>1</td>", page)
     assert re.search(r"<td>alice</td><td>blocked</td><td>2</td>", page)
     assert 'data-chart="chart-data-' in page  # drawn by app.js (web/lib/charts.py)
@@ -333,7 +333,7 @@ def test_a_refused_signature_says_why_the_screening_is_not_current(
     client.force_login(world.cast.alice)
     page = client.post(reverse("order_sign", args=[draft.pk]), follow=True).content.decode()
     assert "Not signed: screening: Ana Ruiz has no current screening for clinic-standard " \
-        "v1 that allows treatment: the patient&#x27;s facts have changed since the " \
+        "v2 that allows treatment: the patient&#x27;s facts have changed since the " \
         "screening (medications): screen the patient again" in page
     draft.refresh_from_db()
     assert draft.status == Order.Status.DRAFT

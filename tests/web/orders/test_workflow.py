@@ -143,7 +143,7 @@ def _refused_for_screening(world: World, **write: Any) -> str:
         world.write(**write)
     assert err.value.field == "screening"
     assert (Order.objects.count(), Series.objects.count()) == before
-    head = f"{patient.full_name} has no current screening for clinic-standard v1 that " \
+    head = f"{patient.full_name} has no current screening for clinic-standard v2 that " \
            "allows treatment: "
     assert err.value.problem.startswith(head)
     return err.value.problem[len(head):]

@@ -38,10 +38,10 @@ def renamed_text(pv: Any, *, version: int, replace: dict[str, str] | None = None
 
 @pytest.fixture
 def standard(cast: Any) -> Any:
-    """clinic-standard v1 as ``migrate`` stored it."""
+    """clinic-standard v2, the current shipped version, as ``migrate`` stored it."""
     from ketamine_clinic.web.protocols.models import ProtocolVersion
 
-    return ProtocolVersion.objects.get(name="clinic-standard", version=1)
+    return ProtocolVersion.objects.get(name="clinic-standard", version=2)
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ class World:
 @pytest.fixture
 def world(cast: Any, standard: Any, ana_ready: Any) -> World:
     v2 = services.protocol_publish(actor=Actor(user=cast.dave), change_note="v2",
-                                   toml_text=renamed_text(standard, version=2))
+                                   toml_text=renamed_text(standard, version=3))
     s = services.screening_record(actor=Actor(user=cast.bob), patient=ana_ready,
                                   protocol_version=standard,
                                   answers=answers_all_absent(medications_complete=False))
@@ -49,7 +49,7 @@ def screening_post(w: World, user: Any) -> dict[str, Any]:
 
 
 def publish_check(w: World, user: Any) -> dict[str, Any]:
-    return {"toml_text": renamed_text(w.v1, version=3), "change_note": "c", "check": "1"}
+    return {"toml_text": renamed_text(w.v1, version=4), "change_note": "c", "check": "1"}
 
 
 @dataclass(frozen=True)

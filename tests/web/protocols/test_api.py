@@ -25,7 +25,7 @@ def call(client: Client, user: Any, method: str, path: str, body: Any = None) ->
 
 def test_a_version_comes_with_every_row_and_its_source(client: Client, cast: Any,
                                                        standard: Any) -> None:
-    data = call(client, cast.carol, "get", "/protocols/clinic-standard/versions/1").json()
+    data = call(client, cast.carol, "get", "/protocols/clinic-standard/versions/2").json()
     protocol = load_protocol_text(standard.toml_text, "t")
     assert data["sha256"] == standard.sha256
     assert data["status"] == "active"
@@ -40,7 +40,7 @@ def test_a_version_comes_with_every_row_and_its_source(client: Client, cast: Any
 
 def test_publishing_through_the_api_names_the_key_of_an_error(client: Client, cast: Any,
                                                              standard: Any) -> None:
-    bad = renamed_text(standard, version=2, replace={
+    bad = renamed_text(standard, version=3, replace={
         r'^max_rate = \{ value = 100, unit = "mg/h",': 'max_rate = { value = 100, unit = "mg",'})
     response = call(client, cast.dave, "post", "/protocols",
                     {"toml_text": bad, "change_note": "typo"})
@@ -48,10 +48,10 @@ def test_publishing_through_the_api_names_the_key_of_an_error(client: Client, ca
     (error,) = response.json()["errors"]
     assert error["field"] == "upload:dosing.max_rate.unit"
     good = call(client, cast.dave, "post", "/protocols",
-                {"toml_text": renamed_text(standard, version=2), "change_note": "same"})
+                {"toml_text": renamed_text(standard, version=3), "change_note": "same"})
     assert good.status_code == 201
     assert good.json()["published_by"] == "dave"
-    diff = call(client, cast.erin, "get", "/protocols/clinic-standard/diff?old=1&new=2").json()
+    diff = call(client, cast.erin, "get", "/protocols/clinic-standard/diff?old=2&new=3").json()
     assert [d["path"] for d in diff] == ["version"]
 
 
@@ -66,7 +66,7 @@ def test_screening_through_the_api_returns_the_command_line_shape(client: Client
     data = response.json()
     assert data["decision"] == "eligible-with-conditions"
     assert data["protocol"]["name"] == "clinic-standard"
-    assert data["protocol"]["version"] == 1
+    assert data["protocol"]["version"] == 2
     assert set(data["reasons"][0]) >= {"rule", "severity", "message", "source"}
     s = Screening.objects.get(pk=data["screening_id"])
     assert s.facts_sha256 == data["facts_sha256"]
@@ -104,4 +104,4 @@ def test_an_override_through_the_api_changes_the_effective_decision(
     assert data["decision"] == "needs-physician-review"
     assert data["effective_decision"] == "eligible-with-conditions"
     assert data["overrides"][0]["physician"] == "alice"
-    assert ProtocolVersion.objects.filter(name="clinic-standard").count() == 1
+    assert ProtocolVersion.objects.filter(name="clinic-standard").count() == 2

@@ -41,8 +41,8 @@ def test_a_stored_version_is_parsed_once_however_often_it_is_read(
     first = standard.protocol()
     again = ProtocolVersion.objects.get(pk=standard.pk).protocol()  # another row object
     assert again is first
-    assert parses == ["db:clinic-standard/v1"]
-    assert (first.name, first.version, first.sha256) == ("clinic-standard", 1, standard.sha256)
+    assert parses == ["db:clinic-standard/v2"]
+    assert (first.name, first.version, first.sha256) == ("clinic-standard", 2, standard.sha256)
 
 
 def test_the_current_version_the_dose_check_and_the_documents_share_the_parse(
@@ -60,25 +60,25 @@ def test_the_current_version_the_dose_check_and_the_documents_share_the_parse(
         "bag": "500 mg in 500 mL"}),
         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200
-    assert parses.count("db:clinic-standard/v1") == 1
+    assert parses.count("db:clinic-standard/v2") == 1
 
 
 def test_a_row_whose_hash_does_not_describe_its_text_is_not_given_another_protocol(
         standard: Any, parses: list[str]) -> None:
     standard.protocol()
-    other = unsaved(standard, 2)
-    mislabelled = ProtocolVersion(name=other.name, version=2, title=other.title,
+    other = unsaved(standard, 3)
+    mislabelled = ProtocolVersion(name=other.name, version=3, title=other.title,
                                   toml_text=other.toml_text, sha256=standard.sha256)
-    assert mislabelled.protocol().version == 2
-    assert mislabelled.protocol().version == 2
-    assert standard.protocol().version == 1
-    assert len(parses) == 3  # v1 once; the mislabelled row each time, never cached
+    assert mislabelled.protocol().version == 3
+    assert mislabelled.protocol().version == 3
+    assert standard.protocol().version == 2
+    assert len(parses) == 3  # v2 once; the mislabelled row each time, never cached
 
 
 def test_the_cache_is_bounded_oldest_out_first(standard: Any, parses: list[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(models, "_PARSED_MAX", 2)
-    rows = [unsaved(standard, v) for v in (2, 3, 4)]
+    rows = [unsaved(standard, v) for v in (3, 4, 5)]
     for row in rows:
         row.protocol()
     assert list(models._parsed) == [rows[1].sha256, rows[2].sha256]

@@ -42,7 +42,7 @@ def test_syncing_again_stores_nothing_twice(db: Any) -> None:
 
 def test_a_shipped_file_that_differs_from_its_stored_version_is_refused_not_stored(
         db: Any) -> None:
-    pv = ProtocolVersion.objects.get(name="clinic-standard", version=1)
+    pv = ProtocolVersion.objects.get(name="clinic-standard", version=2)
     ProtocolVersion.objects.filter(pk=pv.pk).update(sha256="0" * 64)  # as if edited
     with pytest.raises(Exception, match="new version number"):
         services.protocol_sync_shipped()
@@ -52,7 +52,7 @@ def test_a_shipped_file_that_differs_from_its_stored_version_is_refused_not_stor
 def test_the_protocol_page_shows_every_number_with_its_source(client: Any, cast: Any,
                                                               standard: Any) -> None:
     client.force_login(cast.bob)
-    html = client.get(reverse("protocol_detail", args=["clinic-standard", 1])).content.decode()
+    html = client.get(reverse("protocol_detail", args=["clinic-standard", 2])).content.decode()
     protocol = load_protocol_text(standard.toml_text, "test")
     numbers = [r for r in protocol.rows if isinstance(r.value, int | float)
                and not isinstance(r.value, bool) and r.path not in ("format", "version")]
@@ -74,7 +74,7 @@ def test_every_source_key_links_to_a_citation_on_the_references_page(client: Any
     for key, _ref in references().items():
         assert f'id="{key}"' in html
     assert "Schwartzman RJ" in html
-    assert "clinic-standard v1" in html  # cited-by column
+    assert "clinic-standard v2" in html  # cited-by column
 
 
 def publish(user: Any, text: str, note: str = "raise the validity period") -> Any:
@@ -83,14 +83,14 @@ def publish(user: Any, text: str, note: str = "raise the validity period") -> An
 
 def test_publishing_stores_a_new_version_with_who_when_and_why_and_audits_it(
         cast: Any, standard: Any) -> None:
-    text = renamed_text(standard, version=2, replace={
+    text = renamed_text(standard, version=3, replace={
         r"^validity_days = \{ value = 30,": "validity_days = { value = 60,"})
     pv = publish(cast.dave, text.replace("\n", "\r\n"))
-    assert (pv.name, pv.version, pv.published_by) == ("clinic-standard", 2, cast.dave)
+    assert (pv.name, pv.version, pv.published_by) == ("clinic-standard", 3, cast.dave)
     assert pv.toml_text == text  # line ends normalised: same hash as the file would have
     assert pv.sha256 == hashlib.sha256(text.encode()).hexdigest()
     entry = AuditEntry.objects.get(action="protocol.publish")
-    assert entry.detail["version"] == 2
+    assert entry.detail["version"] == 3
     assert entry.detail["change_note"]
     standard.refresh_from_db()
     assert standard.toml_text.count("value = 30,") >= 1  # the old version is untouched
@@ -100,16 +100,16 @@ def test_publishing_stores_a_new_version_with_who_when_and_why_and_audits_it(
 
 def test_a_version_number_that_is_not_new_is_refused_naming_the_version(
         cast: Any, standard: Any) -> None:
-    for version in (1,):
-        with pytest.raises(Exception, match="a new version must be numbered 2") as exc:
+    for version in (1, 2):  # 2 is the shipped v2
+        with pytest.raises(Exception, match="a new version must be numbered 3") as exc:
             publish(cast.dave, renamed_text(standard, version=version))
         assert exc.value.field == "upload:version"  # type: ignore[attr-defined]
-    assert ProtocolVersion.objects.filter(name="clinic-standard").count() == 1
+    assert ProtocolVersion.objects.filter(name="clinic-standard").count() == 2
 
 
 def test_only_an_administrator_may_publish(cast: Any, standard: Any) -> None:
     with pytest.raises(Exception, match="clinic administrator"):
-        publish(cast.alice, renamed_text(standard, version=2))
+        publish(cast.alice, renamed_text(standard, version=3))
 
 
 @pytest.mark.parametrize(("pattern", "replacement", "named"), [
@@ -125,19 +125,19 @@ def test_publishing_errors_name_the_key_and_the_problem_on_the_form(
         client: Any, cast: Any, standard: Any, pattern: str, replacement: str,
         named: str) -> None:
     client.force_login(cast.dave)
-    text = renamed_text(standard, version=2, replace={pattern: replacement})
+    text = renamed_text(standard, version=3, replace={pattern: replacement})
     response = client.post(reverse("protocol_publish"),
                            {"toml_text": text, "change_note": "try", "publish": "1"})
     assert response.status_code == 400
     errors = " ".join(response.context["form"].errors["toml_text"])
     assert named in errors
-    assert not ProtocolVersion.objects.filter(name="clinic-standard", version=2).exists()
+    assert not ProtocolVersion.objects.filter(name="clinic-standard", version=3).exists()
 
 
 def test_checking_shows_the_changes_before_anything_is_stored(client: Any, cast: Any,
                                                                standard: Any) -> None:
     client.force_login(cast.dave)
-    text = renamed_text(standard, version=2, replace={
+    text = renamed_text(standard, version=3, replace={
         r"^max_rate = \{ value = 100,": "max_rate = { value = 90,"})
     response = client.post(reverse("protocol_publish"),
                            {"toml_text": text, "change_note": "lower cap", "check": "1"})
@@ -145,7 +145,7 @@ def test_checking_shows_the_changes_before_anything_is_stored(client: Any, cast:
     changed = {line.path: line for line in response.context["lines"]}
     assert changed["dosing.max_rate"].old.value == "100"
     assert changed["dosing.max_rate"].new.value == "90"
-    assert not ProtocolVersion.objects.filter(version=2).exists()
+    assert not ProtocolVersion.objects.filter(version=3).exists()
 
 
 def test_an_uploaded_file_is_published_and_the_page_redirects_to_it(client: Any, cast: Any,
@@ -153,20 +153,20 @@ def test_an_uploaded_file_is_published_and_the_page_redirects_to_it(client: Any,
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(cast.dave)
-    text = renamed_text(standard, version=3)
-    upload = SimpleUploadedFile("clinic-standard.v3.toml", text.encode(), "text/plain")
+    text = renamed_text(standard, version=4)
+    upload = SimpleUploadedFile("clinic-standard.v4.toml", text.encode(), "text/plain")
     response = client.post(reverse("protocol_publish"),
                            {"upload": upload, "change_note": "same rules", "publish": "1"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("protocol_detail", args=["clinic-standard", 3])
+    assert response["Location"] == reverse("protocol_detail", args=["clinic-standard", 4])
 
 
 def test_old_versions_stay_readable_and_the_comparison_shows_what_changed(
         client: Any, cast: Any, standard: Any) -> None:
-    v2 = publish(cast.dave, renamed_text(standard, version=2, replace={
+    v2 = publish(cast.dave, renamed_text(standard, version=3, replace={
         r"^max_rate = \{ value = 100,": "max_rate = { value = 90,"}))
     client.force_login(cast.erin)
-    old_page = client.get(reverse("protocol_detail", args=["clinic-standard", 1]))
+    old_page = client.get(reverse("protocol_detail", args=["clinic-standard", 2]))
     assert old_page.status_code == 200
     assert b"This is not the newest version" in old_page.content
     response = client.get(reverse("protocol_compare") + f"?old={standard.pk}&new={v2.pk}")
@@ -181,14 +181,14 @@ def test_old_versions_stay_readable_and_the_comparison_shows_what_changed(
 def test_the_toml_text_of_a_version_is_served_as_stored(client: Any, cast: Any,
                                                         standard: Any) -> None:
     client.force_login(cast.carol)
-    response = client.get(reverse("protocol_toml", args=["clinic-standard", 1]))
+    response = client.get(reverse("protocol_toml", args=["clinic-standard", 2]))
     assert response.content.decode() == standard.toml_text
 
 
 def test_the_list_and_a_patients_screenings_take_a_fixed_number_of_queries(
         client: Any, cast: Any, ana_ready: Any, standard: Any,
         django_assert_max_num_queries: Any) -> None:
-    for version in (2, 3, 4):
+    for version in (3, 4, 5):
         publish(cast.dave, renamed_text(standard, version=version))
     for _ in range(3):
         services.screening_record(actor=Actor(user=cast.bob), patient=ana_ready,

@@ -33,7 +33,7 @@ def test_a_screening_is_stored_with_its_protocol_version_and_the_facts_it_used(
         cast: Any, ana_ready: Any, standard: Any) -> None:
     s = screen(cast, ana_ready, standard)
     assert s.protocol_version == standard
-    assert s.result["protocol"] == {"name": "clinic-standard", "version": 1,
+    assert s.result["protocol"] == {"name": "clinic-standard", "version": 2,
                                     "sha256": standard.sha256}
     facts = s.facts
     assert facts["age_years"] == 39
@@ -61,7 +61,7 @@ def test_a_screening_stays_tied_to_its_version_after_a_new_version_is_published(
     s = screen(cast, ana_ready, standard)
     v2 = services.protocol_publish(
         actor=Actor(user=cast.dave), change_note="shorter validity",
-        toml_text=renamed_text(standard, version=2, replace={
+        toml_text=renamed_text(standard, version=3, replace={
             r"^validity_days = \{ value = 30,": "validity_days = { value = 14,"}))
     s.refresh_from_db()
     assert s.protocol_version_id == standard.pk
@@ -275,7 +275,7 @@ def test_a_retired_or_draft_version_cannot_be_used_for_a_new_screening(
         cast: Any, ana_ready: Any, standard: Any) -> None:
     draft = services.protocol_publish(
         actor=Actor(user=cast.dave), change_note="draft",
-        toml_text=renamed_text(standard, version=2,
+        toml_text=renamed_text(standard, version=3,
                                replace={r'^status = "active"$': 'status = "draft"'}))
     assert draft not in selectors.protocol_versions_for_screening()
     with pytest.raises(UsageError, match="draft"):

@@ -91,3 +91,21 @@ def make_sched(cast: Any) -> Sched:
     tz = ZoneInfo(cast.denver.time_zone)
     day = timezone.localtime(timezone.now(), tz).date() + timedelta(days=3)
     return Sched(cast, pv, ana_order, bea, bea_order, tz, day)
+
+
+def make_clinic(cast: Any, *, started_hours_ago: float = 5) -> Any:
+    """Ana's session at Denver opened without a booking (as tests/web/sessions builds it),
+    for the areas that read sessions: billing, monitor devices."""
+    from ketamine_clinic.web.audit.services import Actor
+    from ketamine_clinic.web.protocols.services import protocol_current, protocol_sync_shipped
+    from ketamine_clinic.web.sessions import services
+    from tests.web.sessions.conftest import Clinic
+
+    protocol_sync_shipped()
+    pv = protocol_current("clinic-standard")
+    order = make_order(cast, cast.ana, pv)
+    consent = make_consent(cast, cast.ana, pv)
+    session = services.session_schedule(
+        actor=Actor(user=cast.bob), order=order,
+        scheduled_for=timezone.now() - timedelta(hours=started_hours_ago), chair="3")
+    return Clinic(cast, pv, order.series, order, session, consent)

@@ -72,7 +72,7 @@ def test_the_session_reads_back_its_state_dose_and_alarms(walk: Walk, client: Cl
     assert data["state"] == "infusing"
     assert data["totals"]["current_rate_mg_per_h"] == 60
     assert {a["kind"] for a in data["alarms"]} >= {"vital_low"}
-    assert data["protocol"] == {"name": "clinic-standard", "version": "1"}
+    assert data["protocol"] == {"name": "clinic-standard", "version": "2"}
     timeline = client.get(f"/api/v1/sessions/{walk.s.pk}/timeline",
                           HTTP_AUTHORIZATION=f"Bearer {raw}").json()
     assert [e["kind"] for e in timeline][:2] == ["check_in", "vitals"]

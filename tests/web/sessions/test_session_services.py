@@ -237,7 +237,7 @@ def test_each_rate_is_stored_in_all_three_forms_with_its_check(walk: Walk) -> No
     assert p["rate_mg_per_h"] == 60
     assert p["pump_rate_ml_per_h"] == 60
     assert p["rate_mg_per_kg_per_h"] == pytest.approx(60 / 70, rel=1e-12)
-    assert p["rate_check"]["protocol"] == {"name": "clinic-standard", "version": "1"}
+    assert p["rate_check"]["protocol"] == {"name": "clinic-standard", "version": "2"}
     assert p["acceptance"]["accepted"] is True
 
 

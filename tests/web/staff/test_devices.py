@@ -14,25 +14,13 @@ from django.urls import reverse
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.sessions.models import TimelineEntry
 from ketamine_clinic.web.staff import services
+from tests.web.scheduling.conftest import make_clinic
 from tests.web.sessions.conftest import VITALS
 
 
 @pytest.fixture
 def clinic(cast: Any) -> Any:
-    """Ana's open session at Denver (as in tests/web/sessions), built with the services."""
-    from django.utils import timezone
-
-    from ketamine_clinic.web.protocols.services import protocol_current, protocol_sync_shipped
-    from ketamine_clinic.web.sessions import services as sessions
-    from tests.web.sessions.conftest import Clinic, make_consent, make_order
-
-    protocol_sync_shipped()
-    pv = protocol_current("clinic-standard")
-    order = make_order(cast, cast.ana, pv)
-    consent = make_consent(cast, cast.ana, pv)
-    session = sessions.session_schedule(actor=Actor(user=cast.bob), order=order,
-                                        scheduled_for=timezone.now(), chair="3")
-    return Clinic(cast, pv, order.series, order, session, consent)
+    return make_clinic(cast, started_hours_ago=0)
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ class Capability(models.TextChoices):
     BOOK_VISIT = "book_visit"
     ANSWER_CHECKLIST = "answer_checklist"
     MANAGE_SITES = "manage_sites"
+    VIEW_BILLING = "view_billing"
     # The controlled-substance record; what each role may do there (receive, draw, witness,
     # count, destroy, resolve) is set by administrators in the stock area (web/stock).
     VIEW_STOCK = "view_stock"
@@ -83,6 +84,8 @@ CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.ANSWER_CHECKLIST: frozenset({Role.FRONT_DESK, Role.NURSE, Role.PHYSICIAN}),
     # Chairs, opening hours and closures of a site.
     Capability.MANAGE_SITES: frozenset({Role.CLINIC_ADMIN}),
+    # The visit's billing summary: the desk bills, the physician signs off the codes.
+    Capability.VIEW_BILLING: frozenset({Role.FRONT_DESK, Role.CLINIC_ADMIN, Role.PHYSICIAN}),
     Capability.VIEW_STOCK: frozenset({Role.PHYSICIAN, Role.NURSE, Role.CLINIC_ADMIN,
                                       Role.AUDITOR}),
 }

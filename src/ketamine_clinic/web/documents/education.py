@@ -82,7 +82,16 @@ def placeholders() -> dict[str, str]:
 
     # The hours are a property of the advice, not of the moment; any aware time gives them.
     hours = no_driving_until(datetime(2000, 1, 1, tzinfo=UTC)).hours
-    return {"no_driving_hours": str(hours), "clinic_name": settings.CLINIC_NAME}
+    return {"no_driving_hours": str(hours), "clinic_name": settings.CLINIC_NAME,
+            "emergency_number": emergency_number()}
+
+
+@cache
+def emergency_number() -> str:
+    """The emergency telephone number patients are sent to (clinic configuration in
+    ``reference/education/discharge_sheet.toml``)."""
+    folder = resources.files("ketamine_clinic.reference") / "education"
+    return str(tomllib.loads((folder / "discharge_sheet.toml").read_text())["emergency_number"])
 
 
 def fill(text: str, values: dict[str, str] | None = None) -> str:

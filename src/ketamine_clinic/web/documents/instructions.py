@@ -39,6 +39,7 @@ class Sheet:
     no_driving_text: str
     instructions: tuple[str, ...]  # the protocol version's discharge instructions
     sections: tuple[SheetSection, ...]  # the clinic's defaults, when those cannot be read
+    emergency: SheetSection  # emergency symptoms: the emergency number, on every sheet
     call: dict[str, str]
     emergency_number: str
     sources: tuple[str, ...]
@@ -100,6 +101,10 @@ def instruction_sheet(summary: SessionSummary) -> Sheet:
         instructions = ()
         problems.append(f"the discharge instructions of {pv} cannot be read ({exc}); "
                         "the clinic's default instructions are printed instead")
+    emergency = SheetSection(
+        heading=plain(content["emergency"]["heading"]),
+        bullets=tuple(plain(b) for b in content["emergency"]["bullets"]))
+    emergency_after = plain(content["emergency"].get("after", ""))
     sections: tuple[SheetSection, ...] = ()
     if not instructions:
         sections = tuple(
@@ -114,7 +119,9 @@ def instruction_sheet(summary: SessionSummary) -> Sheet:
         no_driving_text=plain(no_driving["text"]),
         instructions=tuple(instructions),
         sections=sections,
-        call={k: str(v) for k, v in content["call"].items()},
+        emergency=emergency,
+        call={**{k: str(v) for k, v in content["call"].items()},
+              "emergency_after": emergency_after},
         emergency_number=str(content["emergency_number"]),
         sources=tuple(keys),
         problems=tuple(problems),

@@ -35,6 +35,7 @@ from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import latest_weight, patient_get_for
 from ketamine_clinic.web.protocols.models import ProtocolVersion
+from ketamine_clinic.web.protocols.selectors import order_allergy_summary
 from ketamine_clinic.web.simulation.views import order_prediction_panel
 
 # Form fields named by the services' errors that have another name on the page.
@@ -214,6 +215,7 @@ def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
                        and lim["limit"] not in overridden],
         "verify_form": VerifyForm(), "reason_form": ReasonForm(),
         "me": request.user,
+        "allergies": order_allergy_summary(order),
         # The prediction shows rates, so it stays hidden with them until the double check.
         "prediction": order_prediction_panel(request, order)
         if visible and request.user.can(Capability.RUN_SIMULATION)  # type: ignore[union-attr]

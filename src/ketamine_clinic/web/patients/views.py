@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from ketamine_clinic.clinical.allergies import AllergyRecord, allergy_matches
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
@@ -86,6 +87,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "latest_weight": selectors.latest_weight(patient),
         "diagnoses": patient.diagnoses.select_related("recorded_by"),
         "allergies": patient.allergies.select_related("recorded_by"),
+        "ketamine_allergy": _ketamine_allergy(patient),
         "medications": patient.medications.select_related("recorded_by"),
         "amendments": patient.amendments.select_related("amended_by"),
         "measurement_form": MeasurementForm(),
@@ -95,6 +97,13 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "panels": [html for panel in patient_panels() if (html := panel(request, patient))],
     }
     return render(request, "patients/patient_detail.html", context)
+
+
+def _ketamine_allergy(patient: Patient) -> list[str]:
+    """Sentences for each recorded allergy that forbids ketamine (``clinical.allergies``)."""
+    records = [AllergyRecord(a.substance, reaction=a.reaction)
+               for a in patient.allergies.filter(entered_in_error_at__isnull=True)]
+    return [m.message for m in allergy_matches(records, "ketamine")]
 
 
 @capability_required(Capability.AMEND_DEMOGRAPHICS)

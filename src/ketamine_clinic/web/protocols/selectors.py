@@ -11,6 +11,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from ketamine_clinic.clinical.allergies import (
+    AllergyRecord,
+    allergy_matches,
+    unrecognised_allergies,
+)
 from ketamine_clinic.clinical.protocol import ProtocolStatus, Severity
 from ketamine_clinic.clinical.screening import (
     Currency,
@@ -127,7 +132,22 @@ def registry_facts(patient: Patient, on: date) -> tuple[dict[str, Any], dict[str
         where["diagnoses"] += (f"; not read by screening (not ICD-10-CM): {', '.join(other)}")
     facts["medications"] = _medication_names(patient, on)
     where["medications"] = "registry (current medications)"
+    facts["allergies"] = allergy_facts(patient)
+    where["allergies"] = ("registry (recorded allergies)" if facts["allergies"]
+                          else "registry: no allergy recorded")
     return facts, where
+
+
+def allergy_facts(patient: Patient) -> list[dict[str, str]]:
+    """The patient's allergy records as the core reads them (``clinical.allergies``).
+
+    Records entered in error are left out (their status would never match anyway). The
+    list is what the registry holds; the screening question on ketamine hypersensitivity
+    asks the clinician directly, so an empty list is never the only safeguard.
+    """
+    return [{"substance": a.substance, "code": "", "reaction": a.reaction, "status": "active"}
+            for a in patient.allergies.filter(entered_in_error_at__isnull=True)
+            .order_by("substance", "id")]
 
 
 def patient_facts(patient: Patient, answers: dict[str, Any], on: date
@@ -240,7 +260,8 @@ class ScreeningStatus:
 
 
 _FACT_LABELS = {"age_years": "age", "sex_at_birth": "sex at birth", "pregnant": "pregnancy",
-                "weight_kg": "weight", "diagnoses": "diagnoses", "medications": "medications"}
+                "weight_kg": "weight", "diagnoses": "diagnoses", "medications": "medications",
+                "allergies": "allergies"}
 
 
 def screening_status(screening: Screening, *, today: date | None = None,
@@ -330,3 +351,43 @@ def screening_panel_rows(patient: Patient) -> list[PanelRow]:
             newer = None
         rows.append(PanelRow(name, screening_status(s), newer))
     return rows
+
+
+# --------------------------------------------------------------------------- allergies
+
+
+@dataclass(frozen=True)
+class AllergyAlert:
+    drug: str
+    role: str  # "infused drug", "premedication", "rescue drug"
+    message: str
+
+
+@dataclass(frozen=True)
+class AllergySummary:
+    """A patient's recorded allergies and which of the listed drugs they forbid."""
+
+    records: list[Any]  # Allergy rows not entered in error
+    alerts: list[AllergyAlert]
+    unrecognised: list[str]  # substances the drug dictionary does not name
+
+
+def allergy_summary(patient: Patient, drugs: list[tuple[str, str]]) -> AllergySummary:
+    """``drugs``: (name, role) pairs, e.g. the order's ketamine, premedication and rescue
+    drugs. Matching is the core's (``clinical.allergies``)."""
+    rows = list(patient.allergies.filter(entered_in_error_at__isnull=True)
+                .order_by("substance", "id"))
+    records = [AllergyRecord(a.substance, reaction=a.reaction) for a in rows]
+    alerts = []
+    for name, role in drugs:
+        for match in allergy_matches(records, name):
+            alerts.append(AllergyAlert(match.drug, role, match.message))
+    return AllergySummary(rows, alerts, [r.substance for r in unrecognised_allergies(records)])
+
+
+def order_allergy_summary(order: Any) -> AllergySummary:
+    """The allergy summary for an order: ketamine, then its premedication and rescue drugs."""
+    drugs = [("ketamine", "infused drug")]
+    drugs += [(m["drug"], "premedication") for m in order.premedications or []]
+    drugs += [(m["drug"], "rescue drug") for m in order.rescue_medications or []]
+    return allergy_summary(order.patient, drugs)
