@@ -154,7 +154,9 @@ def _append(locked: _Locked, *, kind: EntryKind, user: User, product: Product,
     rules = core.load_rules()
     change = core.deltas(kind, quantity, direction=direction, from_custody=from_custody)
     if corrects is not None:
-        original = core.Deltas(fr(corrects.container_delta_mg), fr(corrects.custody_delta_mg))
+        # What the corrected entry moved: its own amount (for a correction of a correction,
+        # the amount it set, not its net effect).
+        original = core.deltas(EntryKind(corrects.kind), fr(corrects.quantity_mg))
         change = core.correction_effect(original, change)
     if container is not None:
         container = Container.objects.select_for_update().get(pk=container.pk)
@@ -526,20 +528,28 @@ def stock_session_reconcile(*, actor: Actor, session: Any, close: bool = False,
         given = Fraction(dec(charted.given_mg))
         change = given - booked
         if change != 0 and LedgerEntry.objects.filter(session=session, kind="draw").exists():
-            previous = (LedgerEntry.objects.filter(session=session, kind="administer")
-                        .order_by("-seq").first())
             at = charted.as_of or locked.now
             detail = {"charted": charted.inputs, "given_mg": str(charted.given_mg)}
-            if change > 0 or previous is None:
+            # The booking cannot take more than the session holds: a chart that says more
+            # was given than drawn is over-accounted, which the reconciliation reports.
+            change = min(change, custody_mg(session)) if change > 0 else change
+            if change > 0:
                 _append(locked, kind=EntryKind.ADMINISTER, user=user,
                         product=_session_product(session), quantity=change,
                         occurred_at=min(at, locked.now), session=session, detail=detail)
-            else:  # the chart now says less was given: correct the last booking
-                _append(locked, kind=EntryKind.ADMINISTER, user=user,
-                        product=previous.product,
-                        quantity=fr(previous.quantity_mg) + change,
-                        occurred_at=min(at, locked.now), session=session, corrects=previous,
+            remaining = -change  # the chart was corrected downwards: correct the bookings
+            for previous in (LedgerEntry.objects.filter(
+                    session=session, kind="administer", corrections__isnull=True)
+                    .order_by("-seq")):
+                if remaining <= 0:
+                    break
+                booked_here = fr(previous.quantity_mg)
+                cut = min(booked_here, remaining)
+                _append(locked, kind=EntryKind.ADMINISTER, user=user, product=previous.product,
+                        quantity=booked_here - cut, occurred_at=min(at, locked.now),
+                        session=session, corrects=previous,
                         correction_reason="the chart was corrected", detail=detail)
+                remaining -= cut
         result = session_stock(session, now=now)
         if close and not result.reconciliation.reconciled and result.open_discrepancy is None:
             rec = result.reconciliation
