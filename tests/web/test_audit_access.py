@@ -87,3 +87,16 @@ def test_a_failed_log_in_is_recorded_with_the_name_tried_and_no_password(
     assert [(r.detail["username"], r.client_address) for r in rows] == [
         ("bob", "203.0.113.50"), ("nobody", "203.0.113.50")]
     assert all("password" not in str(r.detail) for r in rows)
+
+
+def test_the_fhir_audit_events_follow_the_same_site_rule(cast: Any, client: Client) -> None:
+    client.post(reverse("login"), {"username": "zed.admin", "password": "a guess at it"},
+                REMOTE_ADDR="203.0.113.60")  # a failed log-in: no site, no staff member
+    client.force_login(cast.erin)  # auditor, Denver only
+    response = client.get("/fhir/AuditEvent?_count=500")
+    assert response.status_code == 200
+    events = [e["resource"] for e in response.json().get("entry", [])]
+    assert events
+    assert all(e.get("agent", [{}])[0].get("network", {}).get("address") != "203.0.113.60"
+               for e in events)
+    assert not any(e["subtype"][0]["code"] == "auth.login_failed" for e in events)

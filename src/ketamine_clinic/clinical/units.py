@@ -148,7 +148,16 @@ def _split_number(text: str, *, field: str) -> tuple[Fraction, str]:
     match = _NUMBER_RE.match(text)
     if match is None:
         raise UsageError(field, f"{text!r} does not start with a number")
-    return Fraction(match.group(1)), match.group(2)
+    number = Fraction(match.group(1))
+    if abs(number) > MAX_MAGNITUDE:
+        raise UsageError(field, f"{text!r} is too large a number")
+    return number, match.group(2)
+
+
+# The largest magnitude a parsed number may have: 2**53, beyond which floats (used for
+# display and PK) no longer hold whole numbers exactly. Not a clinical limit (those are in
+# the protocols): "1e999 mg/h" is refused as a number before any limit is looked at.
+MAX_MAGNITUDE = 2**53
 
 
 # --------------------------------------------------------------------------- pint edge

@@ -268,16 +268,65 @@ def cmd_site_create(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     setup_django(args.data_dir)
-    from ketamine_clinic.web.accounts.models import ApiToken, User
-    from ketamine_clinic.web.audit.services import Actor, audit_record
+    from django.utils import timezone
+
+    from ketamine_clinic.web.accounts.models import User
+    from ketamine_clinic.web.accounts.tokens import token_issue
+    from ketamine_clinic.web.audit.services import Actor
 
     user = User.objects.filter(username=args.username, is_active=True).first()
     if user is None:
         raise UsageError("--username", f"no active user {args.username}")
-    token, raw = ApiToken.issue(user, label=args.label)
-    audit_record(actor=Actor(user=None, client_address="cli"), action="token.create",
-                 object_type="user", object_id=user.pk, detail={"token_prefix": token.prefix})
+    try:
+        token, raw = token_issue(actor=Actor(user=None, client_address="cli"), user=user,
+                                 label=args.label, days=args.days)
+    except UsageError as exc:
+        raise UsageError(f"--{exc.field}", exc.problem) from exc
     print(raw)
+    assert token.expires_at is not None
+    print(f"API token {token.prefix}… for {user.username}, valid until "
+          f"{timezone.localtime(token.expires_at):%Y-%m-%d %H:%M %Z}.", file=sys.stderr)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    setup_django(args.data_dir)
+    from django.utils import timezone
+
+    from ketamine_clinic.web.accounts.models import ApiToken
+    from ketamine_clinic.web.accounts.tokens import token_status
+
+    qs = ApiToken.objects.select_related("user").order_by("user__username", "-created_at")
+    if args.username:
+        qs = qs.filter(user__username=args.username)
+    if not args.all:
+        qs = qs.filter(revoked_at__isnull=True)
+
+    def when(t: object) -> str:
+        return "—" if t is None else f"{timezone.localtime(t):%Y-%m-%d %H:%M}"  # type: ignore[arg-type]
+
+    rows = [(f"{t.prefix}…", t.user.username, t.scope, token_status(t), when(t.created_at),
+             when(t.last_used_at), when(t.expires_at), t.label) for t in qs]
+    head = ("token", "user", "scope", "status", "created", "last used", "expires", "label")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no tokens)")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    setup_django(args.data_dir)
+    from ketamine_clinic.web.accounts.tokens import token_find, token_revoke
+    from ketamine_clinic.web.audit.services import Actor
+
+    try:
+        token = token_revoke(actor=Actor(user=None, client_address="cli"),
+                             token=token_find(args.prefix))
+    except UsageError as exc:
+        raise UsageError("PREFIX", exc.problem) from exc
+    print(f"Revoked token {token.prefix}… of {token.user.username}.")
     return 0
 
 
@@ -364,7 +413,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_data_dir(q)
     q.add_argument("--username", required=True)
     q.add_argument("--label", default="")
+    q.add_argument("--days", type=int, default=None,
+                   help="days the token is valid (default KETAMINE_CLINIC_API_TOKEN_DAYS, "
+                   "90)")
     q.set_defaults(func=cmd_token_create)
+    q = token_sub.add_parser("list", help="list tokens: prefix, user, status, last use, expiry")
+    add_data_dir(q)
+    q.add_argument("--username", default="", help="only this user's tokens")
+    q.add_argument("--all", action="store_true", help="include revoked tokens")
+    q.set_defaults(func=cmd_token_list)
+    q = token_sub.add_parser("revoke", help="revoke a token by the prefix `token list` shows")
+    add_data_dir(q)
+    q.add_argument("prefix", metavar="PREFIX", help="e.g. kc_AbC12")
+    q.set_defaults(func=cmd_token_revoke)
 
     p = sub.add_parser("manage", help="run a Django management command",
                        description="Run a Django management command against --data-dir.")

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import HttpBearer, django_auth
+from ninja.security import HttpBearer, SessionAuth
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import ApiToken, User
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.lib.api_input import strict_input
+from ketamine_clinic.web.lib.idempotency import idempotent
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        found = (ApiToken.objects.select_related("user")
-                 .filter(token_sha256=ApiToken.digest(token), revoked_at__isnull=True,
+        from ketamine_clinic.web.accounts.tokens import tokens_usable
+
+        found = (tokens_usable().select_related("user")
+                 .filter(token_sha256=ApiToken.digest(token),
                          scope=ApiToken.Scope.API).first())  # a fhir_read token: /fhir/ only
         if found is None or not found.user.is_active:
             return None
@@ -27,15 +32,59 @@ class BearerToken(HttpBearer):
         return found.user
 
 
+class SessionCookie(SessionAuth):
+    """Log-in session auth (with its CSRF check) for requests that bring no token. A request
+    with an ``Authorization`` header is a token client: a revoked, expired or made-up token
+    gets 401, not the session auth's "CSRF check failed" 403."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if request.headers.get("Authorization"):
+            return None
+        return super().__call__(request)
+
+
+def docs_login_required(view: Any) -> Any:
+    """The OpenAPI document and the interactive docs: for logged-in staff and token
+    clients only (the document describes every patient endpoint). Anyone else: the log-in
+    page (a browser) or 401 (a client that sent a token that is not valid)."""
+    from functools import wraps
+
+    from django.contrib.auth.views import redirect_to_login
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            header = request.headers.get("Authorization", "")
+            user = (BearerToken().authenticate(request, header[7:].strip())
+                    if header.lower().startswith("bearer ") else None)
+            if user is None:
+                if header:
+                    return HttpResponse('{"errors": [{"field": "Authorization", "message": '
+                                        '"missing or invalid credentials"}]}', status=401,
+                                        content_type="application/json")
+                return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+
+    return wrapper
+
+
 api = NinjaAPI(
     title="ketamine-clinic API",
     version="1",
     description="Patients, diagnoses and measurements of a ketamine infusion clinic. "
     "Authenticate with `Authorization: Bearer <token>` (create one with "
     "`ketamine-clinic token create --username U`).",
-    auth=[BearerToken(), django_auth],
+    auth=[BearerToken(), SessionCookie()],
     urls_namespace="api-v1",
+    docs_decorator=docs_login_required,
 )
+
+
+# Paging of list endpoints: a page holds at most API_MAX_PAGE_SIZE rows (settings), an
+# offset is never negative; beyond either the request is refused with a 422 naming it.
+PAGE_LIMIT: Any = Query(50, ge=1, le=settings.API_MAX_PAGE_SIZE,
+                        description="rows per page (at most API_MAX_PAGE_SIZE)")
+PAGE_OFFSET: Any = Query(0, ge=0, le=settings.API_MAX_OFFSET, description="rows to skip")
 
 
 def error_response(request: HttpRequest, status: int,
@@ -47,7 +96,10 @@ def error_response(request: HttpRequest, status: int,
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = []
     for err in exc.errors:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload")]
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path"):  # where it was: the name says it
+            loc = loc[1:]
+        loc = [p for p in loc if p != "payload"]
         errors.append({"field": ".".join(loc) or "body", "message": str(err.get("msg"))})
     return error_response(request, 422, errors)
 
@@ -73,6 +125,12 @@ def require(request: HttpRequest, capability: Capability) -> User:
     if not user.can(capability):
         raise HttpError(403, f"your role may not {capability.label.lower()}")
     return user  # type: ignore[no-any-return]
+
+
+# Strict types and bounds on every operation's input, after authentication (lib/api_input).
+api.add_decorator(strict_input, mode="operation")
+# Idempotency keys scoped to client and endpoint, same key + other body = 409 (lib/).
+api.add_decorator(idempotent, mode="operation")
 
 
 def _mount_area_routers() -> None:

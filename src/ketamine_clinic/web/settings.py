@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "axes",
     "django_tasks",
     "django_tasks_db",
+    "ninja",  # its bundled Swagger UI assets: the API docs page works offline
+    "ketamine_clinic.web.lib",
     "ketamine_clinic.web.accounts",
     "ketamine_clinic.web.audit",
     "ketamine_clinic.web.patients",
@@ -118,6 +120,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "ketamine_clinic.web.lib.middleware.SecurityHeadersMiddleware",
     "ketamine_clinic.web.staff.middleware.PasswordChangeRequired",
 ]
 
@@ -202,7 +205,10 @@ LOGIN_ADDRESS_FAILURE_LIMIT = env_int("KETAMINE_CLINIC_LOGIN_ADDRESS_FAILURE_LIM
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("KETAMINE_CLINIC_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # X-Forwarded-Proto says whether the browser used HTTPS only when a proxy that sets it
+    # (and strips a client's own) is in front: trust it only when one is configured.
+    if env_bool("KETAMINE_CLINIC_BEHIND_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("KETAMINE_CLINIC_HSTS_SECONDS", 31_536_000)
@@ -233,6 +239,16 @@ WHITENOISE_AUTOREFRESH = DEBUG
 TASKS = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
 }
+
+# API tokens expire: this many days by default, at most API_TOKEN_MAX_DAYS.
+API_TOKEN_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_DAYS", 90)
+API_TOKEN_MAX_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_MAX_DAYS", 365)
+
+# API input bounds (web/lib/api_input.py): no string in a request may be longer.
+API_MAX_STRING_CHARS = env_int("KETAMINE_CLINIC_API_MAX_STRING_CHARS", 100_000)
+# Rows per page of a list endpoint, and the largest offset a list accepts.
+API_MAX_PAGE_SIZE = env_int("KETAMINE_CLINIC_API_MAX_PAGE_SIZE", 200)
+API_MAX_OFFSET = env_int("KETAMINE_CLINIC_API_MAX_OFFSET", 1_000_000)
 
 # Booking grid of the calendar and of the free slots it offers [min] (an operational
 # setting, not a clinical one: a visit's length comes from its order and protocol).

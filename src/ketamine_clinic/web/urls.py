@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from ketamine_clinic.web.accounts import token_views
 from ketamine_clinic.web.accounts import views as accounts
 from ketamine_clinic.web.api import api
 from ketamine_clinic.web.audit import views as audit
@@ -26,6 +27,9 @@ urlpatterns = [
     path("patients/<int:patient_id>/<str:kind>/<int:record_id>/in-error/",
          patients.record_in_error, name="record_in_error"),
     path("audit/", audit.audit_list, name="audit_list"),
+    path("account/tokens/", token_views.token_list, name="token_list"),
+    path("account/tokens/<int:token_id>/revoke/", token_views.token_revoke_view,
+         name="token_revoke"),
     path("api/v1/", api.urls),
 ]
 

@@ -29,6 +29,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.accounts.roles import Capability, Role
 from ketamine_clinic.web.audit.models import AuditEntry
+from ketamine_clinic.web.audit.selectors import visible_entries
 from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
 from ketamine_clinic.web.fhir import exports, search, sources
 from ketamine_clinic.web.fhir import resources as R
@@ -376,8 +377,7 @@ def _shared(caller: Caller, resource_type: str) -> list[dict[str, Any]]:
 def _audit_entries(caller: Caller) -> QuerySet[AuditEntry]:
     if caller.user.role != Role.AUDITOR:
         raise PermissionDenied("the audit trail is for auditors only")
-    codes = list(caller.user.sites.values_list("code", flat=True))
-    return AuditEntry.objects.filter(Q(site_code__in=codes) | Q(site_code=""))
+    return visible_entries(caller.user)  # the same rule as the audit page
 
 
 def _audit_search(caller: Caller, pairs: list[tuple[str, str]], count: int,

@@ -1,4 +1,5 @@
-"""Middleware of the web shell: idle logoff that background polls do not postpone.
+"""Middleware of the web shell: idle logoff that background polls do not postpone, and the
+response headers every answer carries (:class:`SecurityHeadersMiddleware`).
 
 Pages that refresh themselves (the chair board, the bedside page) poll the server every
 few seconds. Each such request would otherwise renew the session (``SESSION_SAVE_EVERY_
@@ -13,6 +14,8 @@ rather than the log-in form being swapped into a panel.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
@@ -38,3 +41,31 @@ class IdleSessionMiddleware(SessionMiddleware):
         if is_background(request) and session is not None and not session.modified:
             return response  # read, not renewed: a poll is not activity
         return super().process_response(request, response)
+
+
+# Browser features no page of the clinic uses, switched off for every page and frame.
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "autoplay", "bluetooth", "camera", "display-capture", "geolocation",
+    "gyroscope", "hid", "magnetometer", "microphone", "midi", "payment",
+    "publickey-credentials-get", "serial", "usb", "xr-spatial-tracking"))
+
+
+class SecurityHeadersMiddleware:
+    """``Permissions-Policy`` on every answer; ``Cache-Control: no-store`` on every answer
+    to a logged-in user or an API client (patient pages, API and FHIR answers must not stay
+    in a browser's or a proxy's cache), unless the view set a cache policy of its own
+    (the bundled plotly script is ``public``)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = self.get_response(request)
+        response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        user = getattr(request, "user", None)
+        private = (bool(user is not None and user.is_authenticated)
+                   or request.path.startswith(("/api/", "/fhir/"))
+                   or "Authorization" in request.headers)
+        if private and "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store"
+        return response

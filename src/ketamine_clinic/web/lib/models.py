@@ -20,3 +20,26 @@ class AppendOnly(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise RuntimeError(f"{type(self).__name__} rows are append-only")
+
+
+class IdempotencyKey(models.Model):
+    """An idempotency key a client used on one endpoint, with what its request said.
+
+    ``scope_sha256`` is the HMAC of (client, method, path, key): the same key from another
+    client or on another endpoint is another key. ``fields`` maps each field of the request
+    body (dotted path) to an HMAC of its value, so that a retry with a different body can
+    be told apart and the differing fields named, without keeping the values themselves.
+    Written only when the request succeeded (``web/lib/idempotency.py``).
+    """
+
+    scope_sha256 = models.CharField(max_length=64, unique=True)
+    body_sha256 = models.CharField(max_length=64)
+    fields = models.JSONField(default=dict)
+    endpoint = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"idempotency key for {self.endpoint}"

@@ -25,7 +25,7 @@ from ketamine_clinic.clinical.units import (
 )
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import require
+from ketamine_clinic.web.api import PAGE_LIMIT, PAGE_OFFSET, require
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders import selectors, services
 from ketamine_clinic.web.orders.dosing import rules_of
@@ -147,7 +147,7 @@ def dose_check(request: HttpRequest, payload: DoseCheckIn) -> Any:
 
 @router.get("/orders", response={200: list[OrderOut], **ERRORS})
 def list_orders(request: HttpRequest, status: str = "", patient_id: int | None = None,
-                limit: int = 50, offset: int = 0) -> Any:
+                limit: int = PAGE_LIMIT, offset: int = PAGE_OFFSET) -> Any:
     user = require(request, Capability.VIEW_PATIENTS)
     qs = selectors.orders_visible_to(user).order_by("-written_at", "-id")
     if status:
@@ -156,7 +156,7 @@ def list_orders(request: HttpRequest, status: str = "", patient_id: int | None =
         qs = qs.filter(status=status)
     if patient_id is not None:
         qs = qs.filter(patient_id=patient_id)
-    rows = list(qs[offset:offset + max(1, min(limit, 200))])
+    rows = list(qs[offset:offset + limit])
     audit_record(actor=Actor.from_request(request), action="api.order.list",
                  detail={"status": status, "patient": patient_id, "results": len(rows)})
     return [_order_out(o, user) for o in rows]

@@ -202,10 +202,13 @@ def order_preview(request: HttpRequest, patient_id: int) -> HttpResponse:
 def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
     visible = selectors.can_see_numbers(request.user, order)  # type: ignore[arg-type]
     c = order.signed_computed or order.computed
+    # A synthetic demo order (outcomes' cohort loader) has no dose computation stored.
+    synthetic = bool(c.get("synthetic"))
     overridden = {o["quantity"] for o in order.overrides}
     return {
-        "order": order, "patient": order.patient, "c": c if visible else None,
-        "numbers_hidden": not visible,
+        "order": order, "patient": order.patient,
+        "c": c if visible and not synthetic else None,
+        "numbers_hidden": not visible, "synthetic": synthetic,
         "events": order.events.select_related("by"),
         "limit_events": order.limit_events.select_related("by").order_by("at", "id"),
         "replaced_by": Order.objects.filter(replaces=order).first(),
@@ -218,7 +221,8 @@ def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         "allergies": order_allergy_summary(order),
         # The prediction shows rates, so it stays hidden with them until the double check.
         "prediction": order_prediction_panel(request, order)
-        if visible and request.user.can(Capability.RUN_SIMULATION)  # type: ignore[union-attr]
+        if visible and not synthetic
+        and request.user.can(Capability.RUN_SIMULATION)  # type: ignore[union-attr]
         else None,
     }
 
@@ -331,6 +335,10 @@ def order_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
     if not selectors.can_see_numbers(request.user, order):  # type: ignore[arg-type]
         raise PermissionDenied("The sheet is available once the second check is done.")
+    if (order.signed_computed or order.computed).get("synthetic"):
+        messages.error(request, "This is a synthetic demo order: it has no dose computation, "
+                                "so there is no pump-programming sheet to print.")
+        return redirect("order_detail", order_id=order.pk)
     audit_record(actor=_actor(request, order), action="order.pdf", object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
     context = _detail_context(request, order)

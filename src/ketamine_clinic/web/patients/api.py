@@ -4,13 +4,13 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Router
+from ninja import Query, Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import require
+from ketamine_clinic.web.api import PAGE_LIMIT, PAGE_OFFSET, require
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients import selectors, services
 from ketamine_clinic.web.patients.models import Diagnosis, Measurement, Patient
@@ -64,9 +64,9 @@ def _get(request: HttpRequest, patient_id: int) -> Patient:
 
 
 @router.get("/patients", response={200: list[PatientOut], **ERRORS})
-def list_patients(request: HttpRequest, q: str = "", limit: int = 50, offset: int = 0) -> Any:
+def list_patients(request: HttpRequest, q: str = Query("", max_length=200),
+                  limit: int = PAGE_LIMIT, offset: int = PAGE_OFFSET) -> Any:
     user = require(request, Capability.VIEW_PATIENTS)
-    limit = max(1, min(limit, 200))
     rows = list(selectors.patient_search(user, q)[offset:offset + limit])
     audit_record(actor=Actor.from_request(request), action="api.patient.search",
                  detail={"query": q, "results": len(rows)})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -168,7 +168,10 @@ def measurement_record(
     else:
         if value_number is None:
             raise UsageError("value_number", "is required")
-        number = Decimal(str(value_number)).quantize(Decimal("0.01"))
+        try:
+            number = Decimal(str(value_number)).quantize(Decimal("0.01"))
+        except InvalidOperation as exc:  # e.g. 1e400: more digits than any column holds
+            raise UsageError("value_number", f"{value_number} is too large a number") from exc
         check_plausible(kind, float(number), field="value_number")
         value_code = ""
     with transaction.atomic():
