@@ -275,3 +275,29 @@ def test_the_full_report_is_json_with_its_parameters() -> None:
     assert out["parameters"]["thresholds"]["percents"] == [30.0, 50.0]
     assert out["relief_by_diagnosis"]["curves"]["crps"]["median_days"] == 7
     assert len(out["relief_by_protocol"]["inputs"]["durations"]) == 5
+
+
+def test_kaplan_meier_agrees_with_lifelines_on_a_large_censored_sample() -> None:
+    import numpy as np
+    from lifelines import KaplanMeierFitter  # type: ignore[import-untyped]
+    from lifelines.utils import median_survival_times  # type: ignore[import-untyped]
+
+    rng = np.random.default_rng(7)
+    days = [float(d) for d in rng.integers(0, 120, 3000) / 2]  # many ties, some at day 0
+    lost = [bool(x) for x in rng.random(3000) < 0.7]
+    km = kaplan_meier(days, lost)
+    ref = KaplanMeierFitter(alpha=0.05).fit(days, event_observed=lost)
+    table = ref.event_table
+    times = [t for t in table.index if t > 0 or table.loc[t, "removed"] > 0]
+    assert [r.day for r in km.table] == times
+    assert [r.at_risk for r in km.table] == [int(table.loc[t, "at_risk"]) for t in times]
+    assert [r.events for r in km.table] == [int(table.loc[t, "observed"]) for t in times]
+    surv = ref.survival_function_.iloc[:, 0]
+    band = ref.confidence_interval_
+    for row in km.table:
+        assert row.survival == pytest.approx(float(surv.loc[row.day]), rel=1e-12)
+        assert row.ci_low == pytest.approx(float(band.loc[row.day].iloc[0]), rel=1e-9)
+        assert row.ci_high == pytest.approx(float(band.loc[row.day].iloc[1]), rel=1e-9)
+    ci = median_survival_times(band)
+    assert (km.median_days, km.median_ci_low, km.median_ci_high) == (
+        ref.median_survival_time_, ci.iloc[0, 0], ci.iloc[0, 1])

@@ -100,3 +100,15 @@ def test_the_fhir_audit_events_follow_the_same_site_rule(cast: Any, client: Clie
     assert all(e.get("agent", [{}])[0].get("network", {}).get("address") != "203.0.113.60"
                for e in events)
     assert not any(e["subtype"][0]["code"] == "auth.login_failed" for e in events)
+
+
+def test_a_lockout_is_recorded(cast: Any, client: Client, settings: Any) -> None:
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        client.post(reverse("login"), {"username": "bob", "password": "still-not-it"},
+                    REMOTE_ADDR="203.0.113.51")
+    failed = AuditEntry.objects.filter(action="auth.login_failed",
+                                       client_address="203.0.113.51")
+    assert failed.count() == settings.AXES_FAILURE_LIMIT + 1
+    locked = AuditEntry.objects.filter(action="auth.locked_out", client_address="203.0.113.51")
+    assert locked.exists()  # (axes signals again on each attempt while locked)
+    assert {e.detail["username"] for e in locked} == {"bob"}

@@ -19,9 +19,10 @@ Definitions
   visits, so the loss is dated to the visit that found it). A series still in relief at
   its last contact is censored there (drop-outs are censored where they dropped out).
   Series without relief are not part of the duration analysis; they are counted.
-* Kaplan–Meier estimates come from lifelines' ``KaplanMeierFitter`` (Greenwood variance,
-  log(−log) confidence band); the median and its confidence interval are read from the
-  curve and its band. A median that is not reached is reported as None.
+* Kaplan–Meier estimates come from ``scipy.stats.ecdf`` on right-censored data (Greenwood
+  variance, log(−log) confidence band; a test checks them against lifelines); the median
+  and its confidence interval are read from the curve and its band. A median that is not
+  reached is reported as None.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -85,11 +86,30 @@ def responder_thresholds(percents: Iterable[Number], source: str) -> ResponderTh
 # --------------------------------------------------------------------------- basics
 
 
-def _pain(value: Number, field_name: str) -> Fraction:
-    pain = units.exact(value, field=field_name)
+# A cohort report reads the same few NRS values (0-10, whole or half points) hundreds of
+# thousands of times: their exact forms and reductions are computed once per value.
+@lru_cache(maxsize=4096)
+def _nrs(value: Number) -> Fraction | str:
+    """``value`` as an exact 0-10 NRS score, or what is wrong with it."""
+    try:
+        pain = units.exact(value, field="pain")
+    except UsageError as exc:
+        return exc.problem
     if not 0 <= pain <= 10:
-        raise UsageError(field_name, f"{float(pain):g} is outside the 0–10 NRS")
+        return f"{float(pain):g} is outside the 0–10 NRS"
     return pain
+
+
+def _pain(value: Number, field_name: str) -> Fraction:
+    pain = _nrs(value)
+    if isinstance(pain, str):
+        raise UsageError(field_name, pain)
+    return pain
+
+
+@lru_cache(maxsize=4096)
+def _reduction(base: Fraction, now: Fraction) -> Fraction:
+    return (base - now) / base * 100
 
 
 def percent_reduction(baseline: Number, pain: Number) -> Fraction:
@@ -101,7 +121,7 @@ def percent_reduction(baseline: Number, pain: Number) -> Fraction:
     now = _pain(pain, "pain")
     if base == 0:
         raise UsageError("baseline_pain", "a baseline of 0 has no percent reduction")
-    return (base - now) / base * 100
+    return _reduction(base, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,16 +151,22 @@ class ImmediateResponse:
 def immediate_response(pain_before: Number, pain_at_end: Number) -> ImmediateResponse:
     """Immediate response of one infusion: NRS before vs at the end of the infusion, with
     the IMMPACT band reached [Dworkin2008]."""
-    before = _pain(pain_before, "pain_before")
-    after = _pain(pain_at_end, "pain_at_end")
+    return _immediate(_pain(pain_before, "pain_before"), _pain(pain_at_end, "pain_at_end"))
+
+
+@cache
+def _bands() -> tuple[tuple[Fraction, str], ...]:
+    """The IMMPACT bands, highest first: (minimum reduction [%], name)."""
+    raw = sorted(_data()["responder"]["band"], key=lambda b: -b["min_percent"])
+    return tuple((units.exact(b["min_percent"], field="band"), b["name"]) for b in raw)
+
+
+@lru_cache(maxsize=4096)
+def _immediate(before: Fraction, after: Fraction) -> ImmediateResponse:
     if before == 0:
         return ImmediateResponse(before, after, None, "none")
-    pr = percent_reduction(before, after)
-    band = "none"
-    for raw in sorted(_data()["responder"]["band"], key=lambda b: -b["min_percent"]):
-        if pr >= units.exact(raw["min_percent"], field="band"):
-            band = raw["name"]
-            break
+    pr = _reduction(before, after)
+    band = next((name for low, name in _bands() if pr >= low), "none")
     return ImmediateResponse(before, after, pr, band)
 
 
@@ -320,6 +346,15 @@ class ReliefDuration:
         }
 
 
+@lru_cache(maxsize=64)
+def _relief_percents(response_percent: Number, loss_percent: Number) -> tuple[Fraction, Fraction]:
+    resp = units.exact(response_percent, field="response_percent")
+    loss = units.exact(loss_percent, field="loss_percent")
+    if loss > resp:
+        raise UsageError("loss_percent", "cannot be above the response threshold")
+    return resp, loss
+
+
 def relief_duration(
     s: SeriesOutcome, *, response_percent: Number, loss_percent: Number
 ) -> ReliefDuration:
@@ -334,10 +369,7 @@ def relief_duration(
         Relief is lost at the first follow-up whose reduction is below this [%] (the
         protocol's loss-of-response rule); at most ``response_percent``.
     """
-    resp = units.exact(response_percent, field="response_percent")
-    loss = units.exact(loss_percent, field="loss_percent")
-    if loss > resp:
-        raise UsageError("loss_percent", "cannot be above the response threshold")
+    resp, loss = _relief_percents(response_percent, loss_percent)
     if not s.follow_ups or s.baseline_pain == 0:
         return ReliefDuration(s.series_id, False, None, False)
     first, *later = s.follow_ups
@@ -412,14 +444,11 @@ class KaplanMeier:
         }
 
 
-def _finite(x: float) -> float | None:
-    return None if math.isinf(x) or math.isnan(x) else float(x)
-
-
 def kaplan_meier(
     days: Sequence[float], lost: Sequence[bool], *, label: str = "all", confidence: float = 0.95
 ) -> KaplanMeier:
-    """Kaplan–Meier estimate (lifelines) of time to loss of relief.
+    """Kaplan–Meier estimate (``scipy.stats.ecdf`` on right-censored data) of time to loss
+    of relief, with the exponential-Greenwood (log-log) band.
 
     ``days[i]`` is the time [days] to loss (``lost[i]`` True) or to censoring.
     """
@@ -429,36 +458,45 @@ def kaplan_meier(
         return KaplanMeier(label, 0, 0, None, None, None, confidence, ())
     if min(days) < 0:
         raise UsageError("days", "a duration cannot be negative")
-    # lifelines pulls in pandas; import it only when a curve is asked for.
-    from lifelines import KaplanMeierFitter  # type: ignore[import-untyped]
-    from lifelines.utils import median_survival_times  # type: ignore[import-untyped]
+    import warnings
 
-    kmf = KaplanMeierFitter(alpha=1 - confidence)
-    kmf.fit(list(days), event_observed=list(lost), label=label)
-    ci = median_survival_times(kmf.confidence_interval_)
-    table = kmf.event_table
-    surv = kmf.survival_function_.iloc[:, 0]
-    band = kmf.confidence_interval_
+    import numpy as np
+    from scipy.stats import CensoredData, ecdf
+
+    t = np.asarray(days, dtype=float)
+    e = np.asarray(lost, dtype=bool)
+    sf = ecdf(CensoredData(uncensored=t[e], right=t[~e])).sf
+    times, surv = sf.quantiles, sf.probabilities  # every distinct time, events or not
+    with warnings.catch_warnings():
+        # The band is undefined where S is 0 or 1; it is S itself there (below).
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # scipy types the band's ends as floats; they are step functions of ``times``.
+        band: Any = sf.confidence_interval(confidence, method="log-log")
+    inside = (surv > 0) & (surv < 1)
+    low = np.where(inside, band.low.probabilities, surv)
+    high = np.where(inside, band.high.probabilities, surv)
+    at = np.searchsorted(times, t)
+    events = np.bincount(at, weights=e, minlength=times.size).astype(int)
+    removed = np.bincount(at, minlength=times.size)
+    at_risk = t.size - np.concatenate(([0], np.cumsum(removed)[:-1]))
     rows = tuple(
-        KMRow(
-            day=float(t),
-            at_risk=int(table.loc[t, "at_risk"]),
-            events=int(table.loc[t, "observed"]),
-            censored=int(table.loc[t, "censored"]),
-            survival=float(surv.loc[t]),
-            ci_low=float(band.loc[t].iloc[0]),
-            ci_high=float(band.loc[t].iloc[1]),
-        )
-        for t in table.index
-        if t > 0 or table.loc[t, "removed"] > 0
+        KMRow(day=float(d), at_risk=int(n), events=int(k), censored=int(r - k),
+              survival=float(s_), ci_low=float(lo), ci_high=float(hi))
+        for d, n, k, r, s_, lo, hi in zip(times, at_risk, events, removed, surv, low, high,
+                                          strict=True)
     )
+
+    def first_day_at_or_below_half(values: Any) -> float | None:
+        hit = np.flatnonzero(values <= 0.5)
+        return float(times[hit[0]]) if hit.size else None
+
     return KaplanMeier(
         label=label,
         n=len(days),
         events=int(sum(lost)),
-        median_days=_finite(kmf.median_survival_time_),
-        median_ci_low=_finite(ci.iloc[0, 0]),
-        median_ci_high=_finite(ci.iloc[0, 1]),
+        median_days=first_day_at_or_below_half(surv),
+        median_ci_low=first_day_at_or_below_half(low),
+        median_ci_high=first_day_at_or_below_half(high),
         confidence=confidence,
         table=rows,
     )

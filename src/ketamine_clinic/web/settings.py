@@ -244,6 +244,16 @@ TASKS = {
 API_TOKEN_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_DAYS", 90)
 API_TOKEN_MAX_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_MAX_DAYS", 365)
 
+# PK/PD work one request may ask for (issue 13, finding 2; docs/api.md). A population run
+# of more than PK_SYNC_MAX_WORK patients × times becomes a background job; more than
+# PK_JOB_MAX_WORK is refused.
+PK_MAX_TIMES = env_int("KETAMINE_CLINIC_PK_MAX_TIMES", 2_000)
+PK_MAX_SEGMENTS = env_int("KETAMINE_CLINIC_PK_MAX_SEGMENTS", 200)
+PK_MAX_PERCENTILES = env_int("KETAMINE_CLINIC_PK_MAX_PERCENTILES", 20)
+PK_MAX_POPULATION = env_int("KETAMINE_CLINIC_PK_MAX_POPULATION", 100_000)
+PK_SYNC_MAX_WORK = env_int("KETAMINE_CLINIC_PK_SYNC_MAX_WORK", 1_000_000)
+PK_JOB_MAX_WORK = env_int("KETAMINE_CLINIC_PK_JOB_MAX_WORK", 20_000_000)
+
 # API input bounds (web/lib/api_input.py): no string in a request may be longer.
 API_MAX_STRING_CHARS = env_int("KETAMINE_CLINIC_API_MAX_STRING_CHARS", 100_000)
 # Rows per page of a list endpoint, and the largest offset a list accepts.

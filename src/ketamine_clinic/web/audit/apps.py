@@ -29,6 +29,16 @@ def _record_failed_login(sender: object, credentials: dict[str, Any],
                  object_type="user", detail={"username": username})
 
 
+def _record_lockout(sender: object, request: Any = None, username: str | None = None,
+                    ip_address: str | None = None, **kwargs: Any) -> None:
+    """django-axes locked a username (or an address) after repeated failures."""
+    from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
+
+    address = client_address(request) if request is not None else str(ip_address or "")
+    audit_record(actor=Actor(user=None, client_address=address), action="auth.locked_out",
+                 object_type="user", detail={"username": str(username or "")[:150]})
+
+
 def _private_database_file(sender: object, connection: Any, **kwargs: Any) -> None:
     """The SQLite file (and its WAL and shared-memory files) readable by the service user
     only, whatever the umask was when SQLite created it."""
@@ -60,4 +70,7 @@ class AuditConfig(AppConfig):
         post_migrate.connect(_reinstall_triggers, sender=self,
                              dispatch_uid="audit_reinstall_triggers")
         user_login_failed.connect(_record_failed_login, dispatch_uid="audit_failed_login")
+        from axes.signals import user_locked_out
+
+        user_locked_out.connect(_record_lockout, dispatch_uid="audit_lockout")
         connection_created.connect(_private_database_file, dispatch_uid="private_sqlite_file")

@@ -267,8 +267,8 @@ def audit_verify() -> VerifyReport:
         problems.append(ChainProblem(0, f"no checkpoint file at {settings.AUDIT_CHECKPOINTS}: "
                                         "removal of the newest entries cannot be ruled out"))
     if pending:
-        notes.append(f"{pending} entries not yet sealed into the chain (each one's MAC "
-                     "checked); the worker seals them within seconds")
+        notes.append(f"{pending} entries not yet sealed into the chain (each one's own "
+                     "signature checked); the worker seals them within seconds")
     for name in missing_triggers(connection):
         problems.append(ChainProblem(0, f"the database trigger {name} is missing: run "
                                         "ketamine-clinic migrate to reinstall it"))

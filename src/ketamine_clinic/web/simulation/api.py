@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Literal
 
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
 from ninja import Router, Schema
+from ninja.errors import HttpError
+from ninja.responses import Status
 from pydantic import Field
 
+from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.parameter_sets import catalogue
 from ketamine_clinic.pk.population import simulate_population
 from ketamine_clinic.pk.regimen import Bolus, Regimen, Segment
@@ -20,9 +27,11 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.schemas import ErrorOut
 
 router = Router(tags=["pk"])
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
-MAX_TIMES = 20_000
-MAX_POPULATION = 100_000
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+# Every request's work is bounded by settings (issue 13, finding 2; docs/api.md).
+MAX_TIMES = settings.PK_MAX_TIMES
+MAX_SEGMENTS = settings.PK_MAX_SEGMENTS
+MAX_POPULATION = settings.PK_MAX_POPULATION
 
 
 class SegmentIn(Schema):
@@ -43,8 +52,8 @@ class SimulateIn(Schema):
     height_cm: float | None = None
     sex: Literal["female", "male"] | None = None
     drug: Literal["racemic", "esketamine"] = "racemic"
-    segments: list[SegmentIn] = Field(default_factory=list)
-    boluses: list[BolusIn] = Field(default_factory=list)
+    segments: list[SegmentIn] = Field(default_factory=list, max_length=MAX_SEGMENTS)
+    boluses: list[BolusIn] = Field(default_factory=list, max_length=MAX_SEGMENTS)
     times_min: list[float] = Field(min_length=1, max_length=MAX_TIMES)
     ke0_per_min: float | None = None
     threshold_ng_per_ml: float | None = None
@@ -53,8 +62,9 @@ class SimulateIn(Schema):
 class PopulationIn(SimulateIn):
     n: int = Field(ge=1, le=MAX_POPULATION)
     seed: int
-    percentiles: list[float] = Field(default=[5.0, 50.0, 95.0], min_length=1)
-    omega2: dict[str, float] | None = None
+    percentiles: list[float] = Field(default=[5.0, 50.0, 95.0], min_length=1,
+                                     max_length=settings.PK_MAX_PERCENTILES)
+    omega2: dict[str, float] | None = Field(None, max_length=MAX_SEGMENTS)
 
 
 def _inputs(payload: SimulateIn) -> tuple[Covariates, Regimen]:
@@ -96,14 +106,51 @@ def pk_simulate(request: HttpRequest, payload: SimulateIn) -> Any:
     return result.to_dict()
 
 
-@router.post("/pk/population", response={200: dict[str, Any], **ERRORS})
-def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
-    require(request, Capability.RUN_SIMULATION)
+def run_population(payload: PopulationIn,
+                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     covariates, regimen = _inputs(payload)
     result = simulate_population(
         payload.model, covariates, regimen, payload.times_min, n=payload.n, seed=payload.seed,
         percentiles=payload.percentiles, omega2=payload.omega2,
-        ke0_per_min=payload.ke0_per_min, threshold_ng_per_ml=payload.threshold_ng_per_ml)
+        ke0_per_min=payload.ke0_per_min, threshold_ng_per_ml=payload.threshold_ng_per_ml,
+        progress=progress)
+    out: dict[str, Any] = json.loads(json.dumps(result.to_dict(), cls=DjangoJSONEncoder))
+    return out
+
+
+@router.post("/pk/population", response={200: dict[str, Any], 202: dict[str, Any], **ERRORS})
+def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
+    """A virtual population's bands. Up to ``PK_SYNC_MAX_WORK`` patients × times the answer
+    comes at once (200); above it, up to ``PK_JOB_MAX_WORK``, the run becomes a background
+    job (202 with its ``status_url``: progress, then the result); above that it is refused."""
+    user = require(request, Capability.RUN_SIMULATION)
+    work = payload.n * len(payload.times_min)
+    if work > settings.PK_JOB_MAX_WORK:
+        raise UsageError("n", f"{payload.n:,} patients × {len(payload.times_min):,} times = "
+                              f"{work:,} values, more than the {settings.PK_JOB_MAX_WORK:,} "
+                              "one run may compute: ask for fewer patients or times")
     audit_record(actor=Actor.from_request(request), action="api.pk.population",
-                 detail={"model": payload.model, "n": payload.n, "seed": payload.seed})
-    return result.to_dict()
+                 detail={"model": payload.model, "n": payload.n, "seed": payload.seed,
+                         "background": work > settings.PK_SYNC_MAX_WORK})
+    if work > settings.PK_SYNC_MAX_WORK:
+        from ketamine_clinic.web.simulation.population_jobs import (
+            population_job_create,
+            population_job_out,
+        )
+
+        job = population_job_create(user=user, inputs=payload.dict())
+        return Status(202, population_job_out(job))
+    return run_population(payload)
+
+
+@router.get("/pk/population/jobs/{job_id}", response={200: dict[str, Any], **ERRORS})
+def pk_population_job(request: HttpRequest, job_id: int) -> Any:
+    """A background population run: status, progress and, once done, the result."""
+    from ketamine_clinic.web.simulation.models import PopulationJob
+    from ketamine_clinic.web.simulation.population_jobs import population_job_out
+
+    user = require(request, Capability.RUN_SIMULATION)
+    job = PopulationJob.objects.filter(pk=job_id, requested_by=user).first()
+    if job is None:
+        raise HttpError(404, "no such population job of yours")
+    return population_job_out(job)

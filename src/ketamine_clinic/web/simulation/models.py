@@ -32,3 +32,34 @@ class Prediction(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.model_id} prediction {self.pk}"
+
+
+class PopulationJob(models.Model):
+    """A virtual-population simulation too large to answer within its request
+    (``PK_SYNC_MAX_WORK`` patients × times): run by the job worker, with its progress.
+
+    Holds no patient data: the covariates and regimen the client sent, and the bands."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    inputs = models.JSONField()
+    n = models.PositiveIntegerField()
+    patients_done = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"population job {self.pk} ({self.status})"

@@ -1,0 +1,12 @@
+"""Background jobs of the simulation area (django-tasks; see docs/jobs.md)."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def population_run_task(job_id: int) -> str:
+    from ketamine_clinic.web.simulation.population_jobs import population_job_run
+
+    return population_job_run(job_id)
