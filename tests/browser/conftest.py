@@ -89,3 +89,13 @@ def sched(cast: Any) -> Any:
     from tests.web.scheduling.conftest import make_sched
 
     return make_sched(cast)
+
+
+def answer_budapest_met(page: Any) -> None:
+    """On the screening form: the Budapest criteria met (Ana's CRPS of the left arm)."""
+    page.check("input[name=budapest_disproportionate_pain][value=yes]")
+    page.check("input[name=budapest_no_better_diagnosis][value=yes]")
+    for item in ("allodynia", "temperature_asymmetry", "oedema"):
+        page.check(f"input[name=budapest_symptoms][value={item}]")
+    for item in ("hyperalgesia_pinprick", "skin_colour_asymmetry"):
+        page.check(f"input[name=budapest_signs][value={item}]")

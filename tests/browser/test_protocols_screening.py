@@ -9,7 +9,7 @@ import pytest
 
 from ketamine_clinic.clinical.protocol import condition_vocabulary
 from ketamine_clinic.web.protocols.models import Screening, ScreeningOverride
-from tests.browser.conftest import log_in
+from tests.browser.conftest import answer_budapest_met, log_in
 from tests.web.protocols.conftest import ana_ready, standard  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -42,12 +42,7 @@ def test_a_nurse_screens_a_physician_overrides_and_a_new_medication_outdates_it(
     for cid in condition_vocabulary():
         answer = "yes" if cid == "history_of_psychosis" else "no"
         page.check(f"input[name=cond_{cid}][value={answer}]")
-    page.check("input[name=budapest_disproportionate_pain][value=yes]")
-    page.check("input[name=budapest_no_better_diagnosis][value=yes]")
-    for item in ("allodynia", "temperature_asymmetry", "oedema"):
-        page.check(f"input[name=budapest_symptoms][value={item}]")
-    for item in ("hyperalgesia_pinprick", "skin_colour_asymmetry"):
-        page.check(f"input[name=budapest_signs][value={item}]")
+    answer_budapest_met(page)
     shot("form-answered")
     page.click("button:has-text('Screen')")
     page.wait_for_selector("[data-decision='needs-physician-review']")

@@ -134,3 +134,79 @@ def test_screen_vocabulary_lists_every_condition_id(capsys: pytest.CaptureFixtur
     ids = [c["id"] for c in json.loads(capsys.readouterr().out)]
     assert ids == list(condition_vocabulary())
     assert {"uncontrolled_hypertension", "active_psychosis", "cystitis_history"} <= set(ids)
+
+
+def absent_except(*present: str) -> dict[str, Any]:
+    return {"conditions": list(present),
+            "conditions_absent": [c for c in sorted(condition_vocabulary())
+                                  if c not in present]}
+
+
+# Issue 12 and issue 11 finding 4, through the command: (protocol, facts, decision, rule).
+REVIEW_ITEMS = [
+    ("clinic-standard", absent_except("alcohol_misuse"), "needs-physician-review",
+     "substance_use"),
+    ("consensus-2018", {"age_years": 17}, "needs-physician-review", "age_minimum"),
+    ("consensus-2018", {"medications": ["memantine"]}, "needs-physician-review",
+     "interactions.other_nmda_antagonist"),
+    ("consensus-2018", {"medications": ["Plavix"]}, "needs-physician-review",
+     "interactions.cyp2b6_inhibitor"),
+    ("consensus-2018", {"medications": ["diltiazem"]}, "eligible-with-conditions",
+     "interactions.moderate_cyp3a4_inhibitor"),
+    ("consensus-2018", absent_except("breastfeeding"), "needs-physician-review",
+     "breastfeeding"),
+    ("consensus-2018", absent_except("seizure_disorder"), "needs-physician-review",
+     "seizure_disorder"),
+    ("consensus-2018", absent_except("thyrotoxicosis"), "needs-physician-review",
+     "thyrotoxicosis"),
+    ("consensus-2018", absent_except("aneurysm"), "needs-physician-review", "aneurysm"),
+    ("consensus-2018", absent_except("phaeochromocytoma"), "needs-physician-review",
+     "phaeochromocytoma"),
+    ("consensus-2018", absent_except("difficult_airway"), "needs-physician-review", "airway"),
+    ("consensus-2018", absent_except("severe_emergence_reaction"), "needs-physician-review",
+     "severe_emergence_reaction"),
+    ("consensus-2018", absent_except("ketamine_hypersensitivity"), "ineligible",
+     "ketamine_hypersensitivity"),
+    ("consensus-2018", {"allergies": [{"substance": "Ketalar", "reaction": "anaphylaxis"}]},
+     "ineligible", "allergy_ketamine.ketalar"),
+    ("clinic-standard", absent_except("myasthenia_gravis"), "needs-physician-review",
+     "protocol_drugs.glycopyrrolate"),
+    ("schwartzman-2009", {"age_years": 66}, "needs-physician-review", "age_maximum"),
+    ("schwartzman-2009", absent_except("prior_ketamine_treatment"), "needs-physician-review",
+     "ketamine_naive"),
+]
+
+
+@pytest.mark.parametrize(("protocol", "changes", "decision", "rule"), REVIEW_ITEMS,
+                         ids=[f"{p}-{r}" for p, _c, _d, r in REVIEW_ITEMS])
+def test_each_review_finding_through_the_screen_command(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str,
+        changes: dict[str, Any], decision: str, rule: str) -> None:
+    assert main(["screen", "--protocol", protocol, write_facts(tmp_path, **changes),
+                 "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["decision"] == decision
+    reason = {r["rule"]: r for r in data["reasons"]}[rule]
+    assert reason["message"]
+    assert reason["source"]
+
+
+def test_the_version_2_diff_shows_each_review_change_with_its_source(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name, paths in (
+        ("clinic-standard", ["screening.rule[ketamine_hypersensitivity].severity",
+                             "screening.rule[allergy_ketamine].drugs",
+                             "screening.rule[protocol_drugs].kind",
+                             "screening.rule[substance_use].conditions",
+                             "screening.rule[airway].conditions"]),
+        ("consensus-2018", ["screening.rule[age_minimum].threshold_years",
+                            "rescue[midazolam].dose"]),
+        ("schwartzman-2009", ["screening.rule[age_maximum].threshold_years",
+                              "screening.rule[ketamine_naive].conditions",
+                              "dosing.rate_cap_mg_per_h"]),
+    ):
+        assert main(["protocols", "diff", f"{name}@1", name, "--json"]) == 0
+        rows = {r["path"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+        for path in paths:
+            assert path in rows, (name, path)
+            assert rows[path]["new"]["source"], (name, path)

@@ -295,3 +295,41 @@ def test_the_consensus_protocol_has_rescue_drugs_with_their_sources() -> None:
     assert "S9" in source_keys(drugs["midazolam"].dose.source)
     assert drugs["midazolam"].dose.source.startswith("clinic policy (set by")
     assert all(m.indication and m.route == "IV" for m in drugs.values())
+
+
+# ------------------------------------------------------------------ Schwartzman caps itself
+
+
+def test_schwartzmans_default_rate_caps_itself_at_25_mg_per_h() -> None:
+    from fractions import Fraction
+
+    from ketamine_clinic.clinical.dosing import check_rate, default_rate_texts, rules_from_protocol
+    from ketamine_clinic.clinical.limit_checks import Outcome
+    from ketamine_clinic.clinical.units import parse_rate
+
+    assert SCHWARTZMAN.dosing.rate_cap_mg_per_h is not None
+    assert SCHWARTZMAN.dosing.rate_cap_mg_per_h.source.startswith("S9")
+    assert default_rate_texts(SCHWARTZMAN, Fraction(90)) == ("25 mg/h", "25 mg/h")
+    assert default_rate_texts(SCHWARTZMAN, Fraction(60)) == ("0.35 mg/kg/h", "0.35 mg/kg/h")
+    assert default_rate_texts(SCHWARTZMAN, None) == ("0.35 mg/kg/h", "0.35 mg/kg/h")
+    # The uncapped default would break the protocol's own hard limit at 90 kg.
+    rules = rules_from_protocol(SCHWARTZMAN)
+    for text, blocked in (("0.35 mg/kg/h", True), ("25 mg/h", False)):
+        verdict = check_rate(parse_rate(text, field="start_rate"), rules=rules,
+                             weight_kg=Fraction(90), concentration_mg_per_ml=Fraction(1))
+        assert (verdict.outcome is Outcome.BLOCKED) is blocked, text
+
+
+def test_a_rate_cap_belongs_to_weight_based_protocols_only() -> None:
+    from importlib import resources
+
+    from ketamine_clinic.clinical.protocol import load_protocol_text
+    from ketamine_clinic.errors import UsageError
+
+    text = (resources.files("ketamine_clinic.protocols") / "clinic-standard.toml").read_text()
+    text = text.replace('max_rate = { value = 100, unit = "mg/h",',
+                        'rate_cap_mg_per_h = { value = 25, unit = "mg/h", source = "S9" }\n'
+                        'max_rate = { value = 100, unit = "mg/h",')
+    with pytest.raises(UsageError) as err:
+        load_protocol_text(text, "t.toml")
+    assert err.value.field == "t.toml:dosing.rate_cap_mg_per_h"

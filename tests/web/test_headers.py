@@ -73,3 +73,21 @@ def test_forwarded_proto_is_trusted_only_behind_a_configured_proxy(tmp_path: Pat
     assert _proxy_header({}, tmp_path) == "None"
     trusted = _proxy_header({"KETAMINE_CLINIC_BEHIND_PROXY": "1"}, tmp_path)
     assert "HTTP_X_FORWARDED_PROTO" in trusted
+
+
+def test_pages_carry_a_content_security_policy(cast: Any, client: Client) -> None:
+    client.force_login(cast.bob)
+    page = client.get(reverse("patient_detail", args=[cast.ana.pk]))
+    enforced = dict(d.strip().split(" ", 1) for d in
+                    page["Content-Security-Policy"].split(";"))
+    assert enforced["default-src"] == "'self'"
+    assert enforced["script-src"].split()[0] == "'self'"  # no other origin's script
+    assert "http" not in enforced["script-src"]
+    assert "*" not in enforced["script-src"]
+    assert enforced["object-src"] == "'none'"
+    assert enforced["frame-ancestors"] == "'none'"
+    assert enforced["form-action"] == "'self'"
+    strict = dict(d.strip().split(" ", 1) for d in
+                  page["Content-Security-Policy-Report-Only"].split(";"))
+    assert strict["script-src"] == "'self'"
+    assert 'src="/static/js/app.js"' in page.content.decode()  # the page script is a file

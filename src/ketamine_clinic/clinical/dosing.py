@@ -89,6 +89,7 @@ __all__ = [
     "check_dose",
     "check_order",
     "check_rate",
+    "default_rate_texts",
     "dosing_weight",
     "double_check",
     "ideal_body_weight_kg",
@@ -1362,6 +1363,27 @@ def rules_from_protocol(protocol: Protocol) -> DosingRules:
         obesity_threshold_ratio=None if ratio is None else ratio.value,
         default_plan=default_plan,
     )
+
+
+def default_rate_texts(protocol: Protocol, weight_kg: Fraction | None) -> tuple[str, str]:
+    """The start and maximum rates an order form starts from, as text with the unit.
+
+    A weight-based protocol with ``dosing.rate_cap_mg_per_h`` caps itself: when the rate
+    times the dosing weight [kg] is above the cap, the default is the cap in mg/h
+    (Schwartzman 2009: 0.35 mg/kg/h, never more than 25 mg/h [S9]); otherwise, and when the
+    weight is not known, the protocol's own rates. The prescriber may still type others;
+    the order check judges what is typed.
+    """
+    d = protocol.dosing
+    unit = d.rate_unit
+    cap = d.rate_cap_mg_per_h
+
+    def text(q: Quantity) -> str:
+        if cap is not None and weight_kg is not None and q.value * weight_kg > cap.value:
+            return f"{_number_text(cap.value)} mg/h"
+        return f"{_number_text(q.value)} {unit}"
+
+    return text(d.start_rate), text(d.max_rate)
 
 
 def _number_text(value: Fraction) -> str:

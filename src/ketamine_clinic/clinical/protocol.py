@@ -237,6 +237,9 @@ class Dosing:
     max_weight_age_days: Quantity
     obesity_threshold_ratio: Quantity | None = None
     bolus_mg_per_kg: Quantity | None = None
+    # A weight-based protocol's ceiling in mg/h (Schwartzman: 0.35 mg/kg/h, never more than
+    # 25 mg/h): the default rates an order starts from are min(rate x weight, cap).
+    rate_cap_mg_per_h: Quantity | None = None
 
     @property
     def dosing_basis(self) -> DosingBasis:
@@ -698,7 +701,11 @@ def _dosing(t: _Table) -> Dosing:
                                        integer=True),
         obesity_threshold_ratio=d.optional_quantity("obesity_threshold_ratio", "ratio"),
         bolus_mg_per_kg=d.optional_quantity("bolus_mg_per_kg", "mg/kg"),
+        rate_cap_mg_per_h=d.optional_quantity("rate_cap_mg_per_h", "mg/h"),
     )
+    if dosing.rate_cap_mg_per_h is not None and dosing.dosing_basis is DosingBasis.FIXED:
+        d.fail("rate_cap_mg_per_h", "is for weight-based protocols (a fixed-rate protocol's "
+               "max_rate is already in mg/h)")
     if dosing.start_rate.value > dosing.max_rate.value:
         d.fail("start_rate", "is above max_rate")
     if dosing.usual_rate.value > dosing.max_rate.value:

@@ -248,34 +248,59 @@ def _patient_conflicts(cal: SiteCalendar, iv: Interval, patient: PatientBookings
     return found
 
 
+def _blocked_days(cal: SiteCalendar, patient: PatientBookings,
+                  also: Sequence[Busy]) -> set[date]:
+    """Local days on which the patient may not have another visit: days they already
+    have one, and days too close to a visit of the same series."""
+    days: set[date] = set()
+    for b in (*patient.busy, *(a for a in also if a.series_key)):
+        day = cal.local(b.interval.start).date()
+        days.add(day)
+        if patient.spacing_days and b.series_key == patient.series_key:
+            for k in range(1, patient.spacing_days):
+                days.update((day - timedelta(days=k), day + timedelta(days=k)))
+    return days
+
+
 def next_free_slots(cal: SiteCalendar, *, after: datetime, length: VisitLength,
                     patient: PatientBookings, now: datetime, count: int = 3,
                     horizon_days: int = 14, also: Sequence[Busy] = (),
                     per_day: int | None = None) -> tuple[Slot, ...]:
     """The first ``count`` starts from ``after`` (on the slot grid, within the opening
     hours, over ``horizon_days`` local days) at which the visit has no conflict; with
-    ``per_day``, at most that many on one day (so that a choice spans several days)."""
+    ``per_day``, at most that many on one day (so that a choice spans several days).
+
+    Days the patient may not come are skipped whole; each candidate is then checked for
+    a free chair, and every slot returned passes :func:`visit_conflicts`."""
     step = timedelta(minutes=cal.slot_step_min)
     first_day = cal.local(max(after, now)).date()
+    blocked = _blocked_days(cal, patient, also)
     slots: list[Slot] = []
     for offset in range(horizon_days + 1):
         day = first_day + timedelta(days=offset)
-        if day in cal.closed:
+        if day in cal.closed or day in blocked:
             continue
+        if patient.last_day is not None and day > patient.last_day:
+            break
         today = 0
         for opens, closes in cal.hours.get(day.weekday(), ()):
             t = datetime.combine(day, opens, cal.tz)
             last = datetime.combine(day, closes, cal.tz) - length.total
             while t <= last and (per_day is None or today < per_day):
-                if t >= after and t >= now:
-                    conflicts, chair = visit_conflicts(cal, start=t, length=length,
-                                                       chair=None, patient=patient,
-                                                       now=now, also=also)
-                    if not conflicts and chair is not None:
-                        slots.append(Slot(t, chair))
-                        today += 1
-                        if len(slots) == count:
-                            return tuple(slots)
+                if t >= after and t >= now and (patient.earliest is None
+                                                or t >= patient.earliest):
+                    iv = Interval(t, t + length.total)
+                    taken = {b.chair for b in also if b.interval.overlaps(iv)}
+                    if any(c not in taken and cal.chair_busy(c, iv) is None
+                           for c in cal.chairs):
+                        conflicts, chair = visit_conflicts(cal, start=t, length=length,
+                                                           chair=None, patient=patient,
+                                                           now=now, also=also)
+                        if not conflicts and chair is not None:
+                            slots.append(Slot(t, chair))
+                            today += 1
+                            if len(slots) == count:
+                                return tuple(slots)
                 t += step
     return tuple(slots)
 

@@ -65,7 +65,8 @@ def test_the_document_states_the_protocols_regimen(pv1: Any) -> None:
     assert f"planned in this series: {n(series.sessions)}, on consecutive days." in text
     premed = protocol.premedications[0]
     assert f"{premed.drug} {n(premed.dose)} {premed.dose.unit} {premed.route}" in text
-    assert f"sha256 {pv1.sha256}" in text
+    assert f"(version {pv1.version})." in text
+    assert pv1.sha256 not in text  # kept in the record, not in the text the patient reads
 
 
 def test_the_document_names_common_dream_like_effects_and_the_no_driving_hours(
@@ -262,7 +263,7 @@ def test_the_consent_page_records_a_drawn_signature(cast: Any, pv1: Any, client:
     page = client.get(url, {"protocol_version": pv1.pk})
     assert page.status_code == 200
     assert b"Starting rate: " in page.content
-    assert consent_for(pv1).sha256.encode() in page.content
+    assert consent_for(pv1).sha256.encode() in page.content  # "for the clinic's record"
     response = client.post(url, {
         "protocol_version": pv1.pk, "document_sha256": consent_for(pv1).sha256,
         "method": "signature", "explained_by": cast.bob.pk,
@@ -309,3 +310,62 @@ def test_the_withdrawal_page_marks_the_consent_withdrawn(cast: Any, pv1: Any,
     assert response.status_code == 302
     assert consent_current(cast.ana, pv1) is None
     assert b"withdrawn" in client.get(reverse("consent_detail", args=[consent.pk])).content
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+COVERED = {
+    "off-label use": "off-label use",
+    "the dissociation target": "until you notice some dream-like or detached feelings",
+    "misuse with repeated use": "Misuse and dependence",
+    "bladder risks with repeated use": "the risk may grow with repeated treatment",
+    "premedication side effects": "Possible side effects of glycopyrrolate: dry mouth",
+    "allergies": "If you are allergic to ketamine you cannot have this treatment",
+    "no driving for 24 h": "for 24 hours after the infusion ends",
+    "the alternatives": "physical and occupational therapy",
+}
+
+
+@pytest.mark.parametrize("topic", sorted(COVERED))
+def test_the_consent_covers_what_the_review_asked_for(topic: str, pv1: Any) -> None:
+    assert COVERED[topic] in consent_for(pv1).text
+
+
+def test_the_aim_comes_from_the_protocols_data_one_truth_per_protocol(cast: Any) -> None:
+    from ketamine_clinic.web.protocols.models import ProtocolVersion
+
+    standard = ProtocolVersion.objects.get(name="clinic-standard", version=2)
+    consensus = ProtocolVersion.objects.get(name="consensus-2018", version=2)
+    assert loaded(standard).titration_target is not None
+    assert loaded(consensus).titration_target is None
+    assert "until you notice some dream-like" in consent_for(standard).text
+    assert "The aim is pain relief, not a dream-like state" in consent_for(consensus).text
+    assert "The aim is pain relief" not in consent_for(standard).text
+
+
+def test_the_consent_a_patient_reads_has_no_source_tags_or_checksums(
+        cast: Any, pv1: Any, client: Any) -> None:
+    import re
+
+    client.force_login(cast.bob)
+    generated = consent_for(pv1)
+    assert "[S26]" in generated.text  # the stored record keeps the sources
+    page = client.get(reverse("consent_new", args=[cast.ana.pk]),
+                      {"protocol_version": pv1.pk}).content.decode()
+    document = page[page.index('class="consent-doc"'):page.index('id="record-details"')]
+    assert not re.search(r"\[(S\d+|clinic-page|clinic-policy)", document)
+    assert pv1.sha256 not in document
+    printed = client.get(reverse("consent_print", args=[cast.ana.pk, pv1.pk])).content.decode()
+    assert not re.search(r"\[(S\d+|clinic-page|clinic-policy)", printed)
+    assert generated.sha256 not in printed
+    assert pv1.sha256 not in printed
+
+
+def test_the_printed_consent_writes_dates_in_the_clinics_locale(cast: Any, pv1: Any,
+                                                                client: Any) -> None:
+    client.force_login(cast.bob)
+    printed = client.get(reverse("consent_print", args=[cast.ana.pk, pv1.pk])).content.decode()
+    born = cast.ana.date_of_birth
+    assert f"date of birth {born:%m/%d/%Y} (month/day/year)" in printed
+    assert "Date (month/day/year) and time" in printed

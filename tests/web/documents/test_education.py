@@ -105,6 +105,7 @@ def test_a_source_key_renders_as_a_link_to_its_entry() -> None:
     "/education/", "/education/sources/", "/education/print/",
     *[f"/education/{slug}/" for slug in SLUGS],
 ])
+@pytest.mark.django_db  # the infusion page lists each stored protocol's aim
 def test_the_pages_are_open_without_logging_in(client: Client, url: str) -> None:
     response = client.get(url)
     assert response.status_code == 200
@@ -128,6 +129,7 @@ def test_a_page_links_its_citations_and_can_be_printed(client: Client) -> None:
     assert "@media print" in html
 
 
+@pytest.mark.django_db
 def test_the_print_view_holds_every_page(client: Client) -> None:
     html = client.get(reverse("education_print")).content.decode()
     for page in PAGES:
@@ -137,3 +139,40 @@ def test_the_print_view_holds_every_page(client: Client) -> None:
 def test_staff_see_the_education_link_in_the_top_bar(cast: Any, client: Client) -> None:
     client.force_login(cast.carol)
     assert b'href="/education/"' in client.get(reverse("home")).content
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_the_pages_no_longer_say_the_aim_is_never_to_dissociate() -> None:
+    assert "make you dissociate" not in all_text()
+
+
+@pytest.mark.django_db
+def test_the_infusion_page_states_each_protocols_aim_from_its_data(client: Client) -> None:
+    from ketamine_clinic.web.documents.consent import aim_line, consent_for
+    from ketamine_clinic.web.documents.protocol_facts import protocol_facts
+    from ketamine_clinic.web.protocols.services import protocol_current
+
+    page = client.get(reverse("education_page", args=["how-an-infusion-goes"]))
+    html = page.content.decode()
+    aims = html[html.index('id="protocol-aims"'):]
+    for name in ("clinic-standard", "consensus-2018", "schwartzman-2009"):
+        pv = protocol_current(name)
+        aim = aim_line(protocol_facts(pv))
+        assert pv.title in aims
+        first_sentence = aim.split(". ")[0]
+        assert first_sentence in aims
+        assert first_sentence in consent_for(pv).text  # the consent says the same
+    standard = aims[aims.index(protocol_current("clinic-standard").title):]
+    assert standard.split("</li>")[0].count("dream-like or detached feelings") == 1
+
+
+def test_emergency_symptoms_on_the_after_care_page_go_to_the_emergency_number() -> None:
+    page = education.page("after-your-infusion")
+    assert page is not None
+    emergency = next(s for s in page.sections if "911" in s.heading)
+    clinic = next(s for s in page.sections if s.heading == "Call us if")
+    for symptom in ("chest pain", "trouble breathing", "cannot stay awake"):
+        assert any(symptom in b.lower() for b in emergency.bullets)
+        assert not any(symptom in b.lower() for b in clinic.bullets)

@@ -107,8 +107,8 @@ def test_the_pdf_names_the_patient_the_end_time_and_the_no_driving_clock_time(
     text = pdf_text(client, finished_session)
     assert "Ana Ruiz" in text
     assert "Ana Ruiz · MRN DEN-1" in text  # the footer of every page
-    assert "Your infusion ended on Monday 3 March 2025 at 1:30 PM" in text
-    assert "Do not drive until Tuesday 4 March 2025 at 1:30 PM" in text
+    assert "Your infusion ended on Monday, March 3, 2025 at 1:30 PM" in text
+    assert "Do not drive until Tuesday, March 4, 2025 at 1:30 PM" in text
     assert "For 24 hours after that" in text
     assert "110 mg in total" in text
     assert "Midazolam 2 mg IV at 9:20 AM" in text
@@ -131,7 +131,7 @@ def test_the_pdf_carries_the_protocols_instructions_and_whom_to_call(
     assert "Changes in mood, perception" in text
     assert "call the clinic: 303-555-0142" in text
     assert "In an emergency call 911" in text
-    assert "Tuesday 4 March 2025 at 9:00 AM, Denver" in text  # the next session
+    assert "Tuesday, March 4, 2025 at 9:00 AM, Denver" in text  # the next session
     assert "Front Range Pain & Ketamine Clinic" in text
 
 
@@ -148,7 +148,7 @@ def test_the_sheet_falls_back_to_the_clinics_instructions_when_the_protocol_is_u
     text = pdf_text(client, finished_session)
     assert "No strenuous exercise" in text
     assert "Call the clinic straight away if you have" in text
-    assert "Do not drive until Tuesday 4 March 2025 at 1:30 PM" in text
+    assert "Do not drive until Tuesday, March 4, 2025 at 1:30 PM" in text
     emergency = text.index("Call 911 now if you have")
     assert emergency < text.index("chest pain") < text.index("Call the clinic straight away")
 
@@ -195,7 +195,7 @@ def test_the_no_driving_time_keeps_24_elapsed_hours_across_the_daylight_saving_c
     add_entry(session, "stop", at(20, 0, day=8), by=cast.bob)
     client.force_login(cast.bob)
     text = pdf_text(client, session)
-    assert "Do not drive until Sunday 9 March 2025 at 9:00 PM" in text
+    assert "Do not drive until Sunday, March 9, 2025 at 9:00 PM" in text
     until = session_summary(session).no_driving.until  # type: ignore[union-attr]
     assert until.astimezone(DENVER).utcoffset() == timedelta(hours=-6)
 
@@ -216,7 +216,7 @@ def test_the_print_view_shows_the_same_sheet(cast: Any, finished_session: Any,
     client.force_login(cast.bob)
     page = client.get(reverse("session_instructions", args=[finished_session.pk]))
     html = page.content.decode()
-    assert "Do not drive until Tuesday 4 March 2025 at 1:30 PM" in html
+    assert "Do not drive until Tuesday, March 4, 2025 at 1:30 PM" in html
     assert "Ana Ruiz" in html
 
 
@@ -229,3 +229,52 @@ def test_reading_the_sheet_is_audited(cast: Any, finished_session: Any, client: 
     client.get(reverse(view, args=[finished_session.pk]))
     entry = AuditEntry.objects.filter(action__startswith="discharge_instructions.").get()
     assert entry.object_id == str(finished_session.pk)
+
+
+def test_the_series_position_counts_the_infusions_actually_given(
+        cast: Any, finished_session: Any, client: Client) -> None:
+    from ketamine_clinic.web.sessions.models import InfusionSession
+
+    bob = cast.bob
+    series = finished_session.series
+    # Visit 2 (the next morning) was never started; visit 3 is given on day 5.
+    missed = InfusionSession.objects.get(series=series, visit_number=2)
+    assert session_summary(missed).infusion_number is None
+    third = make_session(cast, finished_session.order.protocol_version, visit=3,
+                         scheduled_for=at(9, 0, day=5), series=series)
+    add_entry(third, "infusion_start", at(9, 30, day=5), rate(20), by=bob)
+    add_entry(third, "stop", at(13, 30, day=5), {"reason": "planned end"}, by=bob)
+    assert session_summary(finished_session).infusion_number == 1
+    assert session_summary(third).infusion_number == 2  # its booking number is 3
+    client.force_login(bob)
+    text = pdf_text(client, third)
+    assert "infusion 2 of your series (5 planned)" in text
+    assert "infusion 3 of your series" not in text
+
+
+def test_a_start_entered_in_error_is_not_counted_as_an_infusion_given(
+        cast: Any, finished_session: Any) -> None:
+    bob = cast.bob
+    series = finished_session.series
+    start = next(e for e in finished_session.entries.all() if e.kind == "infusion_start")
+    add_entry(finished_session, "entered_in_error", at(14, 0), {}, by=bob, corrects=start,
+              reason="charted on the wrong patient")
+    later = make_session(cast, finished_session.order.protocol_version, visit=3,
+                         scheduled_for=at(9, 0, day=6), series=series)
+    add_entry(later, "infusion_start", at(9, 30, day=6), rate(20), by=bob)
+    assert session_summary(later).infusion_number == 1
+
+
+def test_the_sheet_writes_dates_in_the_clinics_locale(cast: Any, finished_session: Any,
+                                                      client: Client, settings: Any) -> None:
+    from ketamine_clinic.web.documents import dates
+
+    client.force_login(cast.bob)
+    text = pdf_text(client, finished_session)  # a US clinic (en-us)
+    born = finished_session.patient.date_of_birth
+    assert f"{born:%m/%d/%Y} (month/day/year)" in text
+    assert "Monday, March 3, 2025, infusion 1 of your series" in text
+    assert "3 March 2025" not in text
+    settings.LANGUAGE_CODE = "en-gb"
+    assert dates.patient_numeric_date(born) == f"{born:%d/%m/%Y} (day/month/year)"
+    assert dates.patient_date(at(9)) == "Monday 3 March 2025"

@@ -70,6 +70,9 @@ def test_the_screening_page_shows_the_ketamine_exclusion_and_its_reason(
     page = client.get(response["Location"]).content.decode()
     assert 'data-decision="ineligible"' in page
     assert "Allergy recorded to ketamine (reaction: anaphylaxis)" in page
+    assert "<dt>Allergies</dt><dd>ketamine (anaphylaxis)</dd>" in page  # the facts used
+    form_page = client.get(reverse("screening_new", args=[ana_ready.pk])).content.decode()
+    assert "<dt>Allergies</dt><dd>ketamine (anaphylaxis)</dd>" in form_page
 
 
 def test_the_patient_page_shows_a_ketamine_allergy(client: Any, cast: Any,
@@ -78,6 +81,8 @@ def test_the_patient_page_shows_a_ketamine_allergy(client: Any, cast: Any,
     client.force_login(cast.bob)
     page = client.get(ana_ready.get_absolute_url()).content.decode()
     assert 'id="ketamine-allergy"' in page
+    assert 'id="ketamine-allergy-banner"' in page  # at the top of the page
+    assert page.index('id="ketamine-allergy-banner"') < page.index('id="demographics"')
     assert "Allergy recorded to esketamine (reaction: rash): that is ketamine." in page
 
 
@@ -88,3 +93,18 @@ def test_the_screening_form_shows_the_published_budapest_wording(client: Any, ca
     block = page[page.index('id="budapest-published"'):]
     assert "Continuing pain, which is disproportionate to any inciting event." in block
     assert "Reports of edema and/or sweating changes and/or sweating asymmetry." in block
+
+
+def test_the_bedside_reads_a_patients_allergies_through_the_core(cast: Any,
+                                                                  ana_ready: Any) -> None:
+    from ketamine_clinic.clinical.allergies import is_allergic
+
+    record_allergy(cast, ana_ready, "benzodiazepines", "angioedema")
+    wrong = record_allergy(cast, ana_ready, "ondansetron")
+    patients.record_mark_in_error(actor=Actor(user=cast.bob), record=wrong,
+                                  reason="another patient's allergy")
+    records = selectors.allergy_records(ana_ready)
+    assert [r.substance for r in records] == ["benzodiazepines"]
+    assert is_allergic(records, "midazolam")
+    assert not is_allergic(records, "ondansetron")
+    assert not is_allergic(records, "ketamine")

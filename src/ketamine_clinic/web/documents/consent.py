@@ -62,6 +62,13 @@ def _minutes(value: Fraction) -> str:
     return f"{minutes} minutes"
 
 
+def aim_line(facts: ProtocolFacts) -> str:
+    """What the infusion aims for under this protocol, from its data (one truth per
+    protocol: the consent and the education pages say the same)."""
+    aims = _template()[0]["aim"]
+    return str(aims["dissociation"] if facts.dissociation_target else aims["pain_relief"])
+
+
 def plan_lines(facts: ProtocolFacts) -> list[str]:
     """The protocol's plan as plain-language list items."""
     unit = facts.rate_unit
@@ -82,10 +89,15 @@ def plan_lines(facts: ProtocolFacts) -> list[str]:
         f"Each infusion lasts about {_minutes(facts.planned_duration_min)}.",
         f"Number of infusions planned in this series: {facts.planned_sessions}{spacing}.",
     ]
+    lines.append(aim_line(facts))
     if facts.premedications:
         meds = "; ".join(f"{m.drug} {m.dose_text} {m.route}"
                          + (f" ({m.when})" if m.when else "") for m in facts.premedications)
         lines.append(f"Medicines given before the infusion: {meds}.")
+        effects = _template()[0].get("premedication_effects", {})
+        for m in facts.premedications:
+            if m.drug in effects:
+                lines.append(f"Possible side effects of {m.drug}: {effects[m.drug]}.")
     return lines
 
 
@@ -98,8 +110,9 @@ def consent_from_facts(facts: ProtocolFacts, *, protocol_version_id: int) -> Gen
         "",
         values["clinic_name"],
         "",
-        f"Protocol: {facts.title} ({facts.name}, version {facts.version}). "
-        f"Protocol text sha256 {facts.sha256}.",
+        # The protocol's sha256 stays in the record (ConsentDocument.protocol_version), not
+        # in the text the patient reads.
+        f"Treatment protocol: {facts.title} (version {facts.version}).",
     ]
     for section in template.get("section", ()):
         out += ["", f"# {fill(section['heading'], values)}"]

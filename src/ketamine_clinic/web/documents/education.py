@@ -19,7 +19,7 @@ from typing import Any
 from ketamine_clinic.clinical.discharge import no_driving_until
 from ketamine_clinic.web.documents.markup import SPECIAL_KEYS, cited_keys
 
-NOT_PAGES = frozenset({"consent.toml", "discharge_sheet.toml"})
+NOT_PAGES = frozenset({"consent.toml", "discharge_sheet.toml", "locale.toml"})
 
 SPECIAL_SOURCES = {
     "clinic-policy": (
@@ -46,6 +46,7 @@ class Section:
     heading: str
     paragraphs: tuple[str, ...]
     bullets: tuple[str, ...]
+    protocol_aims: bool = False  # list each current protocol's aim here (from its data)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def _page(data: dict[str, Any], values: dict[str, str]) -> Page:
                 heading=fill(s["heading"], values),
                 paragraphs=tuple(fill(p, values) for p in s.get("paragraphs", ())),
                 bullets=tuple(fill(b, values) for b in s.get("bullets", ())),
+                protocol_aims=bool(s.get("protocol_aims", False)),
             )
             for s in data.get("section", ())
         ),

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.documents.consent import DRUG_NAMES
+from ketamine_clinic.web.documents.dates import patient_clock
 from ketamine_clinic.web.documents.education import fill, placeholders
 from ketamine_clinic.web.documents.markup import cited_keys, strip_citations
 from ketamine_clinic.web.documents.protocol_facts import protocol_facts
@@ -44,6 +45,7 @@ class Sheet:
     emergency_number: str
     sources: tuple[str, ...]
     problems: tuple[str, ...]
+    printed_at: datetime | None = None
 
     @property
     def drug_name(self) -> str:
@@ -65,10 +67,9 @@ def _content() -> dict[str, Any]:
 
 
 def clock(at: datetime) -> str:
-    """A time as people read it on a sheet: 'Tuesday 4 March 2025 at 3:25 PM'."""
-    local = timezone.localtime(at)
-    hour = local.strftime("%I").lstrip("0")
-    return f"{local:%A} {local.day} {local:%B %Y} at {hour}:{local:%M %p}"
+    """A time as people read it on a sheet, in the clinic's locale and time zone:
+    'Tuesday, March 4, 2025 at 3:25 PM' (en-us; ``documents.dates``)."""
+    return patient_clock(at)
 
 
 def instruction_sheet(summary: SessionSummary) -> Sheet:
@@ -125,4 +126,5 @@ def instruction_sheet(summary: SessionSummary) -> Sheet:
         emergency_number=str(content["emergency_number"]),
         sources=tuple(keys),
         problems=tuple(problems),
+        printed_at=timezone.now(),
     )

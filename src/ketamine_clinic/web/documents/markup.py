@@ -85,15 +85,22 @@ def parse_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def render_document(text: str, sources_url: str) -> SafeString:
-    """A whole document (consent text) as safe HTML."""
+def render_document(text: str, sources_url: str, *, for_patient: bool = False) -> SafeString:
+    """A whole document (consent text) as safe HTML.
+
+    ``for_patient``: the text a patient reads, without source keys (the stored record keeps
+    them, and the staff view links them)."""
+
+    def inline(item: str) -> str:
+        return str(render_inline(strip_citations(item) if for_patient else item, sources_url))
+
     parts: list[str] = []
     for block in parse_blocks(text):
         if block.kind == "heading":
             parts.append(str(format_html("<h2>{}</h2>", block.lines[0])))
         elif block.kind == "paragraph":
-            parts.append(f"<p>{render_inline(block.lines[0], sources_url)}</p>")
+            parts.append(f"<p>{inline(block.lines[0])}</p>")
         else:
-            lis = "".join(f"<li>{render_inline(item, sources_url)}</li>" for item in block.lines)
+            lis = "".join(f"<li>{inline(item)}</li>" for item in block.lines)
             parts.append(f"<ul>{lis}</ul>")
     return mark_safe("\n".join(parts))  # every part is escaped above

@@ -45,6 +45,9 @@ class ProtocolFacts:
     premedications: tuple[Medicine, ...] = ()
     discharge_instructions: tuple[str, ...] = ()
     discharge_sources: tuple[str, ...] = ()  # reference keys the instructions cite
+    # The rate is titrated toward a dissociation score ([titration_target] on a
+    # dissociation scale): what the consent and education pages say the aim is.
+    dissociation_target: bool = False
 
 
 def _value(q: Quantity | None) -> Fraction | None:
@@ -76,7 +79,17 @@ def facts_from_protocol(protocol: Protocol, *, sha256: str) -> ProtocolFacts:
         premedications=tuple(_medicine(m) for m in protocol.premedications),
         discharge_instructions=tuple(n.text for n in notes),
         discharge_sources=tuple(dict.fromkeys(k for n in notes for k in source_keys(n.source))),
+        dissociation_target=_aims_at_dissociation(protocol),
     )
+
+
+def _aims_at_dissociation(protocol: Protocol) -> bool:
+    target = protocol.titration_target
+    if target is None:
+        return False
+    from ketamine_clinic.clinical.scales import get_scale
+
+    return get_scale(target.scale).kind == "dissociation"
 
 
 def protocol_facts(pv: ProtocolVersion) -> ProtocolFacts:

@@ -140,6 +140,10 @@ class SessionSummary:
     next_session: InfusionSession | None
     no_driving: NoDrivingAdvice | None
     problems: tuple[str, ...] = field(default=())
+    # This session's place among the series' infusions actually given (an effective
+    # infusion start), not its booking number; None while it has not started.
+    infusion_number: int | None = None
+    planned_sessions: int | None = None
 
     @property
     def ended(self) -> bool:
@@ -216,4 +220,37 @@ def session_summary(session: InfusionSession) -> SessionSummary:
         # In the clinic's time zone, so that the clock time printed is the one at home.
         no_driving=no_driving_until(timezone.localtime(ended)) if ended is not None else None,
         problems=tuple(problems),
+        infusion_number=infusion_number(session) if started is not None else None,
+        planned_sessions=session.series.planned_sessions,
     )
+
+
+def infusion_number(session: InfusionSession) -> int:
+    """1 + the infusions given earlier in the same series: sessions scheduled before this
+    one whose effective timeline has an infusion start (a cancelled or not-started visit,
+    or a start entered in error, does not count)."""
+    earlier = (InfusionSession.objects
+               .filter(series_id=session.series_id, scheduled_for__lte=session.scheduled_for)
+               .exclude(pk=session.pk).order_by("scheduled_for", "id"))
+    given = sum(1 for s in earlier
+                if s.scheduled_for < session.scheduled_for or s.pk < session.pk
+                if any(e.kind == "infusion_start" for e in effective_timeline(s)))
+    return given + 1
+
+
+def protocol_aims() -> list[tuple[str, str]]:
+    """(title, what the infusion aims for) of each protocol's current version, from the
+    protocol's own data: the education pages show what the consent says."""
+    from ketamine_clinic.web.documents.consent import aim_line
+    from ketamine_clinic.web.documents.protocol_facts import protocol_facts
+    from ketamine_clinic.web.protocols.services import protocol_current
+
+    out = []
+    names = ProtocolVersion.objects.values_list("name", flat=True).distinct().order_by("name")
+    for name in names:
+        pv = protocol_current(name)
+        try:
+            out.append((pv.title, aim_line(protocol_facts(pv))))
+        except (UsageError, ValueError, KeyError):
+            continue  # a version the loader refuses has no aim to show
+    return out

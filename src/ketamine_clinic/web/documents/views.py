@@ -19,7 +19,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
 from ketamine_clinic.web.audit.services import Actor, audit_record
-from ketamine_clinic.web.documents import education, selectors, services
+from ketamine_clinic.web.documents import dates, education, selectors, services
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.forms import ConsentForm, WithdrawForm
 from ketamine_clinic.web.documents.instructions import instruction_sheet
@@ -52,6 +52,8 @@ def education_page(request: HttpRequest, slug: str) -> HttpResponse:
     i = pages.index(page)
     return render(request, "documents/education_page.html", {
         "page": page, "pages": pages, "sources_url": _sources_url(), "current": page.slug,
+        "protocol_aims": selectors.protocol_aims()
+        if any(s.protocol_aims for s in page.sections) else [],
         "previous": pages[i - 1] if i > 0 else None,
         "next": pages[i + 1] if i + 1 < len(pages) else None,
     })
@@ -61,6 +63,7 @@ def education_page(request: HttpRequest, slug: str) -> HttpResponse:
 def education_print(request: HttpRequest) -> HttpResponse:
     return render(request, "documents/education_print.html",
                   {"pages": education.pages(), "sources_url": _sources_url(),
+                   "protocol_aims": selectors.protocol_aims(),
                    "current": "print"})
 
 
@@ -149,7 +152,7 @@ def consent_new(request: HttpRequest, patient_id: int) -> HttpResponse:
                                                    "document_sha256": generated.sha256})
     context.update({
         "form": form, "generated": generated,
-        "document_html": render_document(generated.text, _sources_url()),
+        "document_html": render_document(generated.text, _sources_url(), for_patient=True),
         "current": selectors.consent_current(patient, pv),
     })
     return render(request, "documents/consent_new.html", context, status=status)
@@ -169,7 +172,8 @@ def consent_print(request: HttpRequest, patient_id: int, protocol_version_id: in
                  detail={"protocol_version": pv.pk, "document_sha256": generated.sha256})
     return render(request, "documents/consent_print.html", {
         "patient": patient, "protocol_version": pv, "generated": generated,
-        "document_html": render_document(generated.text, _sources_url()),
+        "document_html": render_document(generated.text, _sources_url(), for_patient=True),
+        "date_order": dates.formats()["numeric_order"],  # how to write the date by hand
     })
 
 

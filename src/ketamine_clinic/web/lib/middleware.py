@@ -50,11 +50,31 @@ PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
     "publickey-credentials-get", "serial", "usb", "xr-spatial-tracking"))
 
 
+def _policy(script_src: str) -> str:
+    return "; ".join((
+        "default-src 'self'", f"script-src {script_src}",
+        # Inline style attributes and htmx's indicator style: styles cannot run code.
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:", "font-src 'self'", "connect-src 'self'",
+        "object-src 'none'", "base-uri 'self'", "form-action 'self'",
+        "frame-ancestors 'none'"))
+
+
+# Enforced: scripts only from the app itself (no other origin can serve one), nothing
+# embedded, no form posting elsewhere, no framing. Inline scripts and htmx's evaluated
+# trigger filters are still allowed while the last inline blocks move to static files;
+# the strict policy (scripts from the app's files only) is sent as Report-Only meanwhile,
+# so the browser console names every inline script left (docs/api.md).
+CONTENT_SECURITY_POLICY = _policy("'self' 'unsafe-inline' 'unsafe-eval'")
+CONTENT_SECURITY_POLICY_STRICT = _policy("'self'")
+
+
 class SecurityHeadersMiddleware:
-    """``Permissions-Policy`` on every answer; ``Cache-Control: no-store`` on every answer
-    to a logged-in user or an API client (patient pages, API and FHIR answers must not stay
-    in a browser's or a proxy's cache), unless the view set a cache policy of its own
-    (the bundled plotly script is ``public``)."""
+    """``Permissions-Policy`` on every answer, a Content Security Policy on every page;
+    ``Cache-Control: no-store`` on every answer to a logged-in user or an API client
+    (patient pages, API and FHIR answers must not stay in a browser's or a proxy's cache),
+    unless the view set a cache policy of its own (the bundled plotly script is
+    ``public``)."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
@@ -62,6 +82,10 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response: HttpResponse = self.get_response(request)
         response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if response.get("Content-Type", "").startswith("text/html"):
+            response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.setdefault("Content-Security-Policy-Report-Only",
+                                CONTENT_SECURITY_POLICY_STRICT)
         user = getattr(request, "user", None)
         private = (bool(user is not None and user.is_authenticated)
                    or request.path.startswith(("/api/", "/fhir/"))

@@ -3,10 +3,12 @@ units and name the field at fault."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from django import forms
 
+from ketamine_clinic.clinical.dosing import default_rate_texts
 from ketamine_clinic.clinical.limit_checks import override_reasons
 from ketamine_clinic.clinical.protocol import Protocol
 from ketamine_clinic.clinical.units import to_float
@@ -40,9 +42,11 @@ class OrderForm(forms.Form):
                                                    required=False,
                                                    widget=forms.CheckboxSelectMultiple)
 
-    def __init__(self, *args: Any, protocol: Protocol, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, protocol: Protocol, weight_kg: Fraction | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         d = protocol.dosing
+        start_text, max_text = default_rate_texts(protocol, weight_kg)
         unit = d.rate_unit
         self.fields["vial_strength_mg_per_ml"].choices = [  # type: ignore[attr-defined]
             (_n(q.value), f"{_n(q.value)} mg/mL") for q in protocol.drug.vial_strengths_mg_per_ml]
@@ -57,10 +61,10 @@ class OrderForm(forms.Form):
         if not self.is_bound:
             defaults = {
                 "vial_strength_mg_per_ml": _n(protocol.drug.vial_strengths_mg_per_ml[0].value),
-                "start_rate": f"{_n(d.start_rate.value)} {unit}",
+                "start_rate": start_text,
                 "titration_step": "" if d.titration_step is None
                 else f"{_n(d.titration_step.value)} {unit}",
-                "max_rate": f"{_n(d.max_rate.value)} {unit}",
+                "max_rate": max_text,
                 "min_step_interval_min": "" if d.min_step_interval_min is None
                 else _n(d.min_step_interval_min.value),
                 "planned_duration_min": _n(d.planned_duration_min.value),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 from typing import Any
 
 from django.contrib import messages
@@ -128,8 +129,11 @@ def _form_page(request: HttpRequest, patient: Patient, *, old: Order | None = No
     protocol = pv.protocol()
     form_class = ChangeForm if old else OrderForm
     initial = _initial_from(old) if old else {}
-    form = form_class(request.POST or None, protocol=protocol, initial=initial)
-    context.update(form=form, protocol=protocol, weight=latest_weight(patient))
+    weight = latest_weight(patient)
+    form = form_class(request.POST or None, protocol=protocol, initial=initial,
+                      weight_kg=None if weight is None
+                      else Fraction(weight.value_number))  # a capped protocol caps itself
+    context.update(form=form, protocol=protocol, weight=weight)
     if request.method == "POST" and form.is_valid():
         try:
             if old is not None:

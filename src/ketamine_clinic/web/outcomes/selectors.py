@@ -152,7 +152,11 @@ def _effective(qs: QuerySet[Any], model: type) -> QuerySet[Any]:
     return qs.filter(~Exists(model.objects.filter(corrects=OuterRef("pk"))))
 
 
-def _series_queryset(site_ids: Iterable[int], filters: CohortFilters) -> QuerySet[Series]:
+def _series_queryset(site_ids: Iterable[int], filters: CohortFilters, *,
+                     scope_only: bool = False) -> QuerySet[Series]:
+    """The series of the report. ``scope_only``: a superset for the other queries to filter
+    on, without the costly first-session subquery unless a date filter needs it (series
+    never started have no started sessions, so they add no rows there)."""
     crps = Diagnosis.objects.filter(patient=OuterRef("patient_id"), group__startswith="crps",
                                     entered_in_error_at__isnull=True)
     started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
@@ -160,9 +164,11 @@ def _series_queryset(site_ids: Iterable[int], filters: CohortFilters) -> QuerySe
              .order_by("scheduled_for").values("scheduled_for")[:1])
     from django.db.models import Subquery
 
-    qs = (Series.objects.filter(patient__site_id__in=list(site_ids))
-          .annotate(first_at=Subquery(first), is_crps=Exists(crps))
-          .filter(first_at__isnull=False))
+    qs = Series.objects.filter(patient__site_id__in=list(site_ids))
+    if not scope_only or filters.date_from or filters.date_to:
+        qs = qs.annotate(first_at=Subquery(first)).filter(first_at__isnull=False)
+    if filters.diagnosis or not scope_only:
+        qs = qs.annotate(is_crps=Exists(crps))
     if filters.sites:
         qs = qs.filter(patient__site__code__in=filters.sites)
     if filters.protocol:
@@ -188,8 +194,10 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
     Five queries in all, whatever the size of the cohort.
     """
     base = _series_queryset(site_ids, filters)
+    scope = _series_queryset(site_ids, filters, scope_only=True)
     if patient_ids is not None:
         base = base.filter(patient_id__in=list(patient_ids))
+        scope = scope.filter(patient_id__in=list(patient_ids))
     rows = base.values_list("id", "patient_id", "patient__site__code",
                             "protocol_version__name", "is_crps", "first_at",
                             "protocol_version_id")
@@ -197,13 +205,15 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
     for sid, pid, site, proto, is_crps, first_at, pv_id in rows:
         by_id[sid] = CohortSeries(sid, pid, site, proto, "crps" if is_crps else "other",
                                   first_at, pv_id)
-    ids = base.values("id")
+    ids = scope.values("id")
 
     started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
     sessions = (InfusionSession.objects.filter(series__in=ids).filter(Exists(started))
                 .values_list("id", "series_id", "visit_number"))
     session_of: dict[int, SessionPain] = {}
     for sess_id, sid, visit in sessions:
+        if sid not in by_id:
+            continue  # a series outside the report (the scope is a superset)
         sp = SessionPain(sess_id, visit)
         by_id[sid].sessions[visit] = sp
         session_of[sess_id] = sp
@@ -215,7 +225,7 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
              .values_list("session_id", KT("payload__phase"), KT("payload__nrs")))
     for sess_id, phase, nrs in pains:
         sp = session_of.get(sess_id)
-        if sp is None or nrs is None:
+        if sp is None or nrs is None or nrs == "null":  # SQLite gives a JSON null as 'null'
             continue
         if phase == "pre" and sp.before is None:
             sp.before = float(nrs)
@@ -237,7 +247,9 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
                             "follow_up__session_id", "pain_average_nrs",
                             "opioid_mme_per_day"))
     for sid, point, sess_id, pain, mme in answers:
-        s = by_id[sid]
+        s = by_id.get(sid)
+        if s is None:
+            continue  # a series never started, or outside the report
         if point == "baseline":
             s.baseline_answer_pain = float(pain)
             if mme is not None:

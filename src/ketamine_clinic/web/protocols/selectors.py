@@ -372,13 +372,21 @@ class AllergySummary:
     unrecognised: list[str]  # substances the drug dictionary does not name
 
 
+def allergy_records(patient: Patient) -> list[AllergyRecord]:
+    """The patient's allergies as the core reads them (``clinical.allergies``): every record
+    not entered in error, ``active``. For the bedside: ``is_allergic(allergy_records(p),
+    drug)`` before a drug is given."""
+    return [AllergyRecord(a["substance"], reaction=a["reaction"], status=a["status"])
+            for a in allergy_facts(patient)]
+
+
 def allergy_summary(patient: Patient, drugs: list[tuple[str, str]]) -> AllergySummary:
     """``drugs``: (name, role) pairs, e.g. the order's ketamine, premedication and rescue
     drugs. Matching is the core's (``clinical.allergies``)."""
     rows = list(patient.allergies.filter(entered_in_error_at__isnull=True)
                 .order_by("substance", "id"))
     records = [AllergyRecord(a.substance, reaction=a.reaction) for a in rows]
-    alerts = []
+    alerts: list[AllergyAlert] = []
     for name, role in drugs:
         for match in allergy_matches(records, name):
             alerts.append(AllergyAlert(match.drug, role, match.message))

@@ -28,6 +28,9 @@ from ketamine_clinic.web.scheduling.models import Chair, OpeningHours, SiteClosu
 from ketamine_clinic.web.sessions.models import InfusionSession
 
 BOOKED = Visit.Status.BOOKED
+# A visit fits in one opening window of one day, so none is longer than this: an overlap
+# query can bound ``starts_at`` from both sides and stay a tight range on its index.
+MAX_VISIT_SPAN = timedelta(days=1)
 # Visits that hold their chair and the patient's time: booked, or started (in the chair).
 HOLDING = (Visit.Status.BOOKED, Visit.Status.STARTED)
 
@@ -52,10 +55,6 @@ def visit_length(order: Order) -> VisitLength:
                        recovery_min=int(protocol.recovery.min_observation_min.value))
 
 
-def _label(v: Visit) -> str:
-    return f"visit {v.number} of {v.patient.given_name} {v.patient.family_name}"
-
-
 def site_calendar(site: Site, *, start: datetime, end: datetime,
                   exclude_visit: int | None = None) -> SiteCalendar:
     """The site's active chairs, hours, closures and the chair bookings that cross
@@ -68,15 +67,18 @@ def site_calendar(site: Site, *, start: datetime, end: datetime,
     closed = {c.day: c.reason for c in SiteClosure.objects.filter(
         site=site, day__gte=start.astimezone(tz).date() - timedelta(days=1),
         day__lte=end.astimezone(tz).date() + timedelta(days=1))}
-    rows = (Visit.objects.filter(chair__in=chairs, status__in=HOLDING, starts_at__lt=end,
-                                 ends_at__gt=start)
-            .select_related("patient", "chair").order_by("starts_at", "id"))
+    rows = Visit.objects.filter(chair__in=chairs, status__in=HOLDING, starts_at__lt=end,
+                                starts_at__gte=start - MAX_VISIT_SPAN, ends_at__gt=start)
     if exclude_visit is not None:
         rows = rows.exclude(pk=exclude_visit)
     busy: dict[str, list[Busy]] = defaultdict(list)
-    for v in rows:
-        busy[v.chair.code].append(Busy(Interval(v.starts_at, v.ends_at), label=_label(v),
-                                       series_key=str(v.series_id), chair=v.chair.code))
+    # Plain tuples, not model instances: a busy month is a thousand rows.
+    for code, starts, ends, series_id, number, given, family in rows.order_by(
+            "starts_at", "id").values_list("chair__code", "starts_at", "ends_at", "series_id",
+                                           "number", "patient__given_name",
+                                           "patient__family_name"):
+        busy[code].append(Busy(Interval(starts, ends), label=f"visit {number} of {given} "
+                               f"{family}", series_key=str(series_id), chair=code))
     return SiteCalendar(tz=tz, hours={k: tuple(v) for k, v in hours.items()},
                         chairs=tuple(c.code for c in chairs),
                         busy={k: tuple(v) for k, v in busy.items()}, closed=closed,
@@ -188,6 +190,7 @@ def day_grid(site: Site, day: date) -> DayGrid:
                OpeningHours.objects.filter(site=site, weekday=day.weekday())]
     closure = SiteClosure.objects.filter(site=site, day=day).first()
     visits = list(Visit.objects.filter(site=site, status__in=HOLDING, starts_at__lt=end,
+                                       starts_at__gte=start - MAX_VISIT_SPAN,
                                        ends_at__gt=start)
                   .select_related("patient", "chair", "session").order_by("starts_at"))
     by_chair: dict[int, list[Visit]] = defaultdict(list)

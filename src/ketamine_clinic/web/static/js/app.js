@@ -13,6 +13,14 @@
     }
   });
 
+  // <select data-navigate-on-change="NAME">: reload the page with ?NAME=<the choice>.
+  document.addEventListener("change", function (e) {
+    var name = e.target && e.target.dataset && e.target.dataset.navigateOnChange;
+    if (name) {
+      window.location = "?" + encodeURIComponent(name) + "=" + encodeURIComponent(e.target.value);
+    }
+  });
+
   // Mirror the server's idle logoff: once the session has expired, show the login page.
   var idleS = Number(body.dataset.idleLogoutSeconds || 0);
   var loginUrl = body.dataset.loginUrl;
