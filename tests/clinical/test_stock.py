@@ -15,6 +15,7 @@ from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 
 RULES = core.load_rules()
+KEY = b"a test key"
 VIAL = core.ContainerFacts("vial DEN-0001", Fraction(500), date(2027, 6, 30))
 
 
@@ -237,7 +238,7 @@ def _chain(n: int) -> list[core.ChainEntry]:
     out, prev = [], core.GENESIS_HASH
     for seq in range(1, n + 1):
         content = (seq, "draw", str(seq * 10))
-        h = core.ledger_hash(prev, content)
+        h = core.ledger_hash(prev, content, KEY)
         out.append(core.ChainEntry(seq, content, prev, h))
         prev = h
     return out
@@ -245,16 +246,19 @@ def _chain(n: int) -> list[core.ChainEntry]:
 
 def test_the_chain_detects_an_altered_removed_or_reordered_entry() -> None:
     chain = _chain(5)
-    assert core.verify_ledger(chain, tip=(5, chain[-1].hash)) == []
+    assert core.verify_ledger(chain, tip=(5, chain[-1].hash), key=KEY) == []
     altered = [*chain]
     altered[2] = core.ChainEntry(3, (3, "draw", "999"), chain[2].prev_hash, chain[2].hash)
-    assert "altered" in core.verify_ledger(altered, tip=(5, chain[-1].hash))[0].problem
+    assert "altered" in core.verify_ledger(altered, tip=(5, chain[-1].hash), key=KEY)[0].problem
     removed = chain[:2] + chain[3:]
-    assert core.verify_ledger(removed, tip=(5, chain[-1].hash))
+    assert core.verify_ledger(removed, tip=(5, chain[-1].hash), key=KEY)
     reordered = [chain[0], chain[2], chain[1], *chain[3:]]
-    assert core.verify_ledger(reordered, tip=(5, chain[-1].hash))
+    assert core.verify_ledger(reordered, tip=(5, chain[-1].hash), key=KEY)
+    rechained = _chain(5)  # recomputed by someone without the key: every hash differs
+    assert core.verify_ledger(rechained, tip=(5, rechained[-1].hash), key=b"another key")
     truncated = chain[:4]
-    assert "tip mismatch" in core.verify_ledger(truncated, tip=(5, chain[-1].hash))[0].problem
+    (problem,) = core.verify_ledger(truncated, tip=(5, chain[-1].hash), key=KEY)
+    assert "tip mismatch" in problem.problem
 
 
 def test_ledger_amounts_are_stored_to_the_microgram() -> None:

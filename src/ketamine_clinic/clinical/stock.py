@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import json
 import tomllib
 from collections.abc import Container, Iterable, Mapping, Sequence
@@ -672,11 +673,13 @@ def retention_years(site_years: int | None, rules: StockRules) -> int:
 GENESIS_HASH = "0" * 64
 
 
-def ledger_hash(prev_hash: str, content: Sequence[Any]) -> str:
-    """SHA-256 over the previous hash and the entry's content (in a fixed field order)."""
-    payload = json.dumps([prev_hash, list(content)], sort_keys=True, separators=(",", ":"),
-                         ensure_ascii=False, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+def ledger_hash(prev_hash: str, content: Sequence[Any], key: bytes) -> str:
+    """HMAC-SHA256, under a key the database does not hold, of the previous hash and the
+    entry's content (in a fixed field order): whoever holds only the database cannot
+    rewrite an entry and re-chain the ones after it."""
+    payload = json.dumps(["stock-ledger", prev_hash, list(content)], sort_keys=True,
+                         separators=(",", ":"), ensure_ascii=False, default=str)
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,8 +696,8 @@ class ChainBreak:
     problem: str
 
 
-def verify_ledger(entries: Iterable[ChainEntry], *, tip: tuple[int, str] | None
-                  ) -> list[ChainBreak]:
+def verify_ledger(entries: Iterable[ChainEntry], *, tip: tuple[int, str] | None,
+                  key: bytes) -> list[ChainBreak]:
     """Every break in one site's chain: an altered, removed, inserted or reordered entry,
     or removed newest entries (the stored ``tip`` no longer matches the last entry)."""
     problems: list[ChainBreak] = []
@@ -706,7 +709,7 @@ def verify_ledger(entries: Iterable[ChainEntry], *, tip: tuple[int, str] | None
             problems.append(ChainBreak(e.seq, f"expected entry {expected_seq}: {kind}"))
         if e.prev_hash != expected_prev:
             problems.append(ChainBreak(e.seq, "does not follow the entry before it"))
-        if ledger_hash(e.prev_hash, e.content) != e.hash:
+        if not hmac.compare_digest(ledger_hash(e.prev_hash, e.content, key), e.hash):
             problems.append(ChainBreak(e.seq, "content altered (hash mismatch)"))
         expected_prev, expected_seq = e.hash, e.seq + 1
         last = (e.seq, e.hash)

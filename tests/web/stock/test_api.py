@@ -108,3 +108,19 @@ def test_a_transfer_to_an_unregistered_site_is_refused(stock: Stock) -> None:
         "idempotency_key": k()})
     assert r.status_code == 400
     assert "no DEA registration" in r.json()["errors"][0]["message"]
+
+
+def test_an_entry_is_corrected_through_the_api_with_a_reason(stock: Stock, walk: Walk) -> None:
+    open_day(stock)
+    c = api(stock.cast.bob)
+    draw = post(c, "/stock/draw", {"session": walk.s.pk, "container": "DENVER-0001",
+                                   "volume_ml": "4", "idempotency_key": k()}).json()
+    no_reason = post(c, f"/stock/entries/{draw['id']}/corrections",
+                     {"quantity_mg": "150", "reason": " "})
+    assert no_reason.status_code == 400
+    assert no_reason.json()["errors"][0]["field"] == "reason"
+    fixed = post(c, f"/stock/entries/{draw['id']}/corrections",
+                 {"quantity_mg": "150", "reason": "drew 3 mL, not 4"})
+    assert fixed.status_code == 201
+    assert fixed.json()["corrects"] == draw["id"]
+    assert fixed.json()["container_balance_mg"] == "350"

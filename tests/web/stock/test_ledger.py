@@ -21,7 +21,7 @@ from ketamine_clinic.web.stock.models import (
     LedgerEntry,
     LossCase,
 )
-from tests.web.stock.conftest import SUPPLIER, Stock, Walk, open_day, register
+from tests.web.stock.conftest import SUPPLIER, Stock, Walk, key, open_day, register
 
 
 def balance(vial: Any) -> Decimal:
@@ -462,3 +462,39 @@ def test_late_entries_are_flagged(stock: Stock, walk: Walk) -> None:
                                container=stock.vials[0], volume_ml="2",
                                occurred_at=timezone.now() - timedelta(hours=3))
     assert late.late
+
+
+def test_a_chart_that_gave_more_than_was_drawn_opens_a_discrepancy(stock: Stock,
+                                                                   walk: Walk) -> None:
+    open_day(stock)
+    bob = stock.actor(stock.cast.bob)
+    services.stock_draw(actor=bob, session=walk.s, container=stock.vials[0], volume_ml="1")
+    chart_with_changes_and_a_pause(walk)  # gives more than the 50 mg drawn
+    result = services.stock_session_reconcile(actor=bob, session=walk.s, close=True)
+    assert result.reconciliation.status.value == "over_accounted"
+    assert not result.can_close
+    assert services.custody_mg(walk.s) == 0  # booked up to what was drawn, never below
+    assert Discrepancy.objects.get(session=walk.s).state == "open"
+
+
+def test_a_chart_corrected_downwards_corrects_the_booked_administration(
+        stock: Stock, walk: Walk) -> None:
+    from ketamine_clinic.web.sessions import services as sessions
+
+    open_day(stock)
+    bob = stock.actor(stock.cast.bob)
+    services.stock_draw(actor=bob, session=walk.s, container=stock.vials[0])
+    chart_with_changes_and_a_pause(walk)
+    first = services.stock_session_reconcile(actor=bob, session=walk.s)
+    assert first.totals["administered"] == Fraction(services.dec(_charted(walk)))
+    # The rate change was charted in error: the pump stayed at 60 mg/h throughout.
+    change = walk.s.entries.get(kind="rate_change")
+    sessions.session_entry_correct(actor=walk.nurse, session=walk.s, entry=change,
+                                   entered_in_error=True, reason="wrong patient's pump",
+                                   idempotency_key=key())
+    again = services.stock_session_reconcile(actor=bob, session=walk.s)
+    given = Fraction(60) * Fraction(110, 60)  # 30→90 and 100→150 at 60 mg/h
+    assert again.charted.given_mg == given
+    assert again.totals["administered"] == Fraction(services.dec(given))
+    fixed = LedgerEntry.objects.get(session=walk.s, kind="administer", corrects__isnull=False)
+    assert fixed.correction_reason == "the chart was corrected"

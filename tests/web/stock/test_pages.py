@@ -139,3 +139,18 @@ def test_the_stock_room_and_reports_read_in_a_fixed_number_of_queries(
     assert "Ruiz, Ana" in page
     with django_assert_max_num_queries(25):
         c.get("/stock/reports/?report=ledger")
+
+
+def test_a_day_left_open_is_shown_on_the_stock_room(stock: Stock) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ketamine_clinic.web.stock.models import ClinicDay
+    from ketamine_clinic.web.stock.services import local_date
+
+    yesterday = local_date(stock.cast.denver, timezone.now()) - timedelta(days=1)
+    ClinicDay.objects.create(site=stock.cast.denver, day=yesterday, state="open")
+    page = client_for(stock.cast.bob).get("/stock/").content.decode()
+    assert "closing count missing" in page
+    assert yesterday.isoformat() in page

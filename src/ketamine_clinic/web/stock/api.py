@@ -22,6 +22,7 @@ from ketamine_clinic.web.stock import selectors, services
 from ketamine_clinic.web.stock.models import Container, LedgerEntry, Product
 from ketamine_clinic.web.stock.schemas import (
     BalanceOut,
+    CorrectionIn,
     CountIn,
     CountOut,
     DestroyIn,
@@ -260,3 +261,18 @@ def get_ledger(request: HttpRequest, site: str, limit: int = 100) -> Any:
     s = _site(_user(request), site)
     limit = max(1, min(limit, 1000))
     return [entry_out(e) for e in selectors.ledger(s)[:limit]]
+
+
+@router.post("/stock/entries/{entry_id}/corrections", response={201: EntryOut, **ERRORS})
+def post_correction(request: HttpRequest, entry_id: int, payload: CorrectionIn) -> Any:
+    user = _user(request)
+    entry = (LedgerEntry.objects.select_related("site", "session")
+             .filter(pk=entry_id, site__in=user.sites.all()).first())
+    if entry is None:
+        raise HttpError(404, "no such entry")
+    witness = (_witness(request, payload.witness_username, payload.witness_password or "")
+               if payload.witness_username else None)
+    fixed = services.stock_entry_correct(actor=_actor(request, entry.site), entry=entry,
+                                         quantity_mg=payload.quantity_mg,
+                                         reason=payload.reason, witness=witness)
+    return Status(201, entry_out(fixed))

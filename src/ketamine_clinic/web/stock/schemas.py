@@ -166,3 +166,10 @@ class BalanceOut(Schema):
     lot: str
     expires_on: date
     balance_mg: str
+
+
+class CorrectionIn(Schema):
+    quantity_mg: str = Field(..., description="the correct amount; 0 = entered in error")
+    reason: str
+    witness_username: str | None = None
+    witness_password: str | None = None

@@ -34,6 +34,13 @@ def day_state(site: Site, on: date | None = None) -> str:
     return day.state if day else core.DayState.NOT_OPENED.value
 
 
+def days_left_open(site: Site) -> list[date]:
+    """Earlier clinic days that were opened and never closed by their closing count."""
+    today = local_date(site, timezone.now())
+    return list(ClinicDay.objects.filter(site=site, state=core.DayState.OPEN.value,
+                                         day__lt=today).values_list("day", flat=True))
+
+
 def vials_in_stock(site: Site) -> QuerySet[Container]:
     return (Container.objects.filter(site=site, balance_mg__gt=0)
             .select_related("lot__product").order_by("lot__expires_on", "label"))

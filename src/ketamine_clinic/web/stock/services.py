@@ -89,6 +89,17 @@ class _Locked:
     now: datetime
 
 
+def _chain_key() -> bytes:
+    """The ledger's chain key: derived from the audit trail's key (kept outside the
+    database, see docs/audit.md), separated from the audit's own use by its label."""
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    return hmac.new(bytes(settings.AUDIT_KEY), b"stock-ledger-chain", hashlib.sha256).digest()
+
+
 def _lock(site: Site) -> _Locked:
     ChainHead.objects.get_or_create(site=site, defaults={"hash": core.GENESIS_HASH})
     head = ChainHead.objects.select_for_update().get(site=site)
@@ -143,7 +154,9 @@ def _append(locked: _Locked, *, kind: EntryKind, user: User, product: Product,
     rules = core.load_rules()
     change = core.deltas(kind, quantity, direction=direction, from_custody=from_custody)
     if corrects is not None:
-        original = core.Deltas(fr(corrects.container_delta_mg), fr(corrects.custody_delta_mg))
+        # What the corrected entry moved: its own amount (for a correction of a correction,
+        # the amount it set, not its net effect).
+        original = core.deltas(EntryKind(corrects.kind), fr(corrects.quantity_mg))
         change = core.correction_effect(original, change)
     if container is not None:
         container = Container.objects.select_for_update().get(pk=container.pk)
@@ -170,7 +183,7 @@ def _append(locked: _Locked, *, kind: EntryKind, user: User, product: Product,
         detail=detail or {}, note=note, idempotency_key=idempotency_key or None,
         prev_hash=head.hash)
     # Round-trip the stored values so the hash is of what the database will hold.
-    entry.hash = core.ledger_hash(entry.prev_hash, entry.chain_content())
+    entry.hash = core.ledger_hash(entry.prev_hash, entry.chain_content(), _chain_key())
     entry.save()
     head.seq, head.hash = entry.seq, entry.hash
     head.save(update_fields=["seq", "hash"])
@@ -515,20 +528,28 @@ def stock_session_reconcile(*, actor: Actor, session: Any, close: bool = False,
         given = Fraction(dec(charted.given_mg))
         change = given - booked
         if change != 0 and LedgerEntry.objects.filter(session=session, kind="draw").exists():
-            previous = (LedgerEntry.objects.filter(session=session, kind="administer")
-                        .order_by("-seq").first())
             at = charted.as_of or locked.now
             detail = {"charted": charted.inputs, "given_mg": str(charted.given_mg)}
-            if change > 0 or previous is None:
+            # The booking cannot take more than the session holds: a chart that says more
+            # was given than drawn is over-accounted, which the reconciliation reports.
+            change = min(change, custody_mg(session)) if change > 0 else change
+            if change > 0:
                 _append(locked, kind=EntryKind.ADMINISTER, user=user,
                         product=_session_product(session), quantity=change,
                         occurred_at=min(at, locked.now), session=session, detail=detail)
-            else:  # the chart now says less was given: correct the last booking
-                _append(locked, kind=EntryKind.ADMINISTER, user=user,
-                        product=previous.product,
-                        quantity=fr(previous.quantity_mg) + change,
-                        occurred_at=min(at, locked.now), session=session, corrects=previous,
+            remaining = -change  # the chart was corrected downwards: correct the bookings
+            for previous in (LedgerEntry.objects.filter(
+                    session=session, kind="administer", corrections__isnull=True)
+                    .order_by("-seq")):
+                if remaining <= 0:
+                    break
+                booked_here = fr(previous.quantity_mg)
+                cut = min(booked_here, remaining)
+                _append(locked, kind=EntryKind.ADMINISTER, user=user, product=previous.product,
+                        quantity=booked_here - cut, occurred_at=min(at, locked.now),
+                        session=session, corrects=previous,
                         correction_reason="the chart was corrected", detail=detail)
+                remaining -= cut
         result = session_stock(session, now=now)
         if close and not result.reconciliation.reconciled and result.open_discrepancy is None:
             rec = result.reconciliation
@@ -941,5 +962,6 @@ def stock_verify() -> dict[str, list[core.ChainBreak]]:
         rows = LedgerEntry.objects.filter(site=head.site).order_by("seq", "id")
         chain = (core.ChainEntry(e.seq, e.chain_content(), e.prev_hash, e.hash)
                  for e in rows.iterator(chunk_size=2000))
-        out[head.site.code] = core.verify_ledger(chain, tip=(head.seq, head.hash))
+        out[head.site.code] = core.verify_ledger(chain, tip=(head.seq, head.hash),
+                                                 key=_chain_key())
     return out

@@ -27,6 +27,7 @@ from ketamine_clinic.web.stock.models import (
     Container,
     Discrepancy,
     Inventory,
+    LedgerEntry,
     LossCase,
     Product,
     StockGrant,
@@ -101,6 +102,7 @@ def stock_home(request: HttpRequest) -> HttpResponse:
     today = services.local_date(site, timezone.now())
     return _page(request, "stock/home.html", site, vials=vials,
                  sessions=selectors.sessions_today(site),
+                 unclosed=selectors.days_left_open(site),
                  entries=[selectors.entry_row(e) for e in selectors.ledger(site)[:25]],
                  discrepancies=selectors.open_discrepancies(site),
                  loss_cases=selectors.open_loss_cases(site),
@@ -275,6 +277,17 @@ def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
                 services.stock_return(actor=actor, session=session, container=vial,
                                       idempotency_key=key)
                 messages.success(request, f"Vial {vial.label} returned to stock.")
+            elif action == "correct":
+                entry = LedgerEntry.objects.filter(pk=request.POST.get("entry") or 0,
+                                                   session=session).first()
+                if entry is None:
+                    raise UsageError("entry", "choose the entry to correct")
+                services.stock_entry_correct(
+                    actor=actor, entry=entry, quantity_mg=request.POST.get("quantity_mg", ""),
+                    reason=request.POST.get("reason", ""),
+                    witness=_witness(request, "correct_witness"))
+                messages.success(request, f"Entry {entry.seq} corrected; the original stays "
+                                          "in the record.")
             elif action == "reconcile":
                 result = services.stock_session_reconcile(actor=actor, session=session,
                                                           close=True)
@@ -292,14 +305,15 @@ def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
                                     f"({exc.field.replace('_', ' ')}).")
     import uuid
 
-    from ketamine_clinic.web.stock.models import LedgerEntry
-
     status = services.session_stock(session)
     rec = status.reconciliation
     conc = services.chart.bag_concentration_mg_per_ml(session)
     entries = [selectors.entry_row(e) for e in LedgerEntry.objects.filter(session=session)
                .select_related("product", "container__lot", "recorded_by", "witness",
                                "second_witness", "patient", "other_site").order_by("seq")]
+    correctable = (LedgerEntry.objects.filter(
+        session=session, kind__in=[k.value for k in services.CORRECTABLE],
+        corrections__isnull=True).order_by("seq"))
     drawn_vials = (Container.objects.filter(entries__session=session,
                                             entries__kind="draw").distinct())
     witnesses = [u for u in User.objects.filter(sites=site, is_active=True)
@@ -310,6 +324,7 @@ def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
                  waste_mg=core.ledger_mg(rec.expected_waste_mg),
                  waste_ml=core.ledger_mg(core.units.volume_ml(rec.expected_waste_mg, conc)),
                  drawn_vials=drawn_vials, witnesses=witnesses, key=uuid.uuid4().hex,
+                 correctable=correctable,
                  conc=core.ledger_mg(conc))
 
 
