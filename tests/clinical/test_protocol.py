@@ -138,7 +138,7 @@ def test_the_consensus_protocol_is_the_guideline_envelope() -> None:
         ('id = "psychosis_history"', 'id = "psychosis_active"',
          "screening.rule[7].id", "used twice"),
         ('vital = "heart_rate_per_min"', 'vital = "heart_rate"',
-         "monitoring.alarm[2].vital", "must be one of"),  # after systolic and diastolic
+         "monitoring.alarm[1].vital", "must be one of"),
         ('discharge_threshold = { value = 9', 'discharge_threshold = { value = 11',
          "recovery.discharge_threshold", "maximum"),
         ("scale = \"cadss6\"\nlow = 1", "scale = \"cadss6\"\nlow = 40",

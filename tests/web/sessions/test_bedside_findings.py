@@ -250,3 +250,19 @@ def test_a_refusal_leaves_a_trail(walk: Walk) -> None:
     entry = AuditEntry.objects.filter(action="session.refused").latest("id")
     assert "ordered infusion" in entry.detail["reasons"][0]
     assert timezone.now() - entry.at < timedelta(minutes=5)
+
+
+def test_the_prediction_of_a_session_long_past_is_bounded(walk: Walk) -> None:
+    """A session stopped weeks ago predicts over the infusion and as long again after the
+    stop, not a two-minute grid up to today (the page was 27 MB; issue 19)."""
+    from ketamine_clinic.web.sessions.pk_bridge import GRID_STEP, predicted_concentration
+    from ketamine_clinic.web.sessions.selectors import snapshot
+
+    walk.infusing()  # 60 mg/h from minute 30
+    walk.event("stop", 90)
+    weeks_later = snapshot(walk.s, now=walk.at(90) + timedelta(days=30))
+    prediction = predicted_concentration(weeks_later)
+    assert prediction.available
+    span = timedelta(minutes=60 + 60)  # 60 min infused, then as long again
+    assert len(prediction.times) <= span / GRID_STEP + 2
+    assert prediction.times[-1] == walk.at(30) + span

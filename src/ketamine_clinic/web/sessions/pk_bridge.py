@@ -66,6 +66,10 @@ def predicted_concentration(snap: Any, at: datetime | None = None) -> Prediction
         return Prediction(False, "the PK simulator (ketamine_clinic.pk) is not installed")
     start = totals.started_at
     now = at or snap.now
+    if totals.stopped_at is not None:
+        # After the stop the curve is drawn for as long again as the infusion ran, not to
+        # today: a session charted weeks ago carries a bounded prediction (issue 19).
+        now = min(now, totals.stopped_at + totals.infusing_time)
     minutes = (now - start) / timedelta(minutes=1)
     segments = tuple(Segment((s.start - start) / timedelta(minutes=1),
                              (s.end - start) / timedelta(minutes=1), float(s.rate_mg_per_h))
