@@ -23,8 +23,9 @@ def test_an_administrator_publishes_a_version_and_compares_it_with_the_last(
     page.wait_for_selector("h1:has-text('Protocols')")
     shot("list-before")
     page.click("text=Publish a version")
+    new = standard.version + 1  # the next version after the one shipped as current
 
-    broken = renamed_text(standard, version=2, replace={
+    broken = renamed_text(standard, version=new, replace={
         r'^max_rate = \{ value = 100, unit = "mg/h", source = "[^"]*"':
             'max_rate = { value = 90, unit = "mg/h"'})
     page.fill("#id_toml_text", broken)
@@ -34,7 +35,7 @@ def test_an_administrator_publishes_a_version_and_compares_it_with_the_last(
     assert "dosing.max_rate" in page.inner_text(".errorlist")
     shot("error-named")
 
-    fixed = renamed_text(standard, version=2, replace={
+    fixed = renamed_text(standard, version=new, replace={
         r"^max_rate = \{ value = 100,": "max_rate = { value = 90,"})
     page.fill("#id_toml_text", fixed)
     page.click("button[name=check]")
@@ -43,9 +44,9 @@ def test_an_administrator_publishes_a_version_and_compares_it_with_the_last(
     shot("checked")
     page.click("button[name=publish]")
     page.wait_for_selector("h1:has-text('Clinic standard')")
-    assert page.url.endswith("/protocols/clinic-standard/v2/")
-    v2 = ProtocolVersion.objects.get(name="clinic-standard", version=2)
-    assert v2.published_by == cast.dave
+    assert page.url.endswith(f"/protocols/clinic-standard/v{new}/")
+    published = ProtocolVersion.objects.get(name="clinic-standard", version=new)
+    assert published.published_by == cast.dave
     shot("version-page")
 
     page.click("text=Compare with the previous version")
@@ -55,7 +56,7 @@ def test_an_administrator_publishes_a_version_and_compares_it_with_the_last(
     assert "90" in changed
     shot("comparison")
 
-    page.goto(f"{live_server.url}/protocols/clinic-standard/v1/")
+    page.goto(f"{live_server.url}/protocols/clinic-standard/v{standard.version}/")
     assert "This is not the newest version" in page.inner_text("main")
     page.click("#dosing a.ref >> nth=0")
     page.wait_for_selector(".refrow:target")
