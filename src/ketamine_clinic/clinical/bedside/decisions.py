@@ -272,17 +272,17 @@ def _resume(view: SessionView, c: Resume) -> Accepted:
 
 def _stop(view: SessionView, c: Stop) -> Accepted:
     state = _move(view, SessionEvent.STOP)
-    totals = _pump_history(view, mon.RateEvent.stop(c.at), at=None)
+    totals = _pump_history(view, mon.RateEvent.stop(c.at), closed=True)
     return Accepted((NewEntry("stop", c.at, {"reason": c.reason.strip(),
                                              "totals": totals.to_dict()}),), state=state)
 
 
 def _pump_history(view: SessionView, event: mon.RateEvent,
-                  at: datetime | str | None = "now") -> mon.InfusionTotals:
-    """The totals with ``event`` added: the core refuses an impossible pump history (a
-    pause dated before the last rate change, say)."""
+                  closed: bool = False) -> mon.InfusionTotals:
+    """The totals with ``event`` added (up to now, or to the stop when ``closed``): the
+    core refuses an impossible pump history (a pause dated before the last rate change)."""
     events = [*view.rate_events, event]
-    until = max(event.at, view.now) if at == "now" else None
+    until = None if closed else max(event.at, view.now)
     try:
         return mon.infusion_totals(events, weight_kg=view.order.weight_kg,
                                    concentration_mg_per_ml=view.order.concentration_mg_per_ml,
@@ -568,8 +568,6 @@ def _overrides_for(view: SessionView, c: SetRate, check: RateCheck, raising: boo
                                       f"{o.free_text} (carried from the signed order)")
         elif not raising and (c.override_code or c.override_text.strip()):
             by_quantity[q] = Override(q, c.override_code, c.override_text.strip())
-        elif not raising:
-            uncovered.append(x)
         else:
             uncovered.append(x)
     if not raising and uncovered and not outside_order:

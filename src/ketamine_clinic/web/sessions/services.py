@@ -367,13 +367,14 @@ def _prediction_at_stop(snap: selectors.Snapshot, at: datetime) -> dict[str, Any
 # --------------------------------------------------------------------------- rates
 
 
-def _physician_name(actor: Actor, physician: Any) -> str:
-    user = physician if physician is not None else None
-    if user is None:
+def _physician_name(physician: Any) -> str:
+    """The co-signing physician's name ("" for none); callers outside the page (the API)
+    pass a user, so the role is checked here too."""
+    if physician is None:
         return ""
-    if not user.can(Capability.SIGN_ORDER):
+    if not physician.can(Capability.SIGN_ORDER):
         raise UsageError("physician", "the co-signature must be a physician's")
-    return str(user.get_full_name() or user.username)
+    return str(physician.get_full_name() or physician.username)
 
 
 def physician_cosigner(request: Any, username: str, password: str) -> Any:
@@ -404,7 +405,7 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
     lowered rate below a protocol minimum; ``confirmed`` the wrong-unit guards confirmed.
     """
     at = _at(occurred_at)
-    name = _physician_name(actor, physician)
+    name = _physician_name(physician)
     return _run(actor=actor, session=session, kinds=("infusion_start", "rate_change"),
                 key=idempotency_key, expected_version=expected_version,
                 command=lambda snap: cmd.SetRate(at, rate, override_code, override_text,
