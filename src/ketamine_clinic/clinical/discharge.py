@@ -19,7 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ketamine_clinic.clinical import units
+from ketamine_clinic.clinical import clock, units
 from ketamine_clinic.clinical.monitoring import VitalSigns
 from ketamine_clinic.clinical.session import GateItem, GateResult
 from ketamine_clinic.errors import UsageError
@@ -552,8 +552,7 @@ def no_driving_until(infusion_end: datetime) -> NoDrivingAdvice:
     The hours are elapsed time: across a daylight-saving change the wall-clock time moves
     by an hour, which is why the sum is done in UTC and shown back in the end time's zone.
     """
-    if infusion_end.tzinfo is None:
-        raise UsageError("infusion_end", "time must carry a time zone")
+    clock.aware("infusion_end", infusion_end)
     advice = _data()["advice"]
     span = int(advice["no_driving_hours"])
     until = (infusion_end.astimezone(UTC) + timedelta(hours=span)).astimezone(infusion_end.tzinfo)

@@ -41,7 +41,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ketamine_clinic.clinical import units
+from ketamine_clinic.clinical import clock, units
 from ketamine_clinic.errors import UsageError
 
 # Storage resolution of ledger quantities: micrograms. Not a clinical figure: it is far
@@ -342,8 +342,7 @@ def is_late(occurred_at: datetime, recorded_at: datetime, rules: StockRules) -> 
 
 
 def check_times(occurred_at: datetime, recorded_at: datetime) -> None:
-    if occurred_at.tzinfo is None:
-        raise UsageError("occurred_at", "must carry a time zone")
+    clock.aware("occurred_at", occurred_at)
     if occurred_at > recorded_at:
         raise UsageError("occurred_at", "is in the future; enter when it actually happened")
 

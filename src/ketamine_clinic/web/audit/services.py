@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,10 @@ class Actor:
     def from_request(cls, request: HttpRequest, site_code: str = "") -> Actor:
         user = request.user if request.user.is_authenticated else None
         return cls(user=user, client_address=client_address(request), site_code=site_code)
+
+    def at(self, site_code: str) -> Actor:
+        """The same person acting at the site ``site_code`` (the site an entry is filed under)."""
+        return replace(self, site_code=site_code)
 
     @property
     def anonymous(self) -> bool:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from django.utils import timezone
 from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability
@@ -90,8 +90,7 @@ def record_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) ->
     user = require(request, Capability.RECORD_CONSENT)
     patient = _patient(request, user, patient_id)
     data = payload.dict()
-    if timezone.is_naive(data["signed_at"]):
-        raise UsageError("signed_at", "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
+    clock.aware("signed_at", data["signed_at"])
     explainer = User.objects.filter(username=data.pop("explained_by")).first()
     if explainer is None:
         raise UsageError("explained_by", "no such user")
@@ -120,8 +119,7 @@ def withdraw_consent(request: HttpRequest, consent_id: int, payload: WithdrawIn)
         consent = selectors.consent_get_for(user, consent_id, Actor.from_request(request))
     except Http404 as exc:
         raise HttpError(404, "no such consent") from exc
-    if payload.withdrawn_at is not None and timezone.is_naive(payload.withdrawn_at):
-        raise UsageError("withdrawn_at", "must include a UTC offset")
+    clock.aware_or_none("withdrawn_at", payload.withdrawn_at)
     services.consent_withdraw(actor=Actor.from_request(request), consent=consent,
                               reason=payload.reason, withdrawn_at=payload.withdrawn_at)
     consent.refresh_from_db()

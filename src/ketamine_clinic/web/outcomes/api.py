@@ -11,6 +11,7 @@ from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
@@ -88,8 +89,7 @@ def answer_follow_up(request: HttpRequest, follow_up_id: int, payload: AnswersIn
     except Http404 as exc:
         raise HttpError(404, "no such follow-up") from exc
     data = payload.dict()
-    if data["answered_at"] is not None and timezone.is_naive(data["answered_at"]):
-        raise UsageError("answered_at", "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
+    clock.aware_or_none("answered_at", data["answered_at"])
     corrects = None
     if data["corrects"] is not None:
         corrects = FollowUpResponse.objects.filter(pk=data["corrects"], follow_up=fu).first()

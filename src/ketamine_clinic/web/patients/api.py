@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Query, Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import PAGE_LIMIT, PAGE_OFFSET, require
@@ -139,8 +139,7 @@ def add_measurement(request: HttpRequest, patient_id: int, payload: MeasurementI
     require(request, Capability.RECORD_MEASUREMENT)
     patient = _get(request, patient_id)
     data = payload.dict()
-    if timezone.is_naive(data["measured_at"]):
-        raise UsageError("measured_at", "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
+    clock.aware("measured_at", data["measured_at"])
     m = services.measurement_record(actor=Actor.from_request(request), patient=patient, **data)
     return Status(201, _measurement_out(m))
 

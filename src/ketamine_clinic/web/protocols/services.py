@@ -143,11 +143,6 @@ def protocol_publish(*, actor: Actor, toml_text: str, change_note: str) -> Proto
 # --------------------------------------------------------------------------- screening
 
 
-def _actor_at(actor: Actor, patient: Patient) -> Actor:
-    return Actor(user=actor.user, client_address=actor.client_address,
-                 site_code=patient.site.code)
-
-
 def screening_record(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
                      answers: dict[str, Any]) -> Screening:
     """Screen a patient: registry facts plus the clinical ``answers`` → the core's decision,
@@ -176,7 +171,7 @@ def screening_record(*, actor: Actor, patient: Patient, protocol_version: Protoc
             facts_sha256=result.facts_sha256, decision=result.decision.value,
             reasons=data["reasons"], result=data, screened_by=actor.user,
             valid_until=today + timedelta(days=result.validity_days))
-        audit_record(actor=_actor_at(actor, patient), action="screening.record",
+        audit_record(actor=actor.at(patient.site.code), action="screening.record",
                      object_type="screening", object_id=s.pk,
                      detail={"patient": patient.pk, "protocol": protocol.label,
                              "decision": s.decision, "facts_sha256": s.facts_sha256,
@@ -213,7 +208,7 @@ def screening_override(*, actor: Actor, screening: Screening, rule: str,
         effective = decision_with_overrides(stored_result(locked), [*done, rule])
         o = ScreeningOverride.objects.create(screening=locked, rule=rule, justification=text,
                                              physician=actor.user)
-        audit_record(actor=_actor_at(actor, locked.patient), action="screening.override",
+        audit_record(actor=actor.at(locked.patient.site.code), action="screening.override",
                      object_type="screening", object_id=locked.pk,
                      detail={"patient": locked.patient_id, "rule": rule,
                              "justification": text, "effective_decision": effective.value})

@@ -64,8 +64,7 @@ def contact_consent_record(*, actor: Actor, patient: Patient, channel: str, gran
             patient=patient, channel=channel, granted=granted, address=address,
             text_version=p.consent_version, text_sha256=p.consent_sha256, how=how,
             recorded_by=actor.user)
-        audit_record(actor=Actor(user=actor.user, client_address=actor.client_address,
-                                 site_code=patient.site.code),
+        audit_record(actor=actor.at(patient.site.code),
                      action="contact_consent.grant" if granted else "contact_consent.withdraw",
                      object_type="patient", object_id=patient.pk,
                      detail={"channel": channel, "how": how, "version": p.consent_version})

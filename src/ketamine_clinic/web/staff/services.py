@@ -23,6 +23,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import ApiToken, Site, User
 from ketamine_clinic.web.accounts.roles import Capability, Role
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.staff.models import Device
 
 
@@ -62,9 +63,7 @@ def staff_create(*, actor: Actor, username: str, first_name: str, last_name: str
                  ) -> tuple[User, str]:
     """A new staff account with a temporary password (returned once, never stored)."""
     admin = _admin(actor)
-    username = (username or "").strip()
-    if not username:
-        raise UsageError("username", "is required")
+    username = required_text("username", username)
     if User.objects.filter(username__iexact=username).exists():
         raise UsageError("username", f"{username!r} is taken")
     if role not in Role.values:
@@ -193,9 +192,7 @@ def device_create(*, actor: Actor, site: Site, name: str) -> Device:
     """A monitor's account at ``site``: no role, no password; vitals through its tokens."""
     admin = _admin(actor)
     _sites(admin, [site])
-    name = (name or "").strip()
-    if not name:
-        raise UsageError("name", "is required")
+    name = required_text("name", name)
     base = f"device-{site.code}-{slugify(name)}"[:140]
     username, n = base, 1
     while User.objects.filter(username=username).exists():

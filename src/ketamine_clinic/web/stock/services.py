@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
@@ -134,8 +135,7 @@ def custody_mg(session: Any) -> Fraction:
 
 def _when(field: str, at: datetime | None, now: datetime) -> datetime:
     at = at or now
-    if timezone.is_naive(at):
-        raise UsageError(field, "must include a time zone")
+    clock.aware(field, at)
     core.check_times(at, now)
     return at
 
