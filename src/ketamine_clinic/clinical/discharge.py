@@ -10,19 +10,18 @@ clinician's observation. Deviations are computed exactly (Fractions), so a value
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.clinical import clock, units
 from ketamine_clinic.clinical.monitoring import VitalSigns
 from ketamine_clinic.clinical.session import GateItem, GateResult
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 # --------------------------------------------------------------------------- data
 
@@ -129,10 +128,8 @@ def _item(raw: Mapping[str, Any]) -> ScoreItem:
     )
 
 
-@cache
-def _data() -> dict[str, Any]:
-    text = resources.files("ketamine_clinic.reference").joinpath("discharge_scores.toml")
-    return tomllib.loads(text.read_text())
+def _data() -> Mapping[str, Any]:
+    return read_toml("discharge_scores.toml")
 
 
 @cache

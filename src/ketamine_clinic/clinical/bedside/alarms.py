@@ -9,11 +9,9 @@ entry), so the worst readings alarm instead of being lost.
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 
 from ketamine_clinic.clinical import monitoring as mon
 from ketamine_clinic.clinical.bedside import words
@@ -25,12 +23,12 @@ from ketamine_clinic.clinical.bedside.view import (
     vital_signs_of,
 )
 from ketamine_clinic.clinical.units import exact
+from ketamine_clinic.reference import read_toml
 
 
 @cache
 def _actions() -> dict[str, str]:
-    text = resources.files("ketamine_clinic.reference").joinpath("alarm_actions.toml")
-    return {str(k): str(v) for k, v in tomllib.loads(text.read_text("utf-8"))["action"].items()}
+    return {str(k): str(v) for k, v in read_toml("alarm_actions.toml")["action"].items()}
 
 
 def action(key: str) -> str:
