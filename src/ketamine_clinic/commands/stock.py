@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ketamine_clinic.commands.django_setup import add_data_dir, setup_django
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 
 
 def cmd_stock_inventory(args: argparse.Namespace) -> int:
@@ -29,7 +30,8 @@ def cmd_stock_inventory(args: argparse.Namespace) -> int:
     if inv is None:
         raise UsageError("--site", f"{site.name} has no inventory yet; take one with a count "
                                    "on the Stock pages")
-    audit_record(actor=Actor(user=None, site_code=site.code), action="stock.inventory_export",
+    audit_record(actor=Actor(user=None, site_code=site.code),
+                 action=AuditAction.STOCK_INVENTORY_EXPORT,
                  object_type="inventory", object_id=inv.pk,
                  detail={"pdf": bool(args.pdf), "csv": bool(args.csv)})
     if args.pdf:

@@ -11,6 +11,7 @@ import sys
 
 from ketamine_clinic.commands.django_setup import add_data_dir, prepare, setup_django
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 
 
 def _serve(port: int, host: str, workers: int) -> int:
@@ -209,7 +210,7 @@ def cmd_createuser(args: argparse.Namespace) -> int:
             username=args.username, password=password, role=args.role,
             first_name=args.first_name, last_name=args.last_name, title=args.title)
         user.sites.set(sites)
-        audit_record(actor=Actor(user=None, client_address="cli"), action="staff.create",
+        audit_record(actor=Actor(user=None, client_address="cli"), action=AuditAction.STAFF_CREATE,
                      object_type="user", object_id=user.pk,
                      detail={"username": user.username, "role": user.role,
                              "sites": [s.code for s in sites]})
@@ -225,7 +226,7 @@ def cmd_site_create(args: argparse.Namespace) -> int:
     if Site.objects.filter(code=args.code).exists():
         raise UsageError("--code", f"site {args.code} already exists")
     site = Site.objects.create(code=args.code, name=args.name, address=args.address)
-    audit_record(actor=Actor(user=None, client_address="cli"), action="site.create",
+    audit_record(actor=Actor(user=None, client_address="cli"), action=AuditAction.SITE_CREATE,
                  object_type="site", object_id=site.pk, detail={"code": site.code})
     print(f"Created site {site.code}: {site.name}")
     return 0

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 
 
@@ -15,14 +16,14 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form):  # type: ignore[no-untyped-def]
         response = super().form_valid(form)
-        audit_record(actor=Actor.from_request(self.request), action="auth.login")
+        audit_record(actor=Actor.from_request(self.request), action=AuditAction.AUTH_LOGIN)
         return response
 
 
 class LogoutView(auth_views.LogoutView):
     def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         if request.user.is_authenticated:
-            audit_record(actor=Actor.from_request(request), action="auth.logout")
+            audit_record(actor=Actor.from_request(request), action=AuditAction.AUTH_LOGOUT)
         return super().post(request, *args, **kwargs)
 
 

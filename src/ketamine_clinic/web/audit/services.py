@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 
 from ketamine_clinic.web.audit import anchor
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.chain import (
     GENESIS_HASH,
     ChainProblem,
@@ -108,7 +109,7 @@ def _anonymous_allowance(actor: Actor, now: datetime) -> str:
 def audit_record(
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     object_type: str = "",
     object_id: object = "",
     detail: dict[str, Any] | None = None,
@@ -120,6 +121,7 @@ def audit_record(
     ones from that address (or from everyone anonymous) go unrecorded this hour, and this
     returns None for them.
     """
+    action = AuditAction(action)  # a free-text action is refused (audit/actions.py)
     now = datetime.now(UTC)
     if actor.anonymous:
         allowance = _anonymous_allowance(actor, now)
@@ -130,7 +132,7 @@ def audit_record(
                       "window_start": now.replace(minute=0, second=0, microsecond=0),
                       "limit_per_address": settings.AUDIT_ANONYMOUS_PER_ADDRESS_PER_HOUR,
                       "limit_all_addresses": settings.AUDIT_ANONYMOUS_PER_HOUR}
-            action, object_type, object_id = "audit.anonymous_suppressed", "", ""
+            action, object_type, object_id = AuditAction.AUDIT_ANONYMOUS_SUPPRESSED, "", ""
     user = actor.user
     entry = AuditEntry(
         at=now,

@@ -23,6 +23,7 @@ from ketamine_clinic.clinical import monitoring
 from ketamine_clinic.clinical.discharge import NoDrivingAdvice, no_driving_until
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.documents.models import ConsentDocument
 from ketamine_clinic.web.patients.selectors import patients_visible_to
@@ -42,7 +43,7 @@ def consent_get_for(user: User, consent_id: int, actor: Actor) -> Consent:
                .select_related("patient", "patient__site", "protocol_version",
                                "explained_by").first())
     if consent is None:
-        audit_record(actor=actor, action="consent.access_denied", object_type="consent",
+        audit_record(actor=actor, action=AuditAction.CONSENT_ACCESS_DENIED, object_type="consent",
                      object_id=consent_id)
         raise Http404("No such consent")
     return consent

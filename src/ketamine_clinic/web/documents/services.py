@@ -11,6 +11,7 @@ from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.models import ConsentDocument, ConsentWithdrawal
@@ -84,7 +85,7 @@ def consent_record(
             patient=patient, protocol_version=protocol_version,
             document_sha256=document.sha256, method=method, signature_svg=svg,
             paper_reference=paper_reference, explained_by=explained_by, signed_at=signed_at)
-        audit_record(actor=actor.at(patient.site.code), action="consent.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.CONSENT_RECORD,
                      object_type="consent", object_id=consent.pk,
                      detail={"patient": patient.pk, "protocol_version": protocol_version.pk,
                              "method": method, "document_sha256": document.sha256,
@@ -112,7 +113,7 @@ def consent_withdraw(*, actor: Actor, consent: Consent, reason: str,
                              "this one; withdraw that one")
         withdrawal = ConsentWithdrawal.objects.create(
             consent=locked, reason=reason, withdrawn_at=withdrawn_at, recorded_by=actor.user)
-        audit_record(actor=actor.at(consent.patient.site.code), action="consent.withdraw",
+        audit_record(actor=actor.at(consent.patient.site.code), action=AuditAction.CONSENT_WITHDRAW,
                      object_type="consent", object_id=consent.pk,
                      detail={"patient": consent.patient_id, "reason": reason})
     return withdrawal

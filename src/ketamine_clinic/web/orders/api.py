@@ -26,6 +26,7 @@ from ketamine_clinic.clinical.units import (
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import PAGE_LIMIT, PAGE_OFFSET, require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders import selectors, services
 from ketamine_clinic.web.orders.dosing import rules_of
@@ -157,7 +158,7 @@ def list_orders(request: HttpRequest, status: str = "", patient_id: int | None =
     if patient_id is not None:
         qs = qs.filter(patient_id=patient_id)
     rows = list(qs[offset:offset + limit])
-    audit_record(actor=Actor.from_request(request), action="api.order.list",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_ORDER_LIST,
                  detail={"status": status, "patient": patient_id, "results": len(rows)})
     return [_order_out(o, user) for o in rows]
 
@@ -181,7 +182,8 @@ def write_order(request: HttpRequest, patient_id: int, payload: OrderIn) -> Any:
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS})
 def get_order(request: HttpRequest, order_id: int) -> Any:
     order = _order(request, order_id)
-    audit_record(actor=_actor(request, order), action="api.order.view", object_type="order",
+    audit_record(actor=_actor(request, order),
+                 action=AuditAction.API_ORDER_VIEW, object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
     return _order_out(order, request.auth)  # type: ignore[attr-defined]
 
@@ -239,7 +241,7 @@ def change_order(request: HttpRequest, order_id: int, payload: OrderChangeIn) ->
 @router.get("/orders/{order_id}/limit-events", response={200: list[LimitEventOut], **ERRORS})
 def order_limit_events(request: HttpRequest, order_id: int) -> Any:
     order = _order(request, order_id)
-    audit_record(actor=_actor(request, order), action="api.order.limit_events",
+    audit_record(actor=_actor(request, order), action=AuditAction.API_ORDER_LIMIT_EVENTS,
                  object_type="order", object_id=order.pk, detail={"patient": order.patient_id})
     rows = order.limit_events.select_related("protocol_version", "by", "order",
                                              "order__signed_by", "order__written_by")
@@ -257,7 +259,7 @@ def limit_events_report(request: HttpRequest, start: date | None = Query(None), 
     if start > end:
         raise UsageError("end", "must not be before the start")
     report = selectors.limit_report(user, start, end)
-    audit_record(actor=Actor.from_request(request), action="api.order.limit_report",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_ORDER_LIMIT_REPORT,
                  detail={"start": start.isoformat(), "end": end.isoformat(),
                          "events": len(report.events)})
     return {**report.to_dict(), "events": [_event_out(ev, user) for ev in report.events]}

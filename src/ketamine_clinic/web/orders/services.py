@@ -32,6 +32,7 @@ from ketamine_clinic.clinical.units import (
 )
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.dosing import (
@@ -248,7 +249,7 @@ def order_write(
                            context=LimitEvent.Context.WRITE, patient=patient,
                            detail={"refused": True,
                                    "replaces": replaces.pk if replaces else None})
-        audit_record(actor=actor.at(patient.site.code), action="order.write_refused",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.ORDER_WRITE_REFUSED,
                      object_type="patient", object_id=patient.pk,
                      detail={"outcome": refusal.acceptance.outcome.value,
                              "field": refusal.field})
@@ -344,7 +345,8 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
         "change_reason": change_reason})
     limit_event_record(actor=actor, acceptance=acceptance, protocol_version=protocol_version,
                        context=LimitEvent.Context.WRITE, order=order)
-    audit_record(actor=actor.at(patient.site.code), action="order.write", object_type="order",
+    audit_record(actor=actor.at(patient.site.code),
+                 action=AuditAction.ORDER_WRITE, object_type="order",
                  object_id=order.pk,
                  detail={"patient": patient.pk, "series": series.pk,
                          "protocol": protocol.label, "outcome": check.outcome.value,
@@ -416,7 +418,7 @@ def order_sign(*, actor: Actor, order: Order,
             limit_event_record(actor=actor, acceptance=acceptance,
                                protocol_version=locked.protocol_version,
                                context=LimitEvent.Context.SIGN, order=locked)
-            audit_record(actor=actor.at(locked.patient.site.code), action="order.sign",
+            audit_record(actor=actor.at(locked.patient.site.code), action=AuditAction.ORDER_SIGN,
                          object_type="order", object_id=locked.pk,
                          detail={"patient": locked.patient_id,
                                  "outcome": check.outcome.value})
@@ -426,7 +428,7 @@ def order_sign(*, actor: Actor, order: Order,
                            protocol_version=order.protocol_version,
                            context=LimitEvent.Context.SIGN, order=order,
                            detail={"refused": True})
-        audit_record(actor=actor.at(order.patient.site.code), action="order.sign_refused",
+        audit_record(actor=actor.at(order.patient.site.code), action=AuditAction.ORDER_SIGN_REFUSED,
                      object_type="order", object_id=order.pk,
                      detail={"outcome": refusal.acceptance.outcome.value})
     raise refusal
@@ -484,13 +486,14 @@ def order_verify(*, actor: Actor, order: Order, concentration_mg_per_ml: str,
             locked.save(update_fields=["status", "verified_at", "verified_by"])
             OrderEvent.objects.create(order=locked, kind="verified", by=actor.user,
                                       detail=result.to_dict())
-            audit_record(actor=actor.at(locked.patient.site.code), action="order.verify",
+            audit_record(actor=actor.at(locked.patient.site.code), action=AuditAction.ORDER_VERIFY,
                          object_type="order", object_id=locked.pk,
                          detail={"patient": locked.patient_id})
             return locked
         OrderEvent.objects.create(order=locked, kind="verification_mismatch", by=actor.user,
                                   detail=result.to_dict())
-        audit_record(actor=actor.at(locked.patient.site.code), action="order.verify_mismatch",
+        audit_record(actor=actor.at(locked.patient.site.code),
+                     action=AuditAction.ORDER_VERIFY_MISMATCH,
                      object_type="order", object_id=locked.pk,
                      detail={"patient": locked.patient_id,
                              "fields": [m[0] for m in result.mismatches]})
@@ -514,7 +517,7 @@ def _end(*, actor: Actor, order: Order, status: str, reason: str,
     locked.save(update_fields=["status", "ended_at", "ended_by", "ended_reason"])
     OrderEvent.objects.create(order=locked, kind=status, by=actor.user,
                               detail={"reason": reason})
-    audit_record(actor=actor.at(locked.patient.site.code), action=f"order.{status}",
+    audit_record(actor=actor.at(locked.patient.site.code), action=AuditAction(f"order.{status}"),
                  object_type="order", object_id=locked.pk,
                  detail={"patient": locked.patient_id, "reason": reason})
     return locked

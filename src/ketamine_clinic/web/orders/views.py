@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from ketamine_clinic.clinical.dosing import check_order
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.charts import chart_html
 from ketamine_clinic.web.lib.decorators import capability_required
@@ -61,7 +62,7 @@ def _order(request: HttpRequest, order_id: int) -> Order:
 @capability_required(Capability.VERIFY_ORDER)
 def order_list(request: HttpRequest) -> HttpResponse:
     groups = selectors.orders_awaiting(request.user)  # type: ignore[arg-type]
-    audit_record(actor=Actor.from_request(request), action="order.list",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.ORDER_LIST,
                  detail={k: len(v) for k, v in groups.items()})
     return render(request, "orders/order_list.html", {"groups": groups})
 
@@ -179,7 +180,7 @@ def order_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     if request.method == "GET":
         audit_record(actor=Actor.from_request(request, patient.site.code),
-                     action="order.new_form", object_type="patient", object_id=patient.pk)
+                     action=AuditAction.ORDER_NEW_FORM, object_type="patient", object_id=patient.pk)
     return _form_page(request, patient)
 
 
@@ -192,7 +193,8 @@ def order_preview(request: HttpRequest, patient_id: int) -> HttpResponse:
     if pv is None:
         raise Http404("no protocol version the patient may be treated under")
     c, error = _preview(patient, pv, request.POST)
-    audit_record(actor=Actor.from_request(request, patient.site.code), action="order.preview",
+    audit_record(actor=Actor.from_request(request, patient.site.code),
+                 action=AuditAction.ORDER_PREVIEW,
                  object_type="patient", object_id=patient.pk,
                  detail={"outcome": c["outcome"] if c else "error"})
     return render(request, "orders/order_form.html#preview",
@@ -235,7 +237,7 @@ def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
 @capability_required(Capability.VIEW_PATIENTS)
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
-    audit_record(actor=_actor(request, order), action="order.view", object_type="order",
+    audit_record(actor=_actor(request, order), action=AuditAction.ORDER_VIEW, object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
     return render(request, "orders/order_detail.html", _detail_context(request, order))
 
@@ -270,7 +272,7 @@ def order_verify(request: HttpRequest, order_id: int) -> HttpResponse:
             messages.success(request, "Verified: the order is active.")
             return redirect("order_detail", order_id=order.pk)
     else:
-        audit_record(actor=_actor(request, order), action="order.verify_form",
+        audit_record(actor=_actor(request, order), action=AuditAction.ORDER_VERIFY_FORM,
                      object_type="order", object_id=order.pk,
                      detail={"patient": order.patient_id})
     c = order.signed_computed or order.computed
@@ -324,7 +326,7 @@ def order_change(request: HttpRequest, order_id: int) -> HttpResponse:
     if not selectors.can_see_numbers(request.user, order):  # type: ignore[arg-type]
         raise PermissionDenied("Only the prescriber may change an order awaiting its check.")
     if request.method == "GET":
-        audit_record(actor=_actor(request, order), action="order.change_form",
+        audit_record(actor=_actor(request, order), action=AuditAction.ORDER_CHANGE_FORM,
                      object_type="order", object_id=order.pk,
                      detail={"patient": order.patient_id})
     return _form_page(request, order.patient, old=order)
@@ -343,7 +345,7 @@ def order_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
         messages.error(request, "This is a synthetic demo order: it has no dose computation, "
                                 "so there is no pump-programming sheet to print.")
         return redirect("order_detail", order_id=order.pk)
-    audit_record(actor=_actor(request, order), action="order.pdf", object_type="order",
+    audit_record(actor=_actor(request, order), action=AuditAction.ORDER_PDF, object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
     context = _detail_context(request, order)
     context["protocol"] = order.protocol_version.protocol()
@@ -384,7 +386,7 @@ def limit_report(request: HttpRequest) -> HttpResponse:
         report = selectors.limit_report(request.user, form.cleaned_data["start"],  # type: ignore[arg-type]
                                         form.cleaned_data["end"])
         chart = _report_chart(report)
-        audit_record(actor=Actor.from_request(request), action="order.limit_report",
+        audit_record(actor=Actor.from_request(request), action=AuditAction.ORDER_LIMIT_REPORT,
                      detail={"start": report.start.isoformat(), "end": report.end.isoformat(),
                              "events": len(report.events)})
     return render(request, "orders/limit_report.html",

@@ -19,6 +19,7 @@ from django.utils import timezone
 from ketamine_clinic.clinical import clock
 from ketamine_clinic.clinical.scales import get_scale
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
@@ -71,7 +72,8 @@ def followups_schedule(*, actor: Actor, series: Series) -> list[FollowUp]:
     if new:
         FollowUp.objects.bulk_create(new)
         audit_record(actor=actor.at(series.patient.site.code),
-                     action="follow_up.schedule", object_type="series", object_id=series.pk,
+                     action=AuditAction.FOLLOW_UP_SCHEDULE,
+                     object_type="series", object_id=series.pk,
                      detail={"patient": series.patient_id,
                              "points": [f"{f.point}@{f.due_on.isoformat()}" for f in new]})
     return new
@@ -180,7 +182,7 @@ def followup_respond(
         entered_by=actor.user, via_patient_link=via_patient_link, corrects=corrects,
         correction_reason=correction_reason)
     audit_record(actor=actor.at(fu.patient.site.code),
-                 action="follow_up.correct" if corrects else "follow_up.answer",
+                 action=AuditAction.FOLLOW_UP_CORRECT if corrects else AuditAction.FOLLOW_UP_ANSWER,
                  object_type="follow_up_response", object_id=response.pk,
                  detail={"patient": fu.patient_id, "follow_up": fu.pk, "point": fu.point,
                          "via_patient_link": via_patient_link,
@@ -210,7 +212,7 @@ def followup_link_issue(*, actor: Actor, follow_up: FollowUp) -> tuple[FollowUpL
     link = FollowUpLink.objects.create(
         follow_up=fu, token_sha256=_digest(raw),
         expires_at=now + timedelta(hours=policy.link_valid_hours()))
-    audit_record(actor=actor.at(fu.patient.site.code), action="follow_up.link_issue",
+    audit_record(actor=actor.at(fu.patient.site.code), action=AuditAction.FOLLOW_UP_LINK_ISSUE,
                  object_type="follow_up", object_id=fu.pk,
                  detail={"patient": fu.patient_id, "link": link.pk,
                          "expires_at": link.expires_at.isoformat()})
@@ -240,7 +242,7 @@ def followup_link_get(raw: str, *, client_address: str = "") -> FollowUpLink:
     if reason:
         audit_record(actor=Actor(user=None, client_address=client_address,
                                  site_code=link.follow_up.patient.site.code if link else ""),
-                     action="follow_up.link_refused", object_type="follow_up_link",
+                     action=AuditAction.FOLLOW_UP_LINK_REFUSED, object_type="follow_up_link",
                      object_id=link.pk if link else "", detail={"reason": reason})
         raise LinkUnusable(reason, link)
     assert link is not None

@@ -11,6 +11,7 @@ from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import PAGE_LIMIT, PAGE_OFFSET, require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients import selectors, services
 from ketamine_clinic.web.patients.models import Diagnosis, Measurement, Patient
@@ -68,7 +69,7 @@ def list_patients(request: HttpRequest, q: str = Query("", max_length=200),
                   limit: int = PAGE_LIMIT, offset: int = PAGE_OFFSET) -> Any:
     user = require(request, Capability.VIEW_PATIENTS)
     rows = list(selectors.patient_search(user, q)[offset:offset + limit])
-    audit_record(actor=Actor.from_request(request), action="api.patient.search",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_PATIENT_SEARCH,
                  detail={"query": q, "results": len(rows)})
     return [_patient_out(p) for p in rows]
 
@@ -88,7 +89,7 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
 def get_patient(request: HttpRequest, patient_id: int) -> Any:
     patient = _get(request, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.patient.view", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.API_PATIENT_VIEW, object_type="patient", object_id=patient.pk)
     return _patient_out(patient)
 
 
@@ -108,7 +109,7 @@ def amend_patient(request: HttpRequest, patient_id: int, payload: PatientAmendIn
 def list_diagnoses(request: HttpRequest, patient_id: int) -> Any:
     patient = _get(request, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.diagnosis.list", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.API_DIAGNOSIS_LIST, object_type="patient", object_id=patient.pk)
     return [_diagnosis_out(d) for d in patient.diagnoses.select_related("recorded_by")]
 
 
@@ -129,7 +130,8 @@ def list_measurements(request: HttpRequest, patient_id: int, kind: str = "") -> 
     if kind:
         qs = qs.filter(kind=kind)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.measurement.list", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.API_MEASUREMENT_LIST,
+                 object_type="patient", object_id=patient.pk)
     return [_measurement_out(m) for m in qs]
 
 

@@ -15,6 +15,7 @@ from ketamine_clinic.clinical.plausibility import check_plausible, plausible_ran
 from ketamine_clinic.clinical.weight_checks import weight_findings
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.patients.models import (
@@ -78,7 +79,7 @@ def patient_register(
     try:
         with transaction.atomic():
             patient = Patient.objects.create(site=site, created_by=actor.user, **fields)
-            audit_record(actor=actor.at(patient.site.code), action="patient.register",
+            audit_record(actor=actor.at(patient.site.code), action=AuditAction.PATIENT_REGISTER,
                          object_type="patient", object_id=patient.pk,
                          detail={"mrn": patient.mrn})
     except IntegrityError as exc:
@@ -121,7 +122,8 @@ def patient_amend(
             locked.save(update_fields=[a.field for a in amendments])
             DemographicAmendment.objects.bulk_create(amendments)
             audit_record(
-                actor=actor.at(locked.site.code), action="patient.amend", object_type="patient",
+                actor=actor.at(locked.site.code),
+                action=AuditAction.PATIENT_AMEND, object_type="patient",
                 object_id=locked.pk,
                 detail={"fields": [a.field for a in amendments], "reason": reason},
             )
@@ -192,7 +194,7 @@ def measurement_record(
             patient=patient, kind=kind, value_number=number, value_code=value_code,
             measured_at=measured_at, note=note.strip(), recorded_by=actor.user,
         )
-        audit_record(actor=actor.at(patient.site.code), action="measurement.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.MEASUREMENT_RECORD,
                      object_type="measurement", object_id=m.pk,
                      detail={"patient": patient.pk, "kind": kind,
                              "value": str(number) if number is not None else value_code})
@@ -214,7 +216,7 @@ def diagnosis_record(
             group=entry.group, laterality=entry.laterality, limb=entry.limb,
             diagnosed_on=diagnosed_on, note=note.strip(), recorded_by=actor.user,
         )
-        audit_record(actor=actor.at(patient.site.code), action="diagnosis.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.DIAGNOSIS_RECORD,
                      object_type="diagnosis", object_id=d.pk,
                      detail={"patient": patient.pk, "code": entry.code})
     return d
@@ -230,7 +232,7 @@ def allergy_record(
             patient=patient, substance=required_text("substance", substance),
             reaction=reaction.strip(), severity=severity, recorded_by=actor.user,
         )
-        audit_record(actor=actor.at(patient.site.code), action="allergy.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.ALLERGY_RECORD,
                      object_type="allergy", object_id=a.pk, detail={"patient": patient.pk})
     return a
 
@@ -246,7 +248,7 @@ def medication_record(
             patient=patient, name=required_text("name", name).lower(), dose=dose.strip(),
             route=route.strip(), start_date=start_date, recorded_by=actor.user,
         )
-        audit_record(actor=actor.at(patient.site.code), action="medication.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.MEDICATION_RECORD,
                      object_type="medication", object_id=m.pk, detail={"patient": patient.pk})
     return m
 
@@ -266,7 +268,7 @@ def record_mark_in_error(*, actor: Actor, record: Retractable, reason: str) -> R
                                    "entered_in_error_reason"])
         patient = locked.patient  # type: ignore[attr-defined]
         audit_record(actor=actor.at(patient.site.code),
-                     action=f"{model._meta.model_name}.entered_in_error",
+                     action=AuditAction(f"{model._meta.model_name}.entered_in_error"),
                      object_type=model._meta.model_name or "", object_id=locked.pk,
                      detail={"patient": patient.pk, "reason": reason})
     return locked

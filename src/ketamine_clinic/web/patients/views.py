@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from ketamine_clinic.clinical.allergies import AllergyRecord, allergy_matches
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.areas import patient_panels
 from ketamine_clinic.web.lib.decorators import capability_required
@@ -43,7 +44,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     qs = selectors.patient_search(request.user, query)  # type: ignore[arg-type]
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     audit_record(actor=Actor.from_request(request),
-                 action="patient.search" if query else "patient.list",
+                 action=AuditAction.PATIENT_SEARCH if query else AuditAction.PATIENT_LIST,
                  detail={"query": query, "results": page.paginator.count})
     context = {"page": page, "query": query}
     if request.htmx:
@@ -77,7 +78,8 @@ def _patient(request: HttpRequest, patient_id: int) -> Patient:
 @capability_required(Capability.VIEW_PATIENTS)
 def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
-    audit_record(actor=Actor.from_request(request, patient.site.code), action="patient.view",
+    audit_record(actor=Actor.from_request(request, patient.site.code),
+                 action=AuditAction.PATIENT_VIEW,
                  object_type="patient", object_id=patient.pk)
     measurements = patient.measurements.select_related(
         "recorded_by", "entered_in_error_by").order_by("-measured_at", "-id")

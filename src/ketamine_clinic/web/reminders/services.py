@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.reminders.models import Channel, ContactConsent, Message
@@ -65,7 +66,9 @@ def contact_consent_record(*, actor: Actor, patient: Patient, channel: str, gran
             text_version=p.consent_version, text_sha256=p.consent_sha256, how=how,
             recorded_by=actor.user)
         audit_record(actor=actor.at(patient.site.code),
-                     action="contact_consent.grant" if granted else "contact_consent.withdraw",
+                     action=(AuditAction.CONTACT_CONSENT_GRANT if granted
+                             else AuditAction.CONTACT_CONSENT_WITHDRAW),
+
                      object_type="patient", object_id=patient.pk,
                      detail={"channel": channel, "how": how, "version": p.consent_version})
     return row

@@ -21,6 +21,7 @@ from ketamine_clinic.clinical import clock
 from ketamine_clinic.clinical.scheduling import Proposal, propose_series, series_starts
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.models import Order
@@ -151,7 +152,7 @@ def visits_book(*, actor: Actor, order: Order, requests: Sequence[VisitRequest],
                 "infusion_min": length.infusion_min, "recovery_min": length.recovery_min,
                 "protocol_version": order.protocol_version_id})
             visits.append(visit)
-        audit_record(actor=actor.at(site.code), action="visit.book_series",
+        audit_record(actor=actor.at(site.code), action=AuditAction.VISIT_BOOK_SERIES,
                      object_type="series", object_id=order.series_id,
                      detail={"patient": order.patient_id, "order": order.pk,
                              "visits": [v.pk for v in visits]})
@@ -207,7 +208,7 @@ def visit_reschedule(*, actor: Actor, visit: Visit, start: datetime, chair: str 
             "from": before, "to": {"starts_at": p.start.isoformat(), "chair": p.chair},
             "reason": reason})
         _after_booking([v])
-        audit_record(actor=actor.at(v.site.code), action="visit.reschedule",
+        audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_RESCHEDULE,
                      object_type="visit", object_id=v.pk,
                      detail={"patient": v.patient_id, "from": before["starts_at"],
                              "to": p.start.isoformat()})
@@ -228,7 +229,7 @@ def visit_cancel(*, actor: Actor, visit: Visit, reason: str, note: str = "") -> 
         v.save()
         VisitEvent.objects.create(visit=v, kind="cancelled", by=actor.user,
                                   detail={"reason": reason, "note": v.cancel_note})
-        audit_record(actor=actor.at(v.site.code), action="visit.cancel",
+        audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_CANCEL,
                      object_type="visit", object_id=v.pk,
                      detail={"patient": v.patient_id, "reason": reason})
     return v
@@ -246,7 +247,7 @@ def visit_start(*, actor: Actor, visit: Visit) -> Any:
         v.save()
         VisitEvent.objects.create(visit=v, kind="started", by=actor.user,
                                   detail={"session": session.pk})
-        audit_record(actor=actor.at(v.site.code), action="visit.start",
+        audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_START,
                      object_type="visit", object_id=v.pk,
                      detail={"patient": v.patient_id, "session": session.pk})
     return session
@@ -261,7 +262,7 @@ def chair_add(*, actor: Actor, site: Site, code: str, label: str = "") -> Chair:
         raise UsageError("code", f"chair {code} already exists at {site.name}")
     with transaction.atomic():
         chair = Chair.objects.create(site=site, code=code, label=(label or "").strip())
-        audit_record(actor=actor.at(site.code), action="site.chair_add",
+        audit_record(actor=actor.at(site.code), action=AuditAction.SITE_CHAIR_ADD,
                      object_type="chair", object_id=chair.pk, detail={"code": code})
     return chair
 
@@ -274,7 +275,7 @@ def chair_set_active(*, actor: Actor, chair: Chair, active: bool) -> Chair:
                                       "move them before retiring it")
         chair.active = active
         chair.save(update_fields=["active"])
-        audit_record(actor=actor.at(chair.site.code), action="site.chair_active",
+        audit_record(actor=actor.at(chair.site.code), action=AuditAction.SITE_CHAIR_ACTIVE,
                      object_type="chair", object_id=chair.pk, detail={"active": active})
     return chair
 
@@ -292,7 +293,7 @@ def opening_hours_set(*, actor: Actor, site: Site,
         OpeningHours.objects.bulk_create([
             OpeningHours(site=site, weekday=d, opens_at=o, closes_at=c)
             for d, windows in sorted(week.items()) for o, c in windows])
-        audit_record(actor=actor.at(site.code), action="site.opening_hours",
+        audit_record(actor=actor.at(site.code), action=AuditAction.SITE_OPENING_HOURS,
                      object_type="site", object_id=site.pk,
                      detail={str(d): [f"{o:%H:%M}-{c:%H:%M}" for o, c in w]
                              for d, w in week.items()})
@@ -303,7 +304,7 @@ def closure_add(*, actor: Actor, site: Site, day: Any, reason: str) -> SiteClosu
     with transaction.atomic():
         closure, _ = SiteClosure.objects.get_or_create(site=site, day=day,
                                                        defaults={"reason": reason})
-        audit_record(actor=actor.at(site.code), action="site.closure",
+        audit_record(actor=actor.at(site.code), action=AuditAction.SITE_CLOSURE,
                      object_type="site", object_id=site.pk,
                      detail={"day": str(day), "reason": reason})
     return closure
@@ -331,6 +332,6 @@ def visit_checklist_record(*, actor: Actor, visit: Visit, answers: dict[str, boo
         v.version += 1
         v.save()
         VisitEvent.objects.create(visit=v, kind="checklist", by=actor.user, detail=v.checklist)
-        audit_record(actor=actor.at(v.site.code), action="visit.checklist",
+        audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_CHECKLIST,
                      object_type="visit", object_id=v.pk, detail={"patient": v.patient_id})
     return v

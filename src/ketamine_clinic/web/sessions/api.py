@@ -17,6 +17,7 @@ from ninja.responses import Status
 from ketamine_clinic.clinical import clock
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.schemas import ErrorOut
 from ketamine_clinic.web.sessions import selectors, services
@@ -96,7 +97,7 @@ def ping(request: HttpRequest) -> Any:
 def board(request: HttpRequest) -> Any:
     user = require(request, Capability.VIEW_PATIENTS)
     rows = selectors.board_sessions(user)
-    audit_record(actor=Actor.from_request(request), action="api.session.board",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_SESSION_BOARD,
                  detail={"sessions": [r.session.pk for r in rows]})
     return [session_out(r) for r in rows]
 
@@ -106,7 +107,7 @@ def get_session(request: HttpRequest, session_id: int) -> Any:
     session = _get(request, session_id, Capability.VIEW_PATIENTS)
     services.session_watch(session=session)
     audit_record(actor=Actor.from_request(request, session.site.code),
-                 action="api.session.view", object_type="session", object_id=session.pk,
+                 action=AuditAction.API_SESSION_VIEW, object_type="session", object_id=session.pk,
                  detail={"patient": session.patient_id})
     return session_out(selectors.snapshot(session))
 
@@ -115,7 +116,8 @@ def get_session(request: HttpRequest, session_id: int) -> Any:
 def timeline(request: HttpRequest, session_id: int) -> Any:
     session = _get(request, session_id, Capability.VIEW_PATIENTS)
     audit_record(actor=Actor.from_request(request, session.site.code),
-                 action="api.session.timeline", object_type="session", object_id=session.pk,
+                 action=AuditAction.API_SESSION_TIMELINE,
+                 object_type="session", object_id=session.pk,
                  detail={"patient": session.patient_id})
     views = selectors.fold(selectors.entries_of(session))
     return [entry_out(v.entry, v.status) for v in views]

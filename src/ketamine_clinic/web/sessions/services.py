@@ -36,6 +36,7 @@ from ketamine_clinic.clinical.bedside.model import Accepted, NewAlarm, Refused
 from ketamine_clinic.clinical.units import exact
 from ketamine_clinic.errors import Refusal, UsageError
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.models import LimitEvent, Order
@@ -88,7 +89,7 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
             order=order, series=series, patient=order.patient, site=order.patient.site,
             visit_number=count + 1, scheduled_for=scheduled_for, chair=chair.strip(),
             created_by=actor.user)
-        audit_record(actor=actor.at(session.site.code), action="session.schedule",
+        audit_record(actor=actor.at(session.site.code), action=AuditAction.SESSION_SCHEDULE,
                      object_type="session", object_id=session.pk,
                      detail={"patient": order.patient_id, "order": order.pk,
                              "visit": session.visit_number})
@@ -180,7 +181,7 @@ def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | 
         except IntegrityError as exc:
             raise UsageError("idempotency_key", "this key was already used") from exc
         stored.append(entry)
-        audit_record(actor=actor.at(session.site.code), action=f"session.{new.kind}",
+        audit_record(actor=actor.at(session.site.code), action=AuditAction(f"session.{new.kind}"),
                      object_type="session", object_id=session.pk,
                      detail={"patient": session.patient_id, "entry": entry.pk,
                              "corrects": new.corrects, "device": device_id or None})
@@ -211,7 +212,7 @@ def _refused(actor: Actor, session: InfusionSession, refused: Refused) -> None:
     with transaction.atomic():
         if refused.acceptance is not None:
             _store_limit_events(session, actor, refused.acceptance)
-        audit_record(actor=actor.at(session.site.code), action="session.refused",
+        audit_record(actor=actor.at(session.site.code), action=AuditAction.SESSION_REFUSED,
                      object_type="session", object_id=session.pk,
                      detail={"patient": session.patient_id, "field": refused.field,
                              "reasons": list(refused.reasons)[:5]})
@@ -437,7 +438,7 @@ def alarm_acknowledge(*, actor: Actor, alarm: Alarm, response: str) -> AlarmAckn
                                       f"at {timezone.localtime(existing.at):%H:%M}")
         ack = AlarmAcknowledgement.objects.create(alarm=alarm, by=actor.user,
                                                   response=response)
-        audit_record(actor=actor.at(session.site.code), action="session.alarm_ack",
+        audit_record(actor=actor.at(session.site.code), action=AuditAction.SESSION_ALARM_ACK,
                      object_type="alarm", object_id=alarm.pk,
                      detail={"session": session.pk, "patient": session.patient_id})
     return ack

@@ -23,6 +23,7 @@ from ketamine_clinic.pk.simulate import Patient as Covariates
 from ketamine_clinic.pk.simulate import simulate
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.schemas import ErrorOut
 
@@ -101,7 +102,7 @@ def pk_simulate(request: HttpRequest, payload: SimulateIn) -> Any:
     result = simulate(payload.model, covariates, regimen, payload.times_min,
                       ke0_per_min=payload.ke0_per_min,
                       threshold_ng_per_ml=payload.threshold_ng_per_ml)
-    audit_record(actor=Actor.from_request(request), action="api.pk.simulate",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_PK_SIMULATE,
                  detail={"model": payload.model})
     return result.to_dict()
 
@@ -129,7 +130,7 @@ def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
         raise UsageError("n", f"{payload.n:,} patients × {len(payload.times_min):,} times = "
                               f"{work:,} values, more than the {settings.PK_JOB_MAX_WORK:,} "
                               "one run may compute: ask for fewer patients or times")
-    audit_record(actor=Actor.from_request(request), action="api.pk.population",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_PK_POPULATION,
                  detail={"model": payload.model, "n": payload.n, "seed": payload.seed,
                          "background": work > settings.PK_SYNC_MAX_WORK})
     if work > settings.PK_SYNC_MAX_WORK:

@@ -22,6 +22,7 @@ from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.stock import chart
 from ketamine_clinic.web.stock.models import (
@@ -195,7 +196,7 @@ def _append(locked: _Locked, *, kind: EntryKind, user: User, product: Product,
     return entry
 
 
-def _audit(actor: Actor, action: str, obj: Any, detail: dict[str, Any]) -> None:
+def _audit(actor: Actor, action: AuditAction, obj: Any, detail: dict[str, Any]) -> None:
     audit_record(actor=actor, action=action, object_type=type(obj).__name__.lower(),
                  object_id=obj.pk, detail=detail)
 
@@ -218,7 +219,7 @@ def registration_save(*, actor: Actor, site: Site, dea_number: str, registrant_n
             "address": address.strip(), "expires_on": expires_on,
             "retention_years": None if retention_years is None else years,
             "state_rule_note": state_rule_note.strip()})
-        _audit(actor, "stock.registration_save", reg,
+        _audit(actor, AuditAction.STOCK_REGISTRATION_SAVE, reg,
                {"dea_number": number, "created": created, "by": user.get_username()})
     return reg
 
@@ -235,7 +236,7 @@ def product_create(*, actor: Actor, ndc: str, name: str, strength_mg_per_ml: str
         product = Product.objects.create(
             ndc=ndc.strip(), name=name.strip() or "Ketamine hydrochloride", form=form,
             strength_mg_per_ml=dec(strength), container_volume_ml=dec(volume), rxnorm=rxnorm)
-        _audit(actor, "stock.product_create", product, {"ndc": product.ndc})
+        _audit(actor, AuditAction.STOCK_PRODUCT_CREATE, product, {"ndc": product.ndc})
     return product
 
 
@@ -256,7 +257,7 @@ def grants_set(*, actor: Actor, grants: Mapping[str, Sequence[str]]) -> None:
             for role in roles:
                 StockGrant.objects.create(role=role, capability=cap, granted_by=user)
         after = sorted(StockGrant.objects.values_list("capability", "role"))
-        audit_record(actor=actor, action="stock.grants_set", object_type="stockgrant",
+        audit_record(actor=actor, action=AuditAction.STOCK_GRANTS_SET, object_type="stockgrant",
                      detail={"before": before, "after": after})
     user.__dict__.pop("_stock_grants", None)
 
@@ -323,7 +324,7 @@ def stock_receive(*, actor: Actor, site: Site, product: Product, lot_number: str
                             "expires_on": lot.expires_on.isoformat()},
                     idempotency_key=(f"{idempotency_key}:{i}" if i and idempotency_key
                                      else idempotency_key))
-        _audit(actor, "stock.receive", receipt, {"containers": containers,
+        _audit(actor, AuditAction.STOCK_RECEIVE, receipt, {"containers": containers,
                                                   "lot": lot.lot_number})
     return receipt
 
@@ -388,7 +389,7 @@ def stock_draw(*, actor: Actor, session: Any, container: Container,
                         detail={"lot_number": container.lot.lot_number,
                                 "volume_ml": str(core.units.volume_ml(amount, strength))},
                         idempotency_key=idempotency_key)
-        _audit(actor, "stock.draw", entry, {"session": session.pk, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_DRAW, entry, {"session": session.pk, "mg": str(amount)})
     return entry
 
 
@@ -429,7 +430,7 @@ def stock_waste(*, actor: Actor, session: Any, witness: User | None,
                         quantity=amount, occurred_at=at, session=session, witness=witness,
                         note=note, detail={"witness": witness.get_username() if witness else ""},
                         idempotency_key=idempotency_key)
-        _audit(actor, "stock.waste", entry, {"session": session.pk, "mg": str(amount),
+        _audit(actor, AuditAction.STOCK_WASTE, entry, {"session": session.pk, "mg": str(amount),
                                               "witness": entry.witness_id})
     return entry
 
@@ -466,7 +467,7 @@ def stock_return(*, actor: Actor, session: Any, container: Container,
         entry = _append(locked, kind=EntryKind.RETURN, user=user,
                         product=container.lot.product, quantity=amount, occurred_at=at,
                         container=container, session=session, idempotency_key=idempotency_key)
-        _audit(actor, "stock.return", entry, {"session": session.pk, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_RETURN, entry, {"session": session.pk, "mg": str(amount)})
     return entry
 
 
@@ -559,9 +560,9 @@ def stock_session_reconcile(*, actor: Actor, session: Any, close: bool = False,
                 found_mg=dec(rec.given_mg + rec.wasted_mg + rec.returned_mg),
                 message=rec.message, detail={"reconciliation": rec.to_dict(),
                                              "rules": core.load_rules().version})
-            _audit(actor, "stock.discrepancy_open", d, {"session": session.pk})
+            _audit(actor, AuditAction.STOCK_DISCREPANCY_OPEN, d, {"session": session.pk})
             result = session_stock(session, now=now)
-        _audit(actor, "stock.reconcile", session, {"status": result.reconciliation.status,
+        _audit(actor, AuditAction.STOCK_RECONCILE, session, {"status": result.reconciliation.status,
                                                    "close": close})
     return result
 
@@ -612,7 +613,7 @@ def stock_transfer(*, actor: Actor, container: Container, to_site: Site,
         _append(locks[to_site.pk], kind=EntryKind.TRANSFER_IN, user=user, product=product,
                 quantity=amount, occurred_at=at, container=container, other_site=from_site,
                 detail=detail)
-        _audit(actor, "stock.transfer", out, {"to": to_site.code, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_TRANSFER, out, {"to": to_site.code, "mg": str(amount)})
     return out
 
 
@@ -673,7 +674,7 @@ def stock_destroy(*, actor: Actor, container: Container, method: str,
                         witness=present[0] if present else None,
                         second_witness=present[1] if len(present) > 1 else None,
                         detail={"form_41": form_41}, idempotency_key=idempotency_key)
-        _audit(actor, "stock.destroy", entry, {"method": method, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_DESTROY, entry, {"method": method, "mg": str(amount)})
     return entry
 
 
@@ -734,7 +735,8 @@ def stock_loss_report(*, actor: Actor, site: Site, loss_type: str, discovered_at
             _append(locked, kind=EntryKind.LOSS, user=user, product=_session_product(session),
                     quantity=q, occurred_at=at, session=session, from_custody=True,
                     loss_case=case, discrepancy=discrepancy, detail={"loss_type": loss_type})
-        _audit(actor, "stock.loss_report", case, {"mg": str(total), **deadlines.to_dict()})
+        _audit(actor,
+               AuditAction.STOCK_LOSS_REPORT, case, {"mg": str(total), **deadlines.to_dict()})
     return case
 
 
@@ -759,7 +761,7 @@ def loss_case_record(*, actor: Actor, case: LossCase, kind: str, at: datetime | 
         if state != case.state:
             case.state = state
             case.save(update_fields=["state"])
-        _audit(actor, "stock.loss_case_event", case, {"kind": kind})
+        _audit(actor, AuditAction.STOCK_LOSS_CASE_EVENT, case, {"kind": kind})
     return event
 
 
@@ -828,14 +830,14 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
                 site=site, source="count", container=v, count=count, opened_at=locked.now,
                 opened_by=user, expected_mg=dec(line.expected_mg), found_mg=dec(line.counted_mg),
                 message=line.message(), detail={"moment": when.value, "rules": rules.version})
-            _audit(actor, "stock.discrepancy_open", d, {"container": v.label})
+            _audit(actor, AuditAction.STOCK_DISCREPANCY_OPEN, d, {"container": v.label})
         if new_state.value != day.state:
             day.state = new_state.value
             day.save(update_fields=["state"])
         if inventory_kind:
             inventory_take(actor=actor, count=count, kind=inventory_kind, vials=vials,
                            counted=lines)
-        _audit(actor, "stock.count", count, {"moment": when.value,
+        _audit(actor, AuditAction.STOCK_COUNT, count, {"moment": when.value,
                                               "mismatches": len(mismatched)})
     return count
 
@@ -863,7 +865,7 @@ def inventory_take(*, actor: Actor, count: Count, kind: str, vials: Sequence[Con
                     "address": reg.address if reg else site.address,
                     "dea_number": reg.dea_number if reg else ""},
         lines=[line.to_dict() for line in lines], rules_version=core.load_rules().version)
-    _audit(actor, "stock.inventory", inv, {"kind": kind, "lines": len(lines)})
+    _audit(actor, AuditAction.STOCK_INVENTORY, inv, {"kind": kind, "lines": len(lines)})
     return inv
 
 
@@ -948,7 +950,7 @@ def stock_entry_correct(*, actor: Actor, entry: LedgerEntry, quantity_mg: Any, r
                         occurred_at=entry.occurred_at, container=entry.container,
                         session=entry.session, witness=witness if kind is EntryKind.WASTE
                         else None, corrects=entry, correction_reason=reason.strip())
-        _audit(actor, "stock.correct", fixed, {"corrects": entry.pk, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_CORRECT, fixed, {"corrects": entry.pk, "mg": str(amount)})
     return fixed
 
 

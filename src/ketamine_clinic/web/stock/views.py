@@ -20,6 +20,7 @@ from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.accounts.roles import Capability, Role
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.stock import exports, selectors, services
@@ -96,7 +97,7 @@ def _back(request: HttpRequest, name: str, site: Site, **kwargs: Any) -> HttpRes
 @capability_required(VIEW)
 def stock_home(request: HttpRequest) -> HttpResponse:
     site = _site(request)
-    audit_record(actor=_actor(request, site), action="stock.view", object_type="site",
+    audit_record(actor=_actor(request, site), action=AuditAction.STOCK_VIEW, object_type="site",
                  object_id=site.pk)
     vials = list(selectors.vials_in_stock(site))
     today = services.local_date(site, timezone.now())
@@ -380,7 +381,7 @@ def stock_inventory(request: HttpRequest, inventory_id: int) -> HttpResponse:
     inv = get_object_or_404(Inventory.objects.select_related("taken_by", "site"),
                             pk=inventory_id, site__in=selectors.sites_for(request.user))  # type: ignore[arg-type]
     site, fmt = inv.site, request.GET.get("format", "")
-    audit_record(actor=_actor(request, site), action="stock.inventory_view",
+    audit_record(actor=_actor(request, site), action=AuditAction.STOCK_INVENTORY_VIEW,
                  object_type="inventory", object_id=inv.pk, detail={"format": fmt})
     name = f"inventory-{site.code}-{inv.kind}-{inv.taken_on}"
     if fmt == "csv":
@@ -410,7 +411,7 @@ def stock_reports(request: HttpRequest) -> HttpResponse:
           if report == "dispensing" else selectors.ledger(site, start=start, end=end))
     rows = [selectors.entry_row(e) for e in qs[:5000]]
     fmt = request.GET.get("format", "")
-    audit_record(actor=_actor(request, site), action="stock.report", object_type="site",
+    audit_record(actor=_actor(request, site), action=AuditAction.STOCK_REPORT, object_type="site",
                  object_id=site.pk, detail={"report": report, "format": fmt,
                                             "rows": len(rows)})
     name = f"{report}-{site.code}-{start or 'all'}-{end or 'all'}"
