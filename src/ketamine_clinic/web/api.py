@@ -7,8 +7,9 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Query
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.pagination import LimitOffsetPagination
 from ninja.security import HttpBearer, SessionAuth
 
 from ketamine_clinic.errors import Conflict, Refusal, UsageError
@@ -80,11 +81,19 @@ api = NinjaAPI(
 )
 
 
-# Paging of list endpoints: a page holds at most API_MAX_PAGE_SIZE rows (settings), an
-# offset is never negative; beyond either the request is refused with a 422 naming it.
-PAGE_LIMIT: Any = Query(50, ge=1, le=settings.API_MAX_PAGE_SIZE,
-                        description="rows per page (at most API_MAX_PAGE_SIZE)")
-PAGE_OFFSET: Any = Query(0, ge=0, le=settings.API_MAX_OFFSET, description="rows to skip")
+class Paging(LimitOffsetPagination):
+    """The one paging of list endpoints (``@paginate(Paging, pass_parameter="page")``): a
+    page holds at most ``API_MAX_PAGE_SIZE`` rows (settings), an offset is never negative
+    nor beyond ``API_MAX_OFFSET``; outside either the request is refused with a 422 naming
+    it. The answer is ``{"items": [...], "count": N}``."""
+
+    class Input(Schema):
+        limit: int = Field(50, ge=1, le=settings.API_MAX_PAGE_SIZE,
+                           description="rows per page (at most API_MAX_PAGE_SIZE)")
+        offset: int = Field(0, ge=0, le=settings.API_MAX_OFFSET, description="rows to skip")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_limit=settings.API_MAX_PAGE_SIZE, **kwargs)
 
 
 def error_response(request: HttpRequest, status: int,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import Field
@@ -53,6 +53,10 @@ class PatientOut(Schema):
     escort_phone: str
     escort_relationship: str
 
+    @staticmethod
+    def resolve_site(obj: Any) -> str:
+        return str(obj.site.code)
+
 
 class DiagnosisIn(Schema):
     system: Literal["icd10cm", "snomed"] = "icd10cm"
@@ -74,6 +78,14 @@ class DiagnosisOut(Schema):
     recorded_at: datetime
     entered_in_error: bool
 
+    @staticmethod
+    def resolve_recorded_by(obj: Any) -> str:
+        return str(obj.recorded_by.username)
+
+    @staticmethod
+    def resolve_entered_in_error(obj: Any) -> bool:
+        return bool(obj.in_error)
+
 
 class MeasurementIn(Schema):
     kind: Literal["weight_kg", "height_cm", "pregnancy_status", "ecg", "liver_function_tests"]
@@ -94,6 +106,14 @@ class MeasurementOut(Schema):
     recorded_at: datetime
     entered_in_error: bool
     entered_in_error_reason: str
+
+    @staticmethod
+    def resolve_recorded_by(obj: Any) -> str:
+        return str(obj.recorded_by.username)
+
+    @staticmethod
+    def resolve_entered_in_error(obj: Any) -> bool:
+        return bool(obj.in_error)
 
 
 class InErrorIn(Schema):
