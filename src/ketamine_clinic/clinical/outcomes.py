@@ -28,6 +28,7 @@ Definitions
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -455,7 +456,6 @@ def kaplan_meier(
         return KaplanMeier(label, 0, 0, None, None, None, confidence, ())
     if min(days) < 0:
         raise UsageError("days", "a duration cannot be negative")
-    import warnings
 
     import numpy as np
     from scipy.stats import CensoredData, ecdf

@@ -8,6 +8,9 @@ and ``/api/v1/outcomes/report``), ``--csv FILE`` or ``--pdf FILE`` ("-" is stdou
 
 from __future__ import annotations
 
+# Lazy imports: each handler imports what it needs (Django and the models after
+# setup_django, the core and its libraries) so that building the parser for --help or
+# any one subcommand loads nothing else (tests/test_cli_startup.py).
 import argparse
 import json
 import sys

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.pagination import LimitOffsetPagination
@@ -15,14 +18,14 @@ from ninja.security import HttpBearer, SessionAuth
 from ketamine_clinic.errors import Conflict, Refusal, UsageError
 from ketamine_clinic.web.accounts.models import ApiToken, User
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.accounts.tokens import tokens_usable
 from ketamine_clinic.web.lib.api_input import strict_input
+from ketamine_clinic.web.lib.areas import area_modules
 from ketamine_clinic.web.lib.idempotency import idempotent
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        from ketamine_clinic.web.accounts.tokens import tokens_usable
-
         found = (tokens_usable().select_related("user")
                  .filter(token_sha256=ApiToken.digest(token),
                          scope=ApiToken.Scope.API).first())  # a fhir_read token: /fhir/ only
@@ -48,9 +51,6 @@ def docs_login_required(view: Any) -> Any:
     """The OpenAPI document and the interactive docs: for logged-in staff and token
     clients only (the document describes every patient endpoint). Anyone else: the log-in
     page (a browser) or 401 (a client that sent a token that is not valid)."""
-    from functools import wraps
-
-    from django.contrib.auth.views import redirect_to_login
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -148,9 +148,6 @@ api.add_decorator(idempotent, mode="operation")
 
 def _mount_area_routers() -> None:
     """Mount ``router`` from every area's ``api.py`` (see lib/areas.py)."""
-    from django.utils.module_loading import import_string
-
-    from ketamine_clinic.web.lib.areas import area_modules
 
     for module in area_modules("api"):
         api.add_router("/", import_string(f"{module}.router"))

@@ -22,6 +22,7 @@ from ketamine_clinic.clinical.bedside.view import (
     SessionView,
     vital_signs_of,
 )
+from ketamine_clinic.clinical.scales import get_scale
 from ketamine_clinic.clinical.units import exact
 from ketamine_clinic.reference import read_toml
 
@@ -104,8 +105,6 @@ def sedation_alarm(score: int, *, at: datetime, rules: SessionRules,
 
 
 def _scale_short(key: str) -> str:
-    from ketamine_clinic.clinical.scales import get_scale
-
     return get_scale(key).short
 
 

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.vendor import plotly_source
 
 
 class LoginView(auth_views.LoginView):
@@ -43,8 +44,6 @@ def plotly_js(request: HttpRequest) -> HttpResponse:
     """Plotly's bundled JavaScript, uncompressed, until ``prepare_vendor_files`` has run
     (then the middleware serves it compressed at this same URL, see ``web/lib/vendor.py``).
     The URL carries the file's hash, so it may be cached for good."""
-    from ketamine_clinic.web.lib.vendor import plotly_source
-
     response = HttpResponse(plotly_source().read_bytes(), content_type="text/javascript")
     response["Cache-Control"] = "max-age=31536000, public, immutable"
     return response

@@ -67,6 +67,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
+        # Imported here: models and signals exist only once the app registry is ready.
         from django.contrib.auth.signals import user_login_failed
         from django.db.backends.signals import connection_created
 

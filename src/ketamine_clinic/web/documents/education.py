@@ -16,6 +16,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from django.conf import settings
+
 from ketamine_clinic.clinical.discharge import no_driving_until
 from ketamine_clinic.reference import read_toml
 from ketamine_clinic.web.documents.markup import SPECIAL_KEYS, cited_keys
@@ -80,8 +82,6 @@ def _reference_dir() -> Any:
 
 def placeholders() -> dict[str, str]:
     """Values the content may use in braces, each from its one source of truth."""
-    from django.conf import settings
-
     # The hours are a property of the advice, not of the moment; any aware time gives them.
     hours = no_driving_until(datetime(2000, 1, 1, tzinfo=UTC)).hours
     return {"no_driving_hours": str(hours), "clinic_name": settings.CLINIC_NAME,

@@ -260,6 +260,7 @@ def session_instructions(request: HttpRequest, session_id: int) -> HttpResponse:
 @require_GET
 @capability_required(Capability.DISCHARGE_PATIENT)
 def session_instructions_pdf(request: HttpRequest, session_id: int) -> HttpResponse:
+    # WeasyPrint (and its fonts) loads only when a PDF is made.
     from weasyprint import HTML
 
     sheet = _sheet(request, session_id, AuditAction.DISCHARGE_INSTRUCTIONS_PDF)

@@ -86,6 +86,7 @@ def parse_since(raw: str) -> datetime | None:
 def export_kickoff(*, caller: Caller, request: ExportRequest, request_url: str,
                    actor: Actor) -> ExportJob:
     """Record the request and queue its run (in the same transaction)."""
+    # tasks.py imports this module (its jobs call the export functions).
     from ketamine_clinic.web.fhir.tasks import export_run_task
 
     with transaction.atomic():
@@ -222,6 +223,7 @@ def _sha256(path: Path) -> str:
 
 
 def _finish(job: ExportJob, writer: _Writer) -> str:
+    # tasks.py imports this module (its jobs call the export functions).
     from ketamine_clinic.web.fhir.tasks import export_expire_task
 
     now = timezone.now()

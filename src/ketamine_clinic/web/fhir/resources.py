@@ -27,6 +27,7 @@ from ketamine_clinic.web.fhir import terminology as T
 from ketamine_clinic.web.fhir.chart import WITHDRAWN, Chart, ChartEntry, MedicationGiven, Segment
 
 if TYPE_CHECKING:
+    # The FHIR models load only when a resource is validated.
     from fhir.resources.R4B.resource import Resource
 
 Json = dict[str, Any]
@@ -37,6 +38,7 @@ Json = dict[str, Any]
 
 def validated(resource: Json) -> Resource:
     """The R4B model of ``resource``; raises pydantic's ValidationError if it is not valid."""
+    # The FHIR models load only when a resource is validated.
     from fhir.resources.R4B import get_fhir_model_class  # imported on first use: start-up
 
     cls = get_fhir_model_class(resource["resourceType"])

@@ -25,6 +25,9 @@ from django.conf import settings
 from django.db import connections
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit import anchor
+from ketamine_clinic.web.audit.models import AuditHead
+from ketamine_clinic.web.audit.services import audit_seal
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_MAGIC = b"PGDMP"
@@ -71,8 +74,6 @@ def _private(path: Path) -> None:
 
 def backup(out: Path) -> BackupResult:
     """Seal the audit trail, then write a consistent copy of the whole database to ``out``."""
-    from ketamine_clinic.web.audit.services import audit_seal
-
     head_seq = audit_seal().head_seq
     out = out.resolve()
     if out.exists():
@@ -119,9 +120,6 @@ def restore(path: Path) -> int:
     Stop the server and the worker first. Returns the restored audit head's sequence
     number, which is recorded in the checkpoint file as a restore.
     """
-    from ketamine_clinic.web.audit import anchor
-    from ketamine_clinic.web.audit.models import AuditHead
-
     path = path.resolve()
     if not path.is_file():
         raise UsageError("backup file", f"{path} does not exist")

@@ -15,12 +15,21 @@ and anything sent outside the database carries an idempotency key. See ``docs/jo
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
 from django.utils.crypto import get_random_string
+
+from ketamine_clinic.web.audit.services import audit_seal
 
 DEFAULT_QUEUE = "default"
 
 
 def _worker(*, batch: bool, queues: str, interval_s: float, max_tasks: int | None) -> object:
+    # A management command module: loaded only by the process that runs the worker.
     from django_tasks_db.management.commands.db_worker import Worker
 
     return Worker(queue_names=queues.split(","), interval=interval_s, batch=batch,
@@ -41,12 +50,7 @@ def run_due_jobs(*, queues: str = "*", max_tasks: int | None = None) -> int:
 
 def _audit_sealer(interval_s: float) -> None:
     """Seal new audit entries into the chain and checkpoint its head, every few seconds."""
-    import logging
-    import time
 
-    from django.db import close_old_connections
-
-    from ketamine_clinic.web.audit.services import audit_seal
 
     while True:
         try:
@@ -62,9 +66,6 @@ def run_worker(*, queues: str = "*", interval_s: float = 1.0) -> None:
     """Run the worker until SIGINT / SIGTERM (it finishes the job in hand first).
 
     Beside the jobs, a thread seals the audit trail every ``AUDIT_SEAL_SECONDS``."""
-    import threading
-
-    from django.conf import settings
 
     threading.Thread(target=_audit_sealer, args=(settings.AUDIT_SEAL_SECONDS,),
                      name="audit-sealer", daemon=True).start()

@@ -40,6 +40,7 @@ from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
 from ketamine_clinic.web.patients.models import Diagnosis, Measurement, Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
+from ketamine_clinic.web.protocols.services import protocol_sync_shipped
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.schemas import KINDS
 
@@ -87,8 +88,6 @@ def demo_start_date(today: date | None = None) -> date:
 
 
 def _protocols(names: list[str]) -> dict[str, ProtocolVersion]:
-    from ketamine_clinic.web.protocols.services import protocol_sync_shipped
-
     protocol_sync_shipped(actor=Actor(user=None, client_address="synthetic-loader"))
     found = {}
     for name in names:
@@ -347,6 +346,7 @@ def load_synthetic_cohort(
     ``detail="outcomes"`` leaves out the vital signs and sedation scores (for load tests
     of the reports). Refuses to load the same seed twice.
     """
+    # The progress bar only when loading from a terminal.
     from tqdm import tqdm
 
     if n_patients < 1:

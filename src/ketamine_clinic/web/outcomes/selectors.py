@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -162,7 +163,6 @@ def _series_queryset(site_ids: Iterable[int], filters: CohortFilters, *,
     started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
     first = (InfusionSession.objects.filter(series=OuterRef("pk")).filter(Exists(started))
              .order_by("scheduled_for").values("scheduled_for")[:1])
-    from django.db.models import Subquery
 
     qs = Series.objects.filter(patient__site_id__in=list(site_ids))
     if not scope_only or filters.date_from or filters.date_to:
@@ -419,8 +419,6 @@ def worklist_for(user: User, today: date | None = None, *, page: Any = 1,
                  booster_page: Any = 1) -> Worklist:
     """One page of the unanswered follow-ups (overdue first, by due date) and one page of
     suggested boosters; each page reads a bounded number of rows."""
-    from django.core.paginator import Paginator
-
     today = today or timezone.localdate()
     open_ = open_follow_ups(user, today)
     counts = open_.aggregate(overdue=Count("id", filter=Q(due_on__lt=today)),
@@ -449,8 +447,6 @@ def booster_suggestions(site_ids: Iterable[int], page: Any = 1) -> BoosterPage:
     """Suggested boosters among one window of ``BOOSTER_PAGE_PATIENTS`` treated patients
     (alphabetical): the same rows as :func:`boosters_suggested` over the whole cohort, a
     window at a time, so that the worklist does not read the whole cohort on every view."""
-    from django.core.paginator import Paginator
-
     site_ids = list(site_ids)
     window = Paginator(_treated_patients(site_ids).values_list("id", flat=True),
                        BOOSTER_PAGE_PATIENTS).get_page(page)

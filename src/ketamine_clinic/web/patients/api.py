@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import Query, Router
 from ninja.errors import HttpError
 from ninja.pagination import paginate
@@ -34,7 +34,6 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: Error
 
 def _get(request: HttpRequest, patient_id: int) -> Patient:
     user = require(request, Capability.VIEW_PATIENTS)
-    from django.http import Http404
 
     try:
         return selectors.patient_get_for(user, patient_id, Actor.from_request(request))

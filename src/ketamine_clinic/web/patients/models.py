@@ -6,6 +6,7 @@ from datetime import date
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from ketamine_clinic.web.accounts.models import Site
 
@@ -55,8 +56,6 @@ class Patient(models.Model):
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("patient_detail", kwargs={"patient_id": self.pk})
 
     @property

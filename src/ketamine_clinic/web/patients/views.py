@@ -6,8 +6,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -191,9 +192,6 @@ RETRACTABLE = {
 @capability_required(Capability.VIEW_PATIENTS)
 def record_in_error(request: HttpRequest, patient_id: int, kind: str,
                     record_id: int) -> HttpResponse:
-    from django.core.exceptions import PermissionDenied
-    from django.http import Http404
-
     if kind not in RETRACTABLE:
         raise Http404
     model, capability, section = RETRACTABLE[kind]

@@ -13,12 +13,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ketamine_clinic.clinical.protocol import Protocol, ProtocolStatus, load_protocol_text
+from ketamine_clinic.clinical.screening import decision_with_overrides, screen
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening, ScreeningOverride
+from ketamine_clinic.web.protocols.selectors import patient_facts, stored_result
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +156,6 @@ def screening_record(*, actor: Actor, patient: Patient, protocol_version: Protoc
     medication list was reviewed with the patient and is complete), ``conditions``,
     ``conditions_absent`` (condition ids; any other id stays unknown) and ``budapest``.
     """
-    from ketamine_clinic.clinical.screening import screen
-    from ketamine_clinic.web.protocols.selectors import patient_facts
-
     if actor.user is None or not actor.user.can(Capability.SCREEN_PATIENT):
         raise UsageError("user", "your role may not screen patients")
     protocol = protocol_version.protocol()
@@ -188,9 +187,6 @@ def screening_override(*, actor: Actor, screening: Screening, rule: str,
     Exclusions and conditions cannot be overridden; a reason is overridden at most once;
     only the patient's newest screening under that protocol version can be overridden.
     """
-    from ketamine_clinic.clinical.screening import decision_with_overrides
-    from ketamine_clinic.web.protocols.selectors import stored_result
-
     if actor.user is None or not actor.user.can(Capability.OVERRIDE_SCREENING):
         raise UsageError("user", "only a physician may override a screening reason")
     text = (justification or "").strip()

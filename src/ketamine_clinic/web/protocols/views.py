@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ketamine_clinic.clinical.protocol import (
@@ -159,8 +160,6 @@ def screening_panel(request: HttpRequest, patient: Patient) -> str:
 
 
 def _registry_view(patient: Patient) -> tuple[dict[str, Any], dict[str, str]]:
-    from django.utils import timezone
-
     return selectors.registry_facts(patient, timezone.localdate())
 
 

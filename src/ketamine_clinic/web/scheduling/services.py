@@ -27,6 +27,7 @@ from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.scheduling import selectors
+from ketamine_clinic.web.scheduling.checklist import checklist
 from ketamine_clinic.web.scheduling.models import (
     Chair,
     OpeningHours,
@@ -314,8 +315,6 @@ def visit_checklist_record(*, actor: Actor, visit: Visit, answers: dict[str, boo
                            escort_name: str, escort_phone: str = "") -> Visit:
     """Record the pre-visit checklist as the patient answered it, with the escort who will
     take them home. Every item must be answered; a "no" is kept (the census shows it)."""
-    from ketamine_clinic.web.scheduling.checklist import checklist
-
     items = checklist()
     missing = [k for k in items.keys if k not in answers]
     if missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from ketamine_clinic.clinical.bedside.decisions import STATE_WORDS
 from ketamine_clinic.clinical.session import SessionState
@@ -51,8 +52,6 @@ class InfusionSession(models.Model):
         return f"session {self.pk} ({self.state})"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("session_detail", kwargs={"session_id": self.pk})
 
 

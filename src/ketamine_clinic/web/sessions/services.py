@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -30,6 +31,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from ketamine_clinic.clinical import clock
+from ketamine_clinic.clinical import monitoring as mon
 from ketamine_clinic.clinical.bedside import decisions as cmd
 from ketamine_clinic.clinical.bedside.alarms import watch
 from ketamine_clinic.clinical.bedside.model import Accepted, NewAlarm, Refused
@@ -339,9 +341,7 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
 def _prediction_at_stop(snap: selectors.Snapshot, at: datetime) -> dict[str, Any]:
     """The PK prediction at the end of the infusion, kept with the stop (model, version,
     patient and the rate segments it was computed from)."""
-    from types import SimpleNamespace
-
-    from ketamine_clinic.clinical import monitoring as mon
+    # The PK bridge brings numpy and scipy: loaded when an infusion stops, not with the page.
     from ketamine_clinic.web.sessions.pk_bridge import predicted_concentration
 
     totals = mon.infusion_totals([*snap.rate_events, mon.RateEvent.stop(at)],

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.clinical.bedside.words import rate as rate_words
+from ketamine_clinic.clinical.discharge import Override
 from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
@@ -471,7 +472,6 @@ def session_discharge_check(request: HttpRequest, session_id: int) -> HttpRespon
     form.is_valid()
     d = getattr(form, "cleaned_data", {})
     snap = selectors.snapshot(session, gates=False)
-    from ketamine_clinic.clinical.discharge import Override
 
     name = request.user.display_name  # type: ignore[union-attr]
     gate = None

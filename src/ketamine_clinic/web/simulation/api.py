@@ -26,6 +26,8 @@ from ketamine_clinic.web.api import require
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.schemas import ErrorOut
+from ketamine_clinic.web.simulation.models import PopulationJob
+from ketamine_clinic.web.simulation.population_jobs import population_job_create, population_job_out
 
 router = Router(tags=["pk"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -134,11 +136,6 @@ def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
                  detail={"model": payload.model, "n": payload.n, "seed": payload.seed,
                          "background": work > settings.PK_SYNC_MAX_WORK})
     if work > settings.PK_SYNC_MAX_WORK:
-        from ketamine_clinic.web.simulation.population_jobs import (
-            population_job_create,
-            population_job_out,
-        )
-
         job = population_job_create(user=user, inputs=payload.dict())
         return Status(202, population_job_out(job))
     return run_population(payload)
@@ -147,9 +144,6 @@ def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
 @router.get("/pk/population/jobs/{job_id}", response={200: dict[str, Any], **ERRORS})
 def pk_population_job(request: HttpRequest, job_id: int) -> Any:
     """A background population run: status, progress and, once done, the result."""
-    from ketamine_clinic.web.simulation.models import PopulationJob
-    from ketamine_clinic.web.simulation.population_jobs import population_job_out
-
     user = require(request, Capability.RUN_SIMULATION)
     job = PopulationJob.objects.filter(pk=job_id, requested_by=user).first()
     if job is None:

@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from axes.models import AccessAttempt
+from axes.utils import reset
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -135,9 +138,6 @@ def staff_set_active(*, actor: Actor, user: User, active: bool, reason: str = ""
 def login_locked(user: User) -> bool:
     """Whether log-in for this username is locked out now (django-axes' failure count
     within its cool-off time)."""
-    from axes.models import AccessAttempt
-    from django.conf import settings
-
     since = timezone.now() - timedelta(hours=float(settings.AXES_COOLOFF_TIME))
     return AccessAttempt.objects.filter(
         username=user.username, failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
@@ -147,8 +147,6 @@ def login_locked(user: User) -> bool:
 def staff_unlock(*, actor: Actor, user: User) -> int:
     """Clear the failed log-ins of this username (every address); returns how many
     records were cleared."""
-    from axes.utils import reset
-
     _managed(actor, user)
     with transaction.atomic():
         cleared = int(reset(username=user.username))

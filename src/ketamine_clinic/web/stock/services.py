@@ -5,6 +5,8 @@ recorded) when it refuses."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,6 +15,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -94,10 +97,6 @@ class _Locked:
 def _chain_key() -> bytes:
     """The ledger's chain key: derived from the audit trail's key (kept outside the
     database, see docs/audit.md), separated from the audit's own use by its label."""
-    import hashlib
-    import hmac
-
-    from django.conf import settings
 
     return hmac.new(bytes(settings.AUDIT_KEY), b"stock-ledger-chain", hashlib.sha256).digest()
 
@@ -696,6 +695,7 @@ def stock_loss_report(*, actor: Actor, site: Site, loss_type: str, discovered_at
         raise UsageError("police_department", "name the police department notified")
     if not items and session_loss is None:
         raise UsageError("items", "list at least one vial and the amount missing")
+    # The holiday calendars are large; loaded only for a loss report's business-day deadline.
     import holidays
 
     with transaction.atomic():

@@ -4,6 +4,7 @@ discrepancies, reports, settings)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,8 @@ from ketamine_clinic.web.accounts.roles import Capability, Role
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.patients.models import Patient
+from ketamine_clinic.web.sessions import selectors as sessions
 from ketamine_clinic.web.stock import exports, selectors, services
 from ketamine_clinic.web.stock.models import (
     Container,
@@ -147,7 +150,6 @@ def stock_receive(request: HttpRequest) -> HttpResponse:
         except UsageError as exc:
             messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
                                     f"({exc.field.replace('_', ' ')}).")
-    import uuid
 
     return _page(request, "stock/receive.html", site, form=form,
                  products=Product.objects.filter(active=True), key=uuid.uuid4().hex,
@@ -181,8 +183,6 @@ def stock_count(request: HttpRequest) -> HttpResponse:
             where = f"vial {vial.label}" if vial else exc.field.replace("_", " ")
             messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
                                     f"({where}).")
-    import uuid
-
     moment = "opening" if selectors.day_state(site) == "not_opened" else "closing"
     return _page(request, "stock/count.html", site, vials=vials, moment=moment,
                  key=uuid.uuid4().hex, posted=request.POST)
@@ -244,8 +244,6 @@ def stock_container(request: HttpRequest, container_id: int) -> HttpResponse:
 @capability_required(VIEW)
 def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
     """The session's ketamine at the bedside: draw, waste with a witness, reconcile."""
-    from ketamine_clinic.web.sessions import selectors as sessions
-
     session = sessions.session_get_for(request.user, session_id,  # type: ignore[arg-type]
                                        Actor.from_request(request))
     site = session.site
@@ -304,8 +302,6 @@ def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
         except UsageError as exc:
             messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
                                     f"({exc.field.replace('_', ' ')}).")
-    import uuid
-
     status = services.session_stock(session)
     rec = status.reconciliation
     conc = services.chart.bag_concentration_mg_per_ml(session)
@@ -424,7 +420,6 @@ def stock_reports(request: HttpRequest) -> HttpResponse:
         return exports.download(exports.pdf_bytes("stock/report_print.html",
                                                   {**context, "site": site}),
                                 f"{name}.pdf", "application/pdf")
-    from ketamine_clinic.web.patients.models import Patient
 
     return _page(request, "stock/reports.html", site, **context,
                  patients=Patient.objects.filter(site=site).order_by("family_name"),
