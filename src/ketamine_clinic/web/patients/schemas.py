@@ -65,7 +65,20 @@ class DiagnosisIn(Schema):
     note: str = ""
 
 
-class DiagnosisOut(Schema):
+class _RecordOut(Schema):
+    """What every retractable record shows: who recorded it, and whether it was entered in
+    error."""
+
+    @staticmethod
+    def resolve_recorded_by(obj: Any) -> str:
+        return str(obj.recorded_by.username)
+
+    @staticmethod
+    def resolve_entered_in_error(obj: Any) -> bool:
+        return bool(obj.in_error)
+
+
+class DiagnosisOut(_RecordOut):
     id: int
     system: str
     code: str
@@ -78,14 +91,6 @@ class DiagnosisOut(Schema):
     recorded_at: datetime
     entered_in_error: bool
 
-    @staticmethod
-    def resolve_recorded_by(obj: Any) -> str:
-        return str(obj.recorded_by.username)
-
-    @staticmethod
-    def resolve_entered_in_error(obj: Any) -> bool:
-        return bool(obj.in_error)
-
 
 class MeasurementIn(Schema):
     kind: Literal["weight_kg", "height_cm", "pregnancy_status", "ecg", "liver_function_tests"]
@@ -96,7 +101,7 @@ class MeasurementIn(Schema):
     confirmed: bool = False
 
 
-class MeasurementOut(Schema):
+class MeasurementOut(_RecordOut):
     id: int
     kind: str
     value_number: Decimal | None
@@ -106,14 +111,6 @@ class MeasurementOut(Schema):
     recorded_at: datetime
     entered_in_error: bool
     entered_in_error_reason: str
-
-    @staticmethod
-    def resolve_recorded_by(obj: Any) -> str:
-        return str(obj.recorded_by.username)
-
-    @staticmethod
-    def resolve_entered_in_error(obj: Any) -> bool:
-        return bool(obj.in_error)
 
 
 class InErrorIn(Schema):
