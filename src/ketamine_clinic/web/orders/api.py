@@ -122,8 +122,9 @@ def dose_check(request: HttpRequest, payload: DoseCheckIn) -> Any:
 
 @router.get("/orders", response={200: list[OrderOut], **ERRORS})
 @paginate(Paging, pass_parameter="page")
-def list_orders(request: HttpRequest, page: Paging.Input, status: str = "",
-                patient_id: int | None = None) -> Any:
+def list_orders(request: HttpRequest, status: str = "", patient_id: int | None = None,
+                **kwargs: Any) -> Any:
+    page: Paging.Input = kwargs["page"]
     user = require(request, Capability.VIEW_PATIENTS)
     qs = selectors.orders_visible_to(user).order_by("-written_at", "-id")
     if status:

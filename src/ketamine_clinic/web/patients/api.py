@@ -43,8 +43,9 @@ def _get(request: HttpRequest, patient_id: int) -> Patient:
 
 @router.get("/patients", response={200: list[PatientOut], **ERRORS})
 @paginate(Paging, pass_parameter="page")
-def list_patients(request: HttpRequest, page: Paging.Input,
-                  q: str = Query("", max_length=200)) -> Any:
+def list_patients(request: HttpRequest, q: str = Query("", max_length=200),
+                  **kwargs: Any) -> Any:
+    page: Paging.Input = kwargs["page"]
     user = require(request, Capability.VIEW_PATIENTS)
     audit_record(actor=Actor.from_request(request), action=AuditAction.API_PATIENT_SEARCH,
                  detail={"query": q, "offset": page.offset, "limit": page.limit})
