@@ -25,7 +25,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.outcomes.policy import point_labels
-from ketamine_clinic.web.sessions import chart, selectors, services
+from ketamine_clinic.web.sessions import chart, hooks, selectors, services
 from ketamine_clinic.web.sessions.forms import (
     AckForm,
     AdverseEventForm,
@@ -140,6 +140,7 @@ def _page(request: HttpRequest, session: InfusionSession,
                      for errs in form.errors.values() for err in errs],
         "mar": _mar(snap, bound),
         "allergies": snap.view.facts.allergies,
+        "record_links": hooks.record_links(session),
         "recovery_forms": [("Leaving the chair", page_forms["recovery"]),
                            ("Going home" if snap.rules.home_score else "Alternative score",
                             page_forms["recovery_alt"])],
