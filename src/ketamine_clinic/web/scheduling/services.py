@@ -22,6 +22,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Order
+from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.scheduling import selectors
 from ketamine_clinic.web.scheduling.models import (
     Chair,
@@ -30,6 +31,7 @@ from ketamine_clinic.web.scheduling.models import (
     Visit,
     VisitEvent,
 )
+from ketamine_clinic.web.scheduling.signals import visits_booked
 from ketamine_clinic.web.sessions import services as sessions
 
 
@@ -63,7 +65,7 @@ def _bookable(order: Order) -> None:
                                   "signed and verified (active) order can be booked")
     if order.series.ended_at is not None:
         raise UsageError("order", "the series has ended")
-    if selectors.consent_current(order.patient, order.protocol_version) is None:
+    if protocol_selectors.consent_current(order.patient, order.protocol_version) is None:
         raise UsageError("order", "the patient has no consent in force for this protocol "
                                   "version: record the consent before booking visits")
 
@@ -162,11 +164,9 @@ def visits_book(*, actor: Actor, order: Order, requests: Sequence[VisitRequest],
 
 
 def _after_booking(visits: Sequence[Visit]) -> None:
-    """What follows a booking inside its transaction: the visits' reminders are queued
-    (a booking rolled back leaves no job)."""
-    from ketamine_clinic.web.reminders.services import visit_reminders_schedule
-
-    visit_reminders_schedule(visits)
+    """What follows a booking inside its transaction: the areas above scheduling act on it
+    (the reminders area queues the visits' reminders; a booking rolled back leaves no job)."""
+    visits_booked.send(sender=Visit, visits=list(visits))
 
 
 def _locked_visit(visit: Visit) -> Visit:
