@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from ketamine_clinic.clinical.outcomes import (
     CohortArrays,
-    default_responder_thresholds,
     FollowUp,
     SeriesOutcome,
+    default_responder_thresholds,
     outcome_report,
     outcome_report_arrays,
     responder_thresholds,
@@ -92,7 +92,7 @@ def test_the_exact_30_percent_boundary_counts_as_a_response_in_both_paths() -> N
 def test_arrays_outside_the_nrs_are_refused_with_the_series_named() -> None:
     s = SeriesOutcome("s1", "p1", "crps", "clinic-standard", 7, (FollowUp(0.0, 4.0),))
     good = CohortArrays.from_series([s])
-    with pytest.raises(UsageError, match="s1.follow_ups"):
+    with pytest.raises(UsageError, match=r"s1\.follow_ups"):
         CohortArrays(**{**good.__dict__, "pain": np.array([[11.0]])})
-    with pytest.raises(UsageError, match="s1.baseline_pain"):
+    with pytest.raises(UsageError, match=r"s1\.baseline_pain"):
         CohortArrays(**{**good.__dict__, "baseline_pain": np.array([np.nan])})
