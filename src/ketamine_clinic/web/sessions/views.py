@@ -496,8 +496,13 @@ def session_board(request: HttpRequest) -> HttpResponse:
     # Overdue vital signs and reached limits become alarms as the board looks at them.
     if any([services.session_watch(session=r.session, snap=r) for r in rows]):
         rows = selectors.board_sessions(request.user)  # type: ignore[arg-type]
-    audit_record(actor=_actor(request), action="session.board",
-                 detail={"sessions": [s.session.pk for s in rows]})
+    shown = [s.session.pk for s in rows]
+    # The board refreshes itself every few seconds: a refresh showing the same patients as
+    # this user's last audited look (within the live window) adds no audit entry.
+    if not (request.htmx and selectors.board_seen_recently(
+            request.user, shown, within=LIVE_AUDIT_WINDOW)):  # type: ignore[arg-type]
+        audit_record(actor=_actor(request), action="session.board",
+                     detail={"sessions": shown})
     template = "sessions/board.html#board" if request.htmx else "sessions/board.html"
     return render(request, template, {"rows": rows, "now": timezone.now()})
 
