@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
+from django.utils.module_loading import import_string
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.audit import anchor
@@ -155,4 +156,6 @@ def restore(path: Path) -> int:
     seq, hash_ = (head.seq, head.hash) if head else (0, "")
     anchor.append(settings.AUDIT_CHECKPOINTS, settings.AUDIT_KEY, seq=seq, hash_=hash_,
                   kind="restore")
+    for path in settings.CHAIN_RESTORED:  # the other chains (the stock ledger) say so too
+        import_string(path)()
     return seq

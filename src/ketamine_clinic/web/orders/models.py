@@ -13,12 +13,12 @@ from django.db import models
 from django.db.models import F, Q
 
 from ketamine_clinic.clinical.protocol import DosingBasis, DrugForm
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.patients.models import Measurement, Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
 
 
-class Series(models.Model):
+class Series(ClinicModel):
     """A course of infusions (a loading course, or boosters) under one protocol version."""
 
     class Kind(models.TextChoices):
@@ -53,7 +53,7 @@ DOSING_BASIS_CHOICES = [(DosingBasis.FIXED.value, "Fixed rate (mg/h)"),
                         (DosingBasis.WEIGHT.value, "By weight (mg/kg/h)")]
 
 
-class Order(models.Model):
+class Order(ClinicModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         SIGNED = "signed", "Signed, awaiting the second check"

@@ -9,7 +9,7 @@ from django.urls import reverse
 from ketamine_clinic.clinical.bedside.decisions import STATE_WORDS
 from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.web.accounts.models import Site
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.orders.models import Order, Series
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.sessions.schemas import KINDS
@@ -20,7 +20,7 @@ STATE_CHOICES = [(s.value, STATE_WORDS[s]) for s in SessionState]
 KIND_CHOICES = [(k, k.replace("_", " ")) for k in KINDS]
 
 
-class InfusionSession(models.Model):
+class InfusionSession(ClinicModel):
     """One visit of a series. ``state`` and ``version`` cache the timeline's result.
 
     ``version`` increases with every state transition; a writer that read an older version
