@@ -957,7 +957,7 @@ def discrepancy_act(*, actor: Actor, discrepancy: Discrepancy, event: str, note:
             d.loss_case = case
         d.state = state.value
         d.save(update_fields=["state", "loss_case"])
-        _audit(actor, f"stock.discrepancy_{ev.value}", d, {"state": state.value})
+        _audit(actor, AuditAction(f"stock.discrepancy_{ev.value}"), d, {"state": state.value})
     return d
 
 
