@@ -96,7 +96,7 @@ def test_the_schwartzman_protocol_has_the_published_regimen() -> None:
     assert p.series.sessions.value == 10
     caps = {(lim.quantity, lim.kind): lim.upper for lim in p.limits}
     assert caps[("rate_mg_per_h", LimitKind.HARD)] == 25
-    assert caps[("rate_mg_per_kg_per_h", LimitKind.HARD)] == 0.35
+    assert caps[("rate_mg_per_kg_per_h", LimitKind.HARD)] == Fraction("0.35")
     meds = {(m.drug, m.dose.value, m.route, None if m.times is None else m.times.value)
             for m in p.premedications}
     assert meds == {("midazolam", 2, "IV", 2), ("clonidine", Fraction(1, 10), "PO", None)}
@@ -105,7 +105,7 @@ def test_the_schwartzman_protocol_has_the_published_regimen() -> None:
 def test_the_consensus_protocol_is_the_guideline_envelope() -> None:
     p = load_protocol("consensus-2018")
     bounds = {(lim.quantity, lim.kind): (lim.lower, lim.upper) for lim in p.limits}
-    assert bounds[("bolus_mg_per_kg", LimitKind.HARD)] == (None, 0.35)
+    assert bounds[("bolus_mg_per_kg", LimitKind.HARD)] == (None, Fraction("0.35"))
     assert bounds[("rate_mg_per_kg_per_h", LimitKind.HARD)] == (None, 2)
     assert bounds[("session_total_mg", LimitKind.SOFT)] == (80, None)
     assert bounds[("session_duration_h", LimitKind.SOFT)] == (2, None)

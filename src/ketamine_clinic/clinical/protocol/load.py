@@ -298,20 +298,30 @@ def _bound(t: _Table, key: str) -> float | None:
     return float(value)
 
 
+def _exact_bound(t: _Table, key: str) -> Fraction | None:
+    """A limit bound, exactly as written (``0.35`` is 7/20, not the float nearest it)."""
+    value = _bound(t, key)
+    return None if value is None else exact(t.data[key], field=f"{t.origin}:{t.at(key)}")
+
+
+def _number(value: Fraction) -> str:
+    return f"{float(value):g}"
+
+
 def _limits(t: _Table) -> tuple[Limit, ...]:
     out: list[Limit] = []
     where: dict[tuple[str, LimitKind], str] = {}
     for lt in t.tables("limits"):
         quantity = lt.string("quantity", choices=sorted(KNOWN_QUANTITIES))
         kind = LimitKind(lt.string("kind", choices=[k.value for k in LimitKind]))
-        lower, upper = _bound(lt, "lower"), _bound(lt, "upper")
+        lower, upper = _exact_bound(lt, "lower"), _exact_bound(lt, "upper")
         limit = Limit(quantity, kind, lower, upper, lt.source())
         lt.string("note", default="")
         lt.done()
         if lower is None and upper is None:
             lt.fail("", "a limit needs a lower or an upper bound")
         if lower is not None and upper is not None and lower >= upper:
-            lt.fail("lower", f"must be below upper ({lower:g} ≥ {upper:g})")
+            lt.fail("lower", f"must be below upper ({_number(lower)} ≥ {_number(upper)})")
         if (quantity, kind) in where:
             lt.fail("quantity", f"a {kind.value} limit on {quantity} is already at "
                     f"{where[(quantity, kind)]}")
@@ -583,8 +593,8 @@ def _check_defaults_within_hard_limits(t: _Table, dosing: Dosing, drug: Drug,
         for lim in limits:
             if lim.quantity != quantity or lim.kind is not LimitKind.HARD:
                 continue
-            over = lim.upper is not None and value > exact(lim.upper, field=path)
-            under = lim.lower is not None and value < exact(lim.lower, field=path)
+            over = lim.upper is not None and value > lim.upper
+            under = lim.lower is not None and value < lim.lower
             if over or under:
                 raise UsageError(f"{t.origin}:{path}",
                                  f"{float(value):g} is outside the protocol's own hard "
