@@ -238,3 +238,26 @@ def test_load_protocol_names_the_unknown_protocol_or_version() -> None:
     with pytest.raises(UsageError, match="no shipped version 9"):
         load_protocol("clinic-standard", 9)
     assert load_protocol("clinic-standard", 1).status is ProtocolStatus.ACTIVE
+
+
+def test_the_published_json_schema_of_the_format_is_current() -> None:
+    import json
+    from pathlib import Path
+
+    from ketamine_clinic.clinical.protocol.format import format_json_schema
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "protocol-format.schema.json"
+    assert json.loads(published.read_text("utf-8")) == format_json_schema(), (
+        "regenerate: ketamine-clinic protocols schema > docs/protocol-format.schema.json")
+
+
+def test_the_json_schema_refuses_an_unknown_key_as_the_loader_does() -> None:
+    from ketamine_clinic.clinical.protocol.format import format_json_schema
+
+    schema = format_json_schema()
+    dosing = schema["$defs"]["DosingSection"]
+    assert dosing["additionalProperties"] is False
+    assert "start_rate" in dosing["required"]
+    with pytest.raises(UsageError) as err:
+        load_protocol_text(edited("[dosing]\n", "[dosing]\nspeed = 3\n"), "my-protocol.toml")
+    assert err.value.field == "my-protocol.toml:dosing.speed"
