@@ -156,7 +156,7 @@ def demo_cohort(args: argparse.Namespace) -> None:
           f"{summary.sessions} sessions (see Outcomes).")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from ketamine_clinic.commands.web import add_data_dir
 
     p = sub.add_parser("report", help="clinic reports (outcomes)",

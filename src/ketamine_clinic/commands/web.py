@@ -344,7 +344,7 @@ def _serve_options(p: argparse.ArgumentParser, default_port: int) -> None:
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="create the database, load demo data and serve the app",
                        description="Create the database (SQLite in --data-dir unless "
                        "DATABASE_URL is set), apply migrations, load fictional demo data once, "

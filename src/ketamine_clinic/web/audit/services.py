@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
+from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.audit import anchor
 from ketamine_clinic.web.audit.chain import (
     GENESIS_HASH,
@@ -45,6 +46,10 @@ SEAL_BATCH = 5000
 ANONYMOUS_ROLE = "anonymous"
 
 
+class SignedInUserRequired(UsageError):
+    """A service that records who did something was called without a signed-in user."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who did something, from where: taken from a request or given by a command."""
@@ -57,6 +62,19 @@ class Actor:
     def from_request(cls, request: HttpRequest, site_code: str = "") -> Actor:
         user = request.user if request.user.is_authenticated else None
         return cls(user=user, client_address=client_address(request), site_code=site_code)
+
+    def require_user(self) -> User:
+        """The signed-in staff member, for a record that names who wrote it.
+
+        A command or the worker acts without one (``user=None``): a service that stores a
+        person in a required column refuses such an actor instead of failing in the
+        database.
+        """
+        if self.user is None:
+            raise SignedInUserRequired(
+                "user", "this is recorded under a staff member's name: sign in (or, from a "
+                        "command, act as a named user) and try again")
+        return self.user
 
     @property
     def anonymous(self) -> bool:

@@ -4,6 +4,7 @@ from django import forms
 
 from ketamine_clinic.clinical.codes import diagnosis_catalogue
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.lib.forms import choice_field
 from ketamine_clinic.web.patients.models import (
     MeasurementKind,
     PregnancyStatus,
@@ -78,7 +79,7 @@ class DiagnosisForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["code"].choices = [  # type: ignore[attr-defined]
+        choice_field(self, "code").choices = [
             (f"{c.system}:{c.code}", f"{c.code} — {c.display}")
             for c in diagnosis_catalogue().values()
         ]

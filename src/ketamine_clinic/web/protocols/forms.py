@@ -8,6 +8,7 @@ from django import forms
 
 from ketamine_clinic.clinical.protocol import condition_vocabulary
 from ketamine_clinic.clinical.screening import budapest_criteria
+from ketamine_clinic.web.lib.forms import choice_field
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 # The largest protocol file accepted (the shipped ones are about 20 kB).
@@ -27,7 +28,8 @@ class PublishForm(forms.Form):
         help_text="Kept with the version, for everyone who reads it later.")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         upload = data.get("upload")
         if upload is not None:
             if upload.size > MAX_PROTOCOL_BYTES:
@@ -82,7 +84,7 @@ class ScreeningForm(forms.Form):
             self.fields[f"cond_{cid}"] = _tri(condition.question)
         crit = budapest_criteria()
         for kind in ("symptoms", "signs"):
-            self.fields[f"budapest_{kind}"].choices = [  # type: ignore[attr-defined]
+            choice_field(self, f"budapest_{kind}").choices = [
                 (item, f"{cat.label}: {text}") for cat in crit.categories
                 for item, text in (cat.symptoms if kind == "symptoms" else cat.signs).items()]
 

@@ -18,6 +18,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from ketamine_clinic.clinical import stock as core
+from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
@@ -386,7 +387,7 @@ def stock_draw(*, actor: Actor, session: Any, container: Container,
         entry = _append(locked, kind=EntryKind.DRAW, user=user, product=product,
                         quantity=amount, occurred_at=at, container=container, session=session,
                         detail={"lot_number": container.lot.lot_number,
-                                "volume_ml": str(core.units.volume_ml(amount, strength))},
+                                "volume_ml": str(units.volume_ml(amount, strength))},
                         idempotency_key=idempotency_key)
         _audit(actor, "stock.draw", entry, {"session": session.pk, "mg": str(amount)})
     return entry
@@ -663,7 +664,7 @@ def stock_destroy(*, actor: Actor, container: Container, method: str,
             "form": product.form,
             "package_quantity": f"{product.container_volume_ml.normalize():f} mL",
             "full_packages": 1 if sealed else 0,
-            "partial_count_ml": "0" if sealed else str(core.units.volume_ml(amount, strength)),
+            "partial_count_ml": "0" if sealed else str(units.volume_ml(amount, strength)),
             "total_destroyed_mg": str(amount), "method": method, "manner": manner.strip(),
             "place": place.strip(), "date": local_date(container.site, at).isoformat(),
             "witnesses": [w.display_name for w in present], "reverse_distributor": rd,
@@ -812,7 +813,7 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
             checked.append((v, line))
             lines.append({"container": v.pk, "label": v.label,
                           "expected_mg": str(line.expected_mg), "counted_mg": str(found),
-                          "counted_ml": str(core.units.exact(raw, field=f"counted_{v.pk}")),
+                          "counted_ml": str(units.exact(raw, field=f"counted_{v.pk}")),
                           "matches": line.matches})
         mismatched = [(v, line) for v, line in checked if not line.matches]
         count = Count.objects.create(site=site, clinic_day=day, moment=when.value,
@@ -893,7 +894,7 @@ def discrepancy_act(*, actor: Actor, discrepancy: Discrepancy, event: str, note:
                 raise UsageError("adjust", "only a vial's count can be adjusted; correct the "
                                            "session's entries instead")
             locked = _lock(d.site)
-            vial = Container.objects.get(pk=d.container_id)
+            vial = Container.objects.get(pk=d.container.pk)
             # Bring the vial to what the count found, from its balance now.
             diff = fr(d.found_mg) - (fr(d.expected_mg))
             if diff != 0:
@@ -906,7 +907,7 @@ def discrepancy_act(*, actor: Actor, discrepancy: Discrepancy, event: str, note:
             if shortfall <= 0:
                 raise UsageError("event", "nothing is missing; explain and resolve instead")
             if d.container is not None:
-                items = [(Container.objects.get(pk=d.container_id), shortfall)]
+                items = [(Container.objects.get(pk=d.container.pk), shortfall)]
             elif d.session is not None:
                 session_loss = (d.session, shortfall)
             case = stock_loss_report(
