@@ -49,6 +49,7 @@ def chart_infusion(walk: Walk) -> None:
     """The infusion as the bedside charts it (through the session services; the chart's
     own pages have their browser journey): 60 mg/h, up to 70, a pause, stopped."""
     walk.infusing()
+    walk.scores(55)  # an increase needs sedation and dissociation scored since the start
     walk.rate("70 mg/h", 60)
     walk.event("pause", 90, reason="nausea")
     walk.event("resume", 100)

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ketamine_clinic.commands.web import add_data_dir, setup_django
+from ketamine_clinic.commands.django_setup import add_data_dir, setup_django
 from ketamine_clinic.errors import UsageError
 
 

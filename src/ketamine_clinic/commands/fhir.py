@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from ketamine_clinic.commands.web import add_data_dir, setup_django
+from ketamine_clinic.commands.django_setup import add_data_dir, setup_django
 from ketamine_clinic.errors import UsageError
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ketamine_clinic.commands.web import add_data_dir, setup_django
+from ketamine_clinic.commands.django_setup import add_data_dir, setup_django
 from ketamine_clinic.errors import UsageError
 
 

@@ -8,44 +8,9 @@ import getpass
 import os
 import subprocess
 import sys
-from pathlib import Path
 
+from ketamine_clinic.commands.django_setup import add_data_dir, prepare, setup_django
 from ketamine_clinic.errors import UsageError
-
-
-def add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir", type=Path, default=None,
-        help="folder for the SQLite database, secret key and static files "
-        "(default: ./data; ignored for the database when DATABASE_URL is set)",
-    )
-
-
-def setup_django(data_dir: Path | None) -> None:
-    """Point the settings at ``data_dir`` and start Django. Call before importing models."""
-    if data_dir is not None:
-        os.environ["KETAMINE_CLINIC_DATA_DIR"] = str(data_dir.resolve())
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ketamine_clinic.web.settings")
-    import django
-
-    django.setup()
-
-
-def _prepare(data_dir: Path | None, *, verbose: bool = True) -> None:
-    setup_django(data_dir)
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    from ketamine_clinic.web.lib.vendor import prepare_vendor_files
-
-    prepare_vendor_files()
-    if verbose:
-        from django.conf import settings
-
-        db = settings.DATABASES["default"]
-        where = db["NAME"] if "sqlite" in db["ENGINE"] else f"{db['ENGINE']} {db['NAME']}"
-        print(f"Database ready: {where}")
 
 
 def _serve(port: int, host: str, workers: int) -> int:
@@ -65,7 +30,7 @@ def _serve(port: int, host: str, workers: int) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _prepare(args.data_dir)
+    prepare(args.data_dir)
     from ketamine_clinic.web.demo import DEMO_PASSWORD, demo_logins, load_demo_data
 
     created = load_demo_data()
@@ -142,9 +107,9 @@ DEMO_HOOKS.append(_demo_reminders)
 
 
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
-    from ketamine_clinic.commands.report import demo_cohort
+    from ketamine_clinic.web.outcomes.demo import demo_cohort
 
-    demo_cohort(args)
+    demo_cohort(getattr(args, "patients", 80))
 
 
 DEMO_HOOKS.append(_demo_synthetic_cohort)
@@ -163,7 +128,7 @@ DEMO_HOOKS.append(_demo_stock)
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """The deploy step: apply migrations and collect static files, once per release."""
-    _prepare(args.data_dir)
+    prepare(args.data_dir)
     print("Static files collected. Start (or restart) the server with `ketamine-clinic "
           "serve`.")
     return 0

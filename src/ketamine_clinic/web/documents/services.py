@@ -13,10 +13,10 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.models import ConsentDocument, ConsentWithdrawal
-from ketamine_clinic.web.documents.selectors import consent_current
 from ketamine_clinic.web.documents.signature import signature_svg
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
+from ketamine_clinic.web.protocols.selectors import consent_current
 
 # A minute's grace for clocks that disagree slightly between a tablet and the server.
 CLOCK_GRACE = timedelta(minutes=1)

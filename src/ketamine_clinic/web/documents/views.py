@@ -29,6 +29,7 @@ from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 # --------------------------------------------------------------------------- education
@@ -109,7 +110,7 @@ def consent_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     context: dict[str, Any] = {
         "patient": patient, "protocol_version": pv,
         "versions": selectors.protocol_versions_for_consent(),
-        "consents": selectors.consents_of(patient),
+        "consents": protocol_selectors.consents_of(patient),
     }
     if pv is None:
         if request.method == "POST":
@@ -154,7 +155,7 @@ def consent_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     context.update({
         "form": form, "generated": generated,
         "document_html": render_document(generated.text, _sources_url(), for_patient=True),
-        "current": selectors.consent_current(patient, pv),
+        "current": protocol_selectors.consent_current(patient, pv),
     })
     return render(request, "documents/consent_new.html", context, status=status)
 
@@ -189,7 +190,7 @@ def consent_detail(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
                  object_type="consent", object_id=consent.pk, detail={"patient": patient.pk})
     document = selectors.consent_document(consent)
     withdrawal = getattr(consent, "withdrawal", None)
-    current = selectors.consent_current(patient, consent.protocol_version_id)
+    current = protocol_selectors.consent_current(patient, consent.protocol_version_id)
     try:
         wording_changed = consent_for(consent.protocol_version).sha256 != consent.document_sha256
     except UsageError:
@@ -224,8 +225,8 @@ def consent_withdraw(request: AuthedHttpRequest, consent_id: int) -> HttpRespons
 
 def consent_panel(request: AuthedHttpRequest, patient: Patient) -> str:
     """The patient page's consent section."""
-    consents = list(selectors.consents_of(patient))
-    in_force = selectors.consents_in_force(consents)
+    consents = list(protocol_selectors.consents_of(patient))
+    in_force = protocol_selectors.consents_in_force(consents)
     for c in consents:
         c.in_force = c.pk in in_force  # type: ignore[attr-defined]
     return render_to_string("documents/_consent_panel.html",

@@ -31,7 +31,7 @@ from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import MeasurementKind, Patient
 from ketamine_clinic.web.patients.selectors import latest_weight, patients_visible_to
-from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
+from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion, Screening
 
 # The decisions under which treatment may go ahead (after a physician's overrides).
 ALLOWS_TREATMENT = (Decision.ELIGIBLE, Decision.ELIGIBLE_WITH_CONDITIONS)
@@ -400,3 +400,48 @@ def order_allergy_summary(order: Any) -> AllergySummary:
     drugs += [(m["drug"], "premedication") for m in order.premedications or []]
     drugs += [(m["drug"], "rescue drug") for m in order.rescue_medications or []]
     return allergy_summary(order.patient, drugs)
+
+
+# --------------------------------------------------------------------------- consent
+# Consent currency lives with the Consent model: the session start gate, scheduling and the
+# documents area all ask it.
+
+
+def consent_current(patient: Patient | int,
+                    protocol_version: ProtocolVersion | int) -> Consent | None:
+    """The patient's consent in force for exactly this protocol version, or None.
+
+    The newest consent given for this very protocol version decides (a consent for another
+    version, even of the same protocol, does not count). If the patient withdrew it, there
+    is no consent in force: a withdrawal is never undone by an older signature.
+    """
+    latest = (
+        Consent.objects.filter(patient=patient, protocol_version=protocol_version)
+        .select_related("explained_by", "protocol_version", "withdrawal")
+        .order_by("-signed_at", "-id").first()
+    )
+    if latest is None or hasattr(latest, "withdrawal"):
+        return None
+    return latest
+
+
+def consents_of(patient: Patient) -> QuerySet[Consent]:
+    """Every consent of a patient, newest first, with what the panel shows."""
+    return (Consent.objects.filter(patient=patient)
+            .select_related("protocol_version", "explained_by", "withdrawal",
+                            "withdrawal__recorded_by")
+            .order_by("-signed_at", "-id"))
+
+
+def consents_in_force(consents: list[Consent]) -> set[int]:
+    """Ids of the consents in force among a patient's consents (``consents_of`` order):
+    per protocol version the newest decides, and none is in force if it was withdrawn."""
+    seen: set[int] = set()
+    out: set[int] = set()
+    for c in consents:
+        if c.protocol_version_id in seen:
+            continue
+        seen.add(c.protocol_version_id)
+        if not hasattr(c, "withdrawal"):
+            out.add(c.pk)
+    return out

@@ -21,9 +21,9 @@ from ketamine_clinic.clinical.scheduling import (
     VisitLength,
 )
 from ketamine_clinic.web.accounts.models import Site, User
-from ketamine_clinic.web.documents.selectors import consent_current
 from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.protocols.models import parsed_protocol
+from ketamine_clinic.web.protocols.selectors import consent_current
 from ketamine_clinic.web.scheduling.models import Chair, OpeningHours, SiteClosure, Visit
 from ketamine_clinic.web.sessions.models import InfusionSession
 

@@ -30,9 +30,9 @@ NO_DISSOCIATION = {1: 0, 2: 0, 6: 0, 7: 0, 15: 0, 22: 0}
 
 def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
     from ketamine_clinic.web.documents.consent import consent_for
-    from ketamine_clinic.web.documents.selectors import consent_current
     from ketamine_clinic.web.documents.services import consent_record
     from ketamine_clinic.web.orders import services as orders
+    from ketamine_clinic.web.protocols.selectors import consent_current
     from ketamine_clinic.web.protocols.services import protocol_current
 
     pv = protocol_current("clinic-standard")

@@ -115,7 +115,6 @@ def _legacy_key(alarm: Any) -> str:
 def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:
     """The patient's facts on the day of ``session``, as the start gate and the checks read
     them."""
-    from ketamine_clinic.web.documents.selectors import consent_current
     from ketamine_clinic.web.protocols import selectors as protocols
     from ketamine_clinic.web.sessions.models import TimelineEntry
 
@@ -154,7 +153,7 @@ def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:
         elif payload.get("totals", {}).get("total_mg_exact"):
             given += Fraction(payload["totals"]["total_mg_exact"])
     return DayFacts(
-        consent_on_file=consent_current(patient, pv) is not None,
+        consent_on_file=protocols.consent_current(patient, pv) is not None,
         screening_problem=problem, screening_conditions=conditions,
         may_be_pregnant=may_be_pregnant,
         pregnancy_today=pregnancy[-1].value_code if pregnancy else None,
