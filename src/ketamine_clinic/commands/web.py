@@ -8,6 +8,8 @@ import getpass
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import datetime
 
 from ketamine_clinic.commands.django_setup import add_data_dir, prepare, setup_django
 from ketamine_clinic.errors import UsageError
@@ -58,7 +60,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # Later capabilities add demo content here (e.g. a synthetic cohort): f(args) -> None.
-DEMO_HOOKS: list = []  # type: ignore[type-arg]
+DEMO_HOOKS: list[Callable[[argparse.Namespace], None]] = []
 
 
 def _demo_screenings(args: argparse.Namespace) -> None:
@@ -267,8 +269,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if not args.all:
         qs = qs.filter(revoked_at__isnull=True)
 
-    def when(t: object) -> str:
-        return "—" if t is None else f"{timezone.localtime(t):%Y-%m-%d %H:%M}"  # type: ignore[arg-type]
+    def when(t: datetime | None) -> str:
+        return "—" if t is None else f"{timezone.localtime(t):%Y-%m-%d %H:%M}"
 
     rows = [(f"{t.prefix}…", t.user.username, t.scope, token_status(t), when(t.created_at),
              when(t.last_used_at), when(t.expires_at), t.label) for t in qs]

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -86,6 +87,17 @@ class Actor:
         except ValueError:
             return False
         return True
+
+
+def audit_key() -> bytes:
+    """The HMAC key of the trail; refuses to work without one (an empty key would seal
+    entries that anyone can forge)."""
+    key: bytes = settings.AUDIT_KEY
+    if not key:
+        raise ImproperlyConfigured(
+            "No audit key: set KETAMINE_CLINIC_AUDIT_KEY, or start the app once through a "
+            "ketamine-clinic command (migrate, serve, demo), which makes the key file")
+    return key
 
 
 def client_address(request: HttpRequest) -> str:
@@ -159,7 +171,7 @@ def audit_record(
         client_address=actor.client_address,
         detail=_json_safe(detail or {}),
     )
-    entry.mac = entry_mac(settings.AUDIT_KEY, entry.chain_content())
+    entry.mac = entry_mac(audit_key(), entry.chain_content())
     entry.save()
     return entry
 
@@ -179,7 +191,7 @@ def audit_seal(*, everything: bool = False, checkpoint: bool = True) -> SealRepo
     sealed something, a checkpoint of the new head goes to the checkpoint file.
     ``everything`` looks at the whole trail instead of the new and the recent entries.
     """
-    key = settings.AUDIT_KEY
+    key = audit_key()
     sealed_total = 0
     while True:
         with transaction.atomic():
@@ -244,7 +256,7 @@ def _checkpoint_problems(read: anchor.AnchorRead, seen: dict[int, str],
 
 def audit_verify() -> VerifyReport:
     """Check every entry's MAC, every link, the head, the checkpoints and the triggers."""
-    key = settings.AUDIT_KEY
+    key = audit_key()
     read = anchor.read(settings.AUDIT_CHECKPOINTS, key)
     wanted = {cp.seq for cp in read.checkpoints}
     seen: dict[int, str] = {}

@@ -22,7 +22,7 @@ from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_key, audit_record
 from ketamine_clinic.web.stock import chart
 from ketamine_clinic.web.stock.models import (
     ChainHead,
@@ -96,9 +96,7 @@ def _chain_key() -> bytes:
     import hashlib
     import hmac
 
-    from django.conf import settings
-
-    return hmac.new(bytes(settings.AUDIT_KEY), b"stock-ledger-chain", hashlib.sha256).digest()
+    return hmac.new(audit_key(), b"stock-ledger-chain", hashlib.sha256).digest()
 
 
 def _lock(site: Site) -> _Locked:
