@@ -16,19 +16,11 @@ from ketamine_clinic.errors import UsageError
 
 
 def _serve(port: int, host: str, workers: int) -> int:
-    """Run gunicorn (a production WSGI server) in the foreground."""
-    cmd = [
-        sys.executable, "-m", "gunicorn", "ketamine_clinic.web.wsgi:application",
-        "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-        "--access-logfile", "-", "--graceful-timeout", "10",
-        # paths without query strings or tokens (docs/audit.md, "Logs")
-        "--logger-class", "ketamine_clinic.web.lib.logs.RedactingLogger",
-    ]
+    """Run gunicorn (a production WSGI server) in this process, in the foreground."""
+    from ketamine_clinic.web.lib.server import serve
+
     print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
-    try:
-        return subprocess.call(cmd, env=os.environ.copy())
-    except KeyboardInterrupt:
-        return 0
+    return serve(host=host, port=port, workers=workers)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
