@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
     command does) and hand them to the already-loaded settings."""
     from django.conf import settings
 
-    from ketamine_clinic.web.lib.env import (
+    from ketamine_clinic.web.env import (
         AUDIT_KEY_VAR,
         SECRET_KEY_VAR,
         key_files,

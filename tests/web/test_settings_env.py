@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from ketamine_clinic.web.lib.env import (
+from ketamine_clinic.web.env import (
     AUDIT_KEY_VAR,
     SECRET_KEY_VAR,
     env_bool,

@@ -23,7 +23,7 @@ def setup_django(data_dir: Path | None) -> None:
     if data_dir is not None:
         os.environ["KETAMINE_CLINIC_DATA_DIR"] = str(data_dir.resolve())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ketamine_clinic.web.settings")
-    from ketamine_clinic.web.lib.env import prepare_data_dir
+    from ketamine_clinic.web.env import prepare_data_dir
 
     prepare_data_dir()  # the data folder and its keys, made on first use (settings write none)
     import django

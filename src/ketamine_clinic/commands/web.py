@@ -17,7 +17,7 @@ from ketamine_clinic.errors import UsageError
 
 def _serve(port: int, host: str, workers: int) -> int:
     """Run gunicorn (a production WSGI server) in this process, in the foreground."""
-    from ketamine_clinic.web.lib.server import serve
+    from ketamine_clinic.web.server import serve
 
     print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     return serve(host=host, port=port, workers=workers)

@@ -1,5 +1,5 @@
 """Django settings: one file, read from the environment through the helpers of
-``web/lib/env.py``, which refuse a value they cannot read and name the variable (the README
+``web/env.py``, which refuse a value they cannot read and name the variable (the README
 lists every variable). Importing the settings writes nothing: the data folder and its keys
 are made by the commands that start Django.
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from ketamine_clinic.web.lib.env import (
+from ketamine_clinic.web.env import (
     AUDIT_KEY_VAR,
     SECRET_KEY_VAR,
     data_dir,
