@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,8 +50,8 @@ def billing_csv(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
 
     tz = ZoneInfo(session.site.time_zone)
 
-    def local(at: object) -> str:
-        return timezone.localtime(at, tz).isoformat(timespec="minutes") if at else ""  # type: ignore[arg-type]
+    def local(at: datetime | None) -> str:
+        return timezone.localtime(at, tz).isoformat(timespec="minutes") if at else ""
 
     w.writerow(("infusion", "", "infusion start", "", "", "", local(summary.infusion_started_at),
                 ""))

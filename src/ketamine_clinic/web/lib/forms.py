@@ -39,3 +39,13 @@ def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
         raise TypeError(f"{type(form).__name__}.{name} is a {type(field).__name__}, "
                         "not a choice field")
     return field
+
+
+def model_choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField[Any]:
+    """``form.fields[name]`` as the model choice field it is (its queryset is set in
+    ``__init__``, from the user's sites or the versions on offer)."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ModelChoiceField):
+        raise TypeError(f"{type(form).__name__}.{name} is a {type(field).__name__}, "
+                        "not a model choice field")
+    return field

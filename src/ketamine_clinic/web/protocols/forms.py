@@ -8,7 +8,7 @@ from django import forms
 
 from ketamine_clinic.clinical.protocol import condition_vocabulary
 from ketamine_clinic.clinical.screening import budapest_criteria
-from ketamine_clinic.web.lib.forms import choice_field
+from ketamine_clinic.web.lib.forms import choice_field, model_choice_field
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 # The largest protocol file accepted (the shipped ones are about 20 kB).
@@ -75,11 +75,11 @@ class ScreeningForm(forms.Form):
 
     def __init__(self, *args: Any, versions: list[ProtocolVersion], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["protocol_version"]
-        field.queryset = ProtocolVersion.objects.filter(  # type: ignore[attr-defined]
+        field = model_choice_field(self, "protocol_version")
+        field.queryset = ProtocolVersion.objects.filter(
             pk__in=[pv.pk for pv in versions]).order_by("name", "-version")
-        field.label_from_instance = (  # type: ignore[attr-defined]
-            lambda pv: f"{pv.title} ({pv.name} v{pv.version})")
+        field.label_from_instance = (  # type: ignore[method-assign]
+            lambda obj: f"{obj.title} ({obj.name} v{obj.version})")
         for cid, condition in condition_vocabulary().items():
             self.fields[f"cond_{cid}"] = _tri(condition.question)
         crit = budapest_criteria()
