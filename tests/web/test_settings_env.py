@@ -141,7 +141,7 @@ def _variables_read_by_the_code() -> set[str]:
     names: set[str] = set()
     settings_text = (SRC / "web" / "settings.py").read_text()
     names |= set(re.findall(r'env_\w+\(\s*"([A-Z][A-Z0-9_]+)"', settings_text))
-    env_text = (SRC / "web" / "lib" / "env.py").read_text()
+    env_text = (SRC / "web" / "env.py").read_text()
     names |= set(re.findall(r'^[A-Z_]+_VAR = "([A-Z][A-Z0-9_]+)"', env_text, re.MULTILINE))
     for path in SRC.rglob("*.py"):
         names |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', path.read_text()))
