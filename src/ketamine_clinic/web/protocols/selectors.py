@@ -58,7 +58,7 @@ def protocol_entries() -> list[ProtocolEntry]:
     grouped: dict[str, list[ProtocolVersion]] = {}
     for pv in (ProtocolVersion.objects.select_related("published_by")
                .order_by("name", "-version")):
-        pv.status = pv.protocol().status.value  # type: ignore[attr-defined]
+        pv.status = pv.protocol().status.value
         grouped.setdefault(pv.name, []).append(pv)
     for versions in grouped.values():
         for newer, older in zip(versions, [*versions[1:], None], strict=True):

@@ -121,7 +121,7 @@ def _replayed(key: str | None) -> LedgerEntry | None:
         return None
     found = LedgerEntry.objects.filter(idempotency_key=key).first()
     if found is not None:
-        found.replayed = True  # type: ignore[attr-defined]
+        found.replayed = True
     return found
 
 
@@ -814,7 +814,7 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
     _require_site(user, site)
     if idempotency_key and (done := Count.objects.filter(
             idempotency_key=idempotency_key).first()) is not None:
-        done.replayed = True  # type: ignore[attr-defined]
+        done.replayed = True
         return done
     try:
         when = core.CountMoment(moment)
