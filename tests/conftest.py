@@ -114,6 +114,7 @@ def _audit_triggers(request: pytest.FixtureRequest) -> Any:
 
     settings = request.getfixturevalue("settings")
     settings.AUDIT_CHECKPOINTS = request.getfixturevalue("tmp_path") / "audit-checkpoints.log"
+    settings.STOCK_CHECKPOINTS = request.getfixturevalue("tmp_path") / "stock-checkpoints"
     install_triggers(connection)
     stock_triggers.install_triggers(connection)
     yield

@@ -69,6 +69,15 @@ AUDIT_KEY = _key_from("KETAMINE_CLINIC_AUDIT_KEY", Path(env_str(
 # Checkpoints of the chain's head, outside the database (append-only file).
 AUDIT_CHECKPOINTS = Path(env_str("KETAMINE_CLINIC_AUDIT_CHECKPOINTS",
                                  str(DATA_DIR / "audit-checkpoints.log")))
+# Checkpoints of each site's controlled-substance ledger head, one append-only file per
+# site in this folder (docs/stock.md), written by the worker with the audit checkpoints.
+STOCK_CHECKPOINTS = Path(env_str("KETAMINE_CLINIC_STOCK_CHECKPOINTS",
+                                 str(DATA_DIR / "stock-checkpoints")))
+# What the worker's sealer runs every AUDIT_SEAL_SECONDS (the chains and their checkpoints
+# outside the database), and what a restore tells that the chains were put back.
+CHAIN_SEALERS = ["ketamine_clinic.web.audit.services.audit_seal",
+                 "ketamine_clinic.web.stock.services.stock_checkpoint"]
+CHAIN_RESTORED = ["ketamine_clinic.web.stock.services.stock_restored"]
 # The worker seals new entries into the chain and writes a checkpoint this often.
 AUDIT_SEAL_SECONDS = env_int("KETAMINE_CLINIC_AUDIT_SEAL_SECONDS", 5)
 # Requests without a log-in (questionnaire links, failed log-ins) write at most this many

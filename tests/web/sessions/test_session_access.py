@@ -162,6 +162,45 @@ def test_a_poll_after_the_window_is_audited_again(busy: Walk, client: Client,
     assert _reads(busy.c.cast.erin, busy) == ["session.view", "session.view_live"]
 
 
+def test_board_refreshes_showing_the_same_patients_write_no_new_entry(
+        busy: Walk, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.utils import timezone
+
+    from ketamine_clinic.web.audit.services import Actor
+    from ketamine_clinic.web.patients import services as patients
+    from ketamine_clinic.web.sessions import services
+    from ketamine_clinic.web.sessions.views import LIVE_AUDIT_WINDOW
+    from tests.web.sessions.conftest import make_order
+
+    client.force_login(busy.c.cast.bob)
+
+    def boards() -> int:
+        return AuditEntry.objects.filter(username="bob", action="session.board").count()
+
+    assert "Ruiz" in client.get(reverse("session_board")).content.decode()
+    for _ in range(3):  # the board refreshes itself (htmx) every few seconds
+        client.get(reverse("session_board"), HTTP_HX_REQUEST="true")
+    assert boards() == 1
+    # A patient new on the board changes whom it shows: audited.
+    patient = patients.patient_register(
+        actor=Actor(user=busy.c.cast.bob), site=busy.c.cast.denver, mrn="DEN-B1",
+        given_name="Bo", family_name="Nyberg", date_of_birth=busy.c.cast.ana.date_of_birth,
+        sex_at_birth="male")
+    order = make_order(busy.c.cast, patient, busy.c.protocol_version)
+    services.session_schedule(actor=busy.nurse, order=order,
+                              scheduled_for=busy.s.scheduled_for, chair="4")
+    assert "Nyberg" in client.get(reverse("session_board"),
+                                  HTTP_HX_REQUEST="true").content.decode()
+    assert boards() == 2
+    # A full load is always audited; a refresh after the window is audited again.
+    client.get(reverse("session_board"))
+    assert boards() == 3
+    later = timezone.now() + LIVE_AUDIT_WINDOW + timedelta(seconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    client.get(reverse("session_board"), HTTP_HX_REQUEST="true")
+    assert boards() == 4
+
+
 # --------------------------------------------------------------------------- API
 
 

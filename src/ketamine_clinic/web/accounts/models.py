@@ -7,9 +7,11 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
+from ketamine_clinic.web.lib.columns import CheckedUserManager
+from ketamine_clinic.web.lib.models import ClinicModel
 
 
-class Site(models.Model):
+class Site(ClinicModel):
     """A clinic location. Patients belong to one site; staff work at one or more."""
 
     code = models.SlugField(max_length=32, unique=True)
@@ -36,6 +38,8 @@ class User(AbstractUser):
     # password first (web/staff/middleware.py).
     must_change_password = models.BooleanField(default=False)
 
+    objects = CheckedUserManager()  # update() and bulk_create() checked as saves are
+
     class Meta:
         ordering = ["last_name", "first_name"]
 
@@ -48,7 +52,7 @@ class User(AbstractUser):
         return f"{full}, {self.title}" if self.title else full
 
 
-class ApiToken(models.Model):
+class ApiToken(ClinicModel):
     """A bearer token for API clients. Only its SHA-256 is stored.
 
     ``scope`` bounds what the token may do beyond its user's role and sites: ``api`` is the

@@ -211,17 +211,7 @@ class VerifyReport:
 
 def _checkpoint_problems(read: anchor.AnchorRead, seen: dict[int, str],
                          last_seq: int) -> list[ChainProblem]:
-    problems = [ChainProblem(0, f"checkpoint file line {n} is not a valid checkpoint "
-                                "(forged or altered)") for n in read.bad_lines]
-    for cp in read.checkpoints:
-        if cp.seq > last_seq:
-            problems.append(ChainProblem(cp.seq, (
-                f"entries {last_seq + 1} to {cp.seq} were removed: a checkpoint written "
-                f"at {cp.at} recorded entry {cp.seq}")))
-        elif cp.seq and not same(seen.get(cp.seq, ""), cp.hash):
-            problems.append(ChainProblem(cp.seq, f"differs from the checkpoint written at "
-                                                 f"{cp.at}"))
-    return problems
+    return [ChainProblem(seq, text) for seq, text in anchor.problems(read, seen, last_seq)]
 
 
 def audit_verify() -> VerifyReport:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.lib.models import ClinicModel
 
 
 class SexAtBirth(models.TextChoices):
@@ -17,7 +18,7 @@ class SexAtBirth(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
-class Patient(models.Model):
+class Patient(ClinicModel):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
     mrn = models.CharField("MRN", max_length=32)
     given_name = models.CharField(max_length=100)
@@ -70,7 +71,7 @@ class Patient(models.Model):
         return years
 
 
-class DemographicAmendment(models.Model):
+class DemographicAmendment(ClinicModel):
     """A corrected demographic field: the old value stays visible with who, when and why."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="amendments")
@@ -90,7 +91,7 @@ class DemographicAmendment(models.Model):
         return f"{self.field}: {self.old_value!r} -> {self.new_value!r}"
 
 
-class Retractable(models.Model):
+class Retractable(ClinicModel):
     """A record that is never deleted: entered in error is marked, with who and why."""
 
     recorded_by = models.ForeignKey(

@@ -17,6 +17,7 @@ from ketamine_clinic.clinical.protocol import (
     references,
     source_keys,
 )
+from ketamine_clinic.clinical.scales import scales
 from ketamine_clinic.clinical.screening import budapest_criteria
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
@@ -51,7 +52,9 @@ def protocol_detail(request: HttpRequest, name: str, version: int) -> HttpRespon
     newest = versions[0][1] if versions else version
     return render(request, "protocols/protocol_detail.html", {
         "pv": pv, "protocol": protocol, "sections": sections(protocol),
-        "previous_id": previous, "newest": newest, "versions": versions})
+        "previous_id": previous, "newest": newest, "versions": versions,
+        # Notes for the medical director, kept off the bedside page.
+        "unconfirmed_scales": [s for s in scales().values() if s.unconfirmed]})
 
 
 @require_GET

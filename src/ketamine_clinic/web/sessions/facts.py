@@ -20,6 +20,7 @@ from ketamine_clinic.clinical.bedside.model import (
 )
 from ketamine_clinic.clinical.bedside.rules import SessionRules
 from ketamine_clinic.clinical.limit_checks import Override
+from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.clinical.units import exact
 from ketamine_clinic.web.patients.models import TEST_KINDS, MeasurementKind, TestOutcome
 
@@ -116,6 +117,7 @@ def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:
     """The patient's facts on the day of ``session``, as the start gate and the checks read
     them."""
     from ketamine_clinic.web.protocols import selectors as protocols
+    from ketamine_clinic.web.sessions import hooks
     from ketamine_clinic.web.sessions.models import TimelineEntry
 
     patient, pv, series = session.patient, session.order.protocol_version, session.series
@@ -159,4 +161,7 @@ def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:
         pregnancy_today=pregnancy[-1].value_code if pregnancy else None,
         allergies=tuple(protocols.allergy_records(patient)),
         tests=tests, previous_sessions=tuple(sorted(previous)), series_given_mg=given,
-        today=today, time_zone=session.site.time_zone or timezone.get_current_timezone_name())
+        today=today, time_zone=session.site.time_zone or timezone.get_current_timezone_name(),
+        # Other records are asked only where the discharge gate is judged.
+        record_holds=hooks.close_holds(session)
+        if session.state == SessionState.RECOVERING.value else ())

@@ -39,7 +39,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.services import limit_event_record
 from ketamine_clinic.web.outcomes.services import followups_schedule
-from ketamine_clinic.web.sessions import selectors
+from ketamine_clinic.web.sessions import hooks, selectors
 from ketamine_clinic.web.sessions.facts import day_facts
 from ketamine_clinic.web.sessions.models import (
     Alarm,
@@ -344,8 +344,11 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
             snap.session.chair = chair
             snap.session.save(update_fields=["chair"])
 
-    return _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
-                expected_version=expected_version, command=command, after=after)
+    entry = _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
+                 expected_version=expected_version, command=command, after=after)
+    if kind in ("stop", "transfer", "abandon") and not getattr(entry, "replayed", False):
+        hooks.closed(actor, session)
+    return entry
 
 
 def _prediction_at_stop(snap: selectors.Snapshot, at: datetime) -> dict[str, Any]:
@@ -512,4 +515,6 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
                  expected_version=expected_version, after=after,
                  command=lambda snap: cmd.Discharge(at, escort_name, instructions_given,
                                                     overrides, name))
+    if not getattr(entry, "replayed", False):
+        hooks.closed(actor, session)
     return entry

@@ -25,7 +25,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.outcomes.policy import point_labels
-from ketamine_clinic.web.sessions import chart, selectors, services
+from ketamine_clinic.web.sessions import chart, hooks, selectors, services
 from ketamine_clinic.web.sessions.forms import (
     AckForm,
     AdverseEventForm,
@@ -140,6 +140,7 @@ def _page(request: HttpRequest, session: InfusionSession,
                      for errs in form.errors.values() for err in errs],
         "mar": _mar(snap, bound),
         "allergies": snap.view.facts.allergies,
+        "record_links": hooks.record_links(session),
         "recovery_forms": [("Leaving the chair", page_forms["recovery"]),
                            ("Going home" if snap.rules.home_score else "Alternative score",
                             page_forms["recovery_alt"])],
@@ -495,8 +496,13 @@ def session_board(request: HttpRequest) -> HttpResponse:
     # Overdue vital signs and reached limits become alarms as the board looks at them.
     if any([services.session_watch(session=r.session, snap=r) for r in rows]):
         rows = selectors.board_sessions(request.user)  # type: ignore[arg-type]
-    audit_record(actor=_actor(request), action="session.board",
-                 detail={"sessions": [s.session.pk for s in rows]})
+    shown = [s.session.pk for s in rows]
+    # The board refreshes itself every few seconds: a refresh showing the same patients as
+    # this user's last audited look (within the live window) adds no audit entry.
+    if not (request.htmx and selectors.board_seen_recently(
+            request.user, shown, within=LIVE_AUDIT_WINDOW)):  # type: ignore[arg-type]
+        audit_record(actor=_actor(request), action="session.board",
+                     detail={"sessions": shown})
     template = "sessions/board.html#board" if request.htmx else "sessions/board.html"
     return render(request, template, {"rows": rows, "now": timezone.now()})
 
