@@ -10,7 +10,7 @@ UV_VERSION := 0.13.8
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck check bench clean
+.PHONY: install demo test lint typecheck imports check bench clean
 
 $(UV):
 	$(PYTHON_EXE) -m venv .tools
@@ -34,7 +34,11 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-check: lint typecheck test
+# The import contracts in pyproject.toml ([tool.importlinter]; DEVELOPERS.md explains them).
+imports: install
+	$(VENV)/bin/lint-imports
+
+check: lint typecheck imports test
 
 # Benchmarks print figures (they are not pass/fail); the bench group adds opentiva to compare.
 bench: $(UV)

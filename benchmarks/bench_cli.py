@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,13 +31,17 @@ FACTS = {
 }
 
 
-def _median_s(argv: list[str], repeat: int) -> float:
-    times = []
+def _median_s(argv: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall-clock and median CPU time (user + system, of the child) [s]."""
+    times, cpus = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(times), statistics.median(cpus)
 
 
 def _heavy_modules(python: str, args: list[str]) -> list[str]:
@@ -78,15 +83,18 @@ def main() -> None:
             "pk --help": ["pk", "--help"],
         }
         env_note = os.environ.get("PYTHONDONTWRITEBYTECODE", "")
-        base = _median_s([python, "-c", "pass"], args.repeat)
-        print(f"python -c pass: {base * 1000:.0f} ms (median of {args.repeat}; "
-              f"PYTHONDONTWRITEBYTECODE={env_note or 'unset'}; {n_pyc} compiled files in "
-              f"{args.venv})")
+        base, base_cpu = _median_s([python, "-c", "pass"], args.repeat)
+        print(f"python -c pass: {base * 1000:.0f} ms wall, {base_cpu * 1000:.0f} ms CPU "
+              f"(median of {args.repeat}; PYTHONDONTWRITEBYTECODE={env_note or 'unset'}; "
+              f"{n_pyc} compiled files in {args.venv})")
+        print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+              "(on a loaded machine the CPU time is the steadier figure)")
         for name, argv in commands.items():
-            t = _median_s([cli, *argv], args.repeat)
+            t, cpu = _median_s([cli, *argv], args.repeat)
             heavy = _heavy_modules(python, argv)[0]
-            print(f"ketamine-clinic {name:<15} {t * 1000:6.0f} ms = {t / base:5.1f}x python -c "
-                  f"pass ({base * 1000:.0f} ms); imports {heavy}")
+            print(f"ketamine-clinic {name:<15} {t * 1000:6.0f} ms wall = {t / base:5.1f}x "
+                  f"python -c pass ({base * 1000:.0f} ms); {cpu * 1000:5.0f} ms CPU "
+                  f"(python -c pass {base_cpu * 1000:.0f} ms); imports {heavy}")
 
 
 if __name__ == "__main__":

@@ -63,3 +63,28 @@ def test_the_pk_command_offers_exactly_the_catalogues_drugs() -> None:
     from ketamine_clinic.pk.parameter_sets import catalogue
 
     assert drug_names() == sorted(catalogue().drugs)
+
+
+def test_a_dose_call_loads_pint_without_numpy_or_scipy() -> None:
+    # pint would import numpy and scipy (half of its import time) for array quantities
+    # that the exact dosing core never makes.
+    code, heavy = heavy_modules_after(["dose", "--protocol", "clinic-standard", "--weight-kg",
+                                       "70", "--rate", "0.5 mg/kg/h", "--bag",
+                                       "500 mg in 500 mL"])
+    assert code == 0
+    assert heavy == ["pint"]
+
+
+def test_one_protocol_is_read_for_a_command_that_names_it() -> None:
+    from ketamine_clinic.clinical.protocol import load as protocol
+
+    protocol._shipped_versions.cache_clear()
+    try:
+        got = protocol.load_protocol("clinic-standard")
+        assert got.name == "clinic-standard"
+        assert protocol._shipped_versions.cache_info().currsize == 1
+        assert got == max((p for p in protocol.shipped_protocols()
+                           if p.name == "clinic-standard" and p.status.value != "draft"),
+                          key=lambda p: p.version)
+    finally:
+        protocol._shipped_versions.cache_clear()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ketamine_clinic.web.documents.selectors import consent_current
+from ketamine_clinic.web.protocols.selectors import consent_current
 from tests.browser.conftest import log_in
 from tests.web.documents.factories import make_protocol_version
 

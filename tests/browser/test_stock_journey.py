@@ -106,6 +106,13 @@ def test_receive_draw_chart_waste_reconcile_count_and_print_the_inventory(
     page.wait_for_selector(".messages li:has-text('Reconciled')")
     assert "reconciled" in page.inner_text("section[aria-label=Reconciliation]")
     shot("bedside-reconciled")
+    # The session's own page links to its ketamine record.
+    page.goto(f"{live_server.url}/sessions/{walk.s.pk}/")
+    page.click("text=Ketamine record: draw, waste and reconcile")
+    page.wait_for_selector("section[aria-label=Reconciliation]")
+    assert page.url.endswith(f"/stock/sessions/{walk.s.pk}/")
+    page.go_back()
+    shot("session-page-with-its-ketamine-record")
 
     # Close of the day: a blind count that is also the biennial inventory.
     page.set_viewport_size({"width": 1280, "height": 900})

@@ -379,3 +379,22 @@ def test_a_refused_command_changes_nothing() -> None:
     before = list(w.entries)
     assert isinstance(w.do(d.Give(w.at(40), "ketamine", Fraction(50), "mg", "IV")), Refused)
     assert w.entries == before
+
+
+def test_a_corrected_rate_beyond_a_limit_is_recorded_and_raises_an_alarm() -> None:
+    w = world()
+    w.infusing()
+    start = next(e for e in w.entries if e.kind == "infusion_start")
+    fine = w.ok(d.Correct(w.at(35), start.id, "typed on the wrong line",
+                          {"rate_entered": "70 mg/h"}))
+    assert fine.alarms == ()
+    corrected = next(e for e in w.entries if e.corrects == start.id)
+    # The pump ran 600 mg/h: the record says so, and an alarm asks for action.
+    high = w.ok(d.Correct(w.at(40), corrected.id, "the pump log shows 600 mg/h",
+                          {"rate_entered": "600 mg/h"}))
+    assert w.entries[-1].payload["rate_mg_per_h"] == 600
+    (alarm,) = high.alarms
+    assert alarm.kind == "corrected_rate"
+    assert alarm.message.startswith("Corrected record: the pump ran 600 mg/h")
+    assert "limit of" in alarm.message
+    assert "tell the physician" in alarm.message

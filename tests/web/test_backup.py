@@ -4,7 +4,7 @@ trail verifies."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +81,31 @@ def test_restore_asks_for_confirmation(transactional_db: Any, tmp_path: Path,
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert main(["restore", str(file)]) == 2
     assert "--yes" in capsys.readouterr().err
+
+
+def test_the_stock_ledger_verifies_after_a_restore_to_an_older_head(
+        transactional_db: Any, cast: Any, tmp_path: Path) -> None:
+    """The ledger's checkpoints outside the database go on past the backup; the restore
+    says so (a ``restore`` line per site), so the put-back ledger verifies."""
+    from ketamine_clinic.web.stock import services as stock
+    from tests.web.stock.conftest import SUPPLIER, _actor, register
+
+    stock.ensure_default_grants()
+    register(cast, cast.denver, "AF1234563")
+    product = stock.product_create(actor=_actor(cast.dave), ndc="0143-9508-10",
+                                   name="Ketamine hydrochloride", strength_mg_per_ml="50",
+                                   container_volume_ml="10", rxnorm="")
+
+    def receive(lot: str) -> None:
+        stock.stock_receive(actor=_actor(cast.bob), site=cast.denver, product=product,
+                            lot_number=lot, expires_on=date.today() + timedelta(days=300),
+                            containers=2, invoice_number=f"INV-{lot}",
+                            received_on=date.today(), **SUPPLIER)
+        assert stock.stock_checkpoint() == 1
+
+    receive("KX1")
+    file = tmp_path / "clinic.backup"
+    assert main(["backup", str(file)]) == 0
+    receive("KX2")  # after the backup: checkpointed, then lost by the restore
+    assert main(["restore", str(file), "--yes"]) == 0
+    assert stock.stock_verify() == {"denver": []}

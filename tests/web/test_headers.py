@@ -4,6 +4,7 @@ forwarded-protocol header trusted only behind a configured proxy."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,40 @@ def test_pages_carry_a_content_security_policy(cast: Any, client: Client) -> Non
     assert enforced["object-src"] == "'none'"
     assert enforced["frame-ancestors"] == "'none'"
     assert enforced["form-action"] == "'self'"
-    strict = dict(d.strip().split(" ", 1) for d in
-                  page["Content-Security-Policy-Report-Only"].split(";"))
-    assert strict["script-src"] == "'self'"
+    assert enforced["script-src"] == "'self'"  # no inline script, handler or eval
+    assert "Content-Security-Policy-Report-Only" not in page
     assert 'src="/static/js/app.js"' in page.content.decode()  # the page script is a file
+
+
+# What the enforced policy refuses, as it appears in markup: an inline script (a <script>
+# without src that is not a JSON data block), an event-handler attribute, an htmx trigger
+# filter or hx-on attribute (both evaluated as code), a javascript: URL.
+_INLINE_CODE = (
+    re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I),
+    re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I),
+    re.compile(r"hx-trigger=\"[^\"]*\[", re.I),
+    re.compile(r"\shx-on[:-]", re.I),
+    re.compile(r"javascript:", re.I),
+)
+
+
+def test_no_template_or_view_carries_code_the_policy_would_refuse() -> None:
+    web = ROOT / "src" / "ketamine_clinic" / "web"
+    files = [p for p in web.rglob("*") if p.suffix in {".html", ".py"}
+             and "migrations" not in p.parts]
+    assert any(p.name == "session_detail.html" for p in files)
+    found = [f"{p.relative_to(web)}: {m.group(0)}" for p in files
+             for pattern in _INLINE_CODE for m in pattern.finditer(p.read_text())]
+    assert found == []
+
+
+def test_the_scan_finds_what_it_looks_for() -> None:
+    caught = ['<script>alert(1)</script>', '<button onclick="window.print()">',
+              '<div hx-trigger="every 5s [ok()]">', '<a hx-on:click="x()">',
+              '<a href="javascript:x()">']
+    for text in caught:
+        assert any(p.search(text) for p in _INLINE_CODE), text
+    for text in ['<script src="/static/js/app.js"></script>',
+                 '<script type="application/json" id="d">{}</script>',
+                 '<button data-print>', '<div hx-trigger="every 15s">']:
+        assert not any(p.search(text) for p in _INLINE_CODE), text

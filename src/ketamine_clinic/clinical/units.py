@@ -163,11 +163,42 @@ MAX_MAGNITUDE = 2**53
 # --------------------------------------------------------------------------- pint edge
 
 
+# Libraries pint imports at its own import when they are installed, only to support array
+# and uncertain quantities and locale formatting; every quantity here is one exact Fraction.
+# numpy and scipy alone are half of pint's import time (about 0.1 s of a ``dose`` call).
+_PINT_OPTIONAL = ("numpy", "scipy", "babel", "uncertainties", "dask")
+
+
+def _import_pint() -> None:
+    """Import pint without the optional libraries it does not need here.
+
+    Only when this is the process's one thread and the libraries are not loaded yet (a
+    command line call): hiding a module for the length of an import would make another
+    thread's import of it fail. Otherwise pint is imported as it is, with them.
+    """
+    import sys
+    import threading
+
+    if "pint" in sys.modules or threading.active_count() > 1:
+        import pint
+
+        return
+    hidden = [m for m in _PINT_OPTIONAL if m not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import name" raises ImportError
+    try:
+        import pint  # noqa: F401
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+
+
 @cache
 def _registry() -> pint.UnitRegistry[Any]:
     # pint is imported here, not at the top: it takes a fifth of a second, and screening,
     # protocols and the web pages use this module without parsing any unit text.
-    import pint
+    _import_pint()
+    import pint  # loaded now
 
     # Fractions, so that conversion factors (1 L = 1000 mL, 1 lb = 0.45359237 kg) are exact.
     # pint's own cache of its parsed definitions (the user's cache folder, keyed by the

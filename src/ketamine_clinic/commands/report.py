@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ketamine_clinic.commands.django_setup import add_data_dir, prepare, setup_django
 from ketamine_clinic.errors import UsageError
 
 
@@ -65,8 +66,6 @@ def _summary(data: dict[str, Any]) -> str:
 
 
 def cmd_report_outcomes(args: argparse.Namespace) -> int:
-    from ketamine_clinic.commands.web import setup_django
-
     setup_django(args.data_dir)
     from ketamine_clinic.web.accounts.models import Site
     from ketamine_clinic.web.audit.services import Actor, audit_record
@@ -114,9 +113,7 @@ def cmd_report_outcomes(args: argparse.Namespace) -> int:
 
 
 def cmd_cohort_generate(args: argparse.Namespace) -> int:
-    from ketamine_clinic.commands.web import _prepare
-
-    _prepare(args.data_dir, verbose=False)
+    prepare(args.data_dir, verbose=False)
     from ketamine_clinic.web.accounts.models import Site
     from ketamine_clinic.web.outcomes.cohort_loader import load_synthetic_cohort
 
@@ -138,27 +135,7 @@ def cmd_cohort_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_cohort(args: argparse.Namespace) -> None:
-    """``ketamine-clinic demo`` hook: a modest synthetic cohort at the demo sites, once."""
-    from ketamine_clinic.web.outcomes.cohort_loader import MRN_PREFIX, load_synthetic_cohort
-    from ketamine_clinic.web.patients.models import Patient
-
-    n = getattr(args, "patients", 80)
-    if not n:
-        return
-    if Patient.objects.filter(mrn__startswith=MRN_PREFIX).exists():
-        print("Synthetic cohort already present; left as it is.")
-        return
-    summary = load_synthetic_cohort(
-        n_patients=n, seed=2026, protocols=["clinic-standard", "schwartzman-2009"],
-        progress=sys.stderr.isatty())
-    print(f"Synthetic cohort loaded: {summary.patients} patients, {summary.series} series, "
-          f"{summary.sessions} sessions (see Outcomes).")
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from ketamine_clinic.commands.web import add_data_dir
-
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="clinic reports (outcomes)",
                        description="Clinic reports over --data-dir or DATABASE_URL.")
     report_sub = p.add_subparsers(dest="report_command", required=True)

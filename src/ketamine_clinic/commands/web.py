@@ -8,64 +8,23 @@ import getpass
 import os
 import subprocess
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from datetime import datetime
 
+from ketamine_clinic.commands.django_setup import add_data_dir, prepare, setup_django
 from ketamine_clinic.errors import UsageError
 
 
-def add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir", type=Path, default=None,
-        help="folder for the SQLite database, secret key and static files "
-        "(default: ./data; ignored for the database when DATABASE_URL is set)",
-    )
-
-
-def setup_django(data_dir: Path | None) -> None:
-    """Point the settings at ``data_dir`` and start Django. Call before importing models."""
-    if data_dir is not None:
-        os.environ["KETAMINE_CLINIC_DATA_DIR"] = str(data_dir.resolve())
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ketamine_clinic.web.settings")
-    import django
-
-    django.setup()
-
-
-def _prepare(data_dir: Path | None, *, verbose: bool = True) -> None:
-    setup_django(data_dir)
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    from ketamine_clinic.web.lib.vendor import prepare_vendor_files
-
-    prepare_vendor_files()
-    if verbose:
-        from django.conf import settings
-
-        db = settings.DATABASES["default"]
-        where = db["NAME"] if "sqlite" in db["ENGINE"] else f"{db['ENGINE']} {db['NAME']}"
-        print(f"Database ready: {where}")
-
-
 def _serve(port: int, host: str, workers: int) -> int:
-    """Run gunicorn (a production WSGI server) in the foreground."""
-    cmd = [
-        sys.executable, "-m", "gunicorn", "ketamine_clinic.web.wsgi:application",
-        "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-        "--access-logfile", "-", "--graceful-timeout", "10",
-        # paths without query strings or tokens (docs/audit.md, "Logs")
-        "--logger-class", "ketamine_clinic.web.lib.logs.RedactingLogger",
-    ]
+    """Run gunicorn (a production WSGI server) in this process, in the foreground."""
+    from ketamine_clinic.web.server import serve
+
     print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
-    try:
-        return subprocess.call(cmd, env=os.environ.copy())
-    except KeyboardInterrupt:
-        return 0
+    return serve(host=host, port=port, workers=workers)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _prepare(args.data_dir)
+    prepare(args.data_dir)
     from ketamine_clinic.web.demo import DEMO_PASSWORD, demo_logins, load_demo_data
 
     created = load_demo_data()
@@ -93,7 +52,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # Later capabilities add demo content here (e.g. a synthetic cohort): f(args) -> None.
-DEMO_HOOKS: list = []  # type: ignore[type-arg]
+DEMO_HOOKS: list[Callable[[argparse.Namespace], None]] = []
 
 
 def _demo_screenings(args: argparse.Namespace) -> None:
@@ -142,9 +101,9 @@ DEMO_HOOKS.append(_demo_reminders)
 
 
 def _demo_synthetic_cohort(args: argparse.Namespace) -> None:
-    from ketamine_clinic.commands.report import demo_cohort
+    from ketamine_clinic.web.outcomes.demo import demo_cohort
 
-    demo_cohort(args)
+    demo_cohort(getattr(args, "patients", 80))
 
 
 DEMO_HOOKS.append(_demo_synthetic_cohort)
@@ -163,7 +122,7 @@ DEMO_HOOKS.append(_demo_stock)
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """The deploy step: apply migrations and collect static files, once per release."""
-    _prepare(args.data_dir)
+    prepare(args.data_dir)
     print("Static files collected. Start (or restart) the server with `ketamine-clinic "
           "serve`.")
     return 0
@@ -302,8 +261,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if not args.all:
         qs = qs.filter(revoked_at__isnull=True)
 
-    def when(t: object) -> str:
-        return "—" if t is None else f"{timezone.localtime(t):%Y-%m-%d %H:%M}"  # type: ignore[arg-type]
+    def when(t: datetime | None) -> str:
+        return "—" if t is None else f"{timezone.localtime(t):%Y-%m-%d %H:%M}"
 
     rows = [(f"{t.prefix}…", t.user.username, t.scope, token_status(t), when(t.created_at),
              when(t.last_used_at), when(t.expires_at), t.label) for t in qs]
@@ -344,7 +303,7 @@ def _serve_options(p: argparse.ArgumentParser, default_port: int) -> None:
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="create the database, load demo data and serve the app",
                        description="Create the database (SQLite in --data-dir unless "
                        "DATABASE_URL is set), apply migrations, load fictional demo data once, "

@@ -19,7 +19,7 @@ from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.documents import services
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.models import ConsentDocument
-from ketamine_clinic.web.documents.selectors import consent_current
+from ketamine_clinic.web.protocols.selectors import consent_current
 
 from .factories import loaded
 

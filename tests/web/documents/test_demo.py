@@ -6,9 +6,9 @@ from typing import Any
 
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.demo import load_demo_data
-from ketamine_clinic.web.documents.selectors import consent_current
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import Consent
+from ketamine_clinic.web.protocols.selectors import consent_current
 from ketamine_clinic.web.protocols.services import protocol_current
 
 

@@ -49,6 +49,28 @@ def test_a_shipped_file_that_differs_from_its_stored_version_is_refused_not_stor
     assert services.protocol_sync_shipped(on_conflict="skip") == []
 
 
+def test_what_the_fact_sheet_leaves_unconfirmed_is_on_the_protocol_page_not_the_bedside(
+        client: Any, cast: Any, standard: Any) -> None:
+    from ketamine_clinic.clinical.scales import get_scale
+    from ketamine_clinic.web.audit.services import Actor
+    from ketamine_clinic.web.sessions import services as sessions
+    from tests.web.sessions.conftest import make_order
+
+    cadss = get_scale("cadss6")
+    assert cadss.unconfirmed
+    client.force_login(cast.bob)
+    html = client.get(reverse("protocol_detail", args=["clinic-standard", 2])).content.decode()
+    for note in cadss.unconfirmed:
+        assert note in html
+    order = make_order(cast, cast.ana, standard)
+    session = sessions.session_schedule(actor=Actor(user=cast.bob), order=order,
+                                        scheduled_for=order.signed_at, chair="1")
+    bedside = client.get(reverse("session_detail", args=[session.pk])).content.decode()
+    assert "CADSS" in bedside
+    assert not any(note in bedside for note in cadss.unconfirmed)
+    assert "UNCONFIRMED" not in bedside
+
+
 def test_the_protocol_page_shows_every_number_with_its_source(client: Any, cast: Any,
                                                               standard: Any) -> None:
     client.force_login(cast.bob)

@@ -245,7 +245,9 @@ def test_an_unreconciled_session_opens_a_discrepancy_instead_of_closing(
     d = Discrepancy.objects.get(session=walk.s)
     assert d.state == "open"
     assert "not yet accounted for" in d.message
-    assert services.session_close_check(walk.s) is not None
+    # The ledger's session stays open; the discrepancy is on record, so the bedside is
+    # not held (tests/web/stock/test_session_close.py).
+    assert services.session_close_hold(walk.s) is None
     # Reconciling again opens no second one.
     services.stock_session_reconcile(actor=bob, session=walk.s, close=True)
     assert Discrepancy.objects.filter(session=walk.s).count() == 1
@@ -452,6 +454,76 @@ def test_the_chain_detects_a_removed_entry(stock: Stock) -> None:
         LedgerEntry.objects.filter(site=stock.cast.denver, seq=2).delete()
         problems = services.stock_verify()["denver"]
         assert any("missing" in p.problem for p in problems)
+    finally:
+        install_triggers(connection)
+
+
+def _newest_removed_and_head_moved_back(stock: Stock, keep: int) -> None:
+    """What an administrator with database access could do: delete the newest ledger rows
+    and set the head to the last one kept (the chain inside the database then adds up)."""
+    from ketamine_clinic.web.stock.models import ChainHead
+
+    kept = LedgerEntry.objects.get(site=stock.cast.denver, seq=keep)
+    LedgerEntry.objects.filter(site=stock.cast.denver, seq__gt=keep).delete()
+    ChainHead.objects.filter(site=stock.cast.denver).update(seq=kept.seq, hash=kept.hash)
+
+
+def test_the_checkpoints_outside_the_database_catch_removed_newest_entries(
+        stock: Stock) -> None:
+    from ketamine_clinic.web.stock.triggers import install_triggers, remove_triggers
+
+    newest = LedgerEntry.objects.filter(site=stock.cast.denver).order_by("-seq").first()
+    assert newest is not None
+    assert newest.seq > 1
+    assert services.stock_checkpoint() == 1
+    assert services.stock_checkpoint() == 0  # the head did not move: nothing new to write
+    remove_triggers(connection)
+    try:
+        _newest_removed_and_head_moved_back(stock, keep=1)
+        problems = services.stock_verify()["denver"]
+        assert [p.seq for p in problems] == [newest.seq]
+        assert f"entries 2 to {newest.seq} were removed" in problems[0].problem
+    finally:
+        install_triggers(connection)
+
+
+def test_a_site_whose_whole_ledger_was_removed_is_still_found(stock: Stock) -> None:
+    from ketamine_clinic.web.stock.models import ChainHead
+    from ketamine_clinic.web.stock.triggers import install_triggers, remove_triggers
+
+    services.stock_checkpoint()
+    remove_triggers(connection)
+    try:
+        LedgerEntry.objects.filter(site=stock.cast.denver).delete()
+        ChainHead.objects.filter(site=stock.cast.denver).delete()
+        problems = services.stock_verify()["denver"]
+        assert problems
+        assert "were removed" in problems[0].problem
+    finally:
+        install_triggers(connection)
+
+
+def test_a_forged_checkpoint_line_is_reported(stock: Stock, settings: Any) -> None:
+    services.stock_checkpoint()
+    path = settings.STOCK_CHECKPOINTS / "denver.log"
+    with path.open("a") as f:
+        f.write('{"kind": "checkpoint", "at": "2026-01-01T00:00:00", "seq": 1, '
+                '"hash": "00", "mac": "00"}\n')
+    problems = services.stock_verify()["denver"]
+    assert [p.problem for p in problems] == [
+        "checkpoint file line 2 is not a valid checkpoint (forged or altered)"]
+
+
+def test_a_restore_line_puts_the_checkpoints_back_to_the_restored_head(
+        stock: Stock) -> None:
+    from ketamine_clinic.web.stock.triggers import install_triggers, remove_triggers
+
+    services.stock_checkpoint()
+    remove_triggers(connection)
+    try:
+        _newest_removed_and_head_moved_back(stock, keep=1)  # as a restore of an older backup
+        services.stock_restored()
+        assert services.stock_verify() == {"denver": []}
     finally:
         install_triggers(connection)
 

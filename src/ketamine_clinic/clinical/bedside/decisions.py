@@ -20,12 +20,13 @@ from ketamine_clinic.clinical import discharge as dis
 from ketamine_clinic.clinical import monitoring as mon
 from ketamine_clinic.clinical import scales, units
 from ketamine_clinic.clinical.bedside import words
-from ketamine_clinic.clinical.bedside.alarms import observation_alarms
+from ketamine_clinic.clinical.bedside.alarms import action, observation_alarms
 from ketamine_clinic.clinical.bedside.gates import discharge_gate_of, start_gate_of
 from ketamine_clinic.clinical.bedside.medication import GiveRequest, judge_give
 from ketamine_clinic.clinical.bedside.model import (
     Accepted,
     Entry,
+    NewAlarm,
     NewEntry,
     Refused,
 )
@@ -668,9 +669,43 @@ def _correct(view: SessionView, c: Correct) -> Accepted:
                now=view.now)
     except UsageError as exc:
         raise _Refuse("entry", f"The corrected record does not add up: {exc.problem}.") from exc
-    alarms = observation_alarms(view, new.kind, dict(new.payload), new.at) \
-        if new.kind == "vitals" else ()
+    alarms: tuple[NewAlarm, ...] = ()
+    if new.kind == "vitals":
+        alarms = observation_alarms(view, new.kind, dict(new.payload), new.at)
+    elif new.kind in ("infusion_start", "rate_change"):
+        alarms = _corrected_rate_alarms(view, entry, new)
     return Accepted((new,), alarms=alarms)
+
+
+def _corrected_rate_alarms(view: SessionView, entry: Entry, new: NewEntry
+                           ) -> tuple[NewAlarm, ...]:
+    """A corrected rate is what the pump ran, so it is recorded however high; when it is
+    beyond a hard limit, or beyond a soft one the original entry had no physician override
+    for, an alarm says so (the step and interval rules judge a change as it is made, not a
+    correction of the record)."""
+    order = view.order
+    check = check_rate(
+        units.parse_rate(str(new.payload["rate_entered"]), field="rate"),
+        rules=view.rules.dosing, weight_kg=order.weight_kg,
+        concentration_mg_per_ml=order.concentration_mg_per_ml, previous_rate_mg_per_h=None,
+        minutes_since_last_change=None, session_given_mg=Fraction(0),
+        session_remaining_h=None, series_given_mg=None, extra_limits=order.order_limits,
+        reference_rates_mg_per_h=order.titration_rates_mg_per_h)
+    overridden = bool(str(entry.payload.get("override_code") or ""))
+    beyond = [x for x in check.limit_checks
+              if x.blocks or (x.needs_override and not overridden)]
+    if not beyond:
+        return ()
+    beyond = [x for x in beyond if x.blocks] or beyond  # the hard limits say enough
+    forms = check.forms
+    head = words.rate(forms.rate_mg_per_h, forms.rate_mg_per_kg_per_h, forms.pump_rate_ml_per_h)
+    sentences = "; ".join(_limit_sentence(x, order.order_limits) for x in beyond)
+    when = words.clock(new.at, view.facts.time_zone)
+    return (NewAlarm(
+        f"corrected_rate:{entry.id}", "corrected_rate",
+        f"Corrected record: the pump ran {head} from {when}; {sentences}: "
+        f"{action('corrected_rate')}.", new.at,
+        {"entry": entry.id, "rate_check": check.to_dict()}),)
 
 
 def _corrected_payload(view: SessionView, entry: Entry, merged: dict[str, Any]

@@ -243,7 +243,9 @@ def discharge_gate_of(view: SessionView, *, escort_name: str | None = None,
     threshold = rules.home_threshold if rules.home_score else rules.discharge_threshold
     assert threshold is not None
     score = _score_of(view, name)
-    further = _phase_one_items(view) + _home_score_items(view, score) + _back_to_baseline(view)
+    further = (_phase_one_items(view) + _home_score_items(view, score)
+               + _back_to_baseline(view)
+               + [GateItem(h.code, h.message) for h in view.facts.record_holds])
     escort = str(view.pre_assessment.get("escort_name", "")) if escort_name is None \
         else escort_name
     facts = dis.DischargeGateInput(

@@ -99,6 +99,16 @@ class StoredAlarm:
     acknowledged: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RecordHold:
+    """Another record's reason the session may not close yet, gathered by the shell: for
+    example the controlled-substance record, whose ketamine drawn for the session is not
+    yet accounted for. ``code`` is the gate item's code, ``message`` the sentence shown."""
+
+    code: str
+    message: str
+
+
 @dataclass(frozen=True)
 class DayFacts:
     """The patient's facts on the day, gathered by the web layer.
@@ -113,6 +123,10 @@ class DayFacts:
         A pregnancy status recorded in the registry today, if any.
     previous_sessions
         The days of this series' earlier sessions that reached the infusion.
+    record_holds
+        What other records hold against closing the session (judged by the discharge
+        gate; never overridable: a physician cannot sign away a controlled-substance
+        record).
     """
 
     consent_on_file: bool
@@ -126,6 +140,7 @@ class DayFacts:
     series_given_mg: Fraction = Fraction(0)
     today: date | None = None
     time_zone: str = "UTC"
+    record_holds: tuple[RecordHold, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

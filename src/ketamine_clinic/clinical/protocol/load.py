@@ -687,16 +687,21 @@ def load_protocol_text(text: str, origin: str) -> Protocol:
 # --------------------------------------------------------------------------- shipped files
 
 
-@cache
-def shipped_protocols() -> tuple[Protocol, ...]:
-    """Every protocol version shipped in ``ketamine_clinic/protocols/``, by name and version.
-
-    A file is ``<name>.toml`` or ``<name>.v<N>.toml``; its ``name`` key must match.
-    """
+def _shipped_files() -> list[Any]:
+    """The shipped protocol files (``<name>.toml`` or ``<name>.v<N>.toml``), by file name."""
     folder = resources.files("ketamine_clinic.protocols")
+    return sorted((e for e in folder.iterdir() if e.name.endswith(".toml")),
+                  key=lambda e: e.name)
+
+
+@cache
+def _shipped_versions(name: str | None) -> tuple[Protocol, ...]:
+    """The shipped versions of protocol ``name`` (None: of every protocol), by name and
+    version. Only the files of that name are read: one command line call needs one
+    protocol, and parsing every shipped file would be most of its time."""
     found: dict[tuple[str, int], Protocol] = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".toml"):
+    for entry in _shipped_files():
+        if name is not None and entry.name.split(".")[0] != name:
             continue
         origin = f"protocols/{entry.name}"
         protocol = load_protocol_text(entry.read_text("utf-8"), origin)
@@ -710,11 +715,19 @@ def shipped_protocols() -> tuple[Protocol, ...]:
     return tuple(found[k] for k in sorted(found))
 
 
+def shipped_protocols() -> tuple[Protocol, ...]:
+    """Every protocol version shipped in ``ketamine_clinic/protocols/``, by name and version.
+
+    A file is ``<name>.toml`` or ``<name>.v<N>.toml``; its ``name`` key must match.
+    """
+    return _shipped_versions(None)
+
+
 def load_protocol(name: str, version: int | None = None) -> Protocol:
     """A shipped protocol by name: the given version, or the highest non-draft one."""
-    versions = [p for p in shipped_protocols() if p.name == name]
+    versions = list(_shipped_versions(name))
     if not versions:
-        known = ", ".join(sorted({p.name for p in shipped_protocols()}))
+        known = ", ".join(sorted({e.name.split(".")[0] for e in _shipped_files()}))
         raise UsageError("protocol", f"no shipped protocol named {name!r} (known: {known})")
     if version is None:
         usable = [p for p in versions if p.status is not ProtocolStatus.DRAFT] or versions

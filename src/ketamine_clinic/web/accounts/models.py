@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
+from ketamine_clinic.web.lib.columns import CheckedUserManager
+from ketamine_clinic.web.lib.models import ClinicModel
 
 
-class Site(models.Model):
+class Site(ClinicModel):
     """A clinic location. Patients belong to one site; staff work at one or more."""
 
     code = models.SlugField(max_length=32, unique=True)
@@ -36,6 +39,9 @@ class User(AbstractUser):
     # password first (web/staff/middleware.py).
     must_change_password = models.BooleanField(default=False)
 
+    # update() and bulk_create() checked as saves are
+    objects: ClassVar[CheckedUserManager] = CheckedUserManager()
+
     class Meta:
         ordering = ["last_name", "first_name"]
 
@@ -48,7 +54,7 @@ class User(AbstractUser):
         return f"{full}, {self.title}" if self.title else full
 
 
-class ApiToken(models.Model):
+class ApiToken(ClinicModel):
     """A bearer token for API clients. Only its SHA-256 is stored.
 
     ``scope`` bounds what the token may do beyond its user's role and sites: ``api`` is the

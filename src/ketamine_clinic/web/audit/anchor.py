@@ -53,6 +53,25 @@ def append(path: Path, key: bytes, *, seq: int, hash_: str, kind: str = "checkpo
         os.close(fd)
 
 
+def last(read_: AnchorRead) -> Checkpoint | None:
+    """The newest checkpoint still in force."""
+    return read_.checkpoints[-1] if read_.checkpoints else None
+
+
+def problems(read_: AnchorRead, seen: dict[int, str], last_seq: int) -> list[tuple[int, str]]:
+    """What the checkpoints say is wrong with a chain that ends at ``last_seq`` and whose
+    links at the checkpointed sequence numbers are ``seen``: ``(seq, sentence)`` pairs."""
+    out = [(0, f"checkpoint file line {n} is not a valid checkpoint (forged or altered)")
+           for n in read_.bad_lines]
+    for cp in read_.checkpoints:
+        if cp.seq > last_seq:
+            out.append((cp.seq, f"entries {last_seq + 1} to {cp.seq} were removed: a "
+                                f"checkpoint written at {cp.at} recorded entry {cp.seq}"))
+        elif cp.seq and not same(seen.get(cp.seq, ""), cp.hash):
+            out.append((cp.seq, f"differs from the checkpoint written at {cp.at}"))
+    return out
+
+
 def read(path: Path, key: bytes) -> AnchorRead:
     if not path.exists():
         return AnchorRead([], [], exists=False)

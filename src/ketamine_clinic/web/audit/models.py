@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from ketamine_clinic.web.lib.models import ClinicModel
 
-class AuditEntry(models.Model):
+
+class AuditEntry(ClinicModel):
     """One read or write of patient data (or another audited act). Append-only.
 
     Written with a plain insert carrying the HMAC of its content (``mac``); the sealer
@@ -37,7 +39,7 @@ class AuditEntry(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:
             raise RuntimeError("audit entries are append-only")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise RuntimeError("audit entries are append-only")
@@ -65,7 +67,7 @@ class AuditEntry(models.Model):
         }
 
 
-class AuditLink(models.Model):
+class AuditLink(ClinicModel):
     """The place of one entry in the one gapless sequence: written by the sealer only."""
 
     seq = models.PositiveBigIntegerField(primary_key=True)
@@ -80,7 +82,7 @@ class AuditLink(models.Model):
         return f"link #{self.seq}"
 
 
-class AuditHead(models.Model):
+class AuditHead(ClinicModel):
     """The chain's tip: one row, locked by the sealer (never by the writers of entries)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)

@@ -27,6 +27,7 @@ from ketamine_clinic.web.documents.schemas import (
 )
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
 
 router = Router(tags=["documents"])
@@ -43,7 +44,7 @@ def _patient(request: HttpRequest, user: User, patient_id: int) -> Patient:
 
 def _consent_out(c: Consent) -> dict[str, Any]:
     withdrawal = getattr(c, "withdrawal", None)
-    current = selectors.consent_current(c.patient_id, c.protocol_version_id)
+    current = protocol_selectors.consent_current(c.patient_id, c.protocol_version_id)
     return {
         "id": c.pk, "patient": c.patient_id, "protocol_version": c.protocol_version_id,
         "protocol": str(c.protocol_version), "method": c.method,
@@ -81,7 +82,7 @@ def list_consents(request: HttpRequest, patient_id: int) -> Any:
     patient = _patient(request, user, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
                  action="api.consent.list", object_type="patient", object_id=patient.pk)
-    return [_consent_out(c) for c in selectors.consents_of(patient)]
+    return [_consent_out(c) for c in protocol_selectors.consents_of(patient)]
 
 
 @router.post("/patients/{patient_id}/consents", response={201: ConsentOut, **ERRORS})

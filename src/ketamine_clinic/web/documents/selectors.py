@@ -1,11 +1,11 @@
 """Reads for consent and discharge documents, always scoped to the user's sites.
 
-``consent_current`` is the question the session start gate asks. ``session_summary``
-derives what the discharge instruction sheet shows from the session's append-only
-timeline, using only effective entries (``clinical.monitoring.fold_corrections``, applied by
-the sessions area's ``fold``: an entry corrected by another, or entered in error, no longer
-counts). Sessions are reached through the sessions area's ``session_get_for`` (site-scoped,
-audited), re-exported here for the documents views.
+Consent currency (``consent_current``) lives with the Consent model in the protocols area.
+``session_summary`` derives what the discharge instruction sheet shows from the session's
+append-only timeline, using only effective entries (``clinical.monitoring.fold_corrections``,
+applied by the sessions area's ``fold``: an entry corrected by another, or entered in error,
+no longer counts). Sessions are reached through the sessions area's ``session_get_for``
+(site-scoped, audited), re-exported here for the documents views.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.documents.models import ConsentDocument
-from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patients_visible_to
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
@@ -34,46 +33,6 @@ from ketamine_clinic.web.sessions.selectors import rate_event_of
 from ketamine_clinic.web.sessions.selectors import session_get_for as session_get_for
 
 # --------------------------------------------------------------------------- consent
-
-
-def consent_current(patient: Patient | int,
-                    protocol_version: ProtocolVersion | int) -> Consent | None:
-    """The patient's consent in force for exactly this protocol version, or None.
-
-    The newest consent given for this very protocol version decides (a consent for another
-    version, even of the same protocol, does not count). If the patient withdrew it, there
-    is no consent in force: a withdrawal is never undone by an older signature.
-    """
-    latest = (
-        Consent.objects.filter(patient=patient, protocol_version=protocol_version)
-        .select_related("explained_by", "protocol_version", "withdrawal")
-        .order_by("-signed_at", "-id").first()
-    )
-    if latest is None or hasattr(latest, "withdrawal"):
-        return None
-    return latest
-
-
-def consents_of(patient: Patient) -> QuerySet[Consent]:
-    """Every consent of a patient, newest first, with what the panel shows."""
-    return (Consent.objects.filter(patient=patient)
-            .select_related("protocol_version", "explained_by", "withdrawal",
-                            "withdrawal__recorded_by")
-            .order_by("-signed_at", "-id"))
-
-
-def consents_in_force(consents: list[Consent]) -> set[int]:
-    """Ids of the consents in force among a patient's consents (``consents_of`` order):
-    per protocol version the newest decides, and none is in force if it was withdrawn."""
-    seen: set[int] = set()
-    out: set[int] = set()
-    for c in consents:
-        if c.protocol_version_id in seen:
-            continue
-        seen.add(c.protocol_version_id)
-        if not hasattr(c, "withdrawal"):
-            out.add(c.pk)
-    return out
 
 
 def consent_get_for(user: User, consent_id: int, actor: Actor) -> Consent:

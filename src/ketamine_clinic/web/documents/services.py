@@ -13,10 +13,10 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.models import ConsentDocument, ConsentWithdrawal
-from ketamine_clinic.web.documents.selectors import consent_current
 from ketamine_clinic.web.documents.signature import signature_svg
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
+from ketamine_clinic.web.protocols.selectors import consent_current
 
 # A minute's grace for clocks that disagree slightly between a tablet and the server.
 CLOCK_GRACE = timedelta(minutes=1)
@@ -121,7 +121,8 @@ def consent_withdraw(*, actor: Actor, consent: Consent, reason: str,
             raise UsageError("reason", "a newer consent for this protocol version replaced "
                              "this one; withdraw that one")
         withdrawal = ConsentWithdrawal.objects.create(
-            consent=locked, reason=reason, withdrawn_at=withdrawn_at, recorded_by=actor.user)
+            consent=locked, reason=reason, withdrawn_at=withdrawn_at,
+            recorded_by=actor.require_user())
         audit_record(actor=_actor_at(actor, consent.patient), action="consent.withdraw",
                      object_type="consent", object_id=consent.pk,
                      detail={"patient": consent.patient_id, "reason": reason})

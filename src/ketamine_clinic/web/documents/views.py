@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
 from ketamine_clinic.web.audit.services import Actor, audit_record
@@ -28,6 +29,7 @@ from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 # --------------------------------------------------------------------------- education
@@ -81,8 +83,8 @@ def education_sources(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- consent
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id,  # type: ignore[arg-type]
+def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
+    return patient_get_for(request.user, patient_id,
                            Actor.from_request(request))
 
 
@@ -100,7 +102,7 @@ def _protocol_version(value: Any) -> ProtocolVersion | None:
 
 
 @capability_required(Capability.RECORD_CONSENT)
-def consent_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def consent_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     actor = Actor.from_request(request, patient.site.code)
     source = request.POST if request.method == "POST" else request.GET
@@ -108,7 +110,7 @@ def consent_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     context: dict[str, Any] = {
         "patient": patient, "protocol_version": pv,
         "versions": selectors.protocol_versions_for_consent(),
-        "consents": selectors.consents_of(patient),
+        "consents": protocol_selectors.consents_of(patient),
     }
     if pv is None:
         if request.method == "POST":
@@ -153,14 +155,15 @@ def consent_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     context.update({
         "form": form, "generated": generated,
         "document_html": render_document(generated.text, _sources_url(), for_patient=True),
-        "current": selectors.consent_current(patient, pv),
+        "current": protocol_selectors.consent_current(patient, pv),
     })
     return render(request, "documents/consent_new.html", context, status=status)
 
 
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
-def consent_print(request: HttpRequest, patient_id: int, protocol_version_id: int) -> HttpResponse:
+def consent_print(request: AuthedHttpRequest, patient_id: int,
+                  protocol_version_id: int) -> HttpResponse:
     """The consent document with the patient's name and lines to sign on paper."""
     patient = _patient(request, patient_id)
     pv = _protocol_version(protocol_version_id)
@@ -179,15 +182,15 @@ def consent_print(request: HttpRequest, patient_id: int, protocol_version_id: in
 
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
-def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
-    consent = selectors.consent_get_for(request.user, consent_id,  # type: ignore[arg-type]
+def consent_detail(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
+    consent = selectors.consent_get_for(request.user, consent_id,
                                         Actor.from_request(request))
     patient = consent.patient
     audit_record(actor=Actor.from_request(request, patient.site.code), action="consent.view",
                  object_type="consent", object_id=consent.pk, detail={"patient": patient.pk})
     document = selectors.consent_document(consent)
     withdrawal = getattr(consent, "withdrawal", None)
-    current = selectors.consent_current(patient, consent.protocol_version_id)
+    current = protocol_selectors.consent_current(patient, consent.protocol_version_id)
     try:
         wording_changed = consent_for(consent.protocol_version).sha256 != consent.document_sha256
     except UsageError:
@@ -203,8 +206,8 @@ def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.RECORD_CONSENT)
-def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
-    consent = selectors.consent_get_for(request.user, consent_id,  # type: ignore[arg-type]
+def consent_withdraw(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
+    consent = selectors.consent_get_for(request.user, consent_id,
                                         Actor.from_request(request))
     form = WithdrawForm(request.POST)
     if form.is_valid():
@@ -220,10 +223,10 @@ def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
     return redirect("consent_detail", consent_id=consent.pk)
 
 
-def consent_panel(request: HttpRequest, patient: Patient) -> str:
+def consent_panel(request: AuthedHttpRequest, patient: Patient) -> str:
     """The patient page's consent section."""
-    consents = list(selectors.consents_of(patient))
-    in_force = selectors.consents_in_force(consents)
+    consents = list(protocol_selectors.consents_of(patient))
+    in_force = protocol_selectors.consents_in_force(consents)
     for c in consents:
         c.in_force = c.pk in in_force  # type: ignore[attr-defined]
     return render_to_string("documents/_consent_panel.html",
@@ -233,8 +236,8 @@ def consent_panel(request: HttpRequest, patient: Patient) -> str:
 # --------------------------------------------------------------------------- instructions
 
 
-def _sheet(request: HttpRequest, session_id: int, action: str) -> Any:
-    session = selectors.session_get_for(request.user, session_id,  # type: ignore[arg-type]
+def _sheet(request: AuthedHttpRequest, session_id: int, action: str) -> Any:
+    session = selectors.session_get_for(request.user, session_id,
                                         Actor.from_request(request))
     summary = selectors.session_summary(session)
     sheet = instruction_sheet(summary)
@@ -247,7 +250,7 @@ def _sheet(request: HttpRequest, session_id: int, action: str) -> Any:
 
 @require_GET
 @capability_required(Capability.DISCHARGE_PATIENT)
-def session_instructions(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_instructions(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     sheet = _sheet(request, session_id, "discharge_instructions.view")
     return render(request, "documents/instructions.html",
                   {"sheet": sheet, "patient": sheet.summary.session.patient})
@@ -255,7 +258,7 @@ def session_instructions(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @require_GET
 @capability_required(Capability.DISCHARGE_PATIENT)
-def session_instructions_pdf(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_instructions_pdf(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     from weasyprint import HTML
 
     sheet = _sheet(request, session_id, "discharge_instructions.pdf")

@@ -8,9 +8,10 @@ from django.conf import settings
 from django.db import models
 
 from ketamine_clinic.web.accounts.models import ApiToken, Site
+from ketamine_clinic.web.lib.models import ClinicModel
 
 
-class ExportJob(models.Model):
+class ExportJob(ClinicModel):
     """One ``$export`` request: what was asked, by whom, and how far it got.
 
     Only the requester may poll it or download its files, and only until ``expires_at``;
@@ -54,7 +55,7 @@ class ExportJob(models.Model):
         return f"export {self.pk} ({self.status})"
 
 
-class ExportFile(models.Model):
+class ExportFile(ClinicModel):
     """One NDJSON file of a finished export: a resource type's resources, one per line."""
 
     job = models.ForeignKey(ExportJob, on_delete=models.CASCADE, related_name="files")

@@ -119,6 +119,8 @@ def restore(path: Path) -> int:
     Stop the server and the worker first. Returns the restored audit head's sequence
     number, which is recorded in the checkpoint file as a restore.
     """
+    from django.utils.module_loading import import_string
+
     from ketamine_clinic.web.audit import anchor
     from ketamine_clinic.web.audit.models import AuditHead
 
@@ -157,4 +159,6 @@ def restore(path: Path) -> int:
     seq, hash_ = (head.seq, head.hash) if head else (0, "")
     anchor.append(settings.AUDIT_CHECKPOINTS, settings.AUDIT_KEY, seq=seq, hash_=hash_,
                   kind="restore")
+    for hook in settings.CHAIN_RESTORED:  # the other chains (the stock ledger) say so too
+        import_string(hook)()
     return seq

@@ -6,14 +6,21 @@ an integer beyond its column and a decimal beyond its precision, with a database
 models (a ``pre_save`` receiver connected in ``LibConfig.ready``) and raises a
 :class:`UsageError` naming the field instead, so that both databases refuse the same
 values with the same message. The API maps it to 400, the pages show it on the form.
+
+``bulk_create``, ``bulk_update`` and ``QuerySet.update()`` send no ``pre_save``: the
+clinic's models get their rows through :class:`CheckedQuerySet` (their default manager,
+from :class:`ketamine_clinic.web.lib.models.ClinicModel`), which runs the same check on
+each object or on the values of an update before the statement is sent.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import UserManager
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
 
@@ -71,6 +78,51 @@ def check_row(instance: models.Model) -> None:
         problem = check_value(field, getattr(instance, field.attname, None))
         if problem:
             raise UsageError(field.name, problem)
+
+
+def check_values(model: type[models.Model], values: Mapping[str, Any]) -> None:
+    """Raise :class:`UsageError` for the first of ``values`` (field name or column
+    attribute to value, as ``update()`` takes them) its column would refuse. Expressions
+    (``F("n") + 1``) are the database's to compute and are not checked."""
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        if not isinstance(field, models.Field) or isinstance(field, models.ForeignKey
+                                                             | models.AutoField):
+            continue
+        problem = check_value(field, value)
+        if problem:
+            raise UsageError(field.name, problem)
+
+
+class CheckedQuerySet(models.QuerySet[Any]):
+    """The query set of the clinic's models: the writes that bypass ``save()`` are checked
+    like a save (see the module docstring)."""
+
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        for obj in objs:
+            check_row(obj)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs: Iterable[Any], fields: Iterable[str], *args: Any,
+                    **kwargs: Any) -> int:
+        objs, fields = list(objs), list(fields)
+        for obj in objs:
+            check_values(type(obj), {name: getattr(obj, self.model._meta.get_field(name)
+                                                   .attname) for name in fields})
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+    def update(self, **kwargs: Any) -> int:
+        check_values(self.model, kwargs)
+        return super().update(**kwargs)
+
+
+class CheckedManager(models.Manager.from_queryset(CheckedQuerySet)):  # type: ignore[misc]
+    """The default manager of the clinic's models (:class:`CheckedQuerySet`)."""
+
+
+class CheckedUserManager(UserManager.from_queryset(CheckedQuerySet)):  # type: ignore[misc]
+    """The staff's manager: Django's user manager, with the checked query set."""
 
 
 def on_pre_save(sender: type[models.Model], instance: models.Model, raw: bool = False,

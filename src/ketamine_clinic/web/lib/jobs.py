@@ -40,21 +40,25 @@ def run_due_jobs(*, queues: str = "*", max_tasks: int | None = None) -> int:
 
 
 def _audit_sealer(interval_s: float) -> None:
-    """Seal new audit entries into the chain and checkpoint its head, every few seconds."""
+    """Seal new audit entries into the chain and checkpoint the chains' heads outside the
+    database (``settings.CHAIN_SEALERS``: the audit trail, the stock ledger), every few
+    seconds."""
     import logging
     import time
 
+    from django.conf import settings
     from django.db import close_old_connections
+    from django.utils.module_loading import import_string
 
-    from ketamine_clinic.web.audit.services import audit_seal
-
+    sealers = [import_string(path) for path in settings.CHAIN_SEALERS]
     while True:
-        try:
-            audit_seal()
-        except Exception:  # a locked or restarting database: try again next round
-            logging.getLogger(__name__).exception("sealing the audit trail failed")
-        finally:
-            close_old_connections()
+        for seal in sealers:
+            try:
+                seal()
+            except Exception:  # a locked or restarting database: try again next round
+                logging.getLogger(__name__).exception("%s failed", seal.__qualname__)
+            finally:
+                close_old_connections()
         time.sleep(interval_s)
 
 

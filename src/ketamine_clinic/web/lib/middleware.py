@@ -50,23 +50,22 @@ PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
     "publickey-credentials-get", "serial", "usb", "xr-spatial-tracking"))
 
 
-def _policy(script_src: str) -> str:
-    return "; ".join((
-        "default-src 'self'", f"script-src {script_src}",
-        # Inline style attributes and htmx's indicator style: styles cannot run code.
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:", "font-src 'self'", "connect-src 'self'",
-        "object-src 'none'", "base-uri 'self'", "form-action 'self'",
-        "frame-ancestors 'none'"))
-
-
-# Enforced: scripts only from the app itself (no other origin can serve one), nothing
-# embedded, no form posting elsewhere, no framing. Inline scripts and htmx's evaluated
-# trigger filters are still allowed while the last inline blocks move to static files;
-# the strict policy (scripts from the app's files only) is sent as Report-Only meanwhile,
-# so the browser console names every inline script left (docs/api.md).
-CONTENT_SECURITY_POLICY = _policy("'self' 'unsafe-inline' 'unsafe-eval'")
-CONTENT_SECURITY_POLICY_STRICT = _policy("'self'")
+# Enforced on every page: scripts only from the app's own files (no other origin, no inline
+# script or event handler, no eval: htmx runs with allowEval off, charts are JSON data drawn
+# by static/js/app.js), nothing embedded, no form posting elsewhere, no framing.
+#
+# Styles keep 'unsafe-inline', on purpose: a style cannot run code, and the pages rely on
+# inline styles the browser would otherwise refuse, with nothing to gain in safety: plotly
+# writes style attributes on every chart element it draws, htmx adds its indicator style
+# element, and the templates carry page-specific <style> blocks and style attributes
+# (print layouts, the bedside grid). The script policy is what stops injected markup from
+# running; an injected style can restyle a page but not read or send anything, since
+# img-src, font-src and connect-src stay limited to the app itself.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:", "font-src 'self'", "connect-src 'self'",
+    "object-src 'none'", "base-uri 'self'", "form-action 'self'",
+    "frame-ancestors 'none'"))
 
 
 class SecurityHeadersMiddleware:
@@ -84,8 +83,6 @@ class SecurityHeadersMiddleware:
         response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         if response.get("Content-Type", "").startswith("text/html"):
             response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            response.setdefault("Content-Security-Policy-Report-Only",
-                                CONTENT_SECURITY_POLICY_STRICT)
         user = getattr(request, "user", None)
         private = (bool(user is not None and user.is_authenticated)
                    or request.path.startswith(("/api/", "/fhir/"))

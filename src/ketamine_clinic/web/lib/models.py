@@ -6,8 +6,20 @@ from typing import Any
 
 from django.db import models
 
+from ketamine_clinic.web.lib.columns import CheckedManager
 
-class AppendOnly(models.Model):
+
+class ClinicModel(models.Model):
+    """The base of the clinic's models: every write is checked against its columns, those
+    that bypass ``save()`` (``bulk_create``, ``update()``) too (``web/lib/columns.py``)."""
+
+    objects = CheckedManager()
+
+    class Meta:
+        abstract = True
+
+
+class AppendOnly(ClinicModel):
     """A row that is written once. Corrections are new rows that point at the old one."""
 
     class Meta:
@@ -22,7 +34,7 @@ class AppendOnly(models.Model):
         raise RuntimeError(f"{type(self).__name__} rows are append-only")
 
 
-class IdempotencyKey(models.Model):
+class IdempotencyKey(ClinicModel):
     """An idempotency key a client used on one endpoint, with what its request said.
 
     ``scope_sha256`` is the HMAC of (client, method, path, key): the same key from another

@@ -11,12 +11,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.patients.models import Measurement, Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
 
 
-class Series(models.Model):
+class Series(ClinicModel):
     """A course of infusions (a loading course, or boosters) under one protocol version."""
 
     class Kind(models.TextChoices):
@@ -44,7 +44,7 @@ class Series(models.Model):
         return f"series {self.pk} of patient {self.patient_id}"
 
 
-class Order(models.Model):
+class Order(ClinicModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         SIGNED = "signed", "Signed, awaiting the second check"

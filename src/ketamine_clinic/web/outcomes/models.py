@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.sessions.models import InfusionSession
 
 
-class FollowUp(models.Model):
+class FollowUp(ClinicModel):
     """A point at which pain and function are asked (end of infusion, day 1, week 1, ...)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="follow_ups")
@@ -55,7 +55,7 @@ class FollowUpResponse(AppendOnly):
         return f"response to follow-up {self.follow_up_id}"
 
 
-class FollowUpLink(models.Model):
+class FollowUpLink(ClinicModel):
     """A personal, expiring, single-purpose link for the patient to answer one follow-up."""
 
     follow_up = models.ForeignKey(FollowUp, on_delete=models.PROTECT, related_name="links")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.lib.models import ClinicModel
 
 
 class SexAtBirth(models.TextChoices):
@@ -17,7 +19,7 @@ class SexAtBirth(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
-class Patient(models.Model):
+class Patient(ClinicModel):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
     mrn = models.CharField("MRN", max_length=32)
     given_name = models.CharField(max_length=100)
@@ -70,7 +72,7 @@ class Patient(models.Model):
         return years
 
 
-class DemographicAmendment(models.Model):
+class DemographicAmendment(ClinicModel):
     """A corrected demographic field: the old value stays visible with who, when and why."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="amendments")
@@ -90,7 +92,7 @@ class DemographicAmendment(models.Model):
         return f"{self.field}: {self.old_value!r} -> {self.new_value!r}"
 
 
-class Retractable(models.Model):
+class Retractable(ClinicModel):
     """A record that is never deleted: entered in error is marked, with who and why."""
 
     recorded_by = models.ForeignKey(
@@ -181,7 +183,15 @@ class Measurement(Retractable):
         if self.kind in TEST_KINDS:
             return TestOutcome(self.value_code).label
         unit = "kg" if self.kind == MeasurementKind.WEIGHT_KG else "cm"
-        return f"{self.value_number.normalize():f} {unit}"
+        return f"{self.number.normalize():f} {unit}"
+
+    @property
+    def number(self) -> Decimal:
+        """The value of a kind recorded as a number (weight, height); the coded kinds
+        (pregnancy status, test results) have none."""
+        if self.value_number is None:
+            raise ValueError(f"a {self.kind} measurement is recorded as a code, not a number")
+        return self.value_number
 
 
 class Allergy(Retractable):
@@ -216,3 +226,7 @@ class Medication(Retractable):
 
     def __str__(self) -> str:
         return f"{self.name} {self.dose}".strip()
+
+
+# The patient's records that can be marked as entered in error.
+PatientRecord = Measurement | Diagnosis | Allergy | Medication

@@ -21,6 +21,14 @@ DEMO_SCREENINGS = [
     ("DEN-1006", "cardiovascular_risk"), ("DEN-1008", None), ("BOU-1001", None),
     ("BOU-1004", "glaucoma"),
 ]
+# A physician's documented review of some reasons (fictional justifications).
+DEMO_OVERRIDES = {
+    "DEN-1003": [("psychosis_history", "Single episode twenty years ago, stable since without "
+                  "treatment; psychiatrist consulted and agrees to a monitored series.")],
+    "DEN-1006": [("interactions.strong_cyp3a4_inhibitor", "Clarithromycin course ends before "
+                  "the first visit; intravenous dosing, titrated from the start rate under "
+                  "continuous monitoring.")],
+}
 LEFT_UNKNOWN = {"DEN-1005": ["urinary_symptoms", "cystitis_history"]}
 BUDAPEST_MET = {"disproportionate_pain": True,
                 "symptoms": ["allodynia", "temperature_asymmetry", "oedema"],
@@ -54,11 +62,9 @@ def demo_screenings() -> int:
             s = services.screening_record(actor=Actor(user=nurse, client_address="demo"),
                                           patient=patient, protocol_version=versions[0],
                                           answers=answers)
-            if present == "history_of_psychosis":
+            for rule, why in DEMO_OVERRIDES.get(mrn, []):
                 services.screening_override(
                     actor=Actor(user=staff["dr.alvarez"], client_address="demo"), screening=s,
-                    rule="psychosis_history",
-                    justification="Single episode twenty years ago, stable since without "
-                    "treatment; psychiatrist consulted and agrees to a monitored series.")
+                    rule=rule, justification=why)
             done += 1
     return done

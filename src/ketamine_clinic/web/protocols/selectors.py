@@ -31,7 +31,7 @@ from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import MeasurementKind, Patient
 from ketamine_clinic.web.patients.selectors import latest_weight, patients_visible_to
-from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
+from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion, Screening
 
 # The decisions under which treatment may go ahead (after a physician's overrides).
 ALLOWS_TREATMENT = (Decision.ELIGIBLE, Decision.ELIGIBLE_WITH_CONDITIONS)
@@ -58,7 +58,7 @@ def protocol_entries() -> list[ProtocolEntry]:
     grouped: dict[str, list[ProtocolVersion]] = {}
     for pv in (ProtocolVersion.objects.select_related("published_by")
                .order_by("name", "-version")):
-        pv.status = pv.protocol().status.value  # type: ignore[attr-defined]
+        pv.status = pv.protocol().status.value
         grouped.setdefault(pv.name, []).append(pv)
     for versions in grouped.values():
         for newer, older in zip(versions, [*versions[1:], None], strict=True):
@@ -86,7 +86,8 @@ def protocol_versions_for_screening() -> list[ProtocolVersion]:
 
 def _icd_codes(patient: Patient) -> tuple[list[str], list[str]]:
     """(ICD-10-CM codes, other codes) of the patient's diagnoses not entered in error."""
-    icd, other = [], []
+    icd: list[str] = []
+    other: list[str] = []
     for d in patient.diagnoses.filter(entered_in_error_at__isnull=True):
         (icd if d.system == "icd10cm" else other).append(d.code)
     return sorted(set(icd)), sorted(set(other))
@@ -114,7 +115,7 @@ def registry_facts(patient: Patient, on: date) -> tuple[dict[str, Any], dict[str
     facts["sex_at_birth"] = None if patient.sex_at_birth == "unknown" else patient.sex_at_birth
     where["sex_at_birth"] = "registry"
     weight = latest_weight(patient)
-    facts["weight_kg"] = None if weight is None else float(weight.value_number)
+    facts["weight_kg"] = None if weight is None else float(weight.number)
     where["weight_kg"] = ("no weight recorded" if weight is None
                           else f"measured {timezone.localtime(weight.measured_at):%Y-%m-%d}")
     preg = (patient.measurements.filter(kind=MeasurementKind.PREGNANCY_STATUS,
@@ -399,3 +400,48 @@ def order_allergy_summary(order: Any) -> AllergySummary:
     drugs += [(m["drug"], "premedication") for m in order.premedications or []]
     drugs += [(m["drug"], "rescue drug") for m in order.rescue_medications or []]
     return allergy_summary(order.patient, drugs)
+
+
+# --------------------------------------------------------------------------- consent
+# Consent currency lives with the Consent model: the session start gate, scheduling and the
+# documents area all ask it.
+
+
+def consent_current(patient: Patient | int,
+                    protocol_version: ProtocolVersion | int) -> Consent | None:
+    """The patient's consent in force for exactly this protocol version, or None.
+
+    The newest consent given for this very protocol version decides (a consent for another
+    version, even of the same protocol, does not count). If the patient withdrew it, there
+    is no consent in force: a withdrawal is never undone by an older signature.
+    """
+    latest = (
+        Consent.objects.filter(patient=patient, protocol_version=protocol_version)
+        .select_related("explained_by", "protocol_version", "withdrawal")
+        .order_by("-signed_at", "-id").first()
+    )
+    if latest is None or hasattr(latest, "withdrawal"):
+        return None
+    return latest
+
+
+def consents_of(patient: Patient) -> QuerySet[Consent]:
+    """Every consent of a patient, newest first, with what the panel shows."""
+    return (Consent.objects.filter(patient=patient)
+            .select_related("protocol_version", "explained_by", "withdrawal",
+                            "withdrawal__recorded_by")
+            .order_by("-signed_at", "-id"))
+
+
+def consents_in_force(consents: list[Consent]) -> set[int]:
+    """Ids of the consents in force among a patient's consents (``consents_of`` order):
+    per protocol version the newest decides, and none is in force if it was withdrawn."""
+    seen: set[int] = set()
+    out: set[int] = set()
+    for c in consents:
+        if c.protocol_version_id in seen:
+            continue
+        seen.add(c.protocol_version_id)
+        if not hasattr(c, "withdrawal"):
+            out.add(c.pk)
+    return out

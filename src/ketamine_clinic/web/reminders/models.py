@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.outcomes.models import FollowUp
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.scheduling.models import Visit
@@ -47,7 +47,7 @@ class ContactConsent(AppendOnly):
         return f"{self.channel} {'granted' if self.granted else 'withdrawn'}"
 
 
-class Message(models.Model):
+class Message(ClinicModel):
     class Kind(models.TextChoices):
         VISIT_REMINDER = "visit_reminder", "Visit reminder"
         FOLLOW_UP_LINK = "follow_up_link", "Follow-up questionnaire link"

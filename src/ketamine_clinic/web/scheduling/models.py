@@ -14,14 +14,14 @@ from django.conf import settings
 from django.db import models
 
 from ketamine_clinic.web.accounts.models import Site
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.orders.models import Order, Series
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.sessions.models import InfusionSession
 
 
-class Chair(models.Model):
+class Chair(ClinicModel):
     """An infusion chair (a bookable resource) of a site. Retired, never deleted."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="chairs")
@@ -39,7 +39,7 @@ class Chair(models.Model):
         return f"chair {self.code}"
 
 
-class OpeningHours(models.Model):
+class OpeningHours(ClinicModel):
     """One opening window of a site on a weekday, in the site's own time zone."""
 
     class Weekday(models.IntegerChoices):
@@ -65,7 +65,7 @@ class OpeningHours(models.Model):
         return f"{self.get_weekday_display()} {self.opens_at:%H:%M}–{self.closes_at:%H:%M}"
 
 
-class SiteClosure(models.Model):
+class SiteClosure(ClinicModel):
     """A day a site is closed although its weekday has hours (a holiday)."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="closures")
@@ -81,7 +81,7 @@ class SiteClosure(models.Model):
         return f"closed {self.day} ({self.reason})"
 
 
-class Visit(models.Model):
+class Visit(ClinicModel):
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
         CANCELLED = "cancelled", "Cancelled"

@@ -21,9 +21,9 @@ from ketamine_clinic.clinical.scheduling import (
     VisitLength,
 )
 from ketamine_clinic.web.accounts.models import Site, User
-from ketamine_clinic.web.documents.selectors import consent_current
 from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.protocols.models import parsed_protocol
+from ketamine_clinic.web.protocols.selectors import consent_current
 from ketamine_clinic.web.scheduling.models import Chair, OpeningHours, SiteClosure, Visit
 from ketamine_clinic.web.sessions.models import InfusionSession
 
@@ -108,7 +108,7 @@ def patient_bookings(order: Order, *, exclude_visit: int | None = None) -> Patie
     consent = consent_current(patient, order.protocol_version)
     if consent is not None:
         bounds.append((consent.signed_at, "the consent was signed"))
-    earliest, reason = max(bounds, default=(None, ""))  # type: ignore[arg-type]
+    earliest, reason = max(bounds, default=(None, ""))
     screening = series.screening
     return PatientBookings(
         busy=tuple(busy), earliest=earliest, earliest_reason=reason,

@@ -22,6 +22,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Order
+from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.scheduling import selectors
 from ketamine_clinic.web.scheduling.models import (
     Chair,
@@ -30,6 +31,7 @@ from ketamine_clinic.web.scheduling.models import (
     Visit,
     VisitEvent,
 )
+from ketamine_clinic.web.scheduling.signals import visits_booked
 from ketamine_clinic.web.sessions import services as sessions
 
 
@@ -63,7 +65,7 @@ def _bookable(order: Order) -> None:
                                   "signed and verified (active) order can be booked")
     if order.series.ended_at is not None:
         raise UsageError("order", "the series has ended")
-    if selectors.consent_current(order.patient, order.protocol_version) is None:
+    if protocol_selectors.consent_current(order.patient, order.protocol_version) is None:
         raise UsageError("order", "the patient has no consent in force for this protocol "
                                   "version: record the consent before booking visits")
 
@@ -147,8 +149,8 @@ def visits_book(*, actor: Actor, order: Order, requests: Sequence[VisitRequest],
                 chair=chairs[p.chair], number=p.number, starts_at=p.start,
                 infusion_ends_at=p.infusion_end, ends_at=p.end,
                 infusion_min=length.infusion_min, recovery_min=length.recovery_min,
-                protocol_version=order.protocol_version, booked_by=actor.user)
-            VisitEvent.objects.create(visit=visit, kind="booked", by=actor.user, detail={
+                protocol_version=order.protocol_version, booked_by=actor.require_user())
+            VisitEvent.objects.create(visit=visit, kind="booked", by=actor.require_user(), detail={
                 "starts_at": p.start.isoformat(), "chair": p.chair,
                 "infusion_min": length.infusion_min, "recovery_min": length.recovery_min,
                 "protocol_version": order.protocol_version_id})
@@ -162,11 +164,9 @@ def visits_book(*, actor: Actor, order: Order, requests: Sequence[VisitRequest],
 
 
 def _after_booking(visits: Sequence[Visit]) -> None:
-    """What follows a booking inside its transaction: the visits' reminders are queued
-    (a booking rolled back leaves no job)."""
-    from ketamine_clinic.web.reminders.services import visit_reminders_schedule
-
-    visit_reminders_schedule(visits)
+    """What follows a booking inside its transaction: the areas above scheduling act on it
+    (the reminders area queues the visits' reminders; a booking rolled back leaves no job)."""
+    visits_booked.send(sender=Visit, visits=list(visits))
 
 
 def _locked_visit(visit: Visit) -> Visit:
@@ -208,7 +208,7 @@ def visit_reschedule(*, actor: Actor, visit: Visit, start: datetime, chair: str 
         v.chair = chairs[p.chair]
         v.version += 1
         v.save()
-        VisitEvent.objects.create(visit=v, kind="rescheduled", by=actor.user, detail={
+        VisitEvent.objects.create(visit=v, kind="rescheduled", by=actor.require_user(), detail={
             "from": before, "to": {"starts_at": p.start.isoformat(), "chair": p.chair},
             "reason": reason})
         _after_booking([v])
@@ -231,7 +231,7 @@ def visit_cancel(*, actor: Actor, visit: Visit, reason: str, note: str = "") -> 
         v.cancel_reason, v.cancel_note = reason, (note or "").strip()
         v.version += 1
         v.save()
-        VisitEvent.objects.create(visit=v, kind="cancelled", by=actor.user,
+        VisitEvent.objects.create(visit=v, kind="cancelled", by=actor.require_user(),
                                   detail={"reason": reason, "note": v.cancel_note})
         audit_record(actor=_actor_at(actor, v.site), action="visit.cancel",
                      object_type="visit", object_id=v.pk,
@@ -249,7 +249,7 @@ def visit_start(*, actor: Actor, visit: Visit) -> Any:
         v.status, v.session = Visit.Status.STARTED, session
         v.version += 1
         v.save()
-        VisitEvent.objects.create(visit=v, kind="started", by=actor.user,
+        VisitEvent.objects.create(visit=v, kind="started", by=actor.require_user(),
                                   detail={"session": session.pk})
         audit_record(actor=_actor_at(actor, v.site), action="visit.start",
                      object_type="visit", object_id=v.pk,
@@ -339,7 +339,8 @@ def visit_checklist_record(*, actor: Actor, visit: Visit, answers: dict[str, boo
         v.checklist_at, v.checklist_by = timezone.now(), actor.user
         v.version += 1
         v.save()
-        VisitEvent.objects.create(visit=v, kind="checklist", by=actor.user, detail=v.checklist)
+        VisitEvent.objects.create(visit=v, kind="checklist", by=actor.require_user(),
+                                  detail=v.checklist)
         audit_record(actor=_actor_at(actor, v.site), action="visit.checklist",
                      object_type="visit", object_id=v.pk, detail={"patient": v.patient_id})
     return v

@@ -4,7 +4,6 @@ concentration against clock time (plotly; the page updates it in place with
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ import plotly.graph_objects as go
 from django.utils import timezone
 from plotly.subplots import make_subplots
 
+from ketamine_clinic.web.lib import charts
 from ketamine_clinic.web.sessions.selectors import Snapshot
 
 VITAL_TRACES = (  # (payload key, label, colour, marker)
@@ -114,6 +114,5 @@ def session_figure(snap: Snapshot, prediction: Any = None) -> go.Figure:
 
 
 def figure_json(snap: Snapshot, prediction: Any = None) -> str:
-    """The figure as JSON for ``Plotly.react`` (script-safe)."""
-    text = session_figure(snap, prediction).to_json()
-    return json.dumps(json.loads(text)).replace("</", "<\\/")
+    """The figure as JSON for ``Plotly.react``, safe inside the page's data block."""
+    return charts.figure_json(session_figure(snap, prediction))

@@ -20,6 +20,7 @@ from ketamine_clinic.clinical.bedside.model import (
 )
 from ketamine_clinic.clinical.bedside.rules import SessionRules
 from ketamine_clinic.clinical.limit_checks import Override
+from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.clinical.units import exact
 from ketamine_clinic.web.patients.models import TEST_KINDS, MeasurementKind, TestOutcome
 
@@ -115,8 +116,8 @@ def _legacy_key(alarm: Any) -> str:
 def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:
     """The patient's facts on the day of ``session``, as the start gate and the checks read
     them."""
-    from ketamine_clinic.web.documents.selectors import consent_current
     from ketamine_clinic.web.protocols import selectors as protocols
+    from ketamine_clinic.web.sessions import hooks
     from ketamine_clinic.web.sessions.models import TimelineEntry
 
     patient, pv, series = session.patient, session.order.protocol_version, session.series
@@ -154,10 +155,13 @@ def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:
         elif payload.get("totals", {}).get("total_mg_exact"):
             given += Fraction(payload["totals"]["total_mg_exact"])
     return DayFacts(
-        consent_on_file=consent_current(patient, pv) is not None,
+        consent_on_file=protocols.consent_current(patient, pv) is not None,
         screening_problem=problem, screening_conditions=conditions,
         may_be_pregnant=may_be_pregnant,
         pregnancy_today=pregnancy[-1].value_code if pregnancy else None,
         allergies=tuple(protocols.allergy_records(patient)),
         tests=tests, previous_sessions=tuple(sorted(previous)), series_given_mg=given,
-        today=today, time_zone=session.site.time_zone or timezone.get_current_timezone_name())
+        today=today, time_zone=session.site.time_zone or timezone.get_current_timezone_name(),
+        # Other records are asked only where the discharge gate is judged.
+        record_holds=hooks.close_holds(session)
+        if session.state == SessionState.RECOVERING.value else ())

@@ -6,12 +6,12 @@ from django.conf import settings
 from django.db import models
 
 from ketamine_clinic.web.accounts.models import Site
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.orders.models import Order, Series
 from ketamine_clinic.web.patients.models import Patient
 
 
-class InfusionSession(models.Model):
+class InfusionSession(ClinicModel):
     """One visit of a series. ``state`` and ``version`` cache the timeline's result.
 
     ``version`` increases with every state transition; a writer that read an older version

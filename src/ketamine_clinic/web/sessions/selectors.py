@@ -73,6 +73,16 @@ def viewed_recently(user: User, session: InfusionSession, *, within: timedelta) 
         at__gte=timezone.now() - within).exists()
 
 
+def board_seen_recently(user: User, session_ids: list[int], *, within: timedelta) -> bool:
+    """Whether ``user``'s newest ``session.board`` audit entry, dated within ``within`` of
+    now, lists exactly these sessions (a refresh that shows nobody new is not audited
+    again; a new patient on the board is)."""
+    last = (AuditEntry.objects.filter(action="session.board", user_id_value=user.pk,
+                                      at__gte=timezone.now() - within)
+            .order_by("-at", "-id").values_list("detail", flat=True).first())
+    return last is not None and sorted(last.get("sessions", [])) == sorted(session_ids)
+
+
 # --------------------------------------------------------------------------- the derived view
 
 
@@ -220,7 +230,7 @@ class Snapshot:
 def _acked(alarm: Alarm) -> bool:
     try:
         return alarm.ack is not None
-    except Alarm.ack.RelatedObjectDoesNotExist:  # type: ignore[attr-defined]
+    except Alarm.ack.RelatedObjectDoesNotExist:
         return False
 
 

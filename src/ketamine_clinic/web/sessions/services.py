@@ -39,7 +39,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.services import limit_event_record
 from ketamine_clinic.web.outcomes.services import followups_schedule
-from ketamine_clinic.web.sessions import selectors
+from ketamine_clinic.web.sessions import hooks, selectors
 from ketamine_clinic.web.sessions.facts import day_facts
 from ketamine_clinic.web.sessions.models import (
     Alarm,
@@ -98,7 +98,7 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
         session = InfusionSession.objects.create(
             order=order, series=series, patient=order.patient, site=order.patient.site,
             visit_number=count + 1, scheduled_for=scheduled_for, chair=chair.strip(),
-            created_by=actor.user)
+            created_by=actor.require_user())
         audit_record(actor=_actor_at(actor, session), action="session.schedule",
                      object_type="session", object_id=session.pk,
                      detail={"patient": order.patient_id, "order": order.pk,
@@ -118,7 +118,7 @@ def _replayed(session: InfusionSession, key: str | None,
         return None
     if found.session_id != session.pk or found.kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
-    found.replayed = True  # type: ignore[attr-defined]
+    found.replayed = True
     return found
 
 
@@ -184,7 +184,8 @@ def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | 
         try:
             with transaction.atomic():
                 entry = TimelineEntry.objects.create(
-                    session=session, kind=new.kind, occurred_at=new.at, recorded_by=actor.user,
+                    session=session, kind=new.kind, occurred_at=new.at,
+                    recorded_by=actor.require_user(),
                     payload=payload, corrects=corrects, correction_reason=new.reason,
                     idempotency_key=(key or None) if not stored else None,
                     device_id=device_id[:80])
@@ -344,8 +345,11 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
             snap.session.chair = chair
             snap.session.save(update_fields=["chair"])
 
-    return _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
-                expected_version=expected_version, command=command, after=after)
+    entry = _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
+                 expected_version=expected_version, command=command, after=after)
+    if kind in ("stop", "transfer", "abandon") and not getattr(entry, "replayed", False):
+        hooks.closed(actor, session)
+    return entry
 
 
 def _prediction_at_stop(snap: selectors.Snapshot, at: datetime) -> dict[str, Any]:
@@ -385,7 +389,7 @@ def physician_cosigner(request: Any, username: str, password: str) -> Any:
     if user is None:
         raise UsageError("physician_username", "the physician's user name or password is "
                                                "not right")
-    if not user.can(Capability.SIGN_ORDER):  # type: ignore[attr-defined]
+    if not user.can(Capability.SIGN_ORDER):
         raise UsageError("physician_username", "only a physician may co-sign a rate")
     return user
 
@@ -448,7 +452,7 @@ def alarm_acknowledge(*, actor: Actor, alarm: Alarm, response: str) -> AlarmAckn
                 return existing
             raise UsageError("alarm", f"already acknowledged by {existing.by.get_username()} "
                                       f"at {timezone.localtime(existing.at):%H:%M}")
-        ack = AlarmAcknowledgement.objects.create(alarm=alarm, by=actor.user,
+        ack = AlarmAcknowledgement.objects.create(alarm=alarm, by=actor.require_user(),
                                                   response=response)
         audit_record(actor=_actor_at(actor, session), action="session.alarm_ack",
                      object_type="alarm", object_id=alarm.pk,
@@ -512,4 +516,6 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
                  expected_version=expected_version, after=after,
                  command=lambda snap: cmd.Discharge(at, escort_name, instructions_given,
                                                     overrides, name))
+    if not getattr(entry, "replayed", False):
+        hooks.closed(actor, session)
     return entry

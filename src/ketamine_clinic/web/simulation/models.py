@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 
 
 class Prediction(AppendOnly):
@@ -34,7 +34,7 @@ class Prediction(AppendOnly):
         return f"{self.model_id} prediction {self.pk}"
 
 
-class PopulationJob(models.Model):
+class PopulationJob(ClinicModel):
     """A virtual-population simulation too large to answer within its request
     (``PK_SYNC_MAX_WORK`` patients × times): run by the job worker, with its progress.
 

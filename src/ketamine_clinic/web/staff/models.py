@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db import models
 
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.lib.models import ClinicModel
 
 
-class Device(models.Model):
+class Device(ClinicModel):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                 related_name="device")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="devices")

@@ -11,20 +11,28 @@ by ``services.py`` under the site's chain lock.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from ketamine_clinic.web.accounts.models import Site
-from ketamine_clinic.web.lib.models import AppendOnly
+from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.sessions.models import InfusionSession
 
-MG = {"max_digits": 14, "decimal_places": 3}
+
+class _DecimalDigits(TypedDict):
+    max_digits: int
+    decimal_places: int
 
 
-class Registration(models.Model):
+# Milligrams kept to the microgram.
+MG: _DecimalDigits = {"max_digits": 14, "decimal_places": 3}
+
+
+class Registration(ClinicModel):
     """A site's DEA registration: stock and records are kept per registered location."""
 
     site = models.OneToOneField(Site, on_delete=models.PROTECT, related_name="dea_registration")
@@ -43,7 +51,7 @@ class Registration(models.Model):
         return f"{self.dea_number} ({self.site})"
 
 
-class Product(models.Model):
+class Product(ClinicModel):
     """A ketamine product as its NDC record has it (every ketamine NDC is Schedule III)."""
 
     ndc = models.CharField("NDC", max_length=13, unique=True)
@@ -67,7 +75,7 @@ class Product(models.Model):
         return self.strength_mg_per_ml * self.container_volume_ml
 
 
-class Lot(models.Model):
+class Lot(ClinicModel):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="lots")
     lot_number = models.CharField(max_length=40)
     expires_on = models.DateField()
@@ -104,7 +112,7 @@ class Receipt(AppendOnly):
         return f"invoice {self.invoice_number} from {self.supplier_name}"
 
 
-class Container(models.Model):
+class Container(ClinicModel):
     """One numbered vial. ``site`` and ``balance_mg`` are caches of the ledger."""
 
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="containers")
@@ -124,7 +132,7 @@ class Container(models.Model):
         return f"vial {self.label}"
 
 
-class ChainHead(models.Model):
+class ChainHead(ClinicModel):
     """The tip of one site's ledger chain; locked to serialise that site's entries."""
 
     site = models.OneToOneField(Site, on_delete=models.PROTECT, related_name="+")
@@ -135,7 +143,7 @@ class ChainHead(models.Model):
         return f"{self.site} #{self.seq}"
 
 
-class ClinicDay(models.Model):
+class ClinicDay(ClinicModel):
     """A clinic day of one site: opened by its opening count, closed by its closing count."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
@@ -171,7 +179,7 @@ class Count(AppendOnly):
         return f"{self.moment} count {self.counted_at:%Y-%m-%d %H:%M}"
 
 
-class LossCase(models.Model):
+class LossCase(ClinicModel):
     """Theft or significant loss: 1-business-day notice, DEA Form 106 within 45 days."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
@@ -217,7 +225,7 @@ class LossCaseEvent(AppendOnly):
         return f"{self.kind} of {self.case}"
 
 
-class Discrepancy(models.Model):
+class Discrepancy(ClinicModel):
     """A difference between the ledger and what was found (a count or a session)."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
@@ -395,7 +403,7 @@ class Inventory(AppendOnly):
         return f"{self.kind} inventory {self.taken_on}"
 
 
-class StockGrant(models.Model):
+class StockGrant(ClinicModel):
     """Which role may do which act in the stock record; set by clinic administrators."""
 
     role = models.CharField(max_length=20)

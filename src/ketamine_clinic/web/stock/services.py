@@ -5,23 +5,30 @@ recorded) when it refuses."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from ketamine_clinic.clinical import stock as core
+from ketamine_clinic.clinical import units
+from ketamine_clinic.clinical.bedside.model import RecordHold
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit import anchor
+from ketamine_clinic.web.audit.services import Actor, audit_key, audit_record
+from ketamine_clinic.web.sessions.hooks import RecordLink
 from ketamine_clinic.web.stock import chart
 from ketamine_clinic.web.stock.models import (
     ChainHead,
@@ -95,9 +102,7 @@ def _chain_key() -> bytes:
     import hashlib
     import hmac
 
-    from django.conf import settings
-
-    return hmac.new(bytes(settings.AUDIT_KEY), b"stock-ledger-chain", hashlib.sha256).digest()
+    return hmac.new(audit_key(), b"stock-ledger-chain", hashlib.sha256).digest()
 
 
 def _lock(site: Site) -> _Locked:
@@ -116,7 +121,7 @@ def _replayed(key: str | None) -> LedgerEntry | None:
         return None
     found = LedgerEntry.objects.filter(idempotency_key=key).first()
     if found is not None:
-        found.replayed = True  # type: ignore[attr-defined]
+        found.replayed = True
     return found
 
 
@@ -386,7 +391,7 @@ def stock_draw(*, actor: Actor, session: Any, container: Container,
         entry = _append(locked, kind=EntryKind.DRAW, user=user, product=product,
                         quantity=amount, occurred_at=at, container=container, session=session,
                         detail={"lot_number": container.lot.lot_number,
-                                "volume_ml": str(core.units.volume_ml(amount, strength))},
+                                "volume_ml": str(units.volume_ml(amount, strength))},
                         idempotency_key=idempotency_key)
         _audit(actor, "stock.draw", entry, {"session": session.pk, "mg": str(amount)})
     return entry
@@ -566,11 +571,45 @@ def stock_session_reconcile(*, actor: Actor, session: Any, close: bool = False,
     return result
 
 
-def session_close_check(session: Any) -> core.Reconciliation | None:
-    """For the bedside's discharge gate: None when the session's ketamine is reconciled,
-    else the reconciliation that says what is missing (see docs/stock.md, the hook)."""
+def session_close_hold(session: Any) -> RecordHold | None:
+    """The bedside's discharge gate asks this (registered in :mod:`.apps`): ``None`` when
+    the session's ketamine is accounted for, or its difference is on record as a
+    discrepancy; else the hold that says what is missing.
+
+    A site without a DEA registration here does not keep its controlled-substance record
+    in this system, and holds nothing. An open discrepancy does not keep the patient in
+    the chair: the difference is then the stock room's to explain, and the ledger's session
+    stays unreconciled (``SessionStock.can_close``) until it is resolved.
+    """
+    if registration_of(session.site) is None:
+        return None
     result = session_stock(session)
-    return None if result.can_close else result.reconciliation
+    if result.reconciliation.reconciled or result.open_discrepancy is not None:
+        return None
+    return RecordHold("controlled_substance", (
+        f"Ketamine record: {result.reconciliation.message} If it cannot be accounted for, "
+        "choose Reconcile for closing on the session's ketamine page: that opens a "
+        "discrepancy for the stock room, and the patient may then go."))
+
+
+def session_record_link(session: Any) -> RecordLink | None:
+    """The session page's link to this session's ketamine (draw, waste, reconcile)."""
+    if registration_of(session.site) is None:
+        return None
+    return RecordLink("Ketamine record: draw, waste and reconcile",
+                      reverse("stock_session", args=[session.pk]))
+
+
+def session_closed(actor: Actor, session: Any) -> None:
+    """After a stop, a transfer, an abandon or a discharge (the bedside's on-close hook):
+    book the charted dose as ADMINISTER, without opening a discrepancy (the waste usually
+    follows the stop). Nothing to do where the site keeps no record here or nothing was
+    drawn, or when the nurse may not handle stock (the stock page reconciles later)."""
+    if registration_of(session.site) is None or actor.user is None \
+            or not stock_can(actor.user, StockCapability.DRAW) \
+            or not LedgerEntry.objects.filter(session=session, kind="draw").exists():
+        return
+    stock_session_reconcile(actor=actor, session=session)
 
 
 # --------------------------------------------------------------------------- stock room
@@ -663,7 +702,7 @@ def stock_destroy(*, actor: Actor, container: Container, method: str,
             "form": product.form,
             "package_quantity": f"{product.container_volume_ml.normalize():f} mL",
             "full_packages": 1 if sealed else 0,
-            "partial_count_ml": "0" if sealed else str(core.units.volume_ml(amount, strength)),
+            "partial_count_ml": "0" if sealed else str(units.volume_ml(amount, strength)),
             "total_destroyed_mg": str(amount), "method": method, "manner": manner.strip(),
             "place": place.strip(), "date": local_date(container.site, at).isoformat(),
             "witnesses": [w.display_name for w in present], "reverse_distributor": rd,
@@ -775,7 +814,7 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
     _require_site(user, site)
     if idempotency_key and (done := Count.objects.filter(
             idempotency_key=idempotency_key).first()) is not None:
-        done.replayed = True  # type: ignore[attr-defined]
+        done.replayed = True
         return done
     try:
         when = core.CountMoment(moment)
@@ -812,7 +851,7 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
             checked.append((v, line))
             lines.append({"container": v.pk, "label": v.label,
                           "expected_mg": str(line.expected_mg), "counted_mg": str(found),
-                          "counted_ml": str(core.units.exact(raw, field=f"counted_{v.pk}")),
+                          "counted_ml": str(units.exact(raw, field=f"counted_{v.pk}")),
                           "matches": line.matches})
         mismatched = [(v, line) for v, line in checked if not line.matches]
         count = Count.objects.create(site=site, clinic_day=day, moment=when.value,
@@ -893,7 +932,7 @@ def discrepancy_act(*, actor: Actor, discrepancy: Discrepancy, event: str, note:
                 raise UsageError("adjust", "only a vial's count can be adjusted; correct the "
                                            "session's entries instead")
             locked = _lock(d.site)
-            vial = Container.objects.get(pk=d.container_id)
+            vial = Container.objects.get(pk=d.container.pk)
             # Bring the vial to what the count found, from its balance now.
             diff = fr(d.found_mg) - (fr(d.expected_mg))
             if diff != 0:
@@ -906,7 +945,7 @@ def discrepancy_act(*, actor: Actor, discrepancy: Discrepancy, event: str, note:
             if shortfall <= 0:
                 raise UsageError("event", "nothing is missing; explain and resolve instead")
             if d.container is not None:
-                items = [(Container.objects.get(pk=d.container_id), shortfall)]
+                items = [(Container.objects.get(pk=d.container.pk), shortfall)]
             elif d.session is not None:
                 session_loss = (d.session, shortfall)
             case = stock_loss_report(
@@ -955,13 +994,57 @@ def stock_entry_correct(*, actor: Actor, entry: LedgerEntry, quantity_mg: Any, r
 # --------------------------------------------------------------------------- verify
 
 
+def _checkpoints(site_code: str) -> Path:
+    return Path(settings.STOCK_CHECKPOINTS) / f"{site_code}.log"
+
+
+def stock_checkpoint() -> int:
+    """Append each site's ledger head to its checkpoint file outside the database, when it
+    moved since the last checkpoint (the worker runs this with the audit sealer; restore
+    writes a ``restore`` line). Returns the number of checkpoints written."""
+    written = 0
+    for head in ChainHead.objects.select_related("site").filter(seq__gt=0):
+        path = _checkpoints(head.site.code)
+        newest = anchor.last(anchor.read(path, _chain_key()))
+        if newest is None or (newest.seq, newest.hash) != (head.seq, head.hash):
+            anchor.append(path, _chain_key(), seq=head.seq, hash_=head.hash)
+            written += 1
+    return written
+
+
+def stock_restored() -> None:
+    """After a restore: each site's ledger was deliberately put back to its stored head."""
+    for head in ChainHead.objects.select_related("site"):
+        anchor.append(_checkpoints(head.site.code), _chain_key(), seq=head.seq,
+                      hash_=head.hash, kind="restore")
+
+
 def stock_verify() -> dict[str, list[core.ChainBreak]]:
-    """Recompute every site's chain: ``{site code: [breaks]}`` (empty lists when intact)."""
-    out: dict[str, list[core.ChainBreak]] = {}
-    for head in ChainHead.objects.select_related("site").order_by("site__code"):
-        rows = LedgerEntry.objects.filter(site=head.site).order_by("seq", "id")
-        chain = (core.ChainEntry(e.seq, e.chain_content(), e.prev_hash, e.hash)
-                 for e in rows.iterator(chunk_size=2000))
-        out[head.site.code] = core.verify_ledger(chain, tip=(head.seq, head.hash),
-                                                 key=_chain_key())
-    return out
+    """Recompute every site's chain and compare it with the checkpoints kept outside the
+    database: ``{site code: [breaks]}`` (empty lists when intact). A site whose ledger
+    rows and head were removed together is still found by its checkpoint file."""
+    heads = {h.site.code: h for h in ChainHead.objects.select_related("site")}
+    folder = Path(settings.STOCK_CHECKPOINTS)
+    on_file = sorted(p.stem for p in folder.glob("*.log")) if folder.is_dir() else []
+    return {code: _verify_site(code, heads.get(code)) for code in sorted({*heads, *on_file})}
+
+
+def _verify_site(code: str, head: ChainHead | None) -> list[core.ChainBreak]:
+    read = anchor.read(_checkpoints(code), _chain_key())
+    wanted = {cp.seq for cp in read.checkpoints}
+    seen: dict[int, str] = {}
+    last_seq = 0
+
+    def chain() -> Iterator[core.ChainEntry]:
+        nonlocal last_seq
+        rows = LedgerEntry.objects.filter(site__code=code).order_by("seq", "id")
+        for e in rows.iterator(chunk_size=2000):
+            last_seq = max(last_seq, e.seq)
+            if e.seq in wanted:
+                seen[e.seq] = e.hash
+            yield core.ChainEntry(e.seq, e.chain_content(), e.prev_hash, e.hash)
+
+    breaks = core.verify_ledger(chain(), tip=(head.seq, head.hash) if head else None,
+                                key=_chain_key())
+    return breaks + [core.ChainBreak(seq, text)
+                     for seq, text in anchor.problems(read, seen, last_seq)]

@@ -41,15 +41,19 @@
 
   // Charts (web/lib/charts.py): a <div data-chart="ID"> and the figure as JSON in the
   // <script type="application/json" id="ID">. Plotly is loaded with "defer", so it is
-  // there by DOMContentLoaded; htmx swaps bring new charts.
+  // there by DOMContentLoaded. An htmx swap may bring new charts, or new data for a chart
+  // that stays (the bedside page polls its figure): a chart is drawn again only when its
+  // data changed, with Plotly.react, which keeps the zoom (the figure's uirevision).
   function drawCharts() {
     if (!window.Plotly) { return; }
-    document.querySelectorAll("div[data-chart]:not([data-drawn])").forEach(function (div) {
+    document.querySelectorAll("div[data-chart]").forEach(function (div) {
       var data = document.getElementById(div.dataset.chart);
-      if (!data) { return; }
+      if (!data || div.chartSource === data.textContent) { return; }
+      div.chartSource = data.textContent;
       var fig = JSON.parse(data.textContent);
+      var config = div.dataset.chartConfig ? JSON.parse(div.dataset.chartConfig) : {};
+      window.Plotly.react(div, fig.data, fig.layout, config);
       div.setAttribute("data-drawn", "");
-      window.Plotly.newPlot(div, fig.data, fig.layout, JSON.parse(div.dataset.chartConfig));
     });
   }
   if (document.readyState === "loading") {
@@ -58,4 +62,39 @@
     drawCharts();
   }
   document.addEventListener("htmx:afterSettle", drawCharts);
+
+  // Small behaviours that would otherwise be inline event handlers (the policy allows
+  // none): <button data-print> prints the page, <input data-select-on-click> selects its
+  // text, <select data-submit-on-change> submits its form.
+  document.addEventListener("click", function (e) {
+    var target = e.target instanceof Element ? e.target : null;
+    if (!target) { return; }
+    if (target.closest("[data-print]")) {
+      window.print();
+    }
+    var select = target.closest("input[data-select-on-click]");
+    if (select) { select.select(); }
+  });
+  document.addEventListener("change", function (e) {
+    var target = e.target;
+    if (target instanceof HTMLSelectElement && target.hasAttribute("data-submit-on-change")
+        && target.form) {
+      target.form.requestSubmit();
+    }
+  });
+
+  // <div hx-trigger="every 15s" data-poll-paused-while-focused>: a poll that would replace
+  // what someone is typing into is skipped (the next one comes soon enough). This is the
+  // check htmx trigger filters ("every 15s [...]") would make, without evaluating code.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    if (e.detail.requestConfig && e.detail.requestConfig.triggeringEvent) { return; }
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-poll-paused-while-focused")) {
+      return;
+    }
+    var active = document.activeElement;
+    if (active && active !== document.body && elt.contains(active)) {
+      e.preventDefault();
+    }
+  });
 })();

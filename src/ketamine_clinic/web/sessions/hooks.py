@@ -1,0 +1,72 @@
+"""What other records ask of a session, without the session area importing them.
+
+Areas above the sessions (the controlled-substance record) depend on sessions, never the
+other way round. They register here, in their ``AppConfig.ready()``:
+
+* a **close check**: called when a session in recovery is judged for discharge; it returns
+  a :class:`~ketamine_clinic.clinical.bedside.model.RecordHold` when its record does not
+  allow the session to close yet (the core's discharge gate shows it as an unmet item);
+* an **on-close** action: called after a stop or a discharge is stored, in its own
+  transaction (the stock record books the charted dose). A failure there is logged and
+  never undoes the chart: the bedside record comes first;
+* a **link** to the record's page for this session, shown on the session page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ketamine_clinic.clinical.bedside.model import RecordHold
+
+if TYPE_CHECKING:
+    from ketamine_clinic.web.audit.services import Actor
+
+log = logging.getLogger(__name__)
+
+CloseCheck = Callable[[Any], RecordHold | None]
+OnClose = Callable[["Actor", Any], None]
+
+
+@dataclass(frozen=True)
+class RecordLink:
+    label: str
+    url: str
+
+
+LinkOf = Callable[[Any], RecordLink | None]
+
+_close_checks: list[CloseCheck] = []
+_on_close: list[OnClose] = []
+_links: list[LinkOf] = []
+
+
+def register(*, close_check: CloseCheck | None = None, on_close: OnClose | None = None,
+             link: LinkOf | None = None) -> None:
+    """Register another area's hooks (once, from its ``AppConfig.ready()``)."""
+    if close_check is not None and close_check not in _close_checks:
+        _close_checks.append(close_check)
+    if on_close is not None and on_close not in _on_close:
+        _on_close.append(on_close)
+    if link is not None and link not in _links:
+        _links.append(link)
+
+
+def close_holds(session: Any) -> tuple[RecordHold, ...]:
+    return tuple(h for check in _close_checks if (h := check(session)) is not None)
+
+
+def closed(actor: Actor, session: Any) -> None:
+    """A stop or a discharge was stored: let the other records follow."""
+    for fn in _on_close:
+        try:
+            fn(actor, session)
+        except Exception:  # a record above must never undo the bedside's entry
+            log.exception("after closing session %s: %s failed", session.pk,
+                          getattr(fn, "__qualname__", fn))
+
+
+def record_links(session: Any) -> list[RecordLink]:
+    return [link for fn in _links if (link := fn(session)) is not None]
