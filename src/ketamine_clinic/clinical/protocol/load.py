@@ -1,13 +1,13 @@
-"""Reading a protocol: the loader of the TOML format and the versions shipped in
-``ketamine_clinic/protocols/``.
+"""Reading a protocol: the loader of the TOML format.
 
 Loading is two steps. ``msgspec`` converts the parsed TOML into the typed Structs of
 :mod:`.format`, which checks the shape (tables, keys, types, fixed choices, no unknown
-key); its error is translated into the author's terms (the key path and a plain problem,
-"is required", "must be a whole number, got 'one'"). The loader then checks what depends
-on other keys or on reference data (the unit each key admits, sources, limits inside
-limits, screening rule parameters, the protocol's own defaults inside its hard limits)
-and builds the model (:mod:`.model`), every number an exact :class:`~fractions.Fraction`.
+key); :mod:`.shape` translates its error into the author's terms (the key path and a
+plain problem: "is required", "must be a whole number, got 'one'"). The loader then
+checks what depends on other keys or on reference data (the unit each key admits,
+sources, limits inside limits, screening rule parameters, the protocol's own defaults
+inside its hard limits) and builds the model (:mod:`.model`), every number an exact
+:class:`~fractions.Fraction`.
 
 Why msgspec rather than hand-written checks: the format is declared once, as types, and
 the same declaration gives the published JSON Schema (``docs/protocol-format.schema.json``)
@@ -22,12 +22,8 @@ import re
 import tomllib
 from collections.abc import Sequence
 from fractions import Fraction
-from functools import cache
-from importlib import resources
-from typing import Any, NoReturn
+from typing import NoReturn
 
-import msgspec
-import msgspec.inspect as mi
 from msgspec import UNSET, UnsetType
 
 from ketamine_clinic.clinical.limit_checks import KNOWN_QUANTITIES
@@ -44,7 +40,6 @@ from ketamine_clinic.clinical.protocol.model import (
     Monitoring,
     Note,
     Protocol,
-    ProtocolStatus,
     Quantity,
     Recovery,
     RiseAlarm,
@@ -59,6 +54,7 @@ from ketamine_clinic.clinical.protocol.model import (
     WeightRule,
 )
 from ketamine_clinic.clinical.protocol.rows import _flatten
+from ketamine_clinic.clinical.protocol.shape import read_shape
 from ketamine_clinic.clinical.protocol.sources import (
     _discharge_scores,
     condition_vocabulary,
@@ -68,127 +64,13 @@ from ketamine_clinic.clinical.scales import scales
 from ketamine_clinic.clinical.units import exact
 from ketamine_clinic.errors import UsageError
 
-__all__ = ["FORMAT", "load_protocol", "load_protocol_text", "shipped_protocols"]
+__all__ = ["FORMAT", "load_protocol_text"]
 
 # The format version this loader reads (``format = 1`` at the top of every file).
 FORMAT = 1
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_UNKNOWN_KEY = "unknown key (see docs/protocol-format.md)"
-
-
-# --------------------------------------------------------------------------- shape errors
-
-
-_ERROR_RE = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
-_STEP_RE = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
-
-
-def _steps(path: str) -> list[str | int]:
-    return [key if key else int(index) for key, index in _STEP_RE.findall(path)]
-
-
-def _raw_at(data: Any, steps: Sequence[str | int]) -> Any:
-    for step in steps:
-        try:
-            data = data[step]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
-
-
-def _type_at(steps: Sequence[str | int]) -> mi.Type | None:
-    """The declared type of the key at ``steps`` in :class:`.format.ProtocolFile`."""
-    node: mi.Type | None = mi.type_info(fmt.ProtocolFile)
-    for step in steps:
-        node = _unwrapped(node)
-        if isinstance(step, int) and isinstance(node, mi.ListType):
-            node = node.item_type
-        elif isinstance(step, str) and isinstance(node, mi.StructType):
-            node = next((f.type for f in node.fields if f.encode_name == step), None)
-        else:
-            return None
-    return _unwrapped(node)
-
-
-def _unwrapped(node: mi.Type | None) -> mi.Type | None:
-    if isinstance(node, mi.Metadata):
-        return _unwrapped(node.type)
-    if isinstance(node, mi.UnionType):
-        # ``X | UNSET`` (an optional key) or ``int | float`` (a number): keep X, or the union.
-        kept = [t for t in node.types if not isinstance(t, mi.NoneType)]
-        return _unwrapped(kept[0]) if len(kept) == 1 else node
-    return node
-
-
-def _choices(node: mi.Type | None) -> tuple[str, ...]:
-    if isinstance(node, mi.EnumType):
-        return tuple(str(member.value) for member in node.cls)
-    if isinstance(node, mi.LiteralType):
-        return tuple(str(v) for v in node.values)
-    return ()
-
-
-def _problem(message: str, steps: list[str | int], data: Any) -> tuple[list[str | int], str]:
-    """The key path and the author's problem for one msgspec message."""
-    raw = _raw_at(data, steps)
-    if m := re.match(r"Object missing required field `(.+)`", message):
-        return [*steps, m.group(1)], "is required"
-    if m := re.match(r"Object contains unknown field `(.+)`", message):
-        return [*steps, m.group(1)], _UNKNOWN_KEY
-    if message.startswith("Invalid enum value"):
-        return steps, f"must be one of {', '.join(_choices(_type_at(steps)))}; got {raw!r}"
-    declared = _type_at(steps)
-    numeric = message.startswith(("Expected `int", "Expected `float"))
-    if isinstance(declared, mi.UnionType) and numeric:
-        # A bound: ``int | float``, each at least ``ge``.
-        least = next((n.ge for n in declared.types if isinstance(n, mi.IntType | mi.FloatType)
-                      and n.ge is not None), None)
-        if least is not None:
-            return steps, f"must be a number of at least {least}, got {raw!r}"
-    if m := re.match(r"Expected `int` >= (\d+)", message):
-        return steps, f"must be at least {m.group(1)}, got {raw!r}"
-    if message.startswith("Expected `array` of length >= 1"):
-        return steps, "must not be empty"
-    if message.startswith("Expected `str` matching regex"):
-        return steps, f"must be a non-empty string, got {raw!r}"
-    expected = {
-        "int": "must be a whole number",
-        "int | float": "must be a number",
-        "str": "must be a non-empty string",
-    }
-    if m := re.match(r"Expected `([^`]+)`, got", message):
-        kind = m.group(1)
-        if kind == "array":
-            node = _type_at(steps)
-            items = node.item_type if isinstance(node, mi.ListType) else None
-            if isinstance(_unwrapped(items), mi.StructType):
-                return steps, "must be an array of tables ([[...]])"
-            return steps, "must be a list of strings"
-        if kind == "object":
-            return steps, "must be a table"
-        if kind in expected:
-            return steps, f"{expected[kind]}, got {raw!r}"
-    return steps, message[:1].lower() + message[1:]
-
-
-def _path_text(steps: Sequence[str | int]) -> str:
-    out = ""
-    for step in steps:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
-    return out
-
-
-def _shape(data: dict[str, Any], origin: str) -> fmt.ProtocolFile:
-    try:
-        return msgspec.convert(data, fmt.ProtocolFile, strict=True)
-    except msgspec.ValidationError as exc:
-        found = _ERROR_RE.match(str(exc))
-        assert found is not None  # the pattern matches any text
-        steps, problem = _problem(found["message"], _steps(found["path"] or ""), data)
-        where = _path_text(steps)
-        raise UsageError(f"{origin}:{where}" if where else origin, problem) from None
 
 
 # --------------------------------------------------------------------------- meaning
@@ -648,7 +530,7 @@ def load_protocol_text(text: str, origin: str) -> Protocol:
     if isinstance(written, int) and not isinstance(written, bool) and 1 <= written != FORMAT:
         # Before the shape: another format's keys would be reported as unknown.
         t.fail("format", f"this software reads protocol format {FORMAT}, not {written}")
-    f = _shape(data, origin)
+    f = read_shape(data, origin)
     if not _NAME_RE.match(f.name):
         t.fail("name", "use lower-case letters, digits and hyphens (at most 64)")
     drug = _drug(t.sub("drug"), f.drug)
@@ -682,59 +564,3 @@ def load_protocol_text(text: str, origin: str) -> Protocol:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         rows=tuple(_flatten(data, "", "")),
     )
-
-
-# --------------------------------------------------------------------------- shipped files
-
-
-def _shipped_files() -> list[Any]:
-    """The shipped protocol files (``<name>.toml`` or ``<name>.v<N>.toml``), by file name."""
-    folder = resources.files("ketamine_clinic.protocols")
-    return sorted((e for e in folder.iterdir() if e.name.endswith(".toml")),
-                  key=lambda e: e.name)
-
-
-@cache
-def _shipped_versions(name: str | None) -> tuple[Protocol, ...]:
-    """The shipped versions of protocol ``name`` (None: of every protocol), by name and
-    version. Only the files of that name are read: one command line call needs one
-    protocol, and parsing every shipped file would be most of its time."""
-    found: dict[tuple[str, int], Protocol] = {}
-    for entry in _shipped_files():
-        if name is not None and entry.name.split(".")[0] != name:
-            continue
-        origin = f"protocols/{entry.name}"
-        protocol = load_protocol_text(entry.read_text("utf-8"), origin)
-        if entry.name.split(".")[0] != protocol.name:
-            raise UsageError(f"{origin}:name", f"{protocol.name!r} does not match the file name")
-        if (protocol.name, protocol.version) in found:
-            raise UsageError(f"{origin}:version",
-                             f"{protocol.label} is also shipped in "
-                             f"{found[(protocol.name, protocol.version)].origin}")
-        found[(protocol.name, protocol.version)] = protocol
-    return tuple(found[k] for k in sorted(found))
-
-
-def shipped_protocols() -> tuple[Protocol, ...]:
-    """Every protocol version shipped in ``ketamine_clinic/protocols/``, by name and version.
-
-    A file is ``<name>.toml`` or ``<name>.v<N>.toml``; its ``name`` key must match.
-    """
-    return _shipped_versions(None)
-
-
-def load_protocol(name: str, version: int | None = None) -> Protocol:
-    """A shipped protocol by name: the given version, or the highest non-draft one."""
-    versions = list(_shipped_versions(name))
-    if not versions:
-        known = ", ".join(sorted({e.name.split(".")[0] for e in _shipped_files()}))
-        raise UsageError("protocol", f"no shipped protocol named {name!r} (known: {known})")
-    if version is None:
-        usable = [p for p in versions if p.status is not ProtocolStatus.DRAFT] or versions
-        return max(usable, key=lambda p: p.version)
-    for p in versions:
-        if p.version == version:
-            return p
-    have = ", ".join(str(p.version) for p in versions)
-    raise UsageError("version", f"{name} has no shipped version {version} (shipped: {have})")
-
