@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, Model, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -148,12 +148,12 @@ def visible_sites(user: User) -> QuerySet[Site]:
     return user.sites.all()
 
 
-def _effective(qs: QuerySet[Any], model: type) -> QuerySet[Any]:
-    return qs.filter(~Exists(model.objects.filter(corrects=OuterRef("pk"))))
+def _effective(qs: QuerySet[Any], model: type[Model]) -> QuerySet[Any]:
+    return qs.filter(~Exists(model._default_manager.filter(corrects=OuterRef("pk"))))
 
 
 def _series_queryset(site_ids: Iterable[int], filters: CohortFilters, *,
-                     scope_only: bool = False) -> QuerySet[Series]:
+                     scope_only: bool = False) -> QuerySet[Any]:
     """The series of the report. ``scope_only``: a superset for the other queries to filter
     on, without the costly first-session subquery unless a date filter needs it (series
     never started have no started sessions, so they add no rows there)."""
@@ -164,7 +164,9 @@ def _series_queryset(site_ids: Iterable[int], filters: CohortFilters, *,
              .order_by("scheduled_for").values("scheduled_for")[:1])
     from django.db.models import Subquery
 
-    qs = Series.objects.filter(patient__site_id__in=list(site_ids))
+    # Series rows, typed QuerySet[Any]: the plugin cannot follow the conditional
+    # annotations (first_at, is_crps) that the callers filter and read.
+    qs: QuerySet[Any] = Series.objects.filter(patient__site_id__in=list(site_ids))
     if not scope_only or filters.date_from or filters.date_to:
         qs = qs.annotate(first_at=Subquery(first)).filter(first_at__isnull=False)
     if filters.diagnosis or not scope_only:
@@ -224,13 +226,13 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
              # As text (KT): the JSON field would decode each value with json.loads.
              .values_list("session_id", KT("payload__phase"), KT("payload__nrs")))
     for sess_id, phase, nrs in pains:
-        sp = session_of.get(sess_id)
-        if sp is None or nrs is None or nrs == "null":  # SQLite gives a JSON null as 'null'
+        charted = session_of.get(sess_id)
+        if charted is None or nrs is None or nrs == "null":  # SQLite: a JSON null is 'null'
             continue
-        if phase == "pre" and sp.before is None:
-            sp.before = float(nrs)
+        if phase == "pre" and charted.before is None:
+            charted.before = float(nrs)
         elif phase == "end":
-            sp.at_end = float(nrs)  # the last one charted counts
+            charted.at_end = float(nrs)  # the last one charted counts
 
     events = (_effective(TimelineEntry.objects.filter(session__series__in=ids,
                                                       kind="adverse_event"), TimelineEntry)
@@ -833,8 +835,8 @@ def patient_series(patient: Patient) -> list[dict[str, Any]]:
     sessions = (InfusionSession.objects.filter(patient=patient)
                 .annotate(was_given=Exists(started)).order_by("scheduled_for", "id"))
     by_series: dict[int, list[Any]] = defaultdict(list)
-    for s in sessions:
-        by_series[s.series_id].append(s)
+    for session in sessions:
+        by_series[session.series_id].append(session)
     fus: dict[int, list[FollowUp]] = defaultdict(list)
     answered = FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))
     for f in (FollowUp.objects.filter(patient=patient).select_related("session")

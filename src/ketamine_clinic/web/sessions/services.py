@@ -98,7 +98,7 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
         session = InfusionSession.objects.create(
             order=order, series=series, patient=order.patient, site=order.patient.site,
             visit_number=count + 1, scheduled_for=scheduled_for, chair=chair.strip(),
-            created_by=actor.user)
+            created_by=actor.require_user())
         audit_record(actor=_actor_at(actor, session), action="session.schedule",
                      object_type="session", object_id=session.pk,
                      detail={"patient": order.patient_id, "order": order.pk,
@@ -118,7 +118,7 @@ def _replayed(session: InfusionSession, key: str | None,
         return None
     if found.session_id != session.pk or found.kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
-    found.replayed = True  # type: ignore[attr-defined]
+    found.replayed = True
     return found
 
 
@@ -188,7 +188,8 @@ def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | 
         try:
             with transaction.atomic():
                 entry = TimelineEntry.objects.create(
-                    session=session, kind=new.kind, occurred_at=new.at, recorded_by=actor.user,
+                    session=session, kind=new.kind, occurred_at=new.at,
+                    recorded_by=actor.require_user(),
                     payload=payload, corrects=corrects, correction_reason=new.reason,
                     idempotency_key=(key or None) if not stored else None,
                     device_id=device_id[:80])
@@ -393,7 +394,7 @@ def physician_cosigner(request: Any, username: str, password: str) -> Any:
     if user is None:
         raise UsageError("physician_username", "the physician's user name or password is "
                                                "not right")
-    if not user.can(Capability.SIGN_ORDER):  # type: ignore[attr-defined]
+    if not user.can(Capability.SIGN_ORDER):
         raise UsageError("physician_username", "only a physician may co-sign a rate")
     return user
 
@@ -456,7 +457,7 @@ def alarm_acknowledge(*, actor: Actor, alarm: Alarm, response: str) -> AlarmAckn
                 return existing
             raise UsageError("alarm", f"already acknowledged by {existing.by.get_username()} "
                                       f"at {timezone.localtime(existing.at):%H:%M}")
-        ack = AlarmAcknowledgement.objects.create(alarm=alarm, by=actor.user,
+        ack = AlarmAcknowledgement.objects.create(alarm=alarm, by=actor.require_user(),
                                                   response=response)
         audit_record(actor=_actor_at(actor, session), action="session.alarm_ack",
                      object_type="alarm", object_id=alarm.pk,
