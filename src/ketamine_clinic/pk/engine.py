@@ -541,7 +541,7 @@ def solve(
     times_min: FloatArray,
     *,
     method: str = "auto",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     out: dict[str, FloatArray] | None = None,
     vectorised: bool | None = None,
 ) -> dict[str, FloatArray]:

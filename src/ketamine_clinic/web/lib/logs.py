@@ -30,7 +30,7 @@ def redact(text: str) -> str:
     return _TOKEN.sub(REDACTED, text)
 
 
-class RedactingLogger(Logger):  # type: ignore[misc]
+class RedactingLogger(Logger):
     """gunicorn's logger, with the request line, path, query and referrer redacted."""
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any

@@ -7,6 +7,7 @@ from django import forms
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.parameter_sets import catalogue
 from ketamine_clinic.pk.regimen import Bolus, Regimen, Segment
+from ketamine_clinic.web.lib.forms import choice_field
 from ketamine_clinic.web.simulation.services import DEFAULT_MODEL
 
 
@@ -70,7 +71,7 @@ class SimulatorForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = model_choices()  # type: ignore[attr-defined]
+        choice_field(self, "model").choices = model_choices()
 
     def regimen(self) -> Regimen:
         data = self.cleaned_data

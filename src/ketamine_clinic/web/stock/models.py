@@ -11,6 +11,7 @@ by ``services.py`` under the site's chain lock.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import models
@@ -21,7 +22,14 @@ from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.sessions.models import InfusionSession
 
-MG = {"max_digits": 14, "decimal_places": 3}
+
+class _DecimalDigits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+# Milligrams kept to the microgram.
+MG: _DecimalDigits = {"max_digits": 14, "decimal_places": 3}
 
 
 class Registration(ClinicModel):
