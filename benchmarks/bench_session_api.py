@@ -202,10 +202,13 @@ def bench(database: str, args: argparse.Namespace) -> None:
         hammer(port, setup["token"], args.clients, args.clients * 2, ping)  # warm the workers
         print(f"{database}: {args.clients} concurrent clients, {args.workers} gunicorn workers, "
               f"{args.requests} requests per endpoint")
-        report("GET  /sessions/ping", *hammer(port, setup["token"], args.clients,
-                                                args.requests, ping))
-        report("POST /sessions/{id}/vitals", *hammer(port, setup["token"], args.clients,
-                                                       args.requests, vitals))
+        base = hammer(port, setup["token"], args.clients, args.requests, ping)
+        report("GET  /sessions/ping", *base)
+        write = hammer(port, setup["token"], args.clients, args.requests, vitals)
+        report("POST /sessions/{id}/vitals", *write)
+        print(f"  vitals p50 = {pct(write[0], 50) / pct(base[0], 50):.2f}x the trivial "
+              f"endpoint's p50 (goal <= 1.5x); load average {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -398,11 +398,10 @@ def chart_observations(chart: Chart) -> list[Json]:
     tz = zone(s.site)
     out: list[Json] = []
     for c in chart.observations:
-        kw = {"patient_id": s.patient_id, "session_id": s.pk, "tz": tz}
         if c.kind == "vitals":
-            out.extend(vitals_observations(c, **kw))  # type: ignore[arg-type]
+            out.extend(vitals_observations(c, patient_id=s.patient_id, session_id=s.pk, tz=tz))
         else:
-            out.append(score_observation(c, **kw))  # type: ignore[arg-type]
+            out.append(score_observation(c, patient_id=s.patient_id, session_id=s.pk, tz=tz))
     return out
 
 

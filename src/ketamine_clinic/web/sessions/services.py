@@ -147,8 +147,11 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
          key: str | None, command: Callable[[selectors.Snapshot], cmd.Command],
          expected_version: int | None = None, device_id: str = "",
          after: Callable[[selectors.Snapshot, TimelineEntry, Accepted], None] | None = None,
-         ) -> TimelineEntry:
-    """Lock, replay check, derive, decide, store. Returns the first stored entry."""
+         light_command: cmd.Command | None = None) -> TimelineEntry:
+    """Lock, replay check, derive, decide, store. Returns the first stored entry.
+
+    ``light_command``: the command, when it does not depend on the snapshot; the day's
+    facts are then gathered only if the core says that judging it reads them."""
     now = timezone.now()
     with transaction.atomic():
         # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
@@ -161,8 +164,9 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
         if again is not None:
             return again
         rules = selectors.session_rules(locked)
-        snap = selectors.snapshot(locked, now=now, rules=rules, gates=False,
-                                  facts=day_facts(locked, rules, now))
+        facts = (day_facts(locked, rules, now) if light_command is None
+                 or cmd.needs_day_facts(light_command) else selectors.light_facts(locked))
+        snap = selectors.snapshot(locked, now=now, rules=rules, gates=False, facts=facts)
         _state_check(snap, expected_version)
         result = cmd.decide(snap.view, command(snap))
         if isinstance(result, Accepted):
@@ -272,8 +276,9 @@ def session_observe(*, actor: Actor, session: InfusionSession, kind: str,
     raw = dict(data)
     if kind in ("vitals", "adverse_event", "note"):
         raw = _payload(kind, raw)
+    observe = cmd.Observe(at, kind, raw)
     return _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
-                device_id=device_id, command=lambda snap: cmd.Observe(at, kind, raw))
+                device_id=device_id, command=lambda snap: observe, light_command=observe)
 
 
 def session_give(*, actor: Actor, session: InfusionSession, drug: str, dose: Any, unit: str,
