@@ -159,6 +159,18 @@ def evaluate_limit(limit: Limit, value: Fraction) -> LimitCheck:
     -------
     LimitCheck
         ``EXCEEDED`` iff ``value < lower`` or ``value > upper``.
+
+    Examples
+    --------
+    A value equal to the bound is inside it (limits are inclusive):
+
+    >>> from fractions import Fraction
+    >>> from ketamine_clinic.clinical.limits import Limit, LimitKind
+    >>> hard = Limit("rate_mg_per_h", LimitKind.HARD, None, Fraction(140), "S2")
+    >>> evaluate_limit(hard, Fraction(140)).status.value
+    'ok'
+    >>> evaluate_limit(hard, Fraction(150)).margin
+    Fraction(-10, 1)
     """
     lower, upper = limit.lower, limit.upper
     if upper is not None and value > upper:
