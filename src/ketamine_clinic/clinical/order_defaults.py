@@ -44,7 +44,7 @@ def default_maximum(protocol: Protocol, weight_kg: Fraction | float | None) -> D
             per = 1 / weight if fixed else Fraction(1)
         else:
             continue
-        bounds.append((lim.quantity, exact(lim.upper, field="limit") / per))
+        bounds.append((lim.quantity, lim.upper / per))
     rate, step = d.start_rate.value, d.titration_step.value
     best, lowered = top, ""
     steps: list[Fraction] = []
