@@ -1,6 +1,6 @@
 """The maximum rate an order form suggests: the protocol's maximum, lowered to the highest
 step of the titration that stays inside every soft limit for this patient's weight, so that
-an order written with the defaults needs no override (issue 11 finding 5).
+an order written with the defaults needs no override.
 
 A suggestion for the physician, who may write a higher maximum with a documented
 override; the order check (``clinical.dosing.check_order``) stays the authority.

@@ -64,7 +64,8 @@ class SedationForm(Entry):
 
 
 class DissociationForm(Entry):
-    def __init__(self, *args: Any, scale: str = "cadss6", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scale: str = scales.BEDSIDE_DISSOCIATION_SCALE,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         sc = scales.get_scale(scale)
         self.scale = sc
