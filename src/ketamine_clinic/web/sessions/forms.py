@@ -57,9 +57,10 @@ class SedationForm(Entry):
         sc = scales.get_scale(scale)
         self.scale = sc
         self.fields["score"].label = f"{sc.short} ({sc.version})"
-        choice_field(self, "score").choices = [(lv.value, f"{lv.value:+d} {lv.meaning}"
-                                         if scale == "rass" else f"{lv.value} {lv.meaning}")
-                                        for lv in sc.levels]
+        choice_field(self, "score").choices = [
+            (lv.value, f"{lv.value:+d} {lv.meaning}" if scale == "rass"
+             else f"{lv.value} {lv.meaning}")
+            for lv in sc.levels]
 
 
 class DissociationForm(Entry):
