@@ -225,7 +225,7 @@ TASKS = {
 API_TOKEN_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_DAYS", 90)
 API_TOKEN_MAX_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_MAX_DAYS", 365)
 
-# PK/PD work one request may ask for (issue 13, finding 2; docs/api.md). A population run
+# PK/PD work one request may ask for (docs/api.md). A population run
 # of more than PK_SYNC_MAX_WORK patients × times becomes a background job; more than
 # PK_JOB_MAX_WORK is refused.
 PK_MAX_TIMES = env_int("KETAMINE_CLINIC_PK_MAX_TIMES", 2_000)

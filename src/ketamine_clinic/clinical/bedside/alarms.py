@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tomllib
 from datetime import datetime
-from fractions import Fraction
 from functools import cache
 from importlib import resources
 
@@ -155,7 +154,7 @@ def watch(view: SessionView) -> tuple[NewAlarm, ...]:
                 continue
             per_kg = limit.quantity.endswith("per_kg")
             given = view.totals.total_mg / (view.order.weight_kg if per_kg else 1)
-            if given < Fraction(str(limit.upper)):
+            if given < limit.upper:
                 continue
             unit = "mg/kg" if per_kg else "mg"
             out.append(NewAlarm(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -253,7 +254,7 @@ def audit_verify() -> VerifyReport:
     last_seq = 0
     sealed = 0
 
-    def stream():  # type: ignore[no-untyped-def]
+    def stream() -> Iterator[dict[str, object]]:
         nonlocal last_seq, sealed
         links = AuditLink.objects.select_related("entry").order_by("seq")
         for link in links.iterator(chunk_size=2000):

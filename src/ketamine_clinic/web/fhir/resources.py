@@ -22,7 +22,7 @@ import msgspec
 
 from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.discharge import get_score_definition
-from ketamine_clinic.clinical.scales import get_scale
+from ketamine_clinic.clinical.scales import BEDSIDE_DISSOCIATION_SCALE, get_scale
 from ketamine_clinic.web.fhir import terminology as T
 from ketamine_clinic.web.fhir.chart import WITHDRAWN, Chart, ChartEntry, MedicationGiven, Segment
 
@@ -353,7 +353,8 @@ def score_observation(c: ChartEntry, *, patient_id: int, session_id: int,
     p = c.payload
     components: list[Json] = []
     if c.kind in ("pain", "sedation", "dissociation"):
-        scale = get_scale({"pain": "pain_nrs"}.get(c.kind) or p.get("scale", "cadss6"))
+        scale = get_scale({"pain": "pain_nrs"}.get(c.kind)
+                          or p.get("scale", BEDSIDE_DISSOCIATION_SCALE))
         text = f"{scale.short}: {scale.name}"
         if scale.loinc:
             code = {"coding": [_loinc(scale.loinc, scale.name)], "text": text}
@@ -398,11 +399,10 @@ def chart_observations(chart: Chart) -> list[Json]:
     tz = zone(s.site)
     out: list[Json] = []
     for c in chart.observations:
-        kw = {"patient_id": s.patient_id, "session_id": s.pk, "tz": tz}
         if c.kind == "vitals":
-            out.extend(vitals_observations(c, **kw))  # type: ignore[arg-type]
+            out.extend(vitals_observations(c, patient_id=s.patient_id, session_id=s.pk, tz=tz))
         else:
-            out.append(score_observation(c, **kw))  # type: ignore[arg-type]
+            out.append(score_observation(c, patient_id=s.patient_id, session_id=s.pk, tz=tz))
     return out
 
 

@@ -1,4 +1,4 @@
-"""Logs without patient data or secrets (issue 13, item 13).
+"""Logs without patient data or secrets.
 
 Search terms (a name, a date of birth) travel in query strings and the patient's
 questionnaire token in the path (``/q/<token>/``). The access log therefore records the

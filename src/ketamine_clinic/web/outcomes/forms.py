@@ -76,10 +76,10 @@ class ReportFilterForm(forms.Form):
 
     def __init__(self, *args: Any, sites: Any, protocols: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choice_field(self, "site").choices = [("", "All my sites"),
-                                       *[(s.code, s.name) for s in sites]]
-        choice_field(self, "protocol").choices = [("", "All protocols"),
-                                           *[(p, p) for p in protocols]]
+        choice_field(self, "site").choices = [
+            ("", "All my sites"), *[(s.code, s.name) for s in sites]]
+        choice_field(self, "protocol").choices = [
+            ("", "All protocols"), *[(p, p) for p in protocols]]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

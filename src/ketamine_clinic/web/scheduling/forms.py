@@ -26,8 +26,8 @@ class BookSeriesForm(forms.Form):
             (o.pk, f"order {o.pk}: {o.series.get_kind_display().lower()}, "
                    f"{o.series.planned_sessions} visits every {o.series.spacing_days} day(s)")
             for o in orders]
-        choice_field(self, "chair").choices = [("", "any free chair"), *[(c, f"chair {c}")
-                                                                  for c in chairs]]
+        choice_field(self, "chair").choices = [
+            ("", "any free chair"), *[(c, f"chair {c}") for c in chairs]]
 
 
 class RescheduleForm(forms.Form):
@@ -38,8 +38,8 @@ class RescheduleForm(forms.Form):
 
     def __init__(self, *args: Any, chairs: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choice_field(self, "chair").choices = [("", "any free chair"), *[(c, f"chair {c}")
-                                                                  for c in chairs]]
+        choice_field(self, "chair").choices = [
+            ("", "any free chair"), *[(c, f"chair {c}") for c in chairs]]
 
 
 class CancelForm(forms.Form):

@@ -57,13 +57,15 @@ class SedationForm(Entry):
         sc = scales.get_scale(scale)
         self.scale = sc
         self.fields["score"].label = f"{sc.short} ({sc.version})"
-        choice_field(self, "score").choices = [(lv.value, f"{lv.value:+d} {lv.meaning}"
-                                         if scale == "rass" else f"{lv.value} {lv.meaning}")
-                                        for lv in sc.levels]
+        choice_field(self, "score").choices = [
+            (lv.value, f"{lv.value:+d} {lv.meaning}" if scale == "rass"
+             else f"{lv.value} {lv.meaning}")
+            for lv in sc.levels]
 
 
 class DissociationForm(Entry):
-    def __init__(self, *args: Any, scale: str = "cadss6", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scale: str = scales.BEDSIDE_DISSOCIATION_SCALE,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         sc = scales.get_scale(scale)
         self.scale = sc

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ketamine_clinic.clinical.bedside import decisions as _decisions
 from ketamine_clinic.clinical.bedside import view as _core_view
+from ketamine_clinic.clinical.scales import BEDSIDE_DISSOCIATION_SCALE, scale_keys
 
 
 class Payload(BaseModel):
@@ -98,16 +99,32 @@ class Vitals(Payload):
 
 
 class Sedation(Payload):
-    scale: Literal["moaas", "moaas_6", "rass", "ramsay"]
+    scale: str = Field(description="a sedation scale of reference/scales.toml")
     score: int
     result: dict[str, Any] = Field(default_factory=dict)  # ScaleScore.to_dict()
 
+    @field_validator("scale")
+    @classmethod
+    def _a_sedation_scale(cls, value: str) -> str:
+        known = scale_keys("sedation")
+        if value not in known:
+            raise ValueError(f"must be one of {', '.join(known)} (reference/scales.toml)")
+        return value
+
 
 class Dissociation(Payload):
-    scale: Literal["cadss6"] = "cadss6"
+    scale: str = Field(default=BEDSIDE_DISSOCIATION_SCALE,
+                       description="the dissociation scale charted at the bedside")
     items: dict[str, int] = Field(default_factory=dict)
     total: int
     result: dict[str, Any] = Field(default_factory=dict)  # ScaleScore.to_dict()
+
+    @field_validator("scale")
+    @classmethod
+    def _the_bedside_scale(cls, value: str) -> str:
+        if value != BEDSIDE_DISSOCIATION_SCALE:
+            raise ValueError(f"must be {BEDSIDE_DISSOCIATION_SCALE}")
+        return value
 
 
 class Pain(Payload):

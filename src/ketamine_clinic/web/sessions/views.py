@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.clinical.bedside.words import rate as rate_words
+from ketamine_clinic.clinical.discharge import second_score_key
 from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
@@ -102,11 +103,8 @@ def _forms(snap: selectors.Snapshot, physician: bool) -> dict[str, forms.Form]:
 
 
 def _second_score(rules: Any) -> str:
-    """The second recovery form: the home-readiness score the protocol names (or, for a
-    protocol without one, the other published score)."""
-    if rules.home_score:
-        return str(rules.home_score)
-    return "padss" if rules.discharge_score.startswith("aldrete") else "aldrete_modified_1995"
+    """The second recovery form's score (``clinical.discharge.second_score_key``)."""
+    return second_score_key(str(rules.discharge_score), rules.home_score or None)
 
 
 def _live_context(request: AuthedHttpRequest, snap: selectors.Snapshot) -> dict[str, Any]:

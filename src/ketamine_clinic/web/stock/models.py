@@ -1,5 +1,5 @@
 """The controlled-substance record: registrations, products, lots, numbered containers and
-an append-only, hash-chained ledger per registered site (issue 15).
+an append-only, hash-chained ledger per registered site.
 
 The ledger rows are never updated or deleted (database triggers, see ``triggers.py``);
 the database itself refuses a balance below zero, a waste without a witness and a waste
