@@ -179,7 +179,10 @@ def bench(database: str, args: argparse.Namespace) -> None:
     data_dir = tempfile.mkdtemp(prefix=f"bench-sessions-{database}-")
     env = {**os.environ, "KETAMINE_CLINIC_DATA_DIR": data_dir,
            "DJANGO_SETTINGS_MODULE": "ketamine_clinic.web.settings",
-           "KETAMINE_CLINIC_SECRET_KEY": uuid.uuid4().hex * 2}
+           "KETAMINE_CLINIC_SECRET_KEY": uuid.uuid4().hex * 2,
+           # The audit trail refuses to seal entries without a key (a fresh data folder
+           # has no key file yet).
+           "KETAMINE_CLINIC_AUDIT_KEY": uuid.uuid4().hex * 2}
     env.pop("DATABASE_URL", None)
     if database == "postgres":
         recreate_postgres(args.postgres_url)

@@ -413,8 +413,8 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     more query puts in time order only the rows that compete for one place (two pain scores
     charted before one infusion, two answers for one follow-up day of a series)."""
     import numpy as np
-    from django.db.models import Case, FloatField, IntegerField, Value, When
-    from django.db.models.functions import Cast
+    from django.db.models import Case, CharField, FloatField, IntegerField, Value, When
+    from django.db.models.functions import Cast, NullIf
 
     site_ids = list(site_ids)
     scope = _series_queryset(site_ids, filters, scope_only=True)
@@ -428,9 +428,17 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     # Ordered by time, so that a series' first row is its first given session.
     session_rows = _rows(given.order_by("scheduled_for", "series_id", "id")
                          .values_list("series_id", "id", "visit_number"))
+    # The phase as a number and the score as a float, in SQL (a JSON null read as text
+    # is 'null' on SQLite: NULL here, like a missing score).
     pain_rows = _rows(_effective(TimelineEntry.objects.filter(
         session__series__in=ids, kind="pain"), TimelineEntry)
-        .order_by().values_list("session_id", KT("payload__phase"), KT("payload__nrs"), "id"))
+        .annotate(phase_text=Cast(KT("payload__phase"), CharField()),
+                  nrs_text=Cast(KT("payload__nrs"), CharField()))
+        .order_by().values_list(
+            "session_id",
+            Case(When(phase_text="pre", then=Value(0)), When(phase_text="end", then=Value(1)),
+                 default=Value(2), output_field=IntegerField()),
+            Cast(NullIf("nrs_text", Value("null")), FloatField()), "id"))
     event_rows = _rows(_effective(TimelineEntry.objects.filter(
         session__series__in=ids, kind="adverse_event"), TimelineEntry)
         .order_by().values_list("session_id", KT("payload__type")))
@@ -461,17 +469,8 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
         rows = list(both)
         return ([pk for t, _, pk in rows if t == 0], [pk for t, _, pk in rows if t == 1])
 
-    nrs = [(s, _PHASES.get(ph, 2), _number(v), pk) for s, ph, v, pk in pain_rows]
-    return _cohort_table(series_rows, session_rows, nrs, event_rows, answer_rows,
+    return _cohort_table(series_rows, session_rows, pain_rows, event_rows, answer_rows,
                          in_time_order, np.array(days, dtype=float))
-
-
-_PHASES = {"pre": 0, "end": 1}
-
-
-def _number(text: Any) -> float | None:
-    """A JSON number read as text (None for a missing key or a JSON null)."""
-    return None if text is None or text == "null" else float(text)
 
 
 def _competing(keys: Any) -> Any:
