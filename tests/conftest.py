@@ -11,11 +11,39 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# One hypothesis profile for the whole suite, chosen here and not by whichever test module
+# is imported first: no deadline (a shared 2-core machine makes timings noisy), and
+# hypothesis' default number of examples. HYPOTHESIS_PROFILE picks another registered one.
+hypothesis_settings.register_profile("ketamine-clinic", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ketamine-clinic"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The settings read the keys when pytest-django imports them, before this file: on a
+    fresh checkout there are none yet, so make the data folder and its keys (as every
+    command does) and hand them to the already-loaded settings."""
+    from django.conf import settings
+
+    from ketamine_clinic.web.env import (
+        AUDIT_KEY_VAR,
+        SECRET_KEY_VAR,
+        key_files,
+        prepare_data_dir,
+        read_key,
+    )
+
+    keys = key_files(prepare_data_dir(settings.DATA_DIR))
+    # What the settings read, or would have read had the files been there.
+    settings.SECRET_KEY = read_key(SECRET_KEY_VAR, keys[SECRET_KEY_VAR])
+    settings.AUDIT_KEY = read_key(AUDIT_KEY_VAR, keys[AUDIT_KEY_VAR]).encode()
 
 
 @dataclass

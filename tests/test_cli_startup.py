@@ -76,7 +76,7 @@ def test_a_dose_call_loads_pint_without_numpy_or_scipy() -> None:
 
 
 def test_one_protocol_is_read_for_a_command_that_names_it() -> None:
-    from ketamine_clinic.clinical.protocol import load as protocol
+    from ketamine_clinic.clinical.protocol import shipped as protocol
 
     protocol._shipped_versions.cache_clear()
     try:

@@ -242,8 +242,8 @@ def test_no_accepted_order_exceeds_a_hard_limit(
         for lim in rules.limits
         if lim.kind is LimitKind.HARD
         for v in values[lim.quantity]
-        if (lim.upper is not None and v > Fraction(repr(lim.upper)))
-        or (lim.lower is not None and v < Fraction(repr(lim.lower)))
+        if (lim.upper is not None and v > lim.upper)
+        or (lim.lower is not None and v < lim.lower)
     ]
     if decision.accepted:
         assert not hard_breaches

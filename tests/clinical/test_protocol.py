@@ -96,7 +96,7 @@ def test_the_schwartzman_protocol_has_the_published_regimen() -> None:
     assert p.series.sessions.value == 10
     caps = {(lim.quantity, lim.kind): lim.upper for lim in p.limits}
     assert caps[("rate_mg_per_h", LimitKind.HARD)] == 25
-    assert caps[("rate_mg_per_kg_per_h", LimitKind.HARD)] == 0.35
+    assert caps[("rate_mg_per_kg_per_h", LimitKind.HARD)] == Fraction("0.35")
     meds = {(m.drug, m.dose.value, m.route, None if m.times is None else m.times.value)
             for m in p.premedications}
     assert meds == {("midazolam", 2, "IV", 2), ("clonidine", Fraction(1, 10), "PO", None)}
@@ -105,7 +105,7 @@ def test_the_schwartzman_protocol_has_the_published_regimen() -> None:
 def test_the_consensus_protocol_is_the_guideline_envelope() -> None:
     p = load_protocol("consensus-2018")
     bounds = {(lim.quantity, lim.kind): (lim.lower, lim.upper) for lim in p.limits}
-    assert bounds[("bolus_mg_per_kg", LimitKind.HARD)] == (None, 0.35)
+    assert bounds[("bolus_mg_per_kg", LimitKind.HARD)] == (None, Fraction("0.35"))
     assert bounds[("rate_mg_per_kg_per_h", LimitKind.HARD)] == (None, 2)
     assert bounds[("session_total_mg", LimitKind.SOFT)] == (80, None)
     assert bounds[("session_duration_h", LimitKind.SOFT)] == (2, None)
@@ -238,3 +238,26 @@ def test_load_protocol_names_the_unknown_protocol_or_version() -> None:
     with pytest.raises(UsageError, match="no shipped version 9"):
         load_protocol("clinic-standard", 9)
     assert load_protocol("clinic-standard", 1).status is ProtocolStatus.ACTIVE
+
+
+def test_the_published_json_schema_of_the_format_is_current() -> None:
+    import json
+    from pathlib import Path
+
+    from ketamine_clinic.clinical.protocol.format import format_json_schema
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "protocol-format.schema.json"
+    assert json.loads(published.read_text("utf-8")) == format_json_schema(), (
+        "regenerate: ketamine-clinic protocols schema > docs/protocol-format.schema.json")
+
+
+def test_the_json_schema_refuses_an_unknown_key_as_the_loader_does() -> None:
+    from ketamine_clinic.clinical.protocol.format import format_json_schema
+
+    schema = format_json_schema()
+    dosing = schema["$defs"]["DosingSection"]
+    assert dosing["additionalProperties"] is False
+    assert "start_rate" in dosing["required"]
+    with pytest.raises(UsageError) as err:
+        load_protocol_text(edited("[dosing]\n", "[dosing]\nspeed = 3\n"), "my-protocol.toml")
+    assert err.value.field == "my-protocol.toml:dosing.speed"

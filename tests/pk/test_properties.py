@@ -53,10 +53,12 @@ def given_mg(schedule: Schedule, t: np.ndarray) -> np.ndarray:
     return total
 
 
-settings.register_profile("pk", max_examples=25, deadline=None)
-settings.load_profile("pk")
+# Each example solves several ODE systems: these tests take fewer examples than the
+# project's profile (tests/conftest.py), on these tests only.
+PK_EXAMPLES = settings(max_examples=25)
 
 
+@PK_EXAMPLES
 @given(st.sampled_from(MODELS), regimens(), regimens())
 def test_two_regimens_given_together_add_up(model_id: str, r1, r2) -> None:  # type: ignore[no-untyped-def]
     s = system(model_id)
@@ -69,6 +71,7 @@ def test_two_regimens_given_together_add_up(model_id: str, r1, r2) -> None:  # t
         assert np.allclose(y12[name], y1[name] + y2[name], rtol=1e-9, atol=1e-10 * scale)
 
 
+@PK_EXAMPLES
 @given(st.sampled_from(MODELS), regimens())
 def test_drug_in_the_body_plus_drug_eliminated_equals_drug_given(model_id: str, r) -> None:  # type: ignore[no-untyped-def]
     s = system(model_id, sinks=True)
@@ -80,6 +83,7 @@ def test_drug_in_the_body_plus_drug_eliminated_equals_drug_given(model_id: str, 
     assert np.allclose(y, given_mg(schedule, TIMES), rtol=1e-9, atol=1e-9)
 
 
+@PK_EXAMPLES
 @given(st.sampled_from(MODELS), regimens())
 def test_concentrations_are_never_negative(model_id: str, r) -> None:  # type: ignore[no-untyped-def]
     s = system(model_id)
@@ -88,6 +92,7 @@ def test_concentrations_are_never_negative(model_id: str, r) -> None:  # type: i
         assert values.min() >= -1e-12 * max(1.0, float(values.max())), name
 
 
+@PK_EXAMPLES
 @given(st.sampled_from(MODELS), regimens())
 def test_plasma_concentration_falls_once_the_infusion_has_stopped(model_id: str, r) -> None:  # type: ignore[no-untyped-def]
     s = system(model_id)
@@ -97,6 +102,7 @@ def test_plasma_concentration_falls_once_the_infusion_has_stopped(model_id: str,
     assert np.all(np.diff(y) < 0) or np.all(y <= 1e-12 * y.max())
 
 
+@PK_EXAMPLES
 @given(st.sampled_from(MODELS), regimens(), st.floats(0.1, 10.0))
 def test_doubling_the_doses_doubles_the_concentrations(model_id: str, r, factor: float) -> None:  # type: ignore[no-untyped-def]
     s = system(model_id)

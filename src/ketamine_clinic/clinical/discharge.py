@@ -1,4 +1,4 @@
-"""Recovery scores, the discharge gate and the no-driving time (issue 7).
+"""Recovery scores, the discharge gate and the no-driving time.
 
 Scores (modified Aldrete 1995, PADSS, modified PADSS) are data in
 ``reference/discharge_scores.toml``, item by item with their sources. Items measured
@@ -149,6 +149,20 @@ def score_definitions() -> dict[str, ScoreDefinition]:
         )
         for key, raw in _data()["score"].items()
     }
+
+
+def second_score_key(discharge_score: str, home_score: str | None = None) -> str:
+    """The score of the second recovery form: the protocol's home-readiness score, else the
+    other published score (``reference/discharge_scores.toml``, ``[second_form]``).
+
+    >>> second_score_key("aldrete_modified_1995")
+    'padss'
+    >>> second_score_key("aldrete_modified_1995", "padss_modified")
+    'padss_modified'
+    """
+    if home_score:
+        return home_score
+    return str(_data()["second_form"][discharge_score])
 
 
 def get_score_definition(key: str) -> ScoreDefinition:

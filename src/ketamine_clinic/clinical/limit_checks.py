@@ -22,7 +22,7 @@ from functools import cache
 from typing import Any
 
 from ketamine_clinic.clinical.limits import Limit, LimitKind
-from ketamine_clinic.clinical.units import exact, to_float
+from ketamine_clinic.clinical.units import to_float
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.reference import read_toml
 
@@ -80,11 +80,6 @@ class Outcome(enum.Enum):
 
 
 @cache
-def _bound(value: float) -> Fraction:
-    # Bounds come from TOML as floats; read them as the decimal written there.
-    return exact(value, field="limit bound")
-
-
 @dataclass(frozen=True, slots=True)
 class LimitCheck:
     """One limit against one value.
@@ -108,9 +103,9 @@ class LimitCheck:
 
     @property
     def bound(self) -> Fraction:
-        raw = self.limit.upper if self.side == "upper" else self.limit.lower
-        assert raw is not None  # side always names a bound the limit has
-        return _bound(raw)
+        bound = self.limit.upper if self.side == "upper" else self.limit.lower
+        assert bound is not None  # side always names a bound the limit has
+        return bound
 
     @property
     def exceeded(self) -> bool:
@@ -139,10 +134,14 @@ class LimitCheck:
             "bound": to_float(self.bound),
             "side": self.side,
             "value": to_float(self.value),
-            "lower": self.limit.lower,
-            "upper": self.limit.upper,
+            "lower": _shown(self.limit.lower),
+            "upper": _shown(self.limit.upper),
             "source": self.limit.source,
         }
+
+
+def _shown(bound: Fraction | None) -> float | None:
+    return None if bound is None else to_float(bound)
 
 
 def evaluate_limit(limit: Limit, value: Fraction) -> LimitCheck:
@@ -159,9 +158,20 @@ def evaluate_limit(limit: Limit, value: Fraction) -> LimitCheck:
     -------
     LimitCheck
         ``EXCEEDED`` iff ``value < lower`` or ``value > upper``.
+
+    Examples
+    --------
+    A value equal to the bound is inside it (limits are inclusive):
+
+    >>> from fractions import Fraction
+    >>> from ketamine_clinic.clinical.limits import Limit, LimitKind
+    >>> hard = Limit("rate_mg_per_h", LimitKind.HARD, None, Fraction(140), "S2")
+    >>> evaluate_limit(hard, Fraction(140)).status.value
+    'ok'
+    >>> evaluate_limit(hard, Fraction(150)).margin
+    Fraction(-10, 1)
     """
-    lower = None if limit.lower is None else _bound(limit.lower)
-    upper = None if limit.upper is None else _bound(limit.upper)
+    lower, upper = limit.lower, limit.upper
     if upper is not None and value > upper:
         return LimitCheck(limit, value, CheckStatus.EXCEEDED, "upper")
     if lower is not None and value < lower:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from fractions import Fraction
+
+from ketamine_clinic.clinical.units import exact
 
 
 class LimitKind(enum.Enum):
@@ -29,13 +32,23 @@ class Limit:
     kind
         Hard or soft.
     lower, upper
-        Inclusive bounds in the quantity's unit; ``None`` where there is no bound.
+        Inclusive bounds in the quantity's unit, exact; ``None`` where there is no bound.
+        A bound given as an int, a decimal string or a float is read exactly (a float as the
+        shortest decimal that round-trips, ``0.35`` → 7/20), so a value equal to the bound
+        as written is inside it.
     source
         Reference key (e.g. ``"S9"``) or ``"clinic policy (set by ...)"``.
     """
 
     quantity: str
     kind: LimitKind
-    lower: float | None
-    upper: float | None
+    lower: Fraction | None
+    upper: Fraction | None
     source: str
+
+    def __post_init__(self) -> None:
+        for side in ("lower", "upper"):
+            bound = getattr(self, side)
+            if bound is not None and not isinstance(bound, Fraction):
+                object.__setattr__(self, side,
+                                   exact(bound, field=f"limits.{self.quantity}.{side}"))

@@ -1,6 +1,6 @@
 """The maximum rate an order form suggests: the protocol's maximum, lowered to the highest
 step of the titration that stays inside every soft limit for this patient's weight, so that
-an order written with the defaults needs no override (issue 11 finding 5).
+an order written with the defaults needs no override.
 
 A suggestion for the physician, who may write a higher maximum with a documented
 override; the order check (``clinical.dosing.check_order``) stays the authority.
@@ -44,7 +44,7 @@ def default_maximum(protocol: Protocol, weight_kg: Fraction | float | None) -> D
             per = 1 / weight if fixed else Fraction(1)
         else:
             continue
-        bounds.append((lim.quantity, exact(lim.upper, field="limit") / per))
+        bounds.append((lim.quantity, lim.upper / per))
     rate, step = d.start_rate.value, d.titration_step.value
     best, lowered = top, ""
     steps: list[Fraction] = []

@@ -1,4 +1,4 @@
-"""Outcome statistics of infusion series (issue 8).
+"""Outcome statistics of infusion series.
 
 Inputs are plain records (:class:`SeriesOutcome`, one per treatment series) that the web
 layer builds from the database; every function returns a result with ``to_dict()`` that
@@ -703,7 +703,7 @@ def opioid_change(series: Sequence[SeriesOutcome], confidence: float = 0.95) -> 
 
 @dataclass(frozen=True, slots=True)
 class OutcomeReport:
-    """Everything issue 8 reports, computed in one pass over the series given."""
+    """Everything the outcome report shows, computed in one pass over the series given."""
 
     n_series: int
     n_patients: int

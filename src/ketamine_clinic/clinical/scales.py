@@ -85,6 +85,20 @@ class Scale:
         }
 
 
+# The dissociation scale charted at the bedside: the six-item CADSS short form, which agrees
+# with the full 23-item scale in IV-ketamine patients [S37] (reference/scales.toml, [cadss6]).
+BEDSIDE_DISSOCIATION_SCALE = "cadss6"
+
+
+def scale_keys(kind: str) -> tuple[str, ...]:
+    """The keys of the scales of one kind (``"sedation"``, ``"dissociation"``, ``"pain"``).
+
+    >>> scale_keys("sedation")
+    ('moaas', 'moaas_6', 'rass', 'ramsay')
+    """
+    return tuple(key for key, sc in scales().items() if sc.kind == kind)
+
+
 @cache
 def scales() -> dict[str, Scale]:
     """Every scale of ``reference/scales.toml``, by key (``"moaas"``, ``"cadss6"``...)."""
@@ -196,8 +210,8 @@ def score_items(key: str, answers: Mapping[int, object]) -> ScaleScore:
 def cadss6_from_cadss(answers: Mapping[int, object]) -> ScaleScore:
     """The CADSS-6 score carried inside a full 23-item CADSS (its items 1, 2, 6, 7, 15, 22)."""
     full = score_items("cadss", answers)
-    picked = get_scale("cadss6").items
-    return score_items("cadss6", {n: a for n, a in full.items if n in picked})
+    picked = get_scale(BEDSIDE_DISSOCIATION_SCALE).items
+    return score_items(BEDSIDE_DISSOCIATION_SCALE, {n: a for n, a in full.items if n in picked})
 
 
 def within_target(observed: ScaleScore, low: int, high: int) -> bool:

@@ -147,7 +147,7 @@ class GateResult:
 
 @dataclass(frozen=True, slots=True)
 class StartGateInput:
-    """The facts that must hold before an infusion starts (issue 6).
+    """The facts that must hold before an infusion starts.
 
     The web layer computes each from the record: ``screening_current`` means the most
     recent eligibility screening is still valid under the protocol (and not ineligible

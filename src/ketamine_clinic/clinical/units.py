@@ -91,6 +91,11 @@ def exact(value: ExactInput, *, field: str) -> Fraction:
 
     Floats are read as the shortest decimal that round-trips (``0.35`` → 35/100), which is
     what the person or the data file wrote.
+
+    >>> exact(0.35, field="rate")
+    Fraction(7, 20)
+    >>> exact("0.1", field="rate")
+    Fraction(1, 10)
     """
     if isinstance(value, bool):  # bool is an int subclass; True is not a dose
         raise UsageError(field, f"{value!r} is not a number")
@@ -501,6 +506,9 @@ def parse_bag(text: str, *, field: str = "bag") -> Bag:
     """Read a bag preparation, ``"500 mg in 500 mL"`` (also ``"0.5 g in 0.25 L"``).
 
     The volume is the bag's final volume [mL]; the concentration is drug_mg / volume_ml.
+
+    >>> parse_bag("500 mg in 250 mL").concentration_mg_per_ml
+    Fraction(2, 1)
     """
     if not isinstance(text, str):
         raise UsageError(field, f"{text!r} is not text")

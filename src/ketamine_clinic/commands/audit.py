@@ -81,7 +81,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("audit", help="audit trail", description="Audit trail tools.")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     q = audit_sub.add_parser(

@@ -20,10 +20,14 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def setup_django(data_dir: Path | None) -> None:
-    """Point the settings at ``data_dir`` and start Django. Call before importing models."""
+    """Point the settings at ``data_dir``, make the folder and its keys if they are missing,
+    and start Django. Call before importing models."""
     if data_dir is not None:
         os.environ["KETAMINE_CLINIC_DATA_DIR"] = str(data_dir.resolve())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ketamine_clinic.web.settings")
+    from ketamine_clinic.web.env import prepare_data_dir
+
+    prepare_data_dir()  # the data folder and its keys, made on first use (settings write none)
     import django
 
     django.setup()

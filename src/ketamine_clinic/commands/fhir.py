@@ -45,7 +45,7 @@ def cmd_fhir_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("fhir", help="FHIR API tools", description="FHIR API tools.")
     fhir_sub = p.add_subparsers(dest="fhir_command", required=True)
     q = fhir_sub.add_parser("token", help="create a read-only FHIR token and print it once")

@@ -39,7 +39,7 @@ _OPTION = {
     "ke0": "--ke0", "threshold": "--threshold-ng-per-ml", "omega2": "--omega2", "n": "--n",
     "seed": "--seed", "percentiles": "--percentiles", "stop_min": "--segment",
 }
-_AFTER_MIN = 720.0  # default plot/table horizon after the last input: 12 h (issue 3)
+_AFTER_MIN = 720.0  # default plot/table horizon after the last input: 12 h
 _PROGRESS_FROM_N = 5000
 
 

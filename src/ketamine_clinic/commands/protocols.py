@@ -51,6 +51,12 @@ def register(subparsers: Any) -> None:
     diff.add_argument("--json", action="store_true", help="print JSON")
     diff.set_defaults(func=handle_diff)
 
+    schema = sub.add_parser("schema", help="print the JSON Schema of the protocol format",
+                            description="The JSON Schema of the protocol file format, as "
+                            "published in docs/protocol-format.schema.json (for editors that "
+                            "check TOML against a schema).")
+    schema.set_defaults(func=handle_schema)
+
 
 def handle_list(args: argparse.Namespace) -> int:
     from ketamine_clinic.clinical.protocol import shipped_protocols
@@ -148,4 +154,11 @@ def handle_diff(args: argparse.Namespace) -> int:
         if d.old is not None and d.new is not None and before == after:
             before, after = f"source {d.old.source!r}", f"{d.new.source!r}"
         print(f"{d.change:>8}  {d.path}: {before or '-'}  ->  {after or '-'}")
+    return 0
+
+
+def handle_schema(args: argparse.Namespace) -> int:
+    from ketamine_clinic.clinical.protocol.format import format_json_schema
+
+    print(json.dumps(format_json_schema(), indent=2, sort_keys=True))
     return 0

@@ -139,7 +139,7 @@ def cmd_cohort_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="clinic reports (outcomes)",
                        description="Clinic reports over --data-dir or DATABASE_URL.")
     report_sub = p.add_subparsers(dest="report_command", required=True)

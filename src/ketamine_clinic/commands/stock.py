@@ -83,7 +83,7 @@ def cmd_stock_verify(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("stock", help="controlled-substance record: inventory, verify",
                        description="The ketamine (Schedule III) stock record.")
     stock_sub = p.add_subparsers(dest="stock_command", metavar="SUBCOMMAND", required=True)

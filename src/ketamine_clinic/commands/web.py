@@ -11,6 +11,8 @@ import getpass
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import datetime
 
 from ketamine_clinic.commands.django_setup import add_data_dir, prepare, setup_django
 from ketamine_clinic.errors import UsageError
@@ -18,19 +20,11 @@ from ketamine_clinic.web.audit.actions import AuditAction
 
 
 def _serve(port: int, host: str, workers: int) -> int:
-    """Run gunicorn (a production WSGI server) in the foreground."""
-    cmd = [
-        sys.executable, "-m", "gunicorn", "ketamine_clinic.web.wsgi:application",
-        "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-        "--access-logfile", "-", "--graceful-timeout", "10",
-        # paths without query strings or tokens (docs/audit.md, "Logs")
-        "--logger-class", "ketamine_clinic.web.lib.logs.RedactingLogger",
-    ]
+    """Run gunicorn (a production WSGI server) in this process, in the foreground."""
+    from ketamine_clinic.web.server import serve
+
     print(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
-    try:
-        return subprocess.call(cmd, env=os.environ.copy())
-    except KeyboardInterrupt:
-        return 0
+    return serve(host=host, port=port, workers=workers)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -62,7 +56,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # Later capabilities add demo content here (e.g. a synthetic cohort): f(args) -> None.
-DEMO_HOOKS: list = []  # type: ignore[type-arg]
+DEMO_HOOKS: list[Callable[[argparse.Namespace], None]] = []
 
 
 def _demo_screenings(args: argparse.Namespace) -> None:
@@ -271,8 +265,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if not args.all:
         qs = qs.filter(revoked_at__isnull=True)
 
-    def when(t: object) -> str:
-        return "—" if t is None else f"{timezone.localtime(t):%Y-%m-%d %H:%M}"  # type: ignore[arg-type]
+    def when(t: datetime | None) -> str:
+        return "—" if t is None else f"{timezone.localtime(t):%Y-%m-%d %H:%M}"
 
     rows = [(f"{t.prefix}…", t.user.username, t.scope, token_status(t), when(t.created_at),
              when(t.last_used_at), when(t.expires_at), t.label) for t in qs]
@@ -313,7 +307,7 @@ def _serve_options(p: argparse.ArgumentParser, default_port: int) -> None:
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="create the database, load demo data and serve the app",
                        description="Create the database (SQLite in --data-dir unless "
                        "DATABASE_URL is set), apply migrations, load fictional demo data once, "

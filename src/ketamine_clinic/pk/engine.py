@@ -96,8 +96,8 @@ def single_threaded_blas() -> Iterator[None]:
 
     The PK core multiplies and decomposes 3 x 3 to 12 x 12 matrices: a second BLAS thread
     cannot help and, on a loaded machine, makes a 5 x 5 matrix exponential 100 times slower
-    while the threads wait for each other (issue 19). Only BLAS is touched, only here; an
-    inner block (a call from inside another) costs nothing.
+    while the threads wait for each other. Only BLAS is touched, only here; an inner block
+    (a call from inside another) costs nothing.
     """
     limit = BLAS_THREADS
     if limit is None or _inside.depth:
@@ -541,7 +541,7 @@ def solve(
     times_min: FloatArray,
     *,
     method: str = "auto",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     out: dict[str, FloatArray] | None = None,
     vectorised: bool | None = None,
 ) -> dict[str, FloatArray]:

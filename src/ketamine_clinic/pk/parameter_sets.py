@@ -162,6 +162,7 @@ class Catalogue:
     molecular_weight_g_per_mol: Mapping[str, float]
     references: Mapping[str, str]
     limits: Validity
+    paediatric_below_age_years: float  # a model studied below this age is paediatric
 
 
 def _range(raw: Any) -> Range | None:
@@ -290,6 +291,7 @@ def catalogue() -> Catalogue:
     return Catalogue(
         version, MappingProxyType(pk), MappingProxyType(pd), MappingProxyType(drugs),
         MappingProxyType(mw), MappingProxyType(dict(raw["references"])), limits,
+        float(raw["paediatric"]["below_age_years"]),
     )
 
 

@@ -159,7 +159,7 @@ def simulate_population(
     ke0_per_min: float | None = None,
     threshold_ng_per_ml: float | None = None,
     keep_individuals: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> PopulationResult:
     """Simulate ``n`` virtual patients like ``patient`` and summarise them.
 

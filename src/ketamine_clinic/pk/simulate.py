@@ -130,7 +130,7 @@ class SimulationResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the issue's shape plus the inputs and the model's provenance."""
+        """JSON-ready: times and concentrations, the inputs and the model's provenance."""
 
         def arr(a: FloatArray | None) -> list[float] | None:
             return None if a is None else [float(v) for v in a]
@@ -197,7 +197,8 @@ def check_patient(model: PKModel, patient: Patient, *, label: str | None = None)
     if _outside(v.age_years, patient.age_years):
         warnings.append(f"age {patient.age_years:g} years is outside the validity range of "
                         f"{name} ({v.age_years} years; {v.source})")
-    if patient.age_years is None and v.age_years is not None and v.age_years.low < 18:
+    paediatric = catalogue().paediatric_below_age_years
+    if patient.age_years is None and v.age_years is not None and v.age_years.low < paediatric:
         warnings.append(f"age not given: {name} is a paediatric model "
                         f"({v.age_years} years) and the age could not be checked")
     return warnings

@@ -64,7 +64,7 @@ def docs_login_required(view: Any) -> Any:
                                         '"missing or invalid credentials"}]}', status=401,
                                         content_type="application/json")
                 return redirect_to_login(request.get_full_path())
-        return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+        return view(request, *args, **kwargs)
 
     return wrapper
 
@@ -137,7 +137,7 @@ def require(request: HttpRequest, capability: Capability) -> User:
     user: Any = request.auth  # type: ignore[attr-defined]
     if not user.can(capability):
         raise HttpError(403, f"your role may not {capability.label.lower()}")
-    return user  # type: ignore[no-any-return]
+    return user
 
 
 # Strict types and bounds on every operation's input, after authentication (lib/api_input).

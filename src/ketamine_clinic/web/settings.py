@@ -1,4 +1,7 @@
-"""Django settings: one file, read from the environment through small typed helpers.
+"""Django settings: one file, read from the environment through the helpers of
+``web/env.py``, which refuse a value they cannot read and name the variable (the README
+lists every variable). Importing the settings writes nothing: the data folder and its keys
+are made by the commands that start Django.
 
 Defaults are safe and local: SQLite in a data folder, the app on 127.0.0.1.
 ``DATABASE_URL`` switches to PostgreSQL; ``KETAMINE_CLINIC_ENV=production`` turns on the
@@ -7,65 +10,34 @@ HTTPS-only settings that ``manage.py check --deploy`` asks for.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
 
-
-def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else int(raw)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
+from ketamine_clinic.web.env import (
+    AUDIT_KEY_VAR,
+    SECRET_KEY_VAR,
+    data_dir,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+    key_files,
+    read_key,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DATA_DIR = Path(env_str("KETAMINE_CLINIC_DATA_DIR", str(Path.cwd() / "data"))).resolve()
-PRODUCTION = env_str("KETAMINE_CLINIC_ENV", "local") == "production"
+# Made, with its keys, by the commands (``prepare_data_dir``); importing this writes nothing.
+DATA_DIR = data_dir()
+PRODUCTION = env_choice("KETAMINE_CLINIC_ENV", "local", ("local", "production")) == "production"
 
-
-def _private_data_dir() -> None:
-    """The data folder (database, keys, exports) is readable by the service user only."""
-    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if DATA_DIR.stat().st_uid == os.getuid():
-        DATA_DIR.chmod(0o700)
-
-
-def _key_from(env_name: str, key_file: Path) -> str:
-    """A key from the environment, else one generated once and kept in ``key_file``."""
-    from_env = os.environ.get(env_name)
-    if from_env:
-        return from_env
-    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not key_file.exists():
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(64))
-    return key_file.read_text().strip()
-
-
-_private_data_dir()
-SECRET_KEY = _key_from("KETAMINE_CLINIC_SECRET_KEY", DATA_DIR / "secret_key")
+_keys = key_files(DATA_DIR)
+SECRET_KEY = read_key(SECRET_KEY_VAR, _keys[SECRET_KEY_VAR])
 
 # The audit trail's HMAC key (docs/audit.md). The database never holds it: keep it in the
 # environment or in a file the database's administrator cannot read.
-AUDIT_KEY = _key_from("KETAMINE_CLINIC_AUDIT_KEY", Path(env_str(
-    "KETAMINE_CLINIC_AUDIT_KEY_FILE", str(DATA_DIR / "audit_key")))).encode()
+AUDIT_KEY = read_key(AUDIT_KEY_VAR, _keys[AUDIT_KEY_VAR]).encode()
 # Checkpoints of the chain's head, outside the database (append-only file).
 AUDIT_CHECKPOINTS = Path(env_str("KETAMINE_CLINIC_AUDIT_CHECKPOINTS",
                                  str(DATA_DIR / "audit-checkpoints.log")))
@@ -79,12 +51,13 @@ CHAIN_SEALERS = ["ketamine_clinic.web.audit.services.audit_seal",
                  "ketamine_clinic.web.stock.services.stock_checkpoint"]
 CHAIN_RESTORED = ["ketamine_clinic.web.stock.services.stock_restored"]
 # The worker seals new entries into the chain and writes a checkpoint this often.
-AUDIT_SEAL_SECONDS = env_int("KETAMINE_CLINIC_AUDIT_SEAL_SECONDS", 5)
+AUDIT_SEAL_SECONDS = env_int("KETAMINE_CLINIC_AUDIT_SEAL_SECONDS", 5, minimum=1)
 # Requests without a log-in (questionnaire links, failed log-ins) write at most this many
 # entries per client address per clock hour, and all such addresses together at most the
 # second figure; past either, one entry says that further ones were not recorded.
-AUDIT_ANONYMOUS_PER_ADDRESS_PER_HOUR = env_int("KETAMINE_CLINIC_AUDIT_ANONYMOUS_PER_ADDRESS", 60)
-AUDIT_ANONYMOUS_PER_HOUR = env_int("KETAMINE_CLINIC_AUDIT_ANONYMOUS_PER_HOUR", 2000)
+AUDIT_ANONYMOUS_PER_ADDRESS_PER_HOUR = env_int("KETAMINE_CLINIC_AUDIT_ANONYMOUS_PER_ADDRESS", 60,
+                                               minimum=0)
+AUDIT_ANONYMOUS_PER_HOUR = env_int("KETAMINE_CLINIC_AUDIT_ANONYMOUS_PER_HOUR", 2000, minimum=0)
 DEBUG = env_bool("KETAMINE_CLINIC_DEBUG", False)
 ALLOWED_HOSTS = env_list("KETAMINE_CLINIC_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
@@ -167,7 +140,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or None}
+DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -232,7 +205,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -253,7 +225,7 @@ TASKS = {
 API_TOKEN_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_DAYS", 90)
 API_TOKEN_MAX_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_MAX_DAYS", 365)
 
-# PK/PD work one request may ask for (issue 13, finding 2; docs/api.md). A population run
+# PK/PD work one request may ask for (docs/api.md). A population run
 # of more than PK_SYNC_MAX_WORK patients × times becomes a background job; more than
 # PK_JOB_MAX_WORK is refused.
 PK_MAX_TIMES = env_int("KETAMINE_CLINIC_PK_MAX_TIMES", 2_000)
@@ -278,7 +250,7 @@ SCHEDULING_SLOT_MINUTES = env_int("KETAMINE_CLINIC_SLOT_MINUTES", 15)
 # start with the public address of the app.
 EMAIL_BACKEND = env_str("KETAMINE_CLINIC_EMAIL_BACKEND",
                         "django.core.mail.backends.smtp.EmailBackend"
-                        if os.environ.get("EMAIL_HOST") else
+                        if env_str("EMAIL_HOST", "") else
                         "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -304,5 +276,6 @@ LOGGING = {
     # No query strings (search terms) or tokens (questionnaire links) in any log line.
     "filters": {"redact": {"()": "ketamine_clinic.web.lib.logs.RedactSecrets"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
-    "root": {"handlers": ["console"], "level": env_str("KETAMINE_CLINIC_LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": env_choice(
+        "KETAMINE_CLINIC_LOG_LEVEL", "WARNING", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))},
 }

@@ -3,8 +3,6 @@ another site) and for anonymous visitors."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,18 +12,26 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from ketamine_clinic.web.accounts.models import ApiToken
-from ketamine_clinic.web.accounts.roles import Role
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.documents import services
 from ketamine_clinic.web.documents.consent import consent_for
+from tests.web.access import (
+    ALL,
+    CLINICAL,
+    ROLES,
+    Page,
+    api_call,
+    assert_not_found_and_audited,
+    assert_role_answer,
+    assert_sent_to_log_in,
+    call,
+    denials,
+    page_id,
+)
 
 from .factories import build_finished_session, make_protocol_version
 from .test_consent import SIGNATURE
-
-ALL = frozenset(Role.values)
-CLINICAL = frozenset({"physician", "nurse"})
 
 
 @dataclass
@@ -54,16 +60,8 @@ def consent_post(w: World, user: Any) -> dict[str, Any]:
             "signature_strokes": SIGNATURE, "pad_width": 600, "pad_height": 200}
 
 
-@dataclass(frozen=True)
-class Page:
-    name: str
-    method: str
-    url: Callable[[World], str]
-    allowed: frozenset[str]
-    data: Callable[[World, Any], dict[str, Any]] | None = None
-
-
-PAGES = [
+# Every page is about one patient.
+PAGES: list[Page[World]] = [
     Page("record consent form", "get",
          lambda w: reverse("consent_new", args=[w.cast.ana.pk]) + f"?protocol_version={w.pv2.pk}",
          CLINICAL),
@@ -81,52 +79,36 @@ PAGES = [
 ]
 
 
-def _call(client: Client, page: Page, w: World, user: Any) -> Any:
-    url = page.url(w)
-    if page.method == "get":
-        return client.get(url)
-    return client.post(url, page.data(w, user) if page.data else {})
-
-
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-@pytest.mark.parametrize("role", sorted(Role.values))
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+@pytest.mark.parametrize("role", ROLES)
 def test_each_role_gets_exactly_the_pages_it_is_allowed(world: World, client: Client,
-                                                        page: Page, role: str) -> None:
+                                                        page: Page[World], role: str) -> None:
     user = world.cast.by_role()[role]
     client.force_login(user)
-    response = _call(client, page, world, user)
-    if role in page.allowed:
-        assert response.status_code in (200, 302), response.content[:800]
-    else:
-        assert response.status_code == 403
+    assert_role_answer(call(client, page, world, user), role, page)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_a_user_of_another_site_cannot_reach_the_patients_documents(world: World,
                                                                      client: Client,
-                                                                     page: Page) -> None:
+                                                                     page: Page[World]) -> None:
     oscar = world.cast.oscar  # a Boulder nurse; Ana is at Denver
     client.force_login(oscar)
-    before = AuditEntry.objects.filter(username="oscar", action__endswith="access_denied").count()
-    response = _call(client, page, world, oscar)
+    before = denials("oscar")
+    response = call(client, page, world, oscar)
     if "nurse" in page.allowed:
-        assert response.status_code == 404
-        after = AuditEntry.objects.filter(username="oscar",
-                                          action__endswith="access_denied").count()
-        assert after == before + 1
+        assert_not_found_and_audited(response, "oscar", before)
     else:
         assert response.status_code == 403
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_anonymous_visitors_are_sent_to_log_in(world: World, client: Client,
-                                               page: Page) -> None:
-    response = _call(client, page, world, world.cast.bob)
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+                                               page: Page[World]) -> None:
+    assert_sent_to_log_in(call(client, page, world, world.cast.bob))
 
 
-@pytest.mark.parametrize("role", sorted(Role.values))
+@pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("url", ["/education/", "/education/risks/", "/education/sources/",
                                  "/education/print/"])
 def test_every_role_can_read_the_education_pages(cast: Any, client: Client, role: str,
@@ -141,14 +123,6 @@ def test_oscar_can_read_the_education_pages(cast: Any, client: Client) -> None:
 
 
 # --------------------------------------------------------------------------- API
-
-
-def api_call(client: Client, user: Any, method: str, path: str, body: Any = None) -> Any:
-    _, raw = ApiToken.issue(user)
-    kwargs: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
-    if body is not None:
-        kwargs.update(data=json.dumps(body), content_type="application/json")
-    return getattr(client, method)(f"/api/v1{path}", **kwargs)
 
 
 def endpoints(w: World) -> list[tuple[str, str, Any, frozenset[str], bool]]:
@@ -173,7 +147,7 @@ def _user(w: World, role: str) -> Any:
     return w.cast.oscar if role == "oscar" else w.cast.by_role()[role]
 
 
-@pytest.mark.parametrize("role", sorted(Role.values))
+@pytest.mark.parametrize("role", ROLES)
 def test_every_endpoint_answers_each_role_as_the_role_table_says(world: World, client: Client,
                                                                  role: str) -> None:
     user = _user(world, role)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from ketamine_clinic.clinical import outcomes as core
 from ketamine_clinic.web.audit.models import AuditEntry
-from tests.web.outcomes.conftest import answer, make_patient, make_series
+from tests.web.outcomes.conftest import answer, at, make_patient, make_series
 
 F = core.FollowUp
 
@@ -193,3 +193,70 @@ def test_an_empty_cohort_gives_a_page_without_plots(cast: Any, client: Client) -
     body = response.content.decode()
     assert "data-n-series>0<" in body
     assert 'id="plot-km-diagnosis"' not in body
+
+
+def _report_json(data: Any) -> str:
+    return json.dumps(data.to_dict(), sort_keys=True, default=str)
+
+
+def test_the_array_report_equals_the_exact_report_with_competing_rows(
+        cast: Any, hand_cohort: Any, pv: Any) -> None:
+    """The report read as arrays is the one computed series by series, also where rows
+    compete for one place: two pain scores before one infusion and two at its end (the
+    first before and the last at the end count), two answers for one follow-up day, an
+    answer after an earlier session, a corrected pain score, and a series never started."""
+    from ketamine_clinic.web.outcomes.selectors import (
+        CohortFilters,
+        exact_outcome_report_for,
+        outcome_report_for,
+    )
+    from ketamine_clinic.web.sessions.models import TimelineEntry
+
+    p = make_patient(cast, cast.denver, "DEN-C1", "Cara", "Compete")
+    b = make_series(cast, pv, p, date(2025, 6, 2), [(8, 3), (7, 2), (6, 4)], {2: ["other"]})
+    first, last = b.sessions[0], b.sessions[-1]
+    for session, phase, nrs, hour in ((first, "pre", 9, 8), (first, "pre", 2, 10),
+                                      (last, "end", 1, 12), (last, "end", 5, 15)):
+        TimelineEntry.objects.create(session=session, kind="pain", occurred_at=at(
+            date(2025, 6, 2) + timedelta(days=session.visit_number - 1), hour),
+            payload={"nrs": nrs, "phase": phase}, recorded_by=cast.bob)
+    wrong = TimelineEntry.objects.filter(session=b.sessions[1], kind="pain",
+                                         payload__phase="end").get()
+    TimelineEntry.objects.create(session=b.sessions[1], kind="pain",
+                                 occurred_at=wrong.occurred_at,
+                                 payload={"nrs": 6, "phase": "end"}, recorded_by=cast.bob,
+                                 corrects=wrong, correction_reason="misheard")
+    answer(cast, b, "baseline", 8, mme=40)
+    answer(cast, b, "week1", 3, mme=30, due=date(2025, 6, 12))
+    answer(cast, b, "week1", 6, mme=None, due=date(2025, 6, 11))
+    answer(cast, b, "week2", 7, due=date(2025, 6, 19))
+    answer(cast, b, "day1", 9, session=first)  # after an earlier session: not counted
+    q = make_patient(cast, cast.denver, "DEN-C2", "Nora", "Never")
+    make_series(cast, pv, q, date(2025, 6, 3), [])
+
+    sites = [cast.denver.pk, cast.boulder.pk]
+    fast = outcome_report_for(sites, CohortFilters())
+    exact = exact_outcome_report_for(sites, CohortFilters())
+    assert _report_json(fast) == _report_json(exact)
+    assert (fast.report.relief_by_diagnosis.durations
+            == exact.report.relief_by_diagnosis.durations)
+    for filters in (CohortFilters(diagnosis="crps"), CohortFilters(protocol="alt-protocol"),
+                    CohortFilters(date_from=date(2025, 6, 1))):
+        assert (_report_json(outcome_report_for(sites, filters))
+                == _report_json(exact_outcome_report_for(sites, filters)))
+
+
+@pytest.mark.django_db
+def test_the_array_report_equals_the_exact_report_on_a_synthetic_cohort(cast: Any) -> None:
+    from ketamine_clinic.web.outcomes.cohort_loader import load_synthetic_cohort
+    from ketamine_clinic.web.outcomes.selectors import (
+        CohortFilters,
+        exact_outcome_report_for,
+        outcome_report_for,
+    )
+
+    load_synthetic_cohort(n_patients=25, seed=11, start_date=date(2024, 1, 8),
+                          progress=False, sites=[cast.denver, cast.boulder])
+    sites = [cast.denver.pk, cast.boulder.pk]
+    assert (_report_json(outcome_report_for(sites, CohortFilters()))
+            == _report_json(exact_outcome_report_for(sites, CohortFilters())))

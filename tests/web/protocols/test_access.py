@@ -3,8 +3,6 @@ another site) and for anonymous visitors."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,17 +10,26 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from ketamine_clinic.web.accounts.models import ApiToken
-from ketamine_clinic.web.accounts.roles import Role
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.protocols import services
+from tests.web.access import (
+    ALL,
+    CLINICAL,
+    PHYSICIAN,
+    ROLES,
+    Page,
+    api_call,
+    assert_not_found_and_audited,
+    assert_role_answer,
+    assert_sent_to_log_in,
+    call,
+    denials,
+    page_id,
+)
 
 from .conftest import answers_all_absent, renamed_text
 
-ALL = frozenset(Role.values)
-CLINICAL = frozenset({"physician", "nurse"})
-PHYSICIAN = frozenset({"physician"})
 ADMIN = frozenset({"clinic_admin"})
 
 
@@ -52,99 +59,63 @@ def publish_check(w: World, user: Any) -> dict[str, Any]:
     return {"toml_text": renamed_text(w.v1, version=4), "change_note": "c", "check": "1"}
 
 
-@dataclass(frozen=True)
-class Page:
-    name: str
-    method: str
-    url: Callable[[World], str]
-    allowed: frozenset[str]
-    data: Callable[[World, Any], dict[str, Any]] | None = None
-    patient_scoped: bool = False
-
-
-PAGES = [
-    Page("protocol list", "get", lambda w: reverse("protocol_list"), ALL),
+PAGES: list[Page[World]] = [
+    Page("protocol list", "get", lambda w: reverse("protocol_list"), ALL, scoped=False),
     Page("protocol version", "get",
-         lambda w: reverse("protocol_detail", args=["clinic-standard", 1]), ALL),
+         lambda w: reverse("protocol_detail", args=["clinic-standard", 1]), ALL, scoped=False),
     Page("protocol toml", "get",
-         lambda w: reverse("protocol_toml", args=["clinic-standard", 2]), ALL),
+         lambda w: reverse("protocol_toml", args=["clinic-standard", 2]), ALL, scoped=False),
     Page("compare", "get",
-         lambda w: reverse("protocol_compare") + f"?old={w.v1.pk}&new={w.v2.pk}", ALL),
-    Page("references", "get", lambda w: reverse("protocol_references"), ALL),
-    Page("publish form", "get", lambda w: reverse("protocol_publish"), ADMIN),
-    Page("publish check", "post", lambda w: reverse("protocol_publish"), ADMIN, publish_check),
+         lambda w: reverse("protocol_compare") + f"?old={w.v1.pk}&new={w.v2.pk}", ALL,
+         scoped=False),
+    Page("references", "get", lambda w: reverse("protocol_references"), ALL, scoped=False),
+    Page("publish form", "get", lambda w: reverse("protocol_publish"), ADMIN, scoped=False),
+    Page("publish check", "post", lambda w: reverse("protocol_publish"), ADMIN, publish_check,
+         scoped=False),
     Page("screening form", "get",
-         lambda w: reverse("screening_new", args=[w.cast.ana.pk]), CLINICAL,
-         patient_scoped=True),
+         lambda w: reverse("screening_new", args=[w.cast.ana.pk]), CLINICAL),
     Page("screen", "post", lambda w: reverse("screening_new", args=[w.cast.ana.pk]),
-         CLINICAL, screening_post, patient_scoped=True),
+         CLINICAL, screening_post),
     Page("screenings of a patient", "get",
-         lambda w: reverse("screening_list", args=[w.cast.ana.pk]), ALL, patient_scoped=True),
+         lambda w: reverse("screening_list", args=[w.cast.ana.pk]), ALL),
     Page("screening", "get", lambda w: reverse("screening_detail", args=[w.screening.pk]),
-         ALL, patient_scoped=True),
+         ALL),
     Page("override", "post", lambda w: reverse("screening_override", args=[w.screening.pk]),
-         PHYSICIAN, lambda w, u: {"rule": "interactions", "justification": "checked"},
-         patient_scoped=True),
+         PHYSICIAN, lambda w, u: {"rule": "interactions", "justification": "checked"}),
 ]
 
 
-def _call(client: Client, page: Page, w: World, user: Any) -> Any:
-    url = page.url(w)
-    if page.method == "get":
-        return client.get(url)
-    return client.post(url, page.data(w, user) if page.data else {})
-
-
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-@pytest.mark.parametrize("role", sorted(Role.values))
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+@pytest.mark.parametrize("role", ROLES)
 def test_each_role_gets_exactly_the_pages_it_is_allowed(world: World, client: Client,
-                                                        page: Page, role: str) -> None:
+                                                        page: Page[World], role: str) -> None:
     user = world.cast.by_role()[role]
     client.force_login(user)
-    response = _call(client, page, world, user)
-    if role in page.allowed:
-        assert response.status_code in (200, 302), response.content[:800]
-    else:
-        assert response.status_code == 403
+    assert_role_answer(call(client, page, world, user), role, page)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_a_user_of_another_site_reads_protocols_but_not_the_patients_screenings(
-        world: World, client: Client, page: Page) -> None:
+        world: World, client: Client, page: Page[World]) -> None:
     oscar = world.cast.oscar  # a Boulder nurse; Ana is at Denver
     client.force_login(oscar)
-    before = AuditEntry.objects.filter(username="oscar", action__endswith="access_denied").count()
-    response = _call(client, page, world, oscar)
+    before = denials("oscar")
+    response = call(client, page, world, oscar)
     if "nurse" not in page.allowed:
         assert response.status_code == 403
-    elif page.patient_scoped:
-        assert response.status_code == 404
-        after = AuditEntry.objects.filter(username="oscar",
-                                          action__endswith="access_denied").count()
-        assert after == before + 1
+    elif page.scoped:
+        assert_not_found_and_audited(response, "oscar", before)
     else:
         assert response.status_code == 200
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_anonymous_visitors_are_sent_to_log_in(world: World, client: Client,
-                                               page: Page) -> None:
-    response = _call(client, page, world, world.cast.bob)
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+                                               page: Page[World]) -> None:
+    assert_sent_to_log_in(call(client, page, world, world.cast.bob))
 
 
 # --------------------------------------------------------------------------- API
-
-
-def api_call(client: Client, user: Any, method: str, path: str, body: Any = None) -> Any:
-    kwargs: dict[str, Any] = {}
-    if user is not None:
-        _, raw = ApiToken.issue(user)
-        kwargs["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
-    if body is not None:
-        kwargs.update(data=json.dumps(body), content_type="application/json")
-    return getattr(client, method)(f"/api/v1{path}", **kwargs)
 
 
 def endpoints(w: World) -> list[tuple[str, str, Any, frozenset[str], bool]]:
@@ -165,7 +136,7 @@ def endpoints(w: World) -> list[tuple[str, str, Any, frozenset[str], bool]]:
     ]
 
 
-@pytest.mark.parametrize("role", sorted(Role.values))
+@pytest.mark.parametrize("role", ROLES)
 def test_every_endpoint_answers_each_role_as_the_role_table_says(world: World, client: Client,
                                                                  role: str) -> None:
     user = world.cast.by_role()[role]

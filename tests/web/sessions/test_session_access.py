@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,51 +15,39 @@ from ketamine_clinic.web.accounts.models import ApiToken
 from ketamine_clinic.web.accounts.roles import Role
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
+from tests.web.access import ALL, CLINICAL, ROLES, Page, assert_role_answer, call, page_id
 from tests.web.sessions.conftest import VITALS, Walk, key
-
-ALL = frozenset(Role.values)
-CLINICAL = frozenset({"physician", "nurse"})
-
-
-@dataclass(frozen=True)
-class Page:
-    name: str
-    method: str
-    url: Callable[[Walk], str]
-    allowed: frozenset[str]
-    data: Callable[[Walk], dict[str, Any]] | None = None
-    scoped: bool = True
 
 
 def _alarm(w: Walk) -> Alarm:
     return Alarm.objects.filter(session=w.s).first()  # type: ignore[return-value]
 
 
-PAGES = [
+PAGES: list[Page[Walk]] = [
     Page("board", "get", lambda w: reverse("session_board"), ALL, scoped=False),
     Page("session page", "get", lambda w: reverse("session_detail", args=[w.s.pk]), ALL),
     Page("live region", "get", lambda w: reverse("session_live", args=[w.s.pk]), ALL),
     Page("note", "post", lambda w: reverse("session_observe", args=[w.s.pk, "note"]),
-         CLINICAL, lambda w: {"text": "comfortable", "idempotency_key": key()}),
+         CLINICAL, lambda w, _u: {"text": "comfortable", "idempotency_key": key()}),
     Page("vitals", "post", lambda w: reverse("session_observe", args=[w.s.pk, "vitals"]),
-         CLINICAL, lambda w: {**VITALS, "idempotency_key": key()}),
+         CLINICAL, lambda w, _u: {**VITALS, "idempotency_key": key()}),
     Page("rate", "post", lambda w: reverse("session_rate", args=[w.s.pk]), CLINICAL,
-         lambda w: {"rate": "60 mg/h", "idempotency_key": key()}),
+         lambda w, _u: {"rate": "60 mg/h", "idempotency_key": key()}),
     Page("pause", "post", lambda w: reverse("session_event", args=[w.s.pk, "pause"]),
-         CLINICAL, lambda w: {"idempotency_key": key()}),
+         CLINICAL, lambda w, _u: {"idempotency_key": key()}),
     Page("correct form", "get",
          lambda w: reverse("session_correct", args=[w.s.pk, w.s.entries.first().pk]),
          CLINICAL),
     Page("alarm ack", "post",
          lambda w: reverse("session_alarm_ack", args=[w.s.pk, _alarm(w).pk]), CLINICAL,
-         lambda w: {"response": "seen"}),
+         lambda w, _u: {"response": "seen"}),
     Page("recovery", "post", lambda w: reverse("session_recovery", args=[w.s.pk]), CLINICAL,
-         lambda w: {"score_name": "aldrete_modified_1995", "idempotency_key": key()}),
+         lambda w, _u: {"score_name": "aldrete_modified_1995", "idempotency_key": key()}),
     Page("discharge", "post", lambda w: reverse("session_discharge", args=[w.s.pk]), CLINICAL,
-         lambda w: {"escort_name": "Luis", "idempotency_key": key()}),
+         lambda w, _u: {"escort_name": "Luis", "idempotency_key": key()}),
     Page("discharge check", "post",
          lambda w: reverse("session_discharge_check", args=[w.s.pk]), CLINICAL,
-         lambda w: {"escort_name": "Luis"}),
+         lambda w, _u: {"escort_name": "Luis"}),
 ]
 
 
@@ -71,32 +58,22 @@ def busy(walk: Walk) -> Walk:
     return walk
 
 
-def _call(client: Client, page: Page, w: Walk) -> Any:
-    url = page.url(w)
-    if page.method == "get":
-        return client.get(url)
-    return client.post(url, page.data(w) if page.data else {})
-
-
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-@pytest.mark.parametrize("role", sorted(Role.values))
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+@pytest.mark.parametrize("role", ROLES)
 def test_each_role_gets_exactly_the_session_pages_it_may(busy: Walk, client: Client,
-                                                        page: Page, role: str) -> None:
-    client.force_login(busy.c.cast.by_role()[role])
-    response = _call(client, page, busy)
-    if role in page.allowed:
-        # 400 is a refusal the page explains (e.g. discharge before recovery), not a denial.
-        assert response.status_code in (200, 302, 400), response.content[:300]
-    else:
-        assert response.status_code == 403
+                                                        page: Page[Walk], role: str) -> None:
+    user = busy.c.cast.by_role()[role]
+    client.force_login(user)
+    # 400 is a refusal the page explains (e.g. discharge before recovery), not a denial.
+    assert_role_answer(call(client, page, busy, user), role, page, (200, 302, 400))
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.scoped], ids=lambda p: p.name)
+@pytest.mark.parametrize("page", [p for p in PAGES if p.scoped], ids=page_id)
 def test_a_nurse_of_another_site_sees_no_session_and_the_attempt_is_audited(
-        busy: Walk, client: Client, page: Page) -> None:
+        busy: Walk, client: Client, page: Page[Walk]) -> None:
     before = TimelineEntry.objects.count()
     client.force_login(busy.c.cast.oscar)
-    response = _call(client, page, busy)
+    response = call(client, page, busy, busy.c.cast.oscar)
     assert response.status_code == 404
     assert TimelineEntry.objects.count() == before
     assert AuditEntry.objects.filter(username="oscar",

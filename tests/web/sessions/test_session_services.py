@@ -568,3 +568,21 @@ def test_the_predicted_concentration_comes_from_the_actual_rate_history(walk: Wa
     assert stop.payload["prediction"]["plasma_ng_per_ml_now"] == pytest.approx(
         float(expected), rel=1e-9)
     assert stop.payload["prediction"]["inputs"]["model"]["id"] == "domino"
+
+
+def test_a_vital_sign_set_is_judged_without_gathering_the_days_facts(
+        walk: Walk, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The core reads no consent, screening or test of the day for an observation (issue
+    # 17: a monitor's write should not ask for them each time); a state change still does.
+    from ketamine_clinic.clinical.bedside import decisions
+
+    walk.infusing()
+    assert not decisions.needs_day_facts(decisions.Observe(walk.at(45), "vitals", {}))
+    assert decisions.needs_day_facts(decisions.Pause(walk.at(45), "test"))
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the day's facts were gathered for an observation")
+
+    monkeypatch.setattr(services, "day_facts", refuse)
+    walk.observe("vitals", 45, **{**VITALS, "systolic_bp_mmhg": 190})
+    assert Alarm.objects.filter(session=walk.s, kind="vital_high").count() == 1

@@ -158,3 +158,18 @@ def test_a_population_of_a_model_without_published_variability_needs_omegas(
 
 def test_front_desk_cannot_use_the_pk_api(cast: Any, client: Client) -> None:
     assert _api(client, cast.carol, "/pk/simulate", BODY).status_code == 403
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("0:60", "write the start minute, the end minute and the rate in mg/h"),
+    ("0:sixty:60", "the minutes and the rate must be numbers"),
+])
+def test_a_badly_written_segment_is_explained_in_words(text: str, says: str) -> None:
+    from ketamine_clinic.errors import UsageError
+    from ketamine_clinic.web.simulation.forms import parse_boluses, parse_segments
+
+    with pytest.raises(UsageError, match=says) as caught:
+        parse_segments(text)
+    assert "_MIN" not in str(caught.value)
+    with pytest.raises(UsageError, match="write the minute and the dose in mg"):
+        parse_boluses("30")

@@ -529,10 +529,15 @@ def test_a_restore_line_puts_the_checkpoints_back_to_the_restored_head(
 
 
 def test_late_entries_are_flagged(stock: Stock, walk: Walk) -> None:
-    open_day(stock)
+    drawn_at = timezone.now() - timedelta(hours=3)
+    # The day is opened just before the draw (three hours ago may be yesterday there).
+    counted = {v.pk: v.balance_mg / v.lot.product.strength_mg_per_ml for v in stock.vials}
+    opening = services.stock_count(actor=stock.actor(stock.cast.bob), site=stock.cast.denver,
+                                   moment="opening", counted_ml=counted,
+                                   occurred_at=drawn_at - timedelta(minutes=1))
+    assert opening.pk
     late = services.stock_draw(actor=stock.actor(stock.cast.bob), session=walk.s,
-                               container=stock.vials[0], volume_ml="2",
-                               occurred_at=timezone.now() - timedelta(hours=3))
+                               container=stock.vials[0], volume_ml="2", occurred_at=drawn_at)
     assert late.late
 
 

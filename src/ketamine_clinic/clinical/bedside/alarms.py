@@ -10,7 +10,6 @@ entry), so the worst readings alarm instead of being lost.
 from __future__ import annotations
 
 from datetime import datetime
-from fractions import Fraction
 from functools import cache
 
 from ketamine_clinic.clinical import monitoring as mon
@@ -152,7 +151,7 @@ def watch(view: SessionView) -> tuple[NewAlarm, ...]:
                 continue
             per_kg = limit.quantity.endswith("per_kg")
             given = view.totals.total_mg / (view.order.weight_kg if per_kg else 1)
-            if given < Fraction(str(limit.upper)):
+            if given < limit.upper:
                 continue
             unit = "mg/kg" if per_kg else "mg"
             out.append(NewAlarm(

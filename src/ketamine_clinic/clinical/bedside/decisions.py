@@ -190,6 +190,14 @@ class _Refuse(Exception):
         self.refused = Refused(tuple(reasons), field, acceptance, codes)
 
 
+def needs_day_facts(command: Command) -> bool:
+    """Whether judging ``command`` reads the patient's facts of the day (consent, screening,
+    tests, allergies, the series' earlier sessions). An observation reads none of them,
+    only the clinic's time zone, so that a vital-sign set from a monitor does not make the
+    shell gather them again on every write."""
+    return not isinstance(command, Observe)
+
+
 def decide(view: SessionView, command: Command) -> Accepted | Refused:
     """Judge ``command`` against ``view`` (see the module docstring)."""
     try:

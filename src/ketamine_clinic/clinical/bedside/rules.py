@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from ketamine_clinic.clinical import scales
 from ketamine_clinic.clinical.dosing import DosingRules, rules_from_protocol
 from ketamine_clinic.clinical.limits import Limit
 from ketamine_clinic.clinical.monitoring import SESSION_LIMIT_QUANTITIES, VitalThreshold
@@ -113,7 +114,8 @@ def session_rules_from_protocol(protocol: Protocol) -> SessionRules:
         # CADSS-6 is the dissociation form the session charts; a titration target on
         # another dissociation scale would name it.
         dissociation_scale=(target.scale if target is not None
-                            and target.scale.startswith("cadss") else "cadss6"),
+                            and target.scale.startswith("cadss")
+                            else scales.BEDSIDE_DISSOCIATION_SCALE),
         titration_target=target,
         premedication_required=bool(protocol.premedications),
         pregnancy_rule=pregnancy,

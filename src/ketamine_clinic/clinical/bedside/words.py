@@ -100,7 +100,8 @@ QUANTITY_WORDS: dict[str, tuple[str, str]] = {
 }
 
 
-def limit(quantity: str, kind: str, lower: float | None, upper: float | None) -> str:
+def limit(quantity: str, kind: str, lower: Fraction | float | None,
+          upper: Fraction | float | None) -> str:
     """``"session total ≤ 400 mg (soft limit)"``."""
     label, unit = QUANTITY_WORDS.get(quantity, (quantity.replace("_", " "), ""))
     places = 2 if "per_kg" in quantity else 1

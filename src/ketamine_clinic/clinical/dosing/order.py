@@ -34,7 +34,6 @@ from ketamine_clinic.clinical.units import (
     Rate,
     RateForms,
     dose_mg,
-    exact,
     h_from_min,
     min_from_h,
     rate_forms,
@@ -389,29 +388,13 @@ def order_limits(order: OrderCheck) -> tuple[Limit, ...]:
     )
     kind = g.order_deviation_kind
     top = order.maximum.rate_mg_per_h
-    limits = [Limit("rate_mg_per_h", kind, None, _float_at_least(top), source)]
+    limits = [Limit("rate_mg_per_h", kind, None, top, source)]
     if len(order.table) > 1:
         step = order.table[1].forms.rate_mg_per_h - order.table[0].forms.rate_mg_per_h
         interval = order.plan.min_step_interval_min
-        limits.append(Limit("titration_step_mg_per_h", kind, None, _float_at_least(step), source))
-        limits.append(Limit("titration_interval_min", kind, _float_at_most(interval), None, source))
+        limits.append(Limit("titration_step_mg_per_h", kind, None, step, source))
+        limits.append(Limit("titration_interval_min", kind, interval, None, source))
     return tuple(limits)
-
-
-def _float_at_least(x: Fraction) -> float:
-    """The float nearest ``x`` that, read back as a decimal, is not below ``x``.
-
-    Limit bounds are floats; an exact order value such as 200/3 mg/h must stay within
-    the bound made from it, so the bound is rounded outwards.
-    """
-    f = float(x)
-    return f if exact(f, field="bound") >= x else math.nextafter(f, math.inf)
-
-
-def _float_at_most(x: Fraction) -> float:
-    """The float nearest ``x`` that, read back as a decimal, is not above ``x``."""
-    f = float(x)
-    return f if exact(f, field="bound") <= x else math.nextafter(f, -math.inf)
 
 
 # --------------------------------------------------------------------------- double check

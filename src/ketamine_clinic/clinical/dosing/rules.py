@@ -168,8 +168,8 @@ def _limit_dict(limit: Limit) -> dict[str, Any]:
     return {
         "quantity": limit.quantity,
         "kind": limit.kind.value,
-        "lower": limit.lower,
-        "upper": limit.upper,
+        "lower": None if limit.lower is None else to_float(limit.lower),
+        "upper": None if limit.upper is None else to_float(limit.upper),
         "source": limit.source,
     }
 

@@ -125,6 +125,12 @@ def ideal_body_weight_kg(height_cm: Fraction, sex: str) -> Fraction:
     -----
     IBW = base_kg(sex) + kg_per_in × (height_in − 60); below 60 in the line is extrapolated.
     Coefficients and source: ``reference/body_weight.toml`` (Devine 1974).
+
+    Examples
+    --------
+    >>> from fractions import Fraction
+    >>> round(float(ideal_body_weight_kg(Fraction(180), "male")), 1)
+    75.0
     """
     data = _body_weight_data()
     check_plausible("height_cm", float(height_cm), field="height_cm")

@@ -129,7 +129,7 @@ def check_session_limits(
         check = evaluate_limit(limit, projected / scale)
         reached_at = None
         if limit.upper is not None and rate > 0:
-            upper_mg = units.exact(limit.upper, field=f"limits.{limit.quantity}.upper") * scale
+            upper_mg = limit.upper * scale
             if current.total_mg < upper_mg:
                 reached_at = now + units.timedelta_from_h((upper_mg - current.total_mg) / rate)
         findings.append(LimitFinding(check, reached_at))

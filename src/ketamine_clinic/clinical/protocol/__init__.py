@@ -13,16 +13,13 @@ are :class:`~ketamine_clinic.errors.UsageError` whose field is ``"<origin>:<key 
 Modules
 -------
 :mod:`.model` (the loaded protocol as frozen dataclasses), :mod:`.sources` (reference keys,
-condition vocabulary, what a source must say), :mod:`.load` (the loader and the shipped
-versions), :mod:`.rows` (flat rows and diffs). Callers import from this package.
+condition vocabulary, what a source must say), :mod:`.format` (the file format as typed
+msgspec Structs, its JSON Schema), :mod:`.shape` (msgspec's errors in the author's terms),
+:mod:`.load` (the loader), :mod:`.shipped` (the shipped versions), :mod:`.rows` (flat rows
+and diffs). Callers import from this package.
 """
 
-from ketamine_clinic.clinical.protocol.load import (
-    FORMAT,
-    load_protocol,
-    load_protocol_text,
-    shipped_protocols,
-)
+from ketamine_clinic.clinical.protocol.load import FORMAT, load_protocol_text
 from ketamine_clinic.clinical.protocol.model import (
     TEST_KINDS,
     Choice,
@@ -56,6 +53,7 @@ from ketamine_clinic.clinical.protocol.rows import (
     protocol_diff,
     protocol_rows,
 )
+from ketamine_clinic.clinical.protocol.shipped import load_protocol, shipped_protocols
 from ketamine_clinic.clinical.protocol.sources import (
     condition_vocabulary,
     references,

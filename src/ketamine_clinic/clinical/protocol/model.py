@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ketamine_clinic.clinical.limits import Limit
 from ketamine_clinic.clinical.monitoring import VitalThreshold
@@ -291,7 +291,8 @@ class Recovery:
         return tuple(p.strip() for p in self.back_to_baseline.value.split(",") if p.strip())
 
 
-TEST_KINDS = ("ecg", "liver_function_tests")
+TestKind = Literal["ecg", "liver_function_tests"]
+TEST_KINDS: tuple[str, ...] = get_args(TestKind)
 
 
 @dataclass(frozen=True, slots=True)

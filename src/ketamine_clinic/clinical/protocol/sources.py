@@ -51,7 +51,11 @@ _POLICY_PREFIX = "clinic policy (set by "
 
 
 def source_keys(source: str) -> tuple[str, ...]:
-    """The reference keys a source string cites, in order, without repeats."""
+    """The reference keys a source string cites, in order, without repeats.
+
+    >>> source_keys("S2 (infusion 0.5-2 mg/kg/h), informed by S9 and S2")
+    ('S2', 'S9')
+    """
     return tuple(dict.fromkeys(_KEY_RE.findall(source)))
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -38,7 +39,8 @@ class User(AbstractUser):
     # password first (web/staff/middleware.py).
     must_change_password = models.BooleanField(default=False)
 
-    objects = CheckedUserManager()  # update() and bulk_create() checked as saves are
+    # update() and bulk_create() checked as saves are
+    objects: ClassVar[CheckedUserManager] = CheckedUserManager()
 
     class Meta:
         ordering = ["last_name", "first_name"]

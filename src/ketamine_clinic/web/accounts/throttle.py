@@ -35,7 +35,7 @@ def _address_locked(request: Any) -> bool:
     return address_failures(ip) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT
 
 
-class AddressThrottledHandler(AxesDatabaseHandler):  # type: ignore[misc]
+class AddressThrottledHandler(AxesDatabaseHandler):
     def is_locked(self, request: Any, credentials: dict[str, Any] | None = None) -> bool:
         return bool(super().is_locked(request, credentials)) or _address_locked(request)
 

@@ -7,11 +7,12 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.tokens import (
     token_issue,
     token_revoke,
@@ -30,20 +31,20 @@ class TokenForm(forms.Form):
 
 
 @login_required
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthedHttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     raw = ""
     if request.method == "POST" and form.is_valid():
         try:
             _token, raw = token_issue(actor=Actor.from_request(request),
-                                     user=request.user,  # type: ignore[arg-type]
+                                     user=request.user,
                                      label=form.cleaned_data["label"],
                                      days=form.cleaned_data["days"])
         except UsageError as exc:
             form_error(form, exc)
         else:
             form = TokenForm()
-    tokens = [(t, token_status(t)) for t in tokens_visible_to(request.user)]  # type: ignore[arg-type]
+    tokens = [(t, token_status(t)) for t in tokens_visible_to(request.user)]
     response = render(request, "accounts/tokens.html",
                       {"form": form, "raw": raw, "tokens": tokens},
                       status=400 if request.method == "POST" and not raw else 200)
@@ -53,8 +54,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
-    token = tokens_visible_to(request.user).filter(pk=token_id).first()  # type: ignore[arg-type]
+def token_revoke_view(request: AuthedHttpRequest, token_id: int) -> HttpResponse:
+    token = tokens_visible_to(request.user).filter(pk=token_id).first()
     if token is None:
         raise Http404("No such token")
     try:

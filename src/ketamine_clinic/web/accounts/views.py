@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.vendor import plotly_source
@@ -15,14 +19,14 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
-    def form_valid(self, form):  # type: ignore[no-untyped-def]
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
         audit_record(actor=Actor.from_request(self.request), action=AuditAction.AUTH_LOGIN)
         return response
 
 
 class LogoutView(auth_views.LogoutView):
-    def post(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated:
             audit_record(actor=Actor.from_request(request), action=AuditAction.AUTH_LOGOUT)
         return super().post(request, *args, **kwargs)
@@ -30,8 +34,8 @@ class LogoutView(auth_views.LogoutView):
 
 @require_GET
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"sites": request.user.sites.all()})  # type: ignore[union-attr]
+def home(request: AuthedHttpRequest) -> HttpResponse:
+    return render(request, "home.html", {"sites": request.user.sites.all()})
 
 
 @require_GET

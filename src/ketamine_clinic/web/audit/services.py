@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
+from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.audit import anchor
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.chain import (
@@ -46,6 +49,10 @@ SEAL_BATCH = 5000
 ANONYMOUS_ROLE = "anonymous"
 
 
+class SignedInUserRequired(UsageError):
+    """A service that records who did something was called without a signed-in user."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who did something, from where: taken from a request or given by a command."""
@@ -63,6 +70,19 @@ class Actor:
         """The same person acting at the site ``site_code`` (the site an entry is filed under)."""
         return replace(self, site_code=site_code)
 
+    def require_user(self) -> User:
+        """The signed-in staff member, for a record that names who wrote it.
+
+        A command or the worker acts without one (``user=None``): a service that stores a
+        person in a required column refuses such an actor instead of failing in the
+        database.
+        """
+        if self.user is None:
+            raise SignedInUserRequired(
+                "user", "this is recorded under a staff member's name: sign in (or, from a "
+                        "command, act as a named user) and try again")
+        return self.user
+
     @property
     def anonymous(self) -> bool:
         """A request from the network without a log-in (not a command or the worker)."""
@@ -73,6 +93,17 @@ class Actor:
         except ValueError:
             return False
         return True
+
+
+def audit_key() -> bytes:
+    """The HMAC key of the trail; refuses to work without one (an empty key would seal
+    entries that anyone can forge)."""
+    key: bytes = settings.AUDIT_KEY
+    if not key:
+        raise ImproperlyConfigured(
+            "No audit key: set KETAMINE_CLINIC_AUDIT_KEY, or start the app once through a "
+            "ketamine-clinic command (migrate, serve, demo), which makes the key file")
+    return key
 
 
 def client_address(request: HttpRequest) -> str:
@@ -147,7 +178,7 @@ def audit_record(
         client_address=actor.client_address,
         detail=_json_safe(detail or {}),
     )
-    entry.mac = entry_mac(settings.AUDIT_KEY, entry.chain_content())
+    entry.mac = entry_mac(audit_key(), entry.chain_content())
     entry.save()
     return entry
 
@@ -167,7 +198,7 @@ def audit_seal(*, everything: bool = False, checkpoint: bool = True) -> SealRepo
     sealed something, a checkpoint of the new head goes to the checkpoint file.
     ``everything`` looks at the whole trail instead of the new and the recent entries.
     """
-    key = settings.AUDIT_KEY
+    key = audit_key()
     sealed_total = 0
     while True:
         with transaction.atomic():
@@ -222,14 +253,14 @@ def _checkpoint_problems(read: anchor.AnchorRead, seen: dict[int, str],
 
 def audit_verify() -> VerifyReport:
     """Check every entry's MAC, every link, the head, the checkpoints and the triggers."""
-    key = settings.AUDIT_KEY
+    key = audit_key()
     read = anchor.read(settings.AUDIT_CHECKPOINTS, key)
     wanted = {cp.seq for cp in read.checkpoints}
     seen: dict[int, str] = {}
     last_seq = 0
     sealed = 0
 
-    def stream():  # type: ignore[no-untyped-def]
+    def stream() -> Iterator[dict[str, object]]:
         nonlocal last_seq, sealed
         links = AuditLink.objects.select_related("entry").order_by("seq")
         for link in links.iterator(chunk_size=2000):

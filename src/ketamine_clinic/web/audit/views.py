@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.selectors import visible_entries
@@ -16,8 +17,8 @@ FILTERS = ("username", "action", "object_type", "object_id", "site_code")
 
 
 @capability_required(Capability.VIEW_AUDIT)
-def audit_list(request: HttpRequest) -> HttpResponse:
-    qs = visible_entries(request.user).select_related("link").order_by("-id")  # type: ignore[arg-type]
+def audit_list(request: AuthedHttpRequest) -> HttpResponse:
+    qs = visible_entries(request.user).select_related("link").order_by("-id")
     applied: dict[str, str] = {}
     for name in FILTERS:
         value = request.GET.get(name, "").strip()

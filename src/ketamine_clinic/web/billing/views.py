@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
@@ -21,9 +23,9 @@ CSV_COLUMNS = ("section", "code", "description", "units", "quantity", "ndc", "ti
                "detail")
 
 
-def _summary(request: HttpRequest, session_id: int, action: AuditAction) -> Any:
+def _summary(request: AuthedHttpRequest, session_id: int, action: AuditAction) -> Any:
     """The session (if the user may see it), its summary and inputs; the read audited."""
-    session = session_get_for(request.user, session_id, Actor.from_request(request))  # type: ignore[arg-type]
+    session = session_get_for(request.user, session_id, Actor.from_request(request))
     summary, inputs = billing_summary(session)
     audit_record(actor=Actor.from_request(request, session.site.code), action=action,
                  object_type="session", object_id=session.pk,
@@ -32,14 +34,14 @@ def _summary(request: HttpRequest, session_id: int, action: AuditAction) -> Any:
 
 
 @capability_required(Capability.VIEW_BILLING)
-def billing_page(request: HttpRequest, session_id: int) -> HttpResponse:
+def billing_page(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     session, summary, inputs = _summary(request, session_id, AuditAction.BILLING_VIEW)
     return render(request, "billing/summary.html", {"session": session, "s": summary,
                                                     "inputs": inputs})
 
 
 @capability_required(Capability.VIEW_BILLING)
-def billing_csv(request: HttpRequest, session_id: int) -> HttpResponse:
+def billing_csv(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     session, summary, inputs = _summary(request, session_id, AuditAction.BILLING_CSV)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (f'attachment; filename="billing-session-'
@@ -49,8 +51,8 @@ def billing_csv(request: HttpRequest, session_id: int) -> HttpResponse:
 
     tz = ZoneInfo(session.site.time_zone)
 
-    def local(at: object) -> str:
-        return timezone.localtime(at, tz).isoformat(timespec="minutes") if at else ""  # type: ignore[arg-type]
+    def local(at: datetime | None) -> str:
+        return timezone.localtime(at, tz).isoformat(timespec="minutes") if at else ""
 
     w.writerow(("infusion", "", "infusion start", "", "", "", local(summary.infusion_started_at),
                 ""))

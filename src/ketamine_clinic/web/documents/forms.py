@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from ketamine_clinic.web.lib.forms import choice_field
 from ketamine_clinic.web.protocols.models import Consent
 
 
@@ -30,7 +31,7 @@ class ConsentForm(forms.Form):
 
     def __init__(self, *args: Any, clinicians: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["explained_by"].choices = [  # type: ignore[attr-defined]
+        choice_field(self, "explained_by").choices = [
             (str(u.pk), u.display_name) for u in clinicians]
 
 

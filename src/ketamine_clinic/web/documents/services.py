@@ -112,7 +112,8 @@ def consent_withdraw(*, actor: Actor, consent: Consent, reason: str,
             raise UsageError("reason", "a newer consent for this protocol version replaced "
                              "this one; withdraw that one")
         withdrawal = ConsentWithdrawal.objects.create(
-            consent=locked, reason=reason, withdrawn_at=withdrawn_at, recorded_by=actor.user)
+            consent=locked, reason=reason, withdrawn_at=withdrawn_at,
+            recorded_by=actor.require_user())
         audit_record(actor=actor.at(consent.patient.site.code), action=AuditAction.CONSENT_WITHDRAW,
                      object_type="consent", object_id=consent.pk,
                      detail={"patient": consent.patient_id, "reason": reason})

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
 from ketamine_clinic.web.audit.actions import AuditAction
@@ -83,8 +84,8 @@ def education_sources(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- consent
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id,  # type: ignore[arg-type]
+def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
+    return patient_get_for(request.user, patient_id,
                            Actor.from_request(request))
 
 
@@ -102,7 +103,7 @@ def _protocol_version(value: Any) -> ProtocolVersion | None:
 
 
 @capability_required(Capability.RECORD_CONSENT)
-def consent_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def consent_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     actor = Actor.from_request(request, patient.site.code)
     source = request.POST if request.method == "POST" else request.GET
@@ -162,7 +163,8 @@ def consent_new(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
-def consent_print(request: HttpRequest, patient_id: int, protocol_version_id: int) -> HttpResponse:
+def consent_print(request: AuthedHttpRequest, patient_id: int,
+                  protocol_version_id: int) -> HttpResponse:
     """The consent document with the patient's name and lines to sign on paper."""
     patient = _patient(request, patient_id)
     pv = _protocol_version(protocol_version_id)
@@ -182,8 +184,8 @@ def consent_print(request: HttpRequest, patient_id: int, protocol_version_id: in
 
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
-def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
-    consent = selectors.consent_get_for(request.user, consent_id,  # type: ignore[arg-type]
+def consent_detail(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
+    consent = selectors.consent_get_for(request.user, consent_id,
                                         Actor.from_request(request))
     patient = consent.patient
     audit_record(actor=Actor.from_request(request, patient.site.code),
@@ -207,8 +209,8 @@ def consent_detail(request: HttpRequest, consent_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.RECORD_CONSENT)
-def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
-    consent = selectors.consent_get_for(request.user, consent_id,  # type: ignore[arg-type]
+def consent_withdraw(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
+    consent = selectors.consent_get_for(request.user, consent_id,
                                         Actor.from_request(request))
     form = WithdrawForm(request.POST)
     if form.is_valid():
@@ -224,7 +226,7 @@ def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
     return redirect("consent_detail", consent_id=consent.pk)
 
 
-def consent_panel(request: HttpRequest, patient: Patient) -> str:
+def consent_panel(request: AuthedHttpRequest, patient: Patient) -> str:
     """The patient page's consent section."""
     consents = list(protocol_selectors.consents_of(patient))
     in_force = protocol_selectors.consents_in_force(consents)
@@ -237,8 +239,8 @@ def consent_panel(request: HttpRequest, patient: Patient) -> str:
 # --------------------------------------------------------------------------- instructions
 
 
-def _sheet(request: HttpRequest, session_id: int, action: AuditAction) -> Any:
-    session = selectors.session_get_for(request.user, session_id,  # type: ignore[arg-type]
+def _sheet(request: AuthedHttpRequest, session_id: int, action: AuditAction) -> Any:
+    session = selectors.session_get_for(request.user, session_id,
                                         Actor.from_request(request))
     summary = selectors.session_summary(session)
     sheet = instruction_sheet(summary)
@@ -251,7 +253,7 @@ def _sheet(request: HttpRequest, session_id: int, action: AuditAction) -> Any:
 
 @require_GET
 @capability_required(Capability.DISCHARGE_PATIENT)
-def session_instructions(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_instructions(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     sheet = _sheet(request, session_id, AuditAction.DISCHARGE_INSTRUCTIONS_VIEW)
     return render(request, "documents/instructions.html",
                   {"sheet": sheet, "patient": sheet.summary.session.patient})
@@ -259,8 +261,7 @@ def session_instructions(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @require_GET
 @capability_required(Capability.DISCHARGE_PATIENT)
-def session_instructions_pdf(request: HttpRequest, session_id: int) -> HttpResponse:
-    # WeasyPrint (and its fonts) loads only when a PDF is made.
+def session_instructions_pdf(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     from weasyprint import HTML
 
     sheet = _sheet(request, session_id, AuditAction.DISCHARGE_INSTRUCTIONS_PDF)

@@ -58,5 +58,5 @@ def caller_of(request: HttpRequest) -> Caller:
         return Caller(user=token.user, token=token)
     user = request.user
     if user.is_authenticated and user.is_active:
-        return Caller(user=user, token=None)  # type: ignore[arg-type]
+        return Caller(user=user, token=None)
     raise NotAuthenticated("log in, or send 'Authorization: Bearer <token>'")

@@ -12,17 +12,17 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.discharge import get_score_definition
-from ketamine_clinic.clinical.scales import get_scale
+from ketamine_clinic.clinical.scales import BEDSIDE_DISSOCIATION_SCALE, get_scale
 from ketamine_clinic.web.fhir import terminology as T
 from ketamine_clinic.web.fhir.chart import WITHDRAWN, Chart, ChartEntry, MedicationGiven, Segment
 
@@ -42,7 +42,7 @@ def validated(resource: Json) -> Resource:
     from fhir.resources.R4B import get_fhir_model_class  # imported on first use: start-up
 
     cls = get_fhir_model_class(resource["resourceType"])
-    return cls.model_validate(resource)  # type: ignore[no-any-return]
+    return cast("Resource", cls.model_validate(resource))  # every resourceType is a Resource
 
 
 def to_json(model: Resource) -> str:
@@ -81,7 +81,7 @@ def zone(site: Any) -> ZoneInfo:
     return ZoneInfo(site.time_zone)
 
 
-def instant(at: datetime, tz: ZoneInfo) -> str:
+def instant(at: datetime, tz: tzinfo) -> str:
     """An instant with the site's offset, to the second (FHIR instants need seconds)."""
     text = at.astimezone(tz).isoformat(timespec="seconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text  # as the model writes UTC
@@ -291,14 +291,27 @@ def measurement_observation(m: Any, site: Any) -> Json | None:
     return d
 
 
+class _ObservationCommon(TypedDict):
+    """What every observation of one charted set shares."""
+
+    status: str
+    patient_id: int
+    at: datetime
+    tz: ZoneInfo
+    last_updated: datetime
+    performer_id: int | None
+    encounter_id: int | None
+
+
 def vitals_observations(c: ChartEntry, *, patient_id: int, session_id: int,
                         tz: ZoneInfo) -> list[Json]:
     """One Observation per vital sign of a charted set (blood pressure as the panel)."""
     out = []
     p = c.payload
-    common = {"status": c.status, "patient_id": patient_id, "at": c.at, "tz": tz,
-              "last_updated": c.recorded_at, "performer_id": c.recorded_by_id,
-              "encounter_id": session_id}
+    common: _ObservationCommon = {
+        "status": c.status, "patient_id": patient_id, "at": c.at, "tz": tz,
+        "last_updated": c.recorded_at, "performer_id": c.recorded_by_id,
+        "encounter_id": session_id}
     vitals = T.section("vital")
     bp = vitals["blood_pressure"]
     if p.get(bp["systolic_field"]) is not None and p.get(bp["diastolic_field"]) is not None:
@@ -342,14 +355,15 @@ def score_observation(c: ChartEntry, *, patient_id: int, session_id: int,
     p = c.payload
     components: list[Json] = []
     if c.kind in ("pain", "sedation", "dissociation"):
-        scale = get_scale({"pain": "pain_nrs"}.get(c.kind) or p.get("scale", "cadss6"))
+        scale = get_scale({"pain": "pain_nrs"}.get(c.kind)
+                          or p.get("scale", BEDSIDE_DISSOCIATION_SCALE))
         text = f"{scale.short}: {scale.name}"
         if scale.loinc:
             code = {"coding": [_loinc(scale.loinc, scale.name)], "text": text}
         else:
             code = {"coding": [{"system": T.system("local_scale"), "code": scale.key,
                                 "display": scale.name}], "text": text}
-        value = p["nrs"] if c.kind == "pain" else p.get("score", p.get("total"))
+        value: Any = p["nrs"] if c.kind == "pain" else p.get("score", p.get("total"))
         if c.kind == "dissociation":
             components = [
                 {"code": {"coding": [{"system": T.system("local_scale"),
@@ -387,11 +401,10 @@ def chart_observations(chart: Chart) -> list[Json]:
     tz = zone(s.site)
     out: list[Json] = []
     for c in chart.observations:
-        kw = {"patient_id": s.patient_id, "session_id": s.pk, "tz": tz}
         if c.kind == "vitals":
-            out.extend(vitals_observations(c, **kw))  # type: ignore[arg-type]
+            out.extend(vitals_observations(c, patient_id=s.patient_id, session_id=s.pk, tz=tz))
         else:
-            out.append(score_observation(c, **kw))  # type: ignore[arg-type]
+            out.append(score_observation(c, patient_id=s.patient_id, session_id=s.pk, tz=tz))
     return out
 
 

@@ -192,7 +192,7 @@ class Batch:
             return int(res["id"])
         if res["resourceType"] == "Provenance":
             return self._provenance_patient(res)
-        subject = res.get("subject") or res.get("patient")
+        subject: Json = res.get("subject") or res["patient"]
         return int(subject["reference"].split("/")[1])
 
     def _provenance_patient(self, res: Json) -> int:

@@ -1,4 +1,4 @@
-"""Strict, bounded input for every API operation (issue 13, findings 9 and 10).
+"""Strict, bounded input for every API operation.
 
 django-ninja validates a request with pydantic in lax mode: ``"date_of_birth": 0`` becomes
 1970-01-01, ``"5"`` an integer, ``1e400`` infinity. :func:`strict_input` is an API-wide

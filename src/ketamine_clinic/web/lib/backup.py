@@ -156,6 +156,6 @@ def restore(path: Path) -> int:
     seq, hash_ = (head.seq, head.hash) if head else (0, "")
     anchor.append(settings.AUDIT_CHECKPOINTS, settings.AUDIT_KEY, seq=seq, hash_=hash_,
                   kind="restore")
-    for path in settings.CHAIN_RESTORED:  # the other chains (the stock ledger) say so too
-        import_string(path)()
+    for hook in settings.CHAIN_RESTORED:  # the other chains (the stock ledger) say so too
+        import_string(hook)()
     return seq

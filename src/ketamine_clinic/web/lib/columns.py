@@ -1,4 +1,4 @@
-"""Values checked against their columns before a row is written (issue 13, finding 9).
+"""Values checked against their columns before a row is written.
 
 PostgreSQL refuses a string longer than its ``varchar``, a NUL character in text or JSON,
 an integer beyond its column and a decimal beyond its precision, with a database error (a

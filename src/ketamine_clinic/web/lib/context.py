@@ -14,7 +14,7 @@ def clinic(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     caps: set[str] = set()
     if user.is_authenticated:
-        caps = {c.value for c in Capability if user.can(c)}  # type: ignore[union-attr]
+        caps = {c.value for c in Capability if user.can(c)}
 
 
     nav = [

@@ -8,8 +8,9 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 
 View = Callable[..., HttpResponse]
@@ -21,8 +22,8 @@ def capability_required(capability: Capability) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.can(capability):  # type: ignore[union-attr]
+        def wrapper(request: AuthedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.can(capability):
                 raise PermissionDenied(f"Your role may not {capability.label.lower()}.")
             return view(request, *args, **kwargs)
 

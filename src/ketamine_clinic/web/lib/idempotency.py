@@ -1,4 +1,4 @@
-"""Idempotency keys tied to their client, endpoint and request (issue 13, finding 11).
+"""Idempotency keys tied to their client, endpoint and request.
 
 API writes carry an ``idempotency_key`` in their body so that a retried request records
 nothing twice. On its own, a service only knew the key: the same key with a different body

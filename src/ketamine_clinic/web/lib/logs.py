@@ -1,4 +1,4 @@
-"""Logs without patient data or secrets (issue 13, item 13).
+"""Logs without patient data or secrets.
 
 Search terms (a name, a date of birth) travel in query strings and the patient's
 questionnaire token in the path (``/q/<token>/``). The access log therefore records the
@@ -30,7 +30,7 @@ def redact(text: str) -> str:
     return _TOKEN.sub(REDACTED, text)
 
 
-class RedactingLogger(Logger):  # type: ignore[misc]
+class RedactingLogger(Logger):
     """gunicorn's logger, with the request line, path, query and referrer redacted."""
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any

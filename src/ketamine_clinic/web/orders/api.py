@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from fractions import Fraction
 from typing import Any
 
 from django.http import Http404, HttpRequest
@@ -106,6 +107,7 @@ def dose_check(request: HttpRequest, payload: DoseCheckIn) -> Any:
                           height_cm=height, sex=payload.sex or None),
         basis=rules.weight_basis, max_age_days=rules.max_weight_age_days, on=today,
         obesity_threshold_ratio=rules.obesity_threshold_ratio)
+    duration_h: Fraction | None
     if payload.duration:
         duration_h = parse_duration_h(payload.duration, field="duration")
     else:

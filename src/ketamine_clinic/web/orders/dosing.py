@@ -10,6 +10,7 @@ every rate change of a signed order, so the session applies the same limits as t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
@@ -137,7 +138,7 @@ class OrderRateRules:
     planned_duration_h: Fraction
     check: OrderCheck
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Any]:
         """``rules, extra_limits = order_rate_rules(order)`` also works."""
         return iter((self.rules, self.extra_limits))
 

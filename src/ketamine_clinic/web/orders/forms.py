@@ -13,6 +13,7 @@ from ketamine_clinic.clinical.limit_checks import override_reasons
 from ketamine_clinic.clinical.order_defaults import default_maximum
 from ketamine_clinic.clinical.protocol import Protocol
 from ketamine_clinic.clinical.units import to_float
+from ketamine_clinic.web.lib.forms import choice_field
 
 
 def _n(value: Any) -> str:
@@ -55,14 +56,14 @@ class OrderForm(forms.Form):
         capped = max_text != f"{_n(d.max_rate.value)} {unit}"
         if not capped:
             max_text = f"{_n(suggested.rate)} {unit}"
-        self.fields["vial_strength_mg_per_ml"].choices = [  # type: ignore[attr-defined]
+        choice_field(self, "vial_strength_mg_per_ml").choices = [
             (_n(q.value), f"{_n(q.value)} mg/mL") for q in protocol.drug.vial_strengths_mg_per_ml]
         allowed = ", ".join(_n(q.value) for q in protocol.drug.bag_concentrations_mg_per_ml)
         self.fields["bag"].help_text += f"; the protocol allows {allowed} mg/mL"
-        self.fields["premedications"].choices = [  # type: ignore[attr-defined]
+        choice_field(self, "premedications").choices = [
             (m.drug, f"{m.drug} {_n(m.dose.value)} {m.dose.unit} {m.route} — {m.timing}")
             for m in protocol.premedications]
-        self.fields["rescue_medications"].choices = [  # type: ignore[attr-defined]
+        choice_field(self, "rescue_medications").choices = [
             (m.drug, f"{m.drug} {_n(m.dose.value)} {m.dose.unit} {m.route} — {m.indication}")
             for m in protocol.rescue_medications]
         if not self.is_bound:

@@ -156,7 +156,7 @@ class OrderOut(Schema):
     def resolve_computed(obj: Any, context: Any) -> dict[str, Any] | None:
         if not _sees_numbers(obj, context):
             return None
-        return obj.signed_computed or obj.computed  # type: ignore[no-any-return]
+        return obj.signed_computed or obj.computed
 
 
 class LimitEventOut(Schema):

@@ -299,9 +299,10 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
             actor=actor, patient=patient, kind="weight_kg", measured_at=timezone.now(),
             value_number=_weight_number(weight_kg), note="recorded with an order")
     else:
-        weight_row = latest_weight(patient)
-        if weight_row is None:
+        latest = latest_weight(patient)
+        if latest is None:
             raise UsageError("weight", "no weight is recorded: weigh the patient")
+        weight_row = latest
     rules = rules_of(protocol_version)
     check = check_order(rules=rules, weight=weight_of(weight_row, patient), bag=parsed_bag,
                         plan=plan, on=today)
@@ -322,7 +323,7 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
     else:
         series = Series.objects.create(
             patient=patient, protocol_version=protocol_version, screening=screening,
-            planned_sessions=sessions, spacing_days=spacing, created_by=actor.user)
+            planned_sessions=sessions, spacing_days=spacing, created_by=actor.require_user())
     used = [o for o in given if _exceeded(check, o.quantity)]
     order = Order.objects.create(
         series=series, patient=patient, protocol_version=protocol_version,
@@ -339,8 +340,8 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
         overrides=[o.to_dict() for o in used], confirmed=sorted(asking),
         computed={**check.to_dict(), "acceptance": acceptance.to_dict(),
                   "screening_id": screening.pk},
-        written_by=actor.user)
-    OrderEvent.objects.create(order=order, kind="written", by=actor.user, detail={
+        written_by=actor.require_user())
+    OrderEvent.objects.create(order=order, kind="written", by=actor.require_user(), detail={
         "outcome": check.outcome.value, "replaces": replaces.pk if replaces else None,
         "change_reason": change_reason})
     limit_event_record(actor=actor, acceptance=acceptance, protocol_version=protocol_version,
@@ -413,7 +414,7 @@ def order_sign(*, actor: Actor, order: Order,
             locked.signed_at, locked.signed_by = now, actor.user
             locked.signed_computed = {**check.to_dict(), "acceptance": acceptance.to_dict()}
             locked.save(update_fields=["status", "signed_at", "signed_by", "signed_computed"])
-            OrderEvent.objects.create(order=locked, kind="signed", by=actor.user,
+            OrderEvent.objects.create(order=locked, kind="signed", by=actor.require_user(),
                                       detail={"outcome": check.outcome.value})
             limit_event_record(actor=actor, acceptance=acceptance,
                                protocol_version=locked.protocol_version,
@@ -484,14 +485,14 @@ def order_verify(*, actor: Actor, order: Order, concentration_mg_per_ml: str,
             locked.status = Order.Status.ACTIVE
             locked.verified_at, locked.verified_by = timezone.now(), actor.user
             locked.save(update_fields=["status", "verified_at", "verified_by"])
-            OrderEvent.objects.create(order=locked, kind="verified", by=actor.user,
+            OrderEvent.objects.create(order=locked, kind="verified", by=actor.require_user(),
                                       detail=result.to_dict())
             audit_record(actor=actor.at(locked.patient.site.code), action=AuditAction.ORDER_VERIFY,
                          object_type="order", object_id=locked.pk,
                          detail={"patient": locked.patient_id})
             return locked
-        OrderEvent.objects.create(order=locked, kind="verification_mismatch", by=actor.user,
-                                  detail=result.to_dict())
+        OrderEvent.objects.create(order=locked, kind="verification_mismatch",
+                                  by=actor.require_user(), detail=result.to_dict())
         audit_record(actor=actor.at(locked.patient.site.code),
                      action=AuditAction.ORDER_VERIFY_MISMATCH,
                      object_type="order", object_id=locked.pk,
@@ -515,7 +516,7 @@ def _end(*, actor: Actor, order: Order, status: str, reason: str,
     locked.status = status
     locked.ended_at, locked.ended_by, locked.ended_reason = timezone.now(), actor.user, reason
     locked.save(update_fields=["status", "ended_at", "ended_by", "ended_reason"])
-    OrderEvent.objects.create(order=locked, kind=status, by=actor.user,
+    OrderEvent.objects.create(order=locked, kind=status, by=actor.require_user(),
                               detail={"reason": reason})
     audit_record(actor=actor.at(locked.patient.site.code), action=AuditAction(f"order.{status}"),
                  object_type="order", object_id=locked.pk,

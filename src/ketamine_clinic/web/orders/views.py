@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from ketamine_clinic.clinical.dosing import WeightMeasurement, check_order
 from ketamine_clinic.clinical.units import parse_bag, parse_weight_kg
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
@@ -46,24 +47,24 @@ from ketamine_clinic.web.simulation.views import order_prediction_panel
 FIELD_ALIASES = {"weight": "weight_kg"}
 
 
-def _actor(request: HttpRequest, order: Order | None = None) -> Actor:
+def _actor(request: AuthedHttpRequest, order: Order | None = None) -> Actor:
     return Actor.from_request(request, order.patient.site.code if order else "")
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id, Actor.from_request(request))  # type: ignore[arg-type]
+def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
+    return patient_get_for(request.user, patient_id, Actor.from_request(request))
 
 
-def _order(request: HttpRequest, order_id: int) -> Order:
-    return selectors.order_get_for(request.user, order_id, Actor.from_request(request))  # type: ignore[arg-type]
+def _order(request: AuthedHttpRequest, order_id: int) -> Order:
+    return selectors.order_get_for(request.user, order_id, Actor.from_request(request))
 
 
 # --------------------------------------------------------------------------- list
 
 
 @capability_required(Capability.VERIFY_ORDER)
-def order_list(request: HttpRequest) -> HttpResponse:
-    groups = selectors.orders_awaiting(request.user)  # type: ignore[arg-type]
+def order_list(request: AuthedHttpRequest) -> HttpResponse:
+    groups = selectors.orders_awaiting(request.user)
     audit_record(actor=Actor.from_request(request), action=AuditAction.ORDER_LIST,
                  detail={k: len(v) for k, v in groups.items()})
     return render(request, "orders/order_list.html", {"groups": groups})
@@ -72,7 +73,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- writing
 
 
-def _protocol_choice(request: HttpRequest, patient: Patient,
+def _protocol_choice(request: AuthedHttpRequest, patient: Patient,
                      fixed: ProtocolVersion | None = None) -> tuple[Any, list[Any]]:
     treatable = selectors.treatable_protocol_versions(patient)
     if fixed is not None:
@@ -84,7 +85,7 @@ def _protocol_choice(request: HttpRequest, patient: Patient,
     return (treatable[0][0] if treatable else None), treatable
 
 
-def _write_kwargs(form: OrderForm, request: HttpRequest) -> dict[str, Any]:
+def _write_kwargs(form: OrderForm, request: AuthedHttpRequest) -> dict[str, Any]:
     data = {k: v for k, v in form.cleaned_data.items() if k != "change_reason"}
     return {**data, "overrides": overrides_from(request.POST),
             "confirmed": request.POST.getlist("confirm")}
@@ -117,7 +118,7 @@ def _preview(patient: Patient, pv: ProtocolVersion, post: Any) -> tuple[Any, str
     return check.to_dict(), ""
 
 
-def _form_page(request: HttpRequest, patient: Patient, *, old: Order | None = None
+def _form_page(request: AuthedHttpRequest, patient: Patient, *, old: Order | None = None
                ) -> HttpResponse:
     pv, treatable = _protocol_choice(request, patient, old.protocol_version if old else None)
     context: dict[str, Any] = {"patient": patient, "treatable": treatable, "pv": pv,
@@ -130,7 +131,7 @@ def _form_page(request: HttpRequest, patient: Patient, *, old: Order | None = No
     weight = latest_weight(patient)
     form = form_class(request.POST or None, protocol=protocol, initial=initial,
                       weight_kg=None if weight is None
-                      else Fraction(weight.value_number))  # a capped protocol caps itself
+                      else Fraction(weight.number))  # a capped protocol caps itself
     context.update(form=form, protocol=protocol, weight=weight)
     if request.method == "POST" and form.is_valid():
         try:
@@ -173,7 +174,7 @@ def _initial_from(order: Order) -> dict[str, Any]:
 
 
 @capability_required(Capability.WRITE_ORDER)
-def order_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def order_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     if request.method == "GET":
         audit_record(actor=Actor.from_request(request, patient.site.code),
@@ -183,7 +184,7 @@ def order_new(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.WRITE_ORDER)
-def order_preview(request: HttpRequest, patient_id: int) -> HttpResponse:
+def order_preview(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     """The dose table for the form as typed so far (htmx); nothing is stored."""
     patient = _patient(request, patient_id)
     pv, _ = _protocol_choice(request, patient)
@@ -202,8 +203,8 @@ def order_preview(request: HttpRequest, patient_id: int) -> HttpResponse:
 # --------------------------------------------------------------------------- one order
 
 
-def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
-    visible = selectors.can_see_numbers(request.user, order)  # type: ignore[arg-type]
+def _detail_context(request: AuthedHttpRequest, order: Order) -> dict[str, Any]:
+    visible = selectors.can_see_numbers(request.user, order)
     c = order.signed_computed or order.computed
     # A synthetic demo order (outcomes' cohort loader) has no dose computation stored.
     synthetic = bool(c.get("synthetic"))
@@ -225,14 +226,14 @@ def _detail_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         # The prediction shows rates, so it stays hidden with them until the double check.
         "prediction": order_prediction_panel(request, order)
         if visible and not synthetic
-        and request.user.can(Capability.RUN_SIMULATION)  # type: ignore[union-attr]
+        and request.user.can(Capability.RUN_SIMULATION)
         else None,
     }
 
 
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
-def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_detail(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
     audit_record(actor=_actor(request, order), action=AuditAction.ORDER_VIEW, object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
@@ -241,7 +242,7 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.SIGN_ORDER)
-def order_sign(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_sign(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
     try:
         services.order_sign(actor=_actor(request, order), order=order,
@@ -256,7 +257,7 @@ def order_sign(request: HttpRequest, order_id: int) -> HttpResponse:
 
 
 @capability_required(Capability.VERIFY_ORDER)
-def order_verify(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_verify(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
     form = VerifyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -287,7 +288,7 @@ def order_verify(request: HttpRequest, order_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.DISCONTINUE_ORDER)
-def order_discontinue(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_discontinue(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
     try:
         services.order_discontinue(actor=_actor(request, order), order=order,
@@ -301,7 +302,7 @@ def order_discontinue(request: HttpRequest, order_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.DISCONTINUE_ORDER)
-def order_complete(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_complete(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
     try:
         services.order_complete(actor=_actor(request, order), order=order,
@@ -314,13 +315,13 @@ def order_complete(request: HttpRequest, order_id: int) -> HttpResponse:
 
 
 @capability_required(Capability.WRITE_ORDER)
-def order_change(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_change(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
     if order.status not in (Order.Status.DRAFT, Order.Status.SIGNED, Order.Status.ACTIVE):
         messages.error(request, f"This order is {order.get_status_display().lower()}: "
                                 "write a new order instead.")
         return redirect("order_detail", order_id=order.pk)
-    if not selectors.can_see_numbers(request.user, order):  # type: ignore[arg-type]
+    if not selectors.can_see_numbers(request.user, order):
         raise PermissionDenied("Only the prescriber may change an order awaiting its check.")
     if request.method == "GET":
         audit_record(actor=_actor(request, order), action=AuditAction.ORDER_CHANGE_FORM,
@@ -331,13 +332,13 @@ def order_change(request: HttpRequest, order_id: int) -> HttpResponse:
 
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
-def order_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_pdf(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     """The printable order and pump-programming sheet (WeasyPrint)."""
     # WeasyPrint (and its fonts) loads only when a PDF is made.
     from weasyprint import HTML
 
     order = _order(request, order_id)
-    if not selectors.can_see_numbers(request.user, order):  # type: ignore[arg-type]
+    if not selectors.can_see_numbers(request.user, order):
         raise PermissionDenied("The sheet is available once the second check is done.")
     if (order.signed_computed or order.computed).get("synthetic"):
         messages.error(request, "This is a synthetic demo order: it has no dose computation, "
@@ -360,10 +361,10 @@ def order_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
 # --------------------------------------------------------------------------- patient panel
 
 
-def patient_panel(request: HttpRequest, patient: Patient) -> str:
+def patient_panel(request: AuthedHttpRequest, patient: Patient) -> str:
     """The patient page's series and orders, and a "new order" action."""
     series = selectors.patient_series(patient)
-    can_write = request.user.can(Capability.WRITE_ORDER)  # type: ignore[union-attr]
+    can_write = request.user.can(Capability.WRITE_ORDER)
     treatable = selectors.treatable_protocol_versions(patient) if can_write else []
     return render_to_string("orders/patient_panel.html",
                             {"patient": patient, "series": series, "can_write": can_write,
@@ -375,13 +376,13 @@ def patient_panel(request: HttpRequest, patient: Patient) -> str:
 
 @require_GET
 @capability_required(Capability.VIEW_REPORTS)
-def limit_report(request: HttpRequest) -> HttpResponse:
+def limit_report(request: AuthedHttpRequest) -> HttpResponse:
     today = timezone.localdate()
     form = ReportForm(request.GET or {"start": today - timedelta(days=90), "end": today})
     report = None
     chart = ""
     if form.is_valid():
-        report = selectors.limit_report(request.user, form.cleaned_data["start"],  # type: ignore[arg-type]
+        report = selectors.limit_report(request.user, form.cleaned_data["start"],
                                         form.cleaned_data["end"])
         chart = _report_chart(report)
         audit_record(actor=Actor.from_request(request), action=AuditAction.ORDER_LIMIT_REPORT,

@@ -193,7 +193,7 @@ def static_images(data: dict[str, Any]) -> dict[str, str]:
     width = 0.38
     for i, (name, block) in enumerate(blocks):
         keys = list(block)
-        vals = [100 * (block[k]["proportion"] or 0) for k in keys]
+        vals: list[float] = [100 * (block[k]["proportion"] or 0) for k in keys]
         lo = [v - 100 * (block[k]["ci_low"] or 0) for v, k in zip(vals, keys, strict=True)]
         hi = [100 * (block[k]["ci_high"] or 0) - v for v, k in zip(vals, keys, strict=True)]
         xs = [j + (i - 0.5) * width for j in range(len(keys))]

@@ -267,8 +267,8 @@ class _Chunk:
         by_day = {p.outcome_day: p for p in policy.points()
                   if p.anchor == "series_end" and p.outcome_day is not None}
         session_rows: dict[int, list[InfusionSession]] = {}
-        for row, _ in sessions:
-            session_rows.setdefault(row.series_id, []).append(row)
+        for session_row, _ in sessions:
+            session_rows.setdefault(session_row.series_id, []).append(session_row)
         fus: list[FollowUp] = []
         answers: list[tuple[int, float, float | None]] = []  # (index, pain, mme)
 

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from ketamine_clinic.clinical.scales import get_scale
+from ketamine_clinic.web.lib.forms import choice_field
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.selectors import DIAGNOSIS_GROUPS
 
@@ -34,9 +35,9 @@ class QuestionnaireForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["pain_average_nrs"].choices = _nrs_choices()
-        self.fields["pain_worst_nrs"].choices = _nrs_choices()
-        self.fields["global_impression"].choices = policy.global_impression_choices()
+        choice_field(self, "pain_average_nrs").choices = _nrs_choices()
+        choice_field(self, "pain_worst_nrs").choices = _nrs_choices()
+        choice_field(self, "global_impression").choices = policy.global_impression_choices()
 
 
 class StaffAnswerForm(QuestionnaireForm):
@@ -53,11 +54,12 @@ class StaffAnswerForm(QuestionnaireForm):
         self.fields["global_impression"].label = "Global impression of change"
         self.fields["opioid_mme_per_day"].label = "Opioids, MME per day"
         self.fields["opioid_mme_per_day"].help_text = ""
-        self.fields["global_impression"].choices = [("", "not asked"),
-                                                    *policy.global_impression_choices()]
+        choice_field(self, "global_impression").choices = [
+            ("", "not asked"), *policy.global_impression_choices()]
         for name in ("pain_average_nrs", "pain_worst_nrs", "global_impression"):
-            field = self.fields[name]
-            field.widget = forms.Select(choices=field.choices)
+            field = choice_field(self, name)
+            field.widget = forms.Select()
+            field.choices = field.choices  # the setter hands them to the new widget
 
 
 class ReportFilterForm(forms.Form):
@@ -74,10 +76,10 @@ class ReportFilterForm(forms.Form):
 
     def __init__(self, *args: Any, sites: Any, protocols: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [("", "All my sites"),
-                                       *[(s.code, s.name) for s in sites]]
-        self.fields["protocol"].choices = [("", "All protocols"),
-                                           *[(p, p) for p in protocols]]
+        choice_field(self, "site").choices = [
+            ("", "All my sites"), *[(s.code, s.name) for s in sites]]
+        choice_field(self, "protocol").choices = [
+            ("", "All protocols"), *[(p, p) for p in protocols]]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -24,13 +24,13 @@ Where each number comes from
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, Min, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -149,12 +149,12 @@ def visible_sites(user: User) -> QuerySet[Site]:
     return user.sites.all()
 
 
-def _effective(qs: QuerySet[Any], model: type) -> QuerySet[Any]:
-    return qs.filter(~Exists(model.objects.filter(corrects=OuterRef("pk"))))
+def _effective(qs: QuerySet[Any], model: type[Model]) -> QuerySet[Any]:
+    return qs.filter(~Exists(model._default_manager.filter(corrects=OuterRef("pk"))))
 
 
 def _series_queryset(site_ids: Iterable[int], filters: CohortFilters, *,
-                     scope_only: bool = False) -> QuerySet[Series]:
+                     scope_only: bool = False) -> QuerySet[Any]:
     """The series of the report. ``scope_only``: a superset for the other queries to filter
     on, without the costly first-session subquery unless a date filter needs it (series
     never started have no started sessions, so they add no rows there)."""
@@ -164,7 +164,9 @@ def _series_queryset(site_ids: Iterable[int], filters: CohortFilters, *,
     first = (InfusionSession.objects.filter(series=OuterRef("pk")).filter(Exists(started))
              .order_by("scheduled_for").values("scheduled_for")[:1])
 
-    qs = Series.objects.filter(patient__site_id__in=list(site_ids))
+    # Series rows, typed QuerySet[Any]: the plugin cannot follow the conditional
+    # annotations (first_at, is_crps) that the callers filter and read.
+    qs: QuerySet[Any] = Series.objects.filter(patient__site_id__in=list(site_ids))
     if not scope_only or filters.date_from or filters.date_to:
         qs = qs.annotate(first_at=Subquery(first)).filter(first_at__isnull=False)
     if filters.diagnosis or not scope_only:
@@ -224,13 +226,13 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
              # As text (KT): the JSON field would decode each value with json.loads.
              .values_list("session_id", KT("payload__phase"), KT("payload__nrs")))
     for sess_id, phase, nrs in pains:
-        sp = session_of.get(sess_id)
-        if sp is None or nrs is None or nrs == "null":  # SQLite gives a JSON null as 'null'
+        charted = session_of.get(sess_id)
+        if charted is None or nrs is None or nrs == "null":  # SQLite: a JSON null is 'null'
             continue
-        if phase == "pre" and sp.before is None:
-            sp.before = float(nrs)
+        if phase == "pre" and charted.before is None:
+            charted.before = float(nrs)
         elif phase == "end":
-            sp.at_end = float(nrs)  # the last one charted counts
+            charted.at_end = float(nrs)  # the last one charted counts
 
     events = (_effective(TimelineEntry.objects.filter(session__series__in=ids,
                                                       kind="adverse_event"), TimelineEntry)
@@ -348,18 +350,339 @@ def trajectory_summary(cohort: Cohort) -> dict[str, Any]:
 
 def cohort_loss_rule(cohort: Cohort) -> policy.LossRule:
     """The loss rule for the report: the protocols' own if they agree, else clinic policy."""
-    pv_ids = {s.protocol_version_id for s in cohort.series}
+    return _loss_rule_of({s.protocol_version_id for s in cohort.series})
+
+
+def _loss_rule_of(pv_ids: set[int]) -> policy.LossRule:
     rules = {policy.loss_rule_for(pv) for pv in ProtocolVersion.objects.filter(pk__in=pv_ids)}
     return rules.pop() if len(rules) == 1 else policy.clinic_loss_rule()
 
 
 def outcome_report_for(site_ids: Iterable[int], filters: CohortFilters) -> ReportData:
-    """The cohort report over ``site_ids`` (the caller has checked access)."""
+    """The cohort report over ``site_ids`` (the caller has checked access).
+
+    Read as arrays (:func:`load_cohort_arrays`) and computed by the core's array path; the
+    same numbers as :func:`exact_outcome_report_for` (a test compares them)."""
+    table = load_cohort_arrays(site_ids, filters)
+    rule = _loss_rule_of(table.protocol_version_ids)
+    report = core.outcome_report_arrays(table.arrays, loss_percent=rule.percent)
+    return ReportData(filters, report, rule, _immediate_of_pairs(table.immediate_pairs),
+                      _trajectories_of(table.arrays), table.without_baseline)
+
+
+def exact_outcome_report_for(site_ids: Iterable[int], filters: CohortFilters) -> ReportData:
+    """The cohort report computed one series at a time (:func:`load_cohort` and the core's
+    exact path): the reference for :func:`outcome_report_for`."""
     cohort = load_cohort(site_ids, filters)
     rule = cohort_loss_rule(cohort)
     report = core.outcome_report(cohort.outcomes(), loss_percent=rule.percent)
     return ReportData(filters, report, rule, immediate_summary(cohort),
                       trajectory_summary(cohort), cohort.without_baseline)
+
+
+# --------------------------------------------------------------------------- as arrays
+
+
+@dataclass(frozen=True)
+class CohortTable:
+    """The report's cohort as arrays: the series with a baseline pain (``arrays``), the
+    (pain before, pain at the end) of every given infusion with both, and what else the
+    page needs."""
+
+    arrays: core.CohortArrays
+    immediate_pairs: Any  # numpy array, shape (infusions, 2)
+    protocol_version_ids: set[int]
+    without_baseline: int
+
+
+def _rows(qs: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a values_list queryset as the database driver gives them (no Django
+    converters: the columns are cast to numbers in SQL)."""
+    from django.db import connection
+
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> CohortTable:
+    """What :func:`load_cohort` reads, gathered into arrays; the definitions are those of
+    the module docstring. Six queries, whatever the size of the cohort: the rows come
+    unordered (sorting them all by time costs more than the rest of each query), and one
+    more query puts in time order only the rows that compete for one place (two pain scores
+    charted before one infusion, two answers for one follow-up day of a series)."""
+    import numpy as np
+    from django.db.models import Case, CharField, FloatField, IntegerField, Value, When
+    from django.db.models.functions import Cast, NullIf
+
+    site_ids = list(site_ids)
+    scope = _series_queryset(site_ids, filters, scope_only=True)
+    crps = Diagnosis.objects.filter(patient=OuterRef("patient_id"), group__startswith="crps",
+                                    entered_in_error_at__isnull=True)
+    series_rows = _rows(scope.annotate(crps=Exists(crps)).values_list(
+        "id", "patient_id", "protocol_version__name", "crps", "protocol_version_id"))
+    ids = scope.values("id")
+    started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
+    given = InfusionSession.objects.filter(series__in=ids).filter(Exists(started))
+    # Ordered by time, so that a series' first row is its first given session.
+    session_rows = _rows(given.order_by("scheduled_for", "series_id", "id")
+                         .values_list("series_id", "id", "visit_number"))
+    # The phase as a number and the score as a float, in SQL (a JSON null read as text
+    # is 'null' on SQLite: NULL here, like a missing score).
+    pain_rows = _rows(_effective(TimelineEntry.objects.filter(
+        session__series__in=ids, kind="pain"), TimelineEntry)
+        .annotate(phase_text=Cast(KT("payload__phase"), CharField()),
+                  nrs_text=Cast(KT("payload__nrs"), CharField()))
+        .order_by().values_list(
+            "session_id",
+            Case(When(phase_text="pre", then=Value(0)), When(phase_text="end", then=Value(1)),
+                 default=Value(2), output_field=IntegerField()),
+            Cast(NullIf("nrs_text", Value("null")), FloatField()), "id"))
+    event_rows = _rows(_effective(TimelineEntry.objects.filter(
+        session__series__in=ids, kind="adverse_event"), TimelineEntry)
+        .order_by().values_list("session_id", KT("payload__type")))
+    points = [p for p in policy.points() if p.outcome_day is not None]
+    days = sorted({0, *(p.outcome_day for p in points if p.outcome_day is not None)})
+    column = Case(*(When(follow_up__point=p.key, then=Value(days.index(p.outcome_day)))
+                    for p in points if p.outcome_day is not None),
+                  When(follow_up__point="baseline", then=Value(-1)),
+                  default=Value(-2), output_field=IntegerField())
+    answer_rows = _rows(_effective(FollowUpResponse.objects.filter(
+        follow_up__series__in=ids), FollowUpResponse)
+        .order_by()
+        .values_list("follow_up__series_id", column, "follow_up__session_id",
+                     Cast("pain_average_nrs", FloatField()),
+                     Cast("opioid_mme_per_day", FloatField()), "id"))
+
+    def in_time_order(entry_ids: list[int], response_ids: list[int]) -> tuple[list[int],
+                                                                             list[int]]:
+        # One query for both, run even when nothing competes (no id is negative), so that
+        # the report takes the same number of queries whatever its data.
+        entries = (TimelineEntry.objects.filter(pk__in=entry_ids or [-1])
+                   .annotate(table=Value(0)).order_by()
+                   .values_list("table", "occurred_at", "id"))
+        answers = (FollowUpResponse.objects.filter(pk__in=response_ids or [-1])
+                   .annotate(table=Value(1)).order_by()
+                   .values_list("table", "answered_at", "id"))
+        both = entries.union(answers, all=True).order_by("table", "occurred_at", "id")
+        rows = list(both)
+        return ([pk for t, _, pk in rows if t == 0], [pk for t, _, pk in rows if t == 1])
+
+    return _cohort_table(series_rows, session_rows, pain_rows, event_rows, answer_rows,
+                         in_time_order, np.array(days, dtype=float))
+
+
+def _competing(keys: Any) -> Any:
+    """Which rows share their key with another row."""
+    import numpy as np
+
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse] > 1
+
+
+def _ranked(seq: Any, competing: Any, pks: Any, ordered: list[int]) -> Any:
+    """``seq`` with the competing rows numbered in the order of ``ordered`` (their ids)."""
+    if ordered:
+        rank = {pk: k for k, pk in enumerate(ordered)}
+        seq = seq.copy()
+        seq[competing] = [rank[int(pk)] for pk in pks[competing].tolist()]
+    return seq
+
+
+def _last_by(keys: Any, seq: Any, mask: Any, size: int) -> Any:
+    """Per key in ``range(size)``: the row last in ``seq`` order among ``mask`` (-1: none)."""
+    import numpy as np
+
+    out = np.full(size, -1)
+    rows = np.flatnonzero(mask)
+    if rows.size:
+        k = keys[rows]
+        o = np.lexsort((seq[rows], k))
+        k, rows = k[o], rows[o]
+        end = np.r_[k[1:] != k[:-1], True]
+        out[k[end]] = rows[end]
+    return out
+
+
+def _cohort_table(series_rows: list[tuple[Any, ...]], session_rows: list[tuple[Any, ...]],
+                  pain_rows: list[tuple[Any, ...]], event_rows: list[tuple[Any, ...]],
+                  answer_rows: list[tuple[Any, ...]],
+                  in_time_order: Callable[[list[int], list[int]], tuple[list[int], list[int]]],
+                  days: Any) -> CohortTable:
+    """The arrays of :func:`load_cohort_arrays` from its query rows (see there)."""
+    import numpy as np
+
+    nan = np.nan
+    all_ids = np.array([r[0] for r in series_rows], dtype=np.int64)
+    order = np.argsort(all_ids)
+    all_ids = all_ids[order]
+    m = all_ids.size
+
+    def index_of(series_ids: Any) -> tuple[Any, Any]:
+        """Row of each id in ``all_ids`` and whether it is there."""
+        at = np.minimum(np.searchsorted(all_ids, series_ids), max(m - 1, 0))
+        found = all_ids[at] == series_ids if m else np.zeros(len(series_ids), bool)
+        return at, found
+
+    def pick(values: Any, index: Any) -> Any:
+        """``values[index]``, NaN where the index is -1."""
+        if not len(values):
+            return np.full(np.shape(index), nan)
+        return np.where(index >= 0, values[np.maximum(index, 0)], nan)
+
+    # Given sessions: one per visit number of a series (as load_cohort keeps them).
+    sess = np.array(session_rows, dtype=float).reshape(-1, 3)
+    s_row, s_found = index_of(sess[:, 0].astype(np.int64))
+    sess, s_row = sess[s_found], s_row[s_found]
+    given_ids, given_row = sess[:, 1].astype(np.int64), s_row
+    visit_key = s_row.astype(np.int64) * 65536 + sess[:, 2].astype(np.int64)
+    _, keep = np.unique(visit_key[::-1], return_index=True)
+    keep = np.sort(sess.shape[0] - 1 - keep)
+    sess, s_row = sess[keep], s_row[keep]
+    n_given = np.bincount(s_row, minlength=m)
+    started = n_given > 0
+    position = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(position, s_row, np.arange(s_row.size))
+    by_visit = np.lexsort((sess[:, 2], s_row))  # by series, then visit number
+    first_of, last_of = np.full(m, -1), np.full(m, -1)
+    grouped = s_row[by_visit]
+    if grouped.size:
+        change = grouped[1:] != grouped[:-1]
+        starts, ends = np.r_[True, change], np.r_[change, True]
+        first_of[grouped[starts]] = by_visit[starts]
+        last_of[grouped[ends]] = by_visit[ends]
+    last_session = pick(sess[:, 1], last_of)
+
+    # Pain scores of the given sessions: (session row, phase) is a place.
+    pains = np.array(pain_rows, dtype=float).reshape(-1, 4)
+    by_id = np.argsort(sess[:, 1])
+    p_session = pains[:, 0]
+    at = np.minimum(np.searchsorted(sess[by_id, 1], p_session), max(sess.shape[0] - 1, 0))
+    p_ok = ((sess[by_id[at], 1] == p_session) if sess.size else np.zeros(len(pains), bool))
+    p_ok &= (pains[:, 1] < 2) & ~np.isnan(pains[:, 2])
+    pains, p_sess = pains[p_ok], by_id[at[p_ok]] if sess.size else np.zeros(0, np.intp)
+    p_place = p_sess * 2 + pains[:, 1].astype(np.int64)
+    p_competing = _competing(p_place)
+
+    # Follow-up answers of the series with a given session.
+    ans = np.array(answer_rows, dtype=float).reshape(-1, 6)
+    a_row, a_found = index_of(ans[:, 0].astype(np.int64))
+    if m:
+        a_found &= started[a_row]
+    ans, a_row = ans[a_found], a_row[a_found]
+    base = ans[:, 1] == -1
+    col = ans[:, 1].astype(np.int64)
+    fu = (col >= 0) & (np.isnan(ans[:, 2]) | (ans[:, 2] == last_session[a_row]))
+    d = days.size
+    place = np.where(base | fu, a_row * (d + 1) + col + 1, -1)
+    counted = np.flatnonzero(place >= 0)
+    a_competing = np.zeros(ans.shape[0], dtype=bool)
+    a_competing[counted[_competing(place[counted])]] = True
+
+    pain_order, answer_order = in_time_order(
+        pains[p_competing, 3].astype(np.int64).tolist(),
+        ans[a_competing, 5].astype(np.int64).tolist())
+    p_seq = _ranked(np.arange(pains.shape[0]), p_competing, pains[:, 3], pain_order)
+    seq = _ranked(np.arange(ans.shape[0]), a_competing, ans[:, 5], answer_order)
+
+    # The first score before the infusion, the last at its end.
+    pre_of = _last_by(p_sess, -p_seq, pains[:, 1] == 0, sess.shape[0])
+    end_of = _last_by(p_sess, p_seq, pains[:, 1] == 1, sess.shape[0])
+    pre, end = pick(pains[:, 2], pre_of), pick(pains[:, 2], end_of)
+    pre_first, end_last = pick(pre, first_of), pick(end, last_of)
+    both = ~np.isnan(pre) & ~np.isnan(end)
+    immediate = np.column_stack([pre[both], end[both]])
+
+    baseline_answer = pick(ans[:, 3], _last_by(a_row, seq, base, m))
+    mme_before = pick(ans[:, 4], _last_by(a_row, seq, base & ~np.isnan(ans[:, 4]), m))
+    cell = _last_by(a_row * d + np.maximum(col, 0), seq, fu, m * d).reshape(m, d)
+    pain = pick(ans[:, 3], cell)
+    has_end = ~np.isnan(end_last)
+    pain[has_end, 0] = end_last[has_end]
+    # MME after: the answer at the latest day that recorded it (the last of that day).
+    mme_after = pick(ans[:, 4], _last_by(a_row, col * (len(seq) + 1) + seq,
+                                         fu & ~np.isnan(ans[:, 4]), m))
+
+    baseline = np.where(np.isnan(pre_first), baseline_answer, pre_first)
+    include = started & ~np.isnan(baseline)
+    # The report's order: by first given session, then series id.
+    rows = np.flatnonzero(include)
+    rows = rows[np.argsort(position[rows], kind="stable")]
+
+    # Adverse events of the given sessions (before one per visit), by series and type.
+    types = sorted({str(t) for _, t in event_rows})
+    events = np.zeros((m, len(types)), dtype=np.int64)
+    if event_rows and given_ids.size:
+        g_order = np.argsort(given_ids)
+        e_session = np.array([r[0] for r in event_rows], dtype=np.int64)
+        e_at = np.minimum(np.searchsorted(given_ids[g_order], e_session), given_ids.size - 1)
+        hit = given_ids[g_order][e_at] == e_session
+        type_code = {t: k for k, t in enumerate(types)}
+        e_type = np.array([type_code[str(r[1])] for r in event_rows])
+        np.add.at(events, (given_row[g_order][e_at][hit], e_type[hit]), 1)
+
+    meta = [series_rows[i] for i in order]
+    protocols = sorted({str(r[2]) for r in meta})
+    proto_index = {p: k for k, p in enumerate(protocols)}
+    proto_code = np.array([proto_index[str(r[2])] for r in meta], dtype=np.intp)
+    crps_code = np.array([0 if r[3] else 1 for r in meta], dtype=np.intp)
+    patient = np.array([r[1] for r in meta], dtype=np.int64)
+    arrays = core.CohortArrays(
+        series_id=tuple(str(int(all_ids[i])) for i in rows),
+        patient=patient[rows],
+        diagnosis_group=crps_code[rows], diagnosis_labels=DIAGNOSIS_GROUPS,
+        protocol=proto_code[rows], protocol_labels=tuple(protocols),
+        baseline_pain=baseline[rows], days=days, pain=pain[rows],
+        sessions=n_given[rows].astype(np.int64),
+        adverse_event_types=tuple(types), adverse_events=events[rows],
+        last_contact_day=np.full(rows.size, nan),
+        mme_before=mme_before[rows], mme_after=mme_after[rows])
+    return CohortTable(arrays, immediate,
+                       {int(meta[i][4]) for i in np.flatnonzero(started)},
+                       int((started & np.isnan(baseline)).sum()))
+
+
+def _immediate_of_pairs(pairs: Any) -> dict[str, Any]:
+    """:func:`immediate_summary` of the (before, at end) pain of the given infusions, with
+    the exact response worked out once per distinct pair."""
+    import numpy as np
+
+    bands: dict[str, int] = defaultdict(int)
+    reductions: list[float] = []
+    if len(pairs):
+        distinct, counts = np.unique(pairs[:, 0] + 1j * pairs[:, 1], return_counts=True)
+        for pair, k in zip(distinct.tolist(), counts.tolist(), strict=True):
+            r = core.immediate_response(pair.real, pair.imag)
+            bands[r.band] += k
+            if r.percent_reduction is not None:
+                reductions.extend([float(r.percent_reduction)] * k)
+    thresholds = core.default_responder_thresholds()
+    values = np.array(reductions, dtype=float)
+    at_least = {f"{float(p):g}": core.proportion(
+        int((values >= float(p)).sum()), len(reductions)).to_dict()
+        for p in thresholds.percents}
+    return {
+        "infusions": sum(bands.values()),
+        "by_band": dict(sorted(bands.items())),
+        "mean_percent_reduction": core.mean_with_ci("all", reductions).to_dict(),
+        "at_least_percent": at_least,
+    }
+
+
+def _trajectories_of(c: core.CohortArrays) -> dict[str, Any]:
+    """:func:`trajectory_summary` of the cohort's arrays."""
+    import numpy as np
+
+    order = ["baseline"] + [f"{d:g}" for d in c.days.tolist()]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for g in DIAGNOSIS_GROUPS:
+        code = c.diagnosis_labels.index(g) if g in c.diagnosis_labels else -1
+        mine = c.diagnosis_group == code
+        cols = [c.baseline_pain[mine]] + [c.pain[mine, j] for j in range(c.days.size)]
+        groups[g] = [core.mean_with_ci(k, v[~np.isnan(v)].tolist()).to_dict()
+                     for k, v in zip(order, cols, strict=True)]
+    return {"points": order, "groups": groups}
 
 
 # --------------------------------------------------------------------------- follow-ups
@@ -507,8 +830,8 @@ def patient_series(patient: Patient) -> list[dict[str, Any]]:
     sessions = (InfusionSession.objects.filter(patient=patient)
                 .annotate(was_given=Exists(started)).order_by("scheduled_for", "id"))
     by_series: dict[int, list[Any]] = defaultdict(list)
-    for s in sessions:
-        by_series[s.series_id].append(s)
+    for session in sessions:
+        by_series[session.series_id].append(session)
     fus: dict[int, list[FollowUp]] = defaultdict(list)
     answered = FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))
     for f in (FollowUp.objects.filter(patient=patient).select_related("session")

@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
@@ -34,12 +35,12 @@ from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id,  # type: ignore[arg-type]
+def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
+    return patient_get_for(request.user, patient_id,
                            Actor.from_request(request))
 
 
-def _follow_up(request: HttpRequest, follow_up_id: int) -> FollowUp:
+def _follow_up(request: AuthedHttpRequest, follow_up_id: int) -> FollowUp:
     fu = FollowUp.objects.select_related("patient__site", "series__protocol_version",
                                          "session").filter(pk=follow_up_id).first()
     if fu is None:
@@ -52,8 +53,8 @@ def _follow_up(request: HttpRequest, follow_up_id: int) -> FollowUp:
 
 
 @capability_required(Capability.RECORD_FOLLOW_UP)
-def followup_worklist(request: HttpRequest) -> HttpResponse:
-    work = selectors.worklist_for(request.user,  # type: ignore[arg-type]
+def followup_worklist(request: AuthedHttpRequest) -> HttpResponse:
+    work = selectors.worklist_for(request.user,
                                   page=request.GET.get("page"),
                                   booster_page=request.GET.get("boosters"))
     audit_record(actor=Actor.from_request(request), action=AuditAction.FOLLOW_UP_WORKLIST,
@@ -66,7 +67,7 @@ def followup_worklist(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(Capability.RECORD_FOLLOW_UP)
-def followup_detail(request: HttpRequest, follow_up_id: int) -> HttpResponse:
+def followup_detail(request: AuthedHttpRequest, follow_up_id: int) -> HttpResponse:
     fu = _follow_up(request, follow_up_id)
     actor = Actor.from_request(request, fu.patient.site.code)
     responses = list(fu.responses.select_related("entered_by", "corrects")
@@ -121,7 +122,7 @@ def followup_detail(request: HttpRequest, follow_up_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.RECORD_FOLLOW_UP)
-def followup_link_create(request: HttpRequest, follow_up_id: int) -> HttpResponse:
+def followup_link_create(request: AuthedHttpRequest, follow_up_id: int) -> HttpResponse:
     fu = _follow_up(request, follow_up_id)
     try:
         link, raw = services.followup_link_issue(
@@ -138,7 +139,7 @@ def followup_link_create(request: HttpRequest, follow_up_id: int) -> HttpRespons
 
 @require_POST
 @capability_required(Capability.RECORD_FOLLOW_UP)
-def series_followups_schedule(request: HttpRequest, series_id: int) -> HttpResponse:
+def series_followups_schedule(request: AuthedHttpRequest, series_id: int) -> HttpResponse:
     series = Series.objects.filter(pk=series_id).first()
     if series is None:
         raise Http404("No such series")
@@ -207,9 +208,9 @@ def _link_refused(request: HttpRequest, reason: str) -> HttpResponse:
 # --------------------------------------------------------------------------- report
 
 
-def _report_request(request: HttpRequest) -> tuple[ReportFilterForm, Any]:
+def _report_request(request: AuthedHttpRequest) -> tuple[ReportFilterForm, Any]:
     user = request.user
-    sites = selectors.visible_sites(user)  # type: ignore[arg-type]
+    sites = selectors.visible_sites(user)
     site_ids = list(sites.values_list("id", flat=True))
     form = ReportFilterForm(request.GET or None, sites=sites,
                             protocols=selectors.protocols_at(site_ids))
@@ -229,7 +230,7 @@ def _report_request(request: HttpRequest) -> tuple[ReportFilterForm, Any]:
 
 
 @capability_required(Capability.VIEW_REPORTS)
-def outcome_report(request: HttpRequest) -> HttpResponse:
+def outcome_report(request: AuthedHttpRequest) -> HttpResponse:
     form, report = _report_request(request)
     if report is None:
         return render(request, "outcomes/report.html", {"form": form, "data": None},
@@ -251,7 +252,7 @@ def outcome_report(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(Capability.VIEW_REPORTS)
-def outcome_report_csv(request: HttpRequest) -> HttpResponse:
+def outcome_report_csv(request: AuthedHttpRequest) -> HttpResponse:
     form, report = _report_request(request)
     if report is None:
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
@@ -262,7 +263,7 @@ def outcome_report_csv(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(Capability.VIEW_REPORTS)
-def outcome_report_pdf(request: HttpRequest) -> HttpResponse:
+def outcome_report_pdf(request: AuthedHttpRequest) -> HttpResponse:
     form, report = _report_request(request)
     if report is None:
         return HttpResponse(form.errors.as_text(), status=400, content_type="text/plain")
@@ -277,7 +278,7 @@ def outcome_report_pdf(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- patient page
 
 
-def outcomes_panel(request: HttpRequest, patient: Patient) -> str:
+def outcomes_panel(request: AuthedHttpRequest, patient: Patient) -> str:
     """Series, follow-ups, suggested booster and the pain trajectory, on the patient page."""
     series = selectors.patient_series(patient)
     if not series:

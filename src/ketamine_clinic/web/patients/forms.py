@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.db.models import QuerySet
 
 from ketamine_clinic.clinical.codes import diagnosis_catalogue
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.lib.forms import choice_field, model_choice_field
 from ketamine_clinic.web.patients.models import (
     MeasurementKind,
     PregnancyStatus,
@@ -35,9 +39,9 @@ class PatientForm(forms.Form):
     escort_phone = forms.CharField(max_length=40, required=False)
     escort_relationship = forms.CharField(max_length=60, required=False)
 
-    def __init__(self, *args: object, sites: object = None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+    def __init__(self, *args: Any, sites: QuerySet[Site] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        model_choice_field(self, "site").queryset = sites
 
 
 class AmendForm(forms.Form):
@@ -76,9 +80,9 @@ class DiagnosisForm(forms.Form):
     diagnosed_on = forms.DateField(widget=DateInput)
     note = forms.CharField(max_length=500, required=False)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["code"].choices = [  # type: ignore[attr-defined]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choice_field(self, "code").choices = [
             (f"{c.system}:{c.code}", f"{c.code} — {c.display}")
             for c in diagnosis_catalogue().values()
         ]

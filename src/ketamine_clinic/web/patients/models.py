@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -181,7 +182,15 @@ class Measurement(Retractable):
         if self.kind in TEST_KINDS:
             return TestOutcome(self.value_code).label
         unit = "kg" if self.kind == MeasurementKind.WEIGHT_KG else "cm"
-        return f"{self.value_number.normalize():f} {unit}"
+        return f"{self.number.normalize():f} {unit}"
+
+    @property
+    def number(self) -> Decimal:
+        """The value of a kind recorded as a number (weight, height); the coded kinds
+        (pregnancy status, test results) have none."""
+        if self.value_number is None:
+            raise ValueError(f"a {self.kind} measurement is recorded as a code, not a number")
+        return self.value_number
 
 
 class Allergy(Retractable):
@@ -216,3 +225,7 @@ class Medication(Retractable):
 
     def __str__(self) -> str:
         return f"{self.name} {self.dose}".strip()
+
+
+# The patient's records that can be marked as entered in error.
+PatientRecord = Measurement | Diagnosis | Allergy | Medication

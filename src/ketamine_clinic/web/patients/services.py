@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -27,8 +28,8 @@ from ketamine_clinic.web.patients.models import (
     MeasurementKind,
     Medication,
     Patient,
+    PatientRecord,
     PregnancyStatus,
-    Retractable,
     SexAtBirth,
     TestOutcome,
 )
@@ -78,7 +79,7 @@ def patient_register(
     }
     try:
         with transaction.atomic():
-            patient = Patient.objects.create(site=site, created_by=actor.user, **fields)
+            patient = Patient.objects.create(site=site, created_by=actor.require_user(), **fields)
             audit_record(actor=actor.at(patient.site.code), action=AuditAction.PATIENT_REGISTER,
                          object_type="patient", object_id=patient.pk,
                          detail={"mrn": patient.mrn})
@@ -141,8 +142,8 @@ def _check_weight(patient: Patient, weight_kg: Decimal, measured_at: datetime,
             .order_by("-measured_at", "-id").first())
     day = timezone.localdate(measured_at)
     findings = weight_findings(
-        weight_kg, age_years=patient.age_on(day),
-        previous=None if last is None else (last.value_number,
+        Fraction(weight_kg), age_years=patient.age_on(day),
+        previous=None if last is None else (Fraction(last.number),
                                             timezone.localdate(last.measured_at)),
         on=day)
     for f in findings:
@@ -192,7 +193,7 @@ def measurement_record(
     with transaction.atomic():
         m = Measurement.objects.create(
             patient=patient, kind=kind, value_number=number, value_code=value_code,
-            measured_at=measured_at, note=note.strip(), recorded_by=actor.user,
+            measured_at=measured_at, note=note.strip(), recorded_by=actor.require_user(),
         )
         audit_record(actor=actor.at(patient.site.code), action=AuditAction.MEASUREMENT_RECORD,
                      object_type="measurement", object_id=m.pk,
@@ -214,7 +215,7 @@ def diagnosis_record(
         d = Diagnosis.objects.create(
             patient=patient, system=entry.system, code=entry.code, display=entry.display,
             group=entry.group, laterality=entry.laterality, limb=entry.limb,
-            diagnosed_on=diagnosed_on, note=note.strip(), recorded_by=actor.user,
+            diagnosed_on=diagnosed_on, note=note.strip(), recorded_by=actor.require_user(),
         )
         audit_record(actor=actor.at(patient.site.code), action=AuditAction.DIAGNOSIS_RECORD,
                      object_type="diagnosis", object_id=d.pk,
@@ -230,7 +231,7 @@ def allergy_record(
     with transaction.atomic():
         a = Allergy.objects.create(
             patient=patient, substance=required_text("substance", substance),
-            reaction=reaction.strip(), severity=severity, recorded_by=actor.user,
+            reaction=reaction.strip(), severity=severity, recorded_by=actor.require_user(),
         )
         audit_record(actor=actor.at(patient.site.code), action=AuditAction.ALLERGY_RECORD,
                      object_type="allergy", object_id=a.pk, detail={"patient": patient.pk})
@@ -246,19 +247,19 @@ def medication_record(
     with transaction.atomic():
         m = Medication.objects.create(
             patient=patient, name=required_text("name", name).lower(), dose=dose.strip(),
-            route=route.strip(), start_date=start_date, recorded_by=actor.user,
+            route=route.strip(), start_date=start_date, recorded_by=actor.require_user(),
         )
         audit_record(actor=actor.at(patient.site.code), action=AuditAction.MEDICATION_RECORD,
                      object_type="medication", object_id=m.pk, detail={"patient": patient.pk})
     return m
 
 
-def record_mark_in_error(*, actor: Actor, record: Retractable, reason: str) -> Retractable:
+def record_mark_in_error(*, actor: Actor, record: PatientRecord, reason: str) -> PatientRecord:
     """Mark a measurement, diagnosis, allergy or medication as entered in error."""
     reason = required_text("reason", reason)
     model = type(record)
     with transaction.atomic():
-        locked = model.objects.select_for_update().get(pk=record.pk)
+        locked = model._default_manager.select_for_update().get(pk=record.pk)
         if locked.in_error:
             raise UsageError("reason", "this record is already marked as entered in error")
         locked.entered_in_error_at = timezone.now()
@@ -266,7 +267,7 @@ def record_mark_in_error(*, actor: Actor, record: Retractable, reason: str) -> R
         locked.entered_in_error_reason = reason
         locked.save(update_fields=["entered_in_error_at", "entered_in_error_by",
                                    "entered_in_error_reason"])
-        patient = locked.patient  # type: ignore[attr-defined]
+        patient = locked.patient
         audit_record(actor=actor.at(patient.site.code),
                      action=AuditAction(f"{model._meta.model_name}.entered_in_error"),
                      object_type=model._meta.model_name or "", object_id=locked.pk,

@@ -8,12 +8,13 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.clinical.allergies import AllergyRecord, allergy_matches
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
@@ -36,13 +37,14 @@ from ketamine_clinic.web.patients.models import (
     Measurement,
     Medication,
     Patient,
+    PatientRecord,
 )
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def patient_list(request: HttpRequest) -> HttpResponse:
+def patient_list(request: AuthedHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
-    qs = selectors.patient_search(request.user, query)  # type: ignore[arg-type]
+    qs = selectors.patient_search(request.user, query)
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     audit_record(actor=Actor.from_request(request),
                  action=AuditAction.PATIENT_SEARCH if query else AuditAction.PATIENT_LIST,
@@ -54,8 +56,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(Capability.REGISTER_PATIENT)
-def patient_create(request: HttpRequest) -> HttpResponse:
-    sites = request.user.sites.all()  # type: ignore[union-attr]
+def patient_create(request: AuthedHttpRequest) -> HttpResponse:
+    sites = request.user.sites.all()
     form = PatientForm(request.POST or None, sites=sites,
                        initial={"site": sites.first()})
     if request.method == "POST" and form.is_valid():
@@ -70,14 +72,14 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     return render(request, "patients/patient_form.html", {"form": form})
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
+def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
     return selectors.patient_get_for(
-        request.user, patient_id, Actor.from_request(request)  # type: ignore[arg-type]
+        request.user, patient_id, Actor.from_request(request)
     )
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_detail(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
                  action=AuditAction.PATIENT_VIEW,
@@ -110,7 +112,7 @@ def _ketamine_allergy(patient: Patient) -> list[str]:
 
 
 @capability_required(Capability.AMEND_DEMOGRAPHICS)
-def patient_amend(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_amend(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     initial = {f: getattr(patient, f) for f in Patient.AMENDABLE_FIELDS}
     form = AmendForm(request.POST or None, initial=initial)
@@ -130,7 +132,7 @@ def patient_amend(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 def _record_view(
-    request: HttpRequest, patient_id: int, form_class: type[forms.Form], write: Any,
+    request: AuthedHttpRequest, patient_id: int, form_class: type[forms.Form], write: Any,
     section: str,
 ) -> HttpResponse:
     patient = _patient(request, patient_id)
@@ -149,7 +151,7 @@ def _record_view(
 
 @require_POST
 @capability_required(Capability.RECORD_MEASUREMENT)
-def measurement_add(request: HttpRequest, patient_id: int) -> HttpResponse:
+def measurement_add(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     def write(*, kind: str, value_number: Any, value_code: str, **rest: Any) -> Any:
         return services.measurement_record(kind=kind, value_number=value_number,
                                            value_code=value_code, **rest)
@@ -159,7 +161,7 @@ def measurement_add(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.RECORD_DIAGNOSIS)
-def diagnosis_add(request: HttpRequest, patient_id: int) -> HttpResponse:
+def diagnosis_add(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     def write(*, code: str, **rest: Any) -> Any:
         system, _, value = code.partition(":")
         return services.diagnosis_record(system=system, code=value, **rest)
@@ -169,18 +171,18 @@ def diagnosis_add(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.RECORD_MEDICATION)
-def allergy_add(request: HttpRequest, patient_id: int) -> HttpResponse:
+def allergy_add(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     return _record_view(request, patient_id, AllergyForm, services.allergy_record, "allergies")
 
 
 @require_POST
 @capability_required(Capability.RECORD_MEDICATION)
-def medication_add(request: HttpRequest, patient_id: int) -> HttpResponse:
+def medication_add(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     return _record_view(request, patient_id, MedicationForm, services.medication_record,
                         "medications")
 
 
-RETRACTABLE = {
+RETRACTABLE: dict[str, tuple[type[PatientRecord], Capability, str]] = {
     "measurement": (Measurement, Capability.RECORD_MEASUREMENT, "measurements"),
     "diagnosis": (Diagnosis, Capability.RECORD_DIAGNOSIS, "diagnoses"),
     "allergy": (Allergy, Capability.RECORD_MEDICATION, "allergies"),
@@ -190,15 +192,15 @@ RETRACTABLE = {
 
 @require_POST
 @capability_required(Capability.VIEW_PATIENTS)
-def record_in_error(request: HttpRequest, patient_id: int, kind: str,
+def record_in_error(request: AuthedHttpRequest, patient_id: int, kind: str,
                     record_id: int) -> HttpResponse:
     if kind not in RETRACTABLE:
         raise Http404
     model, capability, section = RETRACTABLE[kind]
-    if not request.user.can(capability):  # type: ignore[union-attr]
+    if not request.user.can(capability):
         raise PermissionDenied
     patient = _patient(request, patient_id)
-    record = model.objects.filter(patient=patient, pk=record_id).first()
+    record = model._default_manager.filter(patient=patient, pk=record_id).first()
     if record is None:
         raise Http404
     form = InErrorForm(request.POST)

@@ -8,6 +8,7 @@ from django import forms
 
 from ketamine_clinic.clinical.protocol import condition_vocabulary
 from ketamine_clinic.clinical.screening import budapest_criteria
+from ketamine_clinic.web.lib.forms import choice_field, model_choice_field
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 # The largest protocol file accepted (the shipped ones are about 20 kB).
@@ -27,7 +28,8 @@ class PublishForm(forms.Form):
         help_text="Kept with the version, for everyone who reads it later.")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         upload = data.get("upload")
         if upload is not None:
             if upload.size > MAX_PROTOCOL_BYTES:
@@ -73,16 +75,16 @@ class ScreeningForm(forms.Form):
 
     def __init__(self, *args: Any, versions: list[ProtocolVersion], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["protocol_version"]
-        field.queryset = ProtocolVersion.objects.filter(  # type: ignore[attr-defined]
+        field = model_choice_field(self, "protocol_version")
+        field.queryset = ProtocolVersion.objects.filter(
             pk__in=[pv.pk for pv in versions]).order_by("name", "-version")
-        field.label_from_instance = (  # type: ignore[attr-defined]
-            lambda pv: f"{pv.title} ({pv.name} v{pv.version})")
+        field.label_from_instance = (  # type: ignore[method-assign]
+            lambda obj: f"{obj.title} ({obj.name} v{obj.version})")
         for cid, condition in condition_vocabulary().items():
             self.fields[f"cond_{cid}"] = _tri(condition.question)
         crit = budapest_criteria()
         for kind in ("symptoms", "signs"):
-            self.fields[f"budapest_{kind}"].choices = [  # type: ignore[attr-defined]
+            choice_field(self, f"budapest_{kind}").choices = [
                 (item, f"{cat.label}: {text}") for cat in crit.categories
                 for item, text in (cat.symptoms if kind == "symptoms" else cat.signs).items()]
 

@@ -59,7 +59,7 @@ def protocol_entries() -> list[ProtocolEntry]:
     grouped: dict[str, list[ProtocolVersion]] = {}
     for pv in (ProtocolVersion.objects.select_related("published_by")
                .order_by("name", "-version")):
-        pv.status = pv.protocol().status.value  # type: ignore[attr-defined]
+        pv.status = pv.protocol().status.value
         grouped.setdefault(pv.name, []).append(pv)
     for versions in grouped.values():
         for newer, older in zip(versions, [*versions[1:], None], strict=True):
@@ -87,7 +87,8 @@ def protocol_versions_for_screening() -> list[ProtocolVersion]:
 
 def _icd_codes(patient: Patient) -> tuple[list[str], list[str]]:
     """(ICD-10-CM codes, other codes) of the patient's diagnoses not entered in error."""
-    icd, other = [], []
+    icd: list[str] = []
+    other: list[str] = []
     for d in patient.diagnoses.filter(entered_in_error_at__isnull=True):
         (icd if d.system == "icd10cm" else other).append(d.code)
     return sorted(set(icd)), sorted(set(other))
@@ -115,7 +116,7 @@ def registry_facts(patient: Patient, on: date) -> tuple[dict[str, Any], dict[str
     facts["sex_at_birth"] = None if patient.sex_at_birth == "unknown" else patient.sex_at_birth
     where["sex_at_birth"] = "registry"
     weight = latest_weight(patient)
-    facts["weight_kg"] = None if weight is None else float(weight.value_number)
+    facts["weight_kg"] = None if weight is None else float(weight.number)
     where["weight_kg"] = ("no weight recorded" if weight is None
                           else f"measured {timezone.localtime(weight.measured_at):%Y-%m-%d}")
     preg = (patient.measurements.filter(kind=MeasurementKind.PREGNANCY_STATUS,

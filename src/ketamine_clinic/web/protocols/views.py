@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -21,6 +21,7 @@ from ketamine_clinic.clinical.protocol import (
 from ketamine_clinic.clinical.scales import scales
 from ketamine_clinic.clinical.screening import budapest_criteria
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
@@ -38,14 +39,14 @@ from ketamine_clinic.web.protocols.presentation import diff_lines, sections
 
 @require_GET
 @capability_required(Capability.VIEW_PROTOCOLS)
-def protocol_list(request: HttpRequest) -> HttpResponse:
+def protocol_list(request: AuthedHttpRequest) -> HttpResponse:
     return render(request, "protocols/protocol_list.html",
                   {"entries": selectors.protocol_entries()})
 
 
 @require_GET
 @capability_required(Capability.VIEW_PROTOCOLS)
-def protocol_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
+def protocol_detail(request: AuthedHttpRequest, name: str, version: int) -> HttpResponse:
     pv = selectors.protocol_version_get(name, version)
     protocol = pv.protocol()
     versions = list(ProtocolVersion.objects.filter(name=name).order_by("-version")
@@ -61,14 +62,14 @@ def protocol_detail(request: HttpRequest, name: str, version: int) -> HttpRespon
 
 @require_GET
 @capability_required(Capability.VIEW_PROTOCOLS)
-def protocol_toml(request: HttpRequest, name: str, version: int) -> HttpResponse:
+def protocol_toml(request: AuthedHttpRequest, name: str, version: int) -> HttpResponse:
     pv = selectors.protocol_version_get(name, version)
     response = HttpResponse(pv.toml_text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="{pv.name}.v{pv.version}.toml"'
     return response
 
 
-def _version_param(request: HttpRequest, key: str) -> ProtocolVersion:
+def _version_param(request: AuthedHttpRequest, key: str) -> ProtocolVersion:
     value = request.GET.get(key, "")
     pv = (ProtocolVersion.objects.select_related("published_by")
           .filter(pk=int(value)).first() if value.isdigit() else None)
@@ -79,7 +80,7 @@ def _version_param(request: HttpRequest, key: str) -> ProtocolVersion:
 
 @require_GET
 @capability_required(Capability.VIEW_PROTOCOLS)
-def protocol_compare(request: HttpRequest) -> HttpResponse:
+def protocol_compare(request: AuthedHttpRequest) -> HttpResponse:
     old, new = _version_param(request, "old"), _version_param(request, "new")
     show_all = request.GET.get("all") == "1"
     rows = protocol_diff(old.protocol(), new.protocol(),
@@ -94,7 +95,7 @@ def protocol_compare(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @capability_required(Capability.VIEW_PROTOCOLS)
-def protocol_references(request: HttpRequest) -> HttpResponse:
+def protocol_references(request: AuthedHttpRequest) -> HttpResponse:
     cited: dict[str, list[str]] = {}
     for entry in selectors.protocol_entries():
         protocol = entry.newest.protocol()
@@ -117,7 +118,7 @@ def _publish_error(form: PublishForm, exc: UsageError) -> None:
 
 
 @capability_required(Capability.PUBLISH_PROTOCOL)
-def protocol_publish(request: HttpRequest) -> HttpResponse:
+def protocol_publish(request: AuthedHttpRequest) -> HttpResponse:
     initial: dict[str, Any] = {}
     base = request.GET.get("from", "")
     if base.isdigit():
@@ -150,12 +151,12 @@ def protocol_publish(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- screening
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id,  # type: ignore[arg-type]
+def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
+    return patient_get_for(request.user, patient_id,
                            Actor.from_request(request))
 
 
-def screening_panel(request: HttpRequest, patient: Patient) -> str:
+def screening_panel(request: AuthedHttpRequest, patient: Patient) -> str:
     """The patient page's screening section: each protocol's newest screening, judged today."""
     rows = selectors.screening_panel_rows(patient)
     return render_to_string("protocols/_screening_panel.html",
@@ -167,7 +168,7 @@ def _registry_view(patient: Patient) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 @capability_required(Capability.SCREEN_PATIENT)
-def screening_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def screening_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     versions = selectors.protocol_versions_for_screening()
     initial = {}
@@ -202,8 +203,8 @@ def screening_new(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
-def screening_detail(request: HttpRequest, screening_id: int) -> HttpResponse:
-    s = selectors.screening_get_for(request.user, screening_id,  # type: ignore[arg-type]
+def screening_detail(request: AuthedHttpRequest, screening_id: int) -> HttpResponse:
+    s = selectors.screening_get_for(request.user, screening_id,
                                     Actor.from_request(request))
     audit_record(actor=Actor.from_request(request, s.patient.site.code),
                  action=AuditAction.SCREENING_VIEW, object_type="screening", object_id=s.pk,
@@ -221,7 +222,7 @@ def screening_detail(request: HttpRequest, screening_id: int) -> HttpResponse:
 
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
-def screening_list(request: HttpRequest, patient_id: int) -> HttpResponse:
+def screening_list(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
                  action=AuditAction.SCREENING_LIST, object_type="patient", object_id=patient.pk)
@@ -232,8 +233,8 @@ def screening_list(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.OVERRIDE_SCREENING)
-def screening_override(request: HttpRequest, screening_id: int) -> HttpResponse:
-    s = selectors.screening_get_for(request.user, screening_id,  # type: ignore[arg-type]
+def screening_override(request: AuthedHttpRequest, screening_id: int) -> HttpResponse:
+    s = selectors.screening_get_for(request.user, screening_id,
                                     Actor.from_request(request))
     form = OverrideForm(request.POST)
     if not form.is_valid():

@@ -38,4 +38,4 @@ class LocmemSmsBackend(SmsBackend):
 
 
 def sms_backend() -> SmsBackend:
-    return import_string(settings.SMS_BACKEND)()  # type: ignore[no-any-return]
+    return import_string(settings.SMS_BACKEND)()

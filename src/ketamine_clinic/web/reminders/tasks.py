@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django_tasks import task
@@ -31,7 +31,7 @@ def followup_links_sweep() -> str:
     return f"sent {out.sent}, skipped {out.skipped}"
 
 
-def followup_sweep_ensure(*, after: object = None) -> bool:
+def followup_sweep_ensure(*, after: datetime | None = None) -> bool:
     """Queue the follow-up sweep unless one is already queued. Returns True if queued."""
     # django-tasks loads this module with its registry, before the database backend's models.
     from django_tasks_db.models import DBTaskResult

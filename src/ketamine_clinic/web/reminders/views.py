@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.lib.decorators import capability_required
@@ -24,9 +25,9 @@ from ketamine_clinic.web.reminders.models import Channel, Message
 from ketamine_clinic.web.reminders.policy import policy
 
 
-def patient_reminders_panel(request: HttpRequest, patient: Any) -> str:
+def patient_reminders_panel(request: AuthedHttpRequest, patient: Any) -> str:
     """Contact consent per channel and the messages sent (AppConfig.patient_panels)."""
-    if not request.user.can(Capability.VIEW_PATIENTS):  # type: ignore[union-attr]
+    if not request.user.can(Capability.VIEW_PATIENTS):
         return ""
     channels = [{"value": c, "label": label, "consent": services.consent_in_force(patient, c),
                  "address": services._address(patient, c)}
@@ -34,14 +35,14 @@ def patient_reminders_panel(request: HttpRequest, patient: Any) -> str:
     return render_to_string("reminders/patient_panel.html", {
         "patient": patient, "channels": channels, "policy": policy(),
         "messages_sent": Message.objects.filter(patient=patient).select_related("visit")[:20],
-        "can_record": request.user.can(Capability.ANSWER_CHECKLIST),  # type: ignore[union-attr]
+        "can_record": request.user.can(Capability.ANSWER_CHECKLIST),
     }, request=request)
 
 
 @require_POST
 @capability_required(Capability.ANSWER_CHECKLIST)
-def contact_consent(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_get_for(request.user, patient_id, Actor.from_request(request))  # type: ignore[arg-type]
+def contact_consent(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_get_for(request.user, patient_id, Actor.from_request(request))
     try:
         services.contact_consent_record(actor=Actor.from_request(request), patient=patient,
                                         channel=request.POST.get("channel", ""),

@@ -56,7 +56,7 @@ def _book_rest(actor: Actor, session: InfusionSession) -> int:
             infusion_ends_at=session.scheduled_for + timedelta(minutes=length.infusion_min),
             ends_at=session.scheduled_for + length.total, infusion_min=length.infusion_min,
             recovery_min=length.recovery_min, protocol_version=order.protocol_version,
-            status=Visit.Status.STARTED, session=session, booked_by=actor.user)
+            status=Visit.Status.STARTED, session=session, booked_by=actor.require_user())
     try:
         first = session.scheduled_for.replace(hour=15, minute=0) + timedelta(days=1)
         requests = services.series_requests(order=order, first_start=first)

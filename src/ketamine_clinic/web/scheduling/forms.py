@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from ketamine_clinic.web.lib.forms import choice_field
 from ketamine_clinic.web.scheduling.checklist import checklist
 from ketamine_clinic.web.scheduling.models import Visit
 
@@ -22,12 +23,12 @@ class BookSeriesForm(forms.Form):
 
     def __init__(self, *args: Any, orders: list[Any], chairs: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["order"].choices = [
+        choice_field(self, "order").choices = [
             (o.pk, f"order {o.pk}: {o.series.get_kind_display().lower()}, "
                    f"{o.series.planned_sessions} visits every {o.series.spacing_days} day(s)")
             for o in orders]
-        self.fields["chair"].choices = [("", "any free chair"), *[(c, f"chair {c}")
-                                                                  for c in chairs]]
+        choice_field(self, "chair").choices = [
+            ("", "any free chair"), *[(c, f"chair {c}") for c in chairs]]
 
 
 class RescheduleForm(forms.Form):
@@ -38,8 +39,8 @@ class RescheduleForm(forms.Form):
 
     def __init__(self, *args: Any, chairs: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["chair"].choices = [("", "any free chair"), *[(c, f"chair {c}")
-                                                                  for c in chairs]]
+        choice_field(self, "chair").choices = [
+            ("", "any free chair"), *[(c, f"chair {c}") for c in chairs]]
 
 
 class CancelForm(forms.Form):

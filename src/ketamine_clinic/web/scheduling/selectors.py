@@ -109,7 +109,7 @@ def patient_bookings(order: Order, *, exclude_visit: int | None = None) -> Patie
     consent = consent_current(patient, order.protocol_version)
     if consent is not None:
         bounds.append((consent.signed_at, "the consent was signed"))
-    earliest, reason = max(bounds, default=(None, ""))  # type: ignore[arg-type]
+    earliest, reason = max(bounds, default=(None, ""))
     screening = series.screening
     return PatientBookings(
         busy=tuple(busy), earliest=earliest, earliest_reason=reason,

@@ -147,8 +147,8 @@ def visits_book(*, actor: Actor, order: Order, requests: Sequence[VisitRequest],
                 chair=chairs[p.chair], number=p.number, starts_at=p.start,
                 infusion_ends_at=p.infusion_end, ends_at=p.end,
                 infusion_min=length.infusion_min, recovery_min=length.recovery_min,
-                protocol_version=order.protocol_version, booked_by=actor.user)
-            VisitEvent.objects.create(visit=visit, kind="booked", by=actor.user, detail={
+                protocol_version=order.protocol_version, booked_by=actor.require_user())
+            VisitEvent.objects.create(visit=visit, kind="booked", by=actor.require_user(), detail={
                 "starts_at": p.start.isoformat(), "chair": p.chair,
                 "infusion_min": length.infusion_min, "recovery_min": length.recovery_min,
                 "protocol_version": order.protocol_version_id})
@@ -205,7 +205,7 @@ def visit_reschedule(*, actor: Actor, visit: Visit, start: datetime, chair: str 
         v.chair = chairs[p.chair]
         v.version += 1
         v.save()
-        VisitEvent.objects.create(visit=v, kind="rescheduled", by=actor.user, detail={
+        VisitEvent.objects.create(visit=v, kind="rescheduled", by=actor.require_user(), detail={
             "from": before, "to": {"starts_at": p.start.isoformat(), "chair": p.chair},
             "reason": reason})
         _after_booking([v])
@@ -228,7 +228,7 @@ def visit_cancel(*, actor: Actor, visit: Visit, reason: str, note: str = "") -> 
         v.cancel_reason, v.cancel_note = reason, (note or "").strip()
         v.version += 1
         v.save()
-        VisitEvent.objects.create(visit=v, kind="cancelled", by=actor.user,
+        VisitEvent.objects.create(visit=v, kind="cancelled", by=actor.require_user(),
                                   detail={"reason": reason, "note": v.cancel_note})
         audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_CANCEL,
                      object_type="visit", object_id=v.pk,
@@ -246,7 +246,7 @@ def visit_start(*, actor: Actor, visit: Visit) -> Any:
         v.status, v.session = Visit.Status.STARTED, session
         v.version += 1
         v.save()
-        VisitEvent.objects.create(visit=v, kind="started", by=actor.user,
+        VisitEvent.objects.create(visit=v, kind="started", by=actor.require_user(),
                                   detail={"session": session.pk})
         audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_START,
                      object_type="visit", object_id=v.pk,
@@ -330,7 +330,8 @@ def visit_checklist_record(*, actor: Actor, visit: Visit, answers: dict[str, boo
         v.checklist_at, v.checklist_by = timezone.now(), actor.user
         v.version += 1
         v.save()
-        VisitEvent.objects.create(visit=v, kind="checklist", by=actor.user, detail=v.checklist)
+        VisitEvent.objects.create(visit=v, kind="checklist", by=actor.require_user(),
+                                  detail=v.checklist)
         audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_CHECKLIST,
                      object_type="visit", object_id=v.pk, detail={"patient": v.patient_id})
     return v

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from ketamine_clinic.clinical.scheduling import Proposal
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
@@ -35,12 +36,12 @@ from ketamine_clinic.web.scheduling.forms import (
 from ketamine_clinic.web.scheduling.models import Chair, OpeningHours, Visit
 
 
-def _actor(request: HttpRequest, site: Site | None = None) -> Actor:
+def _actor(request: AuthedHttpRequest, site: Site | None = None) -> Actor:
     return Actor.from_request(request, site_code=site.code if site else "")
 
 
-def _site(request: HttpRequest, code: str) -> Site:
-    site = selectors.sites_visible_to(request.user).filter(code=code).first()  # type: ignore[arg-type]
+def _site(request: AuthedHttpRequest, code: str) -> Site:
+    site = selectors.sites_visible_to(request.user).filter(code=code).first()
     if site is None:
         raise Http404("No such site")
     return site
@@ -61,15 +62,15 @@ def _chair_codes(site: Site) -> list[str]:
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def calendar_home(request: HttpRequest) -> HttpResponse:
-    site = selectors.sites_visible_to(request.user).first()  # type: ignore[arg-type]
+def calendar_home(request: AuthedHttpRequest) -> HttpResponse:
+    site = selectors.sites_visible_to(request.user).first()
     if site is None:
         raise Http404("You work at no site")
     return redirect("calendar_day", site=site.code, day="today")
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def calendar_day(request: HttpRequest, site: str, day: str) -> HttpResponse:
+def calendar_day(request: AuthedHttpRequest, site: str, day: str) -> HttpResponse:
     s = _site(request, site)
     d = _day(day, s)
     grid = selectors.day_grid(s, d)
@@ -77,13 +78,13 @@ def calendar_day(request: HttpRequest, site: str, day: str) -> HttpResponse:
                  object_id=s.pk, detail={"day": d.isoformat(),
                                          "visits": [v.pk for c in grid.chairs for v in c.visits]})
     return render(request, "scheduling/day.html", {
-        "grid": grid, "site": s, "sites": selectors.sites_visible_to(request.user),  # type: ignore[arg-type]
+        "grid": grid, "site": s, "sites": selectors.sites_visible_to(request.user),
         "prev": d - timedelta(days=1), "next": d + timedelta(days=1),
         "monday": d - timedelta(days=d.weekday())})
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def calendar_week(request: HttpRequest, site: str, day: str) -> HttpResponse:
+def calendar_week(request: AuthedHttpRequest, site: str, day: str) -> HttpResponse:
     s = _site(request, site)
     d = _day(day, s)
     monday = d - timedelta(days=d.weekday())
@@ -92,7 +93,7 @@ def calendar_week(request: HttpRequest, site: str, day: str) -> HttpResponse:
                  object_id=s.pk, detail={"week_of": monday.isoformat()})
     return render(request, "scheduling/week.html", {
         "days": days, "site": s, "monday": monday,
-        "sites": selectors.sites_visible_to(request.user),  # type: ignore[arg-type]
+        "sites": selectors.sites_visible_to(request.user),
         "prev": monday - timedelta(days=7), "next": monday + timedelta(days=7)})
 
 
@@ -123,11 +124,12 @@ def _rows(proposals: list[Proposal], tz: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _parse_picks(request: HttpRequest) -> tuple[list[services.VisitRequest], list[int]]:
+def _parse_picks(request: AuthedHttpRequest) -> tuple[list[services.VisitRequest], list[int]]:
     picks, skipped = [], []
-    for key, value in request.POST.items():
+    for key in request.POST:
         if not key.startswith("pick-"):
             continue
+        value = request.POST.get(key, "")
         number = int(key.removeprefix("pick-"))
         if value == "skip":
             skipped.append(number)
@@ -142,8 +144,8 @@ def _parse_picks(request: HttpRequest) -> tuple[list[services.VisitRequest], lis
 
 
 @capability_required(Capability.BOOK_VISIT)
-def book_series(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_get_for(request.user, patient_id, _actor(request))  # type: ignore[arg-type]
+def book_series(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_get_for(request.user, patient_id, _actor(request))
     site = patient.site
     tz = selectors.site_tz(site)
     orders = selectors.bookable_orders(patient)
@@ -171,7 +173,7 @@ def book_series(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(request, "scheduling/book.html", ctx)
 
 
-def _book(request: HttpRequest, patient: Any, orders: list[Any], ctx: dict[str, Any],
+def _book(request: AuthedHttpRequest, patient: Any, orders: list[Any], ctx: dict[str, Any],
           tz: Any) -> HttpResponse:
     try:
         order = next(o for o in orders if o.pk == int(request.POST.get("order", "0")))
@@ -199,8 +201,8 @@ def _book(request: HttpRequest, patient: Any, orders: list[Any], ctx: dict[str, 
 # --------------------------------------------------------------------------- one visit
 
 
-def _visit(request: HttpRequest, visit_id: int) -> Visit:
-    visit = selectors.visits_visible_to(request.user).filter(pk=visit_id).first()  # type: ignore[arg-type]
+def _visit(request: AuthedHttpRequest, visit_id: int) -> Visit:
+    visit = selectors.visits_visible_to(request.user).filter(pk=visit_id).first()
     if visit is None:
         audit_record(actor=_actor(request), action=AuditAction.VISIT_ACCESS_DENIED,
                      object_type="visit", object_id=visit_id)
@@ -218,7 +220,8 @@ def _checklist_initial(visit: Visit) -> dict[str, Any]:
     return initial
 
 
-def _visit_page(request: HttpRequest, visit: Visit, *, reschedule: RescheduleForm | None = None,
+def _visit_page(request: AuthedHttpRequest, visit: Visit, *,
+                reschedule: RescheduleForm | None = None,
                 cancel: CancelForm | None = None, checklist: ChecklistForm | None = None,
                 status: int = 200, rows: list[dict[str, Any]] | None = None) -> HttpResponse:
     tz = selectors.site_tz(visit.site)
@@ -238,7 +241,7 @@ def _visit_page(request: HttpRequest, visit: Visit, *, reschedule: RescheduleFor
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
+def visit_detail(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     visit = _visit(request, visit_id)
     audit_record(actor=_actor(request, visit.site),
                  action=AuditAction.VISIT_VIEW, object_type="visit",
@@ -248,7 +251,7 @@ def visit_detail(request: HttpRequest, visit_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.BOOK_VISIT)
-def visit_reschedule(request: HttpRequest, visit_id: int) -> HttpResponse:
+def visit_reschedule(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     visit = _visit(request, visit_id)
     tz = selectors.site_tz(visit.site)
     form = RescheduleForm(request.POST, chairs=_chair_codes(visit.site))
@@ -272,7 +275,7 @@ def visit_reschedule(request: HttpRequest, visit_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.BOOK_VISIT)
-def visit_cancel(request: HttpRequest, visit_id: int) -> HttpResponse:
+def visit_cancel(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     visit = _visit(request, visit_id)
     form = CancelForm(request.POST)
     if not form.is_valid():
@@ -290,7 +293,7 @@ def visit_cancel(request: HttpRequest, visit_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.CHART_SESSION)
-def visit_start(request: HttpRequest, visit_id: int) -> HttpResponse:
+def visit_start(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     visit = _visit(request, visit_id)
     try:
         session = services.visit_start(actor=_actor(request, visit.site), visit=visit)
@@ -302,7 +305,7 @@ def visit_start(request: HttpRequest, visit_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.ANSWER_CHECKLIST)
-def visit_checklist(request: HttpRequest, visit_id: int) -> HttpResponse:
+def visit_checklist(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     visit = _visit(request, visit_id)
     form = ChecklistForm(request.POST)
     if not form.is_valid():
@@ -323,15 +326,15 @@ def visit_checklist(request: HttpRequest, visit_id: int) -> HttpResponse:
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def census_home(request: HttpRequest) -> HttpResponse:
-    site = selectors.sites_visible_to(request.user).first()  # type: ignore[arg-type]
+def census_home(request: AuthedHttpRequest) -> HttpResponse:
+    site = selectors.sites_visible_to(request.user).first()
     if site is None:
         raise Http404("You work at no site")
     return redirect("census_today", site=site.code)
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def census_today(request: HttpRequest, site: str) -> HttpResponse:
+def census_today(request: AuthedHttpRequest, site: str) -> HttpResponse:
     """Who is coming when, whether each visit is ready, and the chairs now."""
     s = _site(request, site)
     tz = selectors.site_tz(s)
@@ -353,7 +356,7 @@ def census_today(request: HttpRequest, site: str) -> HttpResponse:
         "is_today": day == now.date(), "grid": grid,
         "ready": sum(1 for r in rows if r.ready),
         "free_now": sum(1 for c in chairs_now if c["current"] is None),
-        "sites": selectors.sites_visible_to(request.user)})  # type: ignore[arg-type]
+        "sites": selectors.sites_visible_to(request.user)})
 
 
 # --------------------------------------------------------------------------- site setup
@@ -362,7 +365,7 @@ _HOURS_FIELD = "hours-{day}"
 
 
 @capability_required(Capability.MANAGE_SITES)
-def site_setup(request: HttpRequest, site: str) -> HttpResponse:
+def site_setup(request: AuthedHttpRequest, site: str) -> HttpResponse:
     s = _site(request, site)
     chair_form = ChairForm(request.POST if request.POST.get("action") == "chair" else None)
     errors: list[str] = []
@@ -383,7 +386,7 @@ def site_setup(request: HttpRequest, site: str) -> HttpResponse:
     return render(request, "scheduling/setup.html", {
         "site": s, "chairs": Chair.objects.filter(site=s).order_by("code"),
         "chair_form": chair_form, "days": days, "errors": errors,
-        "sites": selectors.sites_visible_to(request.user)})  # type: ignore[arg-type]
+        "sites": selectors.sites_visible_to(request.user)})
 
 
 def _parse_windows(field: str, raw: str) -> list[tuple[time, time]]:
@@ -397,7 +400,7 @@ def _parse_windows(field: str, raw: str) -> list[tuple[time, time]]:
     return windows
 
 
-def _setup_post(request: HttpRequest, site: Site, chair_form: ChairForm) -> None:
+def _setup_post(request: AuthedHttpRequest, site: Site, chair_form: ChairForm) -> None:
     action = request.POST.get("action")
     actor = _actor(request, site)
     if action == "chair":
@@ -410,7 +413,9 @@ def _setup_post(request: HttpRequest, site: Site, chair_form: ChairForm) -> None
                                      request.POST.get(_HOURS_FIELD.format(day=d), ""))
         services.opening_hours_set(actor=actor, site=site, week=week)
     elif action in ("retire", "restore"):
-        chair = Chair.objects.filter(site=site, pk=request.POST.get("chair")).first()
+        chair_pk = request.POST.get("chair")
+        chair = (None if chair_pk is None
+                 else Chair.objects.filter(site=site, pk=chair_pk).first())
         if chair is None:
             raise UsageError("chair", "no such chair at this site")
         services.chair_set_active(actor=actor, chair=chair, active=action == "restore")
@@ -428,12 +433,12 @@ def _setup_post(request: HttpRequest, site: Site, chair_form: ChairForm) -> None
 # --------------------------------------------------------------------------- patient page
 
 
-def patient_visits_panel(request: HttpRequest, patient: Any) -> str:
+def patient_visits_panel(request: AuthedHttpRequest, patient: Any) -> str:
     """The patient page's visits section (AppConfig.patient_panels)."""
-    if not request.user.can(Capability.VIEW_PATIENTS):  # type: ignore[union-attr]
+    if not request.user.can(Capability.VIEW_PATIENTS):
         return ""
     visits = list(selectors.patient_visits(patient))
-    can_book = request.user.can(Capability.BOOK_VISIT)  # type: ignore[union-attr]
+    can_book = request.user.can(Capability.BOOK_VISIT)
     orders = selectors.bookable_orders(patient) if can_book else []
     if not visits and not orders:
         return ""

@@ -27,7 +27,7 @@ from ketamine_clinic.web.patients.selectors import latest_weight
 from ketamine_clinic.web.protocols.selectors import consent_current
 from ketamine_clinic.web.protocols.services import protocol_current
 from ketamine_clinic.web.sessions import services
-from ketamine_clinic.web.sessions.models import InfusionSession
+from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 
 VITALS = {"systolic_bp_mmhg": 124, "diastolic_bp_mmhg": 78, "heart_rate_per_min": 74,
           "respiratory_rate_per_min": 14, "spo2_percent": 98, "etco2_mmhg": 38}
@@ -40,7 +40,7 @@ def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
     if weight is None:
         raise UsageError("weight", "no weight recorded")
     # The demo physician keeps every rate within the guideline's 1 mg/kg/h soft limit.
-    kg = int(weight.value_number)
+    kg = int(weight.number)
     order = orders.order_write(
         actor=physician, patient=patient, protocol_version=pv, vial_strength_mg_per_ml=50,
         bag="500 mg in 500 mL", start_rate=f"{min(60, kg - 20)} mg/h",
@@ -54,7 +54,7 @@ def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
     if consent_current(patient, pv) is None:
         consent_record(actor=nurse, patient=patient, protocol_version=pv,
                        document_sha256=consent_for(pv).sha256, method="paper",
-                       explained_by=physician.user,
+                       explained_by=physician.require_user(),
                        signed_at=timezone.now() - timedelta(days=1),
                        paper_attested=True, paper_reference="demo scan")
     # The screening's conditions ask for liver function tests: the demo has them in range.
@@ -71,7 +71,7 @@ def _walk(session: InfusionSession, nurse: Actor, t0: Any, upto: str) -> None:
         return t0 + timedelta(minutes=minutes)
 
     def key() -> str:
-        return f"demo-{session.pk}-{services.TimelineEntry.objects.count()}"
+        return f"demo-{session.pk}-{TimelineEntry.objects.count()}"
 
     def event(name: str, minutes: float, **data: Any) -> None:
         services.session_event(actor=nurse, session=session, event=name, data=data,
@@ -127,7 +127,7 @@ def _walk(session: InfusionSession, nurse: Actor, t0: Any, upto: str) -> None:
 
 def demo_sessions() -> int:
     """Book and chart today's demo chairs once. Returns how many sessions were made."""
-    if services.TimelineEntry.objects.filter(idempotency_key__startswith="demo-").exists():
+    if TimelineEntry.objects.filter(idempotency_key__startswith="demo-").exists():
         return 0  # made by an earlier demo run
     staff = {u.username: u for u in User.objects.filter(
         username__in=["dr.alvarez", "nurse.brooks", "nurse.chen"])}

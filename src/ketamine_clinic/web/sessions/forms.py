@@ -10,6 +10,7 @@ from django import forms
 from ketamine_clinic.clinical import scales
 from ketamine_clinic.clinical.discharge import get_score_definition, overridable_items
 from ketamine_clinic.clinical.limit_checks import override_reasons
+from ketamine_clinic.web.lib.forms import choice_field
 
 NUM = {"inputmode": "decimal", "step": "any"}
 
@@ -56,13 +57,15 @@ class SedationForm(Entry):
         sc = scales.get_scale(scale)
         self.scale = sc
         self.fields["score"].label = f"{sc.short} ({sc.version})"
-        self.fields["score"].choices = [(lv.value, f"{lv.value:+d} {lv.meaning}"
-                                         if scale == "rass" else f"{lv.value} {lv.meaning}")
-                                        for lv in sc.levels]
+        choice_field(self, "score").choices = [
+            (lv.value, f"{lv.value:+d} {lv.meaning}" if scale == "rass"
+             else f"{lv.value} {lv.meaning}")
+            for lv in sc.levels]
 
 
 class DissociationForm(Entry):
-    def __init__(self, *args: Any, scale: str = "cadss6", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scale: str = scales.BEDSIDE_DISSOCIATION_SCALE,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         sc = scales.get_scale(scale)
         self.scale = sc
@@ -127,7 +130,7 @@ class RateForm(StateChange):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["override_code"].choices = [("", "—")] + [
+        choice_field(self, "override_code").choices = [("", "—")] + [
             (r.code, r.label) for r in override_reasons()]
 
 

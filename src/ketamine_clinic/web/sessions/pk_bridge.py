@@ -70,7 +70,7 @@ def predicted_concentration(snap: Any, at: datetime | None = None) -> Prediction
     now = at or snap.now
     if totals.stopped_at is not None:
         # After the stop the curve is drawn for as long again as the infusion ran, not to
-        # today: a session charted weeks ago carries a bounded prediction (issue 19).
+        # today: a session charted weeks ago carries a bounded prediction, not weeks of curve.
         now = min(now, totals.stopped_at + totals.infusing_time)
     minutes = (now - start) / timedelta(minutes=1)
     segments = tuple(Segment((s.start - start) / timedelta(minutes=1),

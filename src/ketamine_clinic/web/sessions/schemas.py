@@ -6,12 +6,13 @@ way in (pages, API, device feeds, the synthetic cohort loader). Units are in the
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ketamine_clinic.clinical.bedside import decisions as _decisions
 from ketamine_clinic.clinical.bedside import view as _core_view
+from ketamine_clinic.clinical.scales import BEDSIDE_DISSOCIATION_SCALE, scale_keys
 
 
 class Payload(BaseModel):
@@ -59,8 +60,8 @@ class RateSet(Payload):
     rate_mg_per_h_exact: str = ""
     rate_entered: str = ""
     physician: str = ""  # a physician who co-signed this rate at the bedside
-    rate_check: dict = Field(default_factory=dict)  # type: ignore[type-arg]
-    acceptance: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    rate_check: dict[str, Any] = Field(default_factory=dict)
+    acceptance: dict[str, Any] = Field(default_factory=dict)
     override_code: str = ""
     override_text: str = ""
     confirmed: list[str] = Field(default_factory=list)
@@ -78,8 +79,8 @@ class Stop(Payload):
     """The end of the infusion; ``totals`` is ``InfusionTotals.to_dict()`` at the stop."""
 
     reason: str = ""
-    totals: dict = Field(default_factory=dict)  # type: ignore[type-arg]
-    prediction: dict = Field(default_factory=dict)  # type: ignore[type-arg]  # PK at the stop
+    totals: dict[str, Any] = Field(default_factory=dict)
+    prediction: dict[str, Any] = Field(default_factory=dict)  # PK at the stop
 
 
 class BeginRecovery(Payload):
@@ -98,16 +99,32 @@ class Vitals(Payload):
 
 
 class Sedation(Payload):
-    scale: Literal["moaas", "moaas_6", "rass", "ramsay"]
+    scale: str = Field(description="a sedation scale of reference/scales.toml")
     score: int
-    result: dict = Field(default_factory=dict)  # type: ignore[type-arg]  # ScaleScore.to_dict()
+    result: dict[str, Any] = Field(default_factory=dict)  # ScaleScore.to_dict()
+
+    @field_validator("scale")
+    @classmethod
+    def _a_sedation_scale(cls, value: str) -> str:
+        known = scale_keys("sedation")
+        if value not in known:
+            raise ValueError(f"must be one of {', '.join(known)} (reference/scales.toml)")
+        return value
 
 
 class Dissociation(Payload):
-    scale: Literal["cadss6"] = "cadss6"
+    scale: str = Field(default=BEDSIDE_DISSOCIATION_SCALE,
+                       description="the dissociation scale charted at the bedside")
     items: dict[str, int] = Field(default_factory=dict)
     total: int
-    result: dict = Field(default_factory=dict)  # type: ignore[type-arg]  # ScaleScore.to_dict()
+    result: dict[str, Any] = Field(default_factory=dict)  # ScaleScore.to_dict()
+
+    @field_validator("scale")
+    @classmethod
+    def _the_bedside_scale(cls, value: str) -> str:
+        if value != BEDSIDE_DISSOCIATION_SCALE:
+            raise ValueError(f"must be {BEDSIDE_DISSOCIATION_SCALE}")
+        return value
 
 
 class Pain(Payload):
@@ -142,15 +159,15 @@ class RecoveryScore(Payload):
     observed: dict[str, int] = Field(default_factory=dict)
     vitals_entry_id: int | None = None
     baseline_entry_id: int | None = None
-    result: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    result: dict[str, Any] = Field(default_factory=dict)
 
 
 class Discharge(Payload):
     escort_name: str = Field(min_length=1)
     instructions_given: bool
-    gate: dict = Field(default_factory=dict)  # type: ignore[type-arg]
-    overrides: list[dict] = Field(default_factory=list)  # type: ignore[type-arg]
-    no_driving_until: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    gate: dict[str, Any] = Field(default_factory=dict)
+    overrides: list[dict[str, Any]] = Field(default_factory=list)
+    no_driving_until: dict[str, Any] = Field(default_factory=dict)
 
 
 class Transfer(Payload):
@@ -218,7 +235,7 @@ class VitalsIn(Vitals):
 class ObservationIn(Schema):
     kind: Literal["vitals", "sedation", "dissociation", "pain", "adverse_event", "note",
                   "premedication", "rescue_medication"]
-    payload: dict  # type: ignore[type-arg]
+    payload: dict[str, Any]
     occurred_at: _datetime | None = None
     idempotency_key: str = Field(min_length=1, max_length=80)
 
@@ -226,7 +243,7 @@ class ObservationIn(Schema):
 class EventIn(Schema):
     event: Literal["check_in", "pre_assessment", "pause", "resume", "stop", "begin_recovery",
                    "transfer", "abandon"]
-    payload: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    payload: dict[str, Any] = Field(default_factory=dict)
     occurred_at: _datetime | None = None
     expected_version: int | None = Field(default=None, description="the version you saw")
     idempotency_key: str = Field(min_length=1, max_length=80)
@@ -256,7 +273,7 @@ class RateIn(Schema):
 
 class CorrectionIn(Schema):
     reason: str = Field(min_length=1)
-    payload: dict = Field(default_factory=dict)  # type: ignore[type-arg]
+    payload: dict[str, Any] = Field(default_factory=dict)
     occurred_at: _datetime | None = None
     entered_in_error: bool = False
     idempotency_key: str = Field(min_length=1, max_length=80)
@@ -289,7 +306,7 @@ class EntryOut(Schema):
     occurred_at: _datetime
     recorded_at: _datetime
     recorded_by: str
-    payload: dict  # type: ignore[type-arg]
+    payload: dict[str, Any]
     corrects: int | None
     correction_reason: str
     device_id: str
@@ -315,10 +332,10 @@ class SessionOut(Schema):
     state: str
     version: int
     allowed_events: list[str]
-    totals: dict | None  # type: ignore[type-arg]
-    limits: list[dict]  # type: ignore[type-arg]
-    overdue: dict | None  # type: ignore[type-arg]
+    totals: dict[str, Any] | None
+    limits: list[dict[str, Any]]
+    overdue: dict[str, Any] | None
     alarms: list[AlarmOut]
-    start_gate: dict | None  # type: ignore[type-arg]
-    discharge_gate: dict | None  # type: ignore[type-arg]
+    start_gate: dict[str, Any] | None
+    discharge_gate: dict[str, Any] | None
     protocol: dict[str, str]

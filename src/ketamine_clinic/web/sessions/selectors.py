@@ -231,7 +231,7 @@ class Snapshot:
 def _acked(alarm: Alarm) -> bool:
     try:
         return alarm.ack is not None
-    except Alarm.ack.RelatedObjectDoesNotExist:  # type: ignore[attr-defined]
+    except Alarm.ack.RelatedObjectDoesNotExist:
         return False
 
 

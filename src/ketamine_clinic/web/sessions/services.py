@@ -90,7 +90,7 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
         session = InfusionSession.objects.create(
             order=order, series=series, patient=order.patient, site=order.patient.site,
             visit_number=count + 1, scheduled_for=scheduled_for, chair=chair.strip(),
-            created_by=actor.user)
+            created_by=actor.require_user())
         audit_record(actor=actor.at(session.site.code), action=AuditAction.SESSION_SCHEDULE,
                      object_type="session", object_id=session.pk,
                      detail={"patient": order.patient_id, "order": order.pk,
@@ -110,7 +110,7 @@ def _replayed(session: InfusionSession, key: str | None,
         return None
     if found.session_id != session.pk or found.kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
-    found.replayed = True  # type: ignore[attr-defined]
+    found.replayed = True
     return found
 
 
@@ -139,8 +139,11 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
          key: str | None, command: Callable[[selectors.Snapshot], cmd.Command],
          expected_version: int | None = None, device_id: str = "",
          after: Callable[[selectors.Snapshot, TimelineEntry, Accepted], None] | None = None,
-         ) -> TimelineEntry:
-    """Lock, replay check, derive, decide, store. Returns the first stored entry."""
+         light_command: cmd.Command | None = None) -> TimelineEntry:
+    """Lock, replay check, derive, decide, store. Returns the first stored entry.
+
+    ``light_command``: the command, when it does not depend on the snapshot; the day's
+    facts are then gathered only if the core says that judging it reads them."""
     now = timezone.now()
     with transaction.atomic():
         # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
@@ -153,8 +156,9 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
         if again is not None:
             return again
         rules = selectors.session_rules(locked)
-        snap = selectors.snapshot(locked, now=now, rules=rules, gates=False,
-                                  facts=day_facts(locked, rules, now))
+        facts = (day_facts(locked, rules, now) if light_command is None
+                 or cmd.needs_day_facts(light_command) else selectors.light_facts(locked))
+        snap = selectors.snapshot(locked, now=now, rules=rules, gates=False, facts=facts)
         _state_check(snap, expected_version)
         result = cmd.decide(snap.view, command(snap))
         if isinstance(result, Accepted):
@@ -176,7 +180,8 @@ def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | 
         try:
             with transaction.atomic():
                 entry = TimelineEntry.objects.create(
-                    session=session, kind=new.kind, occurred_at=new.at, recorded_by=actor.user,
+                    session=session, kind=new.kind, occurred_at=new.at,
+                    recorded_by=actor.require_user(),
                     payload=payload, corrects=corrects, correction_reason=new.reason,
                     idempotency_key=(key or None) if not stored else None,
                     device_id=device_id[:80])
@@ -261,8 +266,9 @@ def session_observe(*, actor: Actor, session: InfusionSession, kind: str,
     raw = dict(data)
     if kind in ("vitals", "adverse_event", "note"):
         raw = _payload(kind, raw)
+    observe = cmd.Observe(at, kind, raw)
     return _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
-                device_id=device_id, command=lambda snap: cmd.Observe(at, kind, raw))
+                device_id=device_id, command=lambda snap: observe, light_command=observe)
 
 
 def session_give(*, actor: Actor, session: InfusionSession, drug: str, dose: Any, unit: str,
@@ -376,7 +382,7 @@ def physician_cosigner(request: Any, username: str, password: str) -> Any:
     if user is None:
         raise UsageError("physician_username", "the physician's user name or password is "
                                                "not right")
-    if not user.can(Capability.SIGN_ORDER):  # type: ignore[attr-defined]
+    if not user.can(Capability.SIGN_ORDER):
         raise UsageError("physician_username", "only a physician may co-sign a rate")
     return user
 
@@ -439,7 +445,7 @@ def alarm_acknowledge(*, actor: Actor, alarm: Alarm, response: str) -> AlarmAckn
                 return existing
             raise UsageError("alarm", f"already acknowledged by {existing.by.get_username()} "
                                       f"at {timezone.localtime(existing.at):%H:%M}")
-        ack = AlarmAcknowledgement.objects.create(alarm=alarm, by=actor.user,
+        ack = AlarmAcknowledgement.objects.create(alarm=alarm, by=actor.require_user(),
                                                   response=response)
         audit_record(actor=actor.at(session.site.code), action=AuditAction.SESSION_ALARM_ACK,
                      object_type="alarm", object_id=alarm.pk,

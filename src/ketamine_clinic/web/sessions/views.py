@@ -11,16 +11,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.clinical.bedside.words import rate as rate_words
-from ketamine_clinic.clinical.discharge import Override
+from ketamine_clinic.clinical.discharge import Override, second_score_key
 from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
@@ -71,12 +72,12 @@ EVENT_LABELS = {
 }
 
 
-def _actor(request: HttpRequest, session: InfusionSession | None = None) -> Actor:
+def _actor(request: AuthedHttpRequest, session: InfusionSession | None = None) -> Actor:
     return Actor.from_request(request, session.site.code if session else "")
 
 
-def _session(request: HttpRequest, session_id: int) -> InfusionSession:
-    return selectors.session_get_for(request.user, session_id,  # type: ignore[arg-type]
+def _session(request: AuthedHttpRequest, session_id: int) -> InfusionSession:
+    return selectors.session_get_for(request.user, session_id,
                                      _actor(request))
 
 
@@ -103,14 +104,11 @@ def _forms(snap: selectors.Snapshot, physician: bool) -> dict[str, forms.Form]:
 
 
 def _second_score(rules: Any) -> str:
-    """The second recovery form: the home-readiness score the protocol names (or, for a
-    protocol without one, the other published score)."""
-    if rules.home_score:
-        return str(rules.home_score)
-    return "padss" if rules.discharge_score.startswith("aldrete") else "aldrete_modified_1995"
+    """The second recovery form's score (``clinical.discharge.second_score_key``)."""
+    return second_score_key(str(rules.discharge_score), rules.home_score or None)
 
 
-def _live_context(request: HttpRequest, snap: selectors.Snapshot) -> dict[str, Any]:
+def _live_context(request: AuthedHttpRequest, snap: selectors.Snapshot) -> dict[str, Any]:
     prediction = predicted_concentration(snap)
     rate_per_kg = (snap.totals.current_rate_mg_per_h / snap.weight_kg
                    if snap.totals is not None else None)
@@ -124,11 +122,11 @@ def _live_context(request: HttpRequest, snap: selectors.Snapshot) -> dict[str, A
     }
 
 
-def _page(request: HttpRequest, session: InfusionSession,
+def _page(request: AuthedHttpRequest, session: InfusionSession,
           bound: dict[str, forms.Form] | None = None, status: int = 200) -> HttpResponse:
     services.session_watch(session=session)
     snap = selectors.snapshot(session)
-    physician = request.user.can(Capability.OVERRIDE_DISCHARGE)  # type: ignore[union-attr]
+    physician = request.user.can(Capability.OVERRIDE_DISCHARGE)
     page_forms = _forms(snap, physician)
     page_forms.update(bound or {})
     events = [k for k in ("check_in", "pre_assessment", "pause", "resume", "stop",
@@ -154,17 +152,17 @@ def _page(request: HttpRequest, session: InfusionSession,
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_detail(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     return _page(request, _session(request, session_id))
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def session_live(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_live(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     """The region the page refreshes in place: state, dose, alarms, chart and timeline."""
     session = _session(request, session_id)
     services.session_watch(session=session)
     snap = selectors.snapshot(session)
-    if not selectors.viewed_recently(request.user, session,  # type: ignore[arg-type]
+    if not selectors.viewed_recently(request.user, session,
                                      within=LIVE_AUDIT_WINDOW):
         audit_record(actor=_actor(request, session), action=AuditAction.SESSION_VIEW_LIVE,
                      object_type="session", object_id=session.pk,
@@ -198,14 +196,14 @@ def _mar(snap: selectors.Snapshot, bound: dict[str, forms.Form] | None) -> list[
     return rows
 
 
-def _done(request: HttpRequest, session: InfusionSession, message: str) -> HttpResponse:
+def _done(request: AuthedHttpRequest, session: InfusionSession, message: str) -> HttpResponse:
     messages.success(request, message)
     return redirect("session_detail", session_id=session.pk)
 
 
 @require_POST
 @capability_required(Capability.CHART_SESSION)
-def session_observe(request: HttpRequest, session_id: int, kind: str) -> HttpResponse:
+def session_observe(request: AuthedHttpRequest, session_id: int, kind: str) -> HttpResponse:
     session = _session(request, session_id)
     if kind not in OBSERVATION_FORMS:
         raise Http404
@@ -235,7 +233,7 @@ def session_observe(request: HttpRequest, session_id: int, kind: str) -> HttpRes
 
 @require_POST
 @capability_required(Capability.CHART_SESSION)
-def session_give(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_give(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     """A dose from one line of the order's medication record (the line's form prefix)."""
     session = _session(request, session_id)
     prefix = next((k.split("-")[0] for k in request.POST if k.startswith("give")), "give0")
@@ -259,7 +257,7 @@ def session_give(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.CHART_SESSION)
-def session_rate(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_rate(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     session = _session(request, session_id)
     form = RateForm(request.POST)
     if form.is_valid():
@@ -289,7 +287,7 @@ def session_rate(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.CHART_SESSION)
-def session_event(request: HttpRequest, session_id: int, event: str) -> HttpResponse:
+def session_event(request: AuthedHttpRequest, session_id: int, event: str) -> HttpResponse:
     session = _session(request, session_id)
     if event not in EVENT_FORMS:
         raise Http404
@@ -315,7 +313,7 @@ def session_event(request: HttpRequest, session_id: int, event: str) -> HttpResp
 
 
 @capability_required(Capability.CHART_SESSION)
-def session_correct(request: HttpRequest, session_id: int, entry_id: int) -> HttpResponse:
+def session_correct(request: AuthedHttpRequest, session_id: int, entry_id: int) -> HttpResponse:
     """Correct an entry: the form shows the entry's own fields, prefilled."""
     session = _session(request, session_id)
     entry = TimelineEntry.objects.filter(session=session, pk=entry_id).first()
@@ -382,12 +380,12 @@ def _value_form(entry: TimelineEntry, rules: Any, data: Any) -> forms.Form | Non
     for name in ("idempotency_key", "occurred_at", "expected_version"):
         if name in form.fields:
             form.fields[name].required = False
-    return form  # type: ignore[no-any-return]
+    return form
 
 
 @require_POST
 @capability_required(Capability.CHART_SESSION)
-def alarm_ack(request: HttpRequest, session_id: int, alarm_id: int) -> HttpResponse:
+def alarm_ack(request: AuthedHttpRequest, session_id: int, alarm_id: int) -> HttpResponse:
     session = _session(request, session_id)
     alarm = Alarm.objects.filter(session=session, pk=alarm_id).first()
     if alarm is None:
@@ -408,7 +406,7 @@ def alarm_ack(request: HttpRequest, session_id: int, alarm_id: int) -> HttpRespo
 
 @require_POST
 @capability_required(Capability.CHART_SESSION)
-def session_recovery(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_recovery(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     session = _session(request, session_id)
     rules = selectors.session_rules(session)
     alt = "alt-score_name" in request.POST
@@ -429,14 +427,14 @@ def session_recovery(request: HttpRequest, session_id: int) -> HttpResponse:
     return _page(request, session, {"recovery_alt" if alt else "recovery": form}, status=400)
 
 
-def _discharge_form(request: HttpRequest) -> DischargeForm:
-    physician = request.user.can(Capability.OVERRIDE_DISCHARGE)  # type: ignore[union-attr]
+def _discharge_form(request: AuthedHttpRequest) -> DischargeForm:
+    physician = request.user.can(Capability.OVERRIDE_DISCHARGE)
     return DischargeForm(request.POST, physician=physician)
 
 
 @require_POST
 @capability_required(Capability.DISCHARGE_PATIENT)
-def session_discharge(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_discharge(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     session = _session(request, session_id)
     form = _discharge_form(request)
     if form.is_valid():
@@ -466,7 +464,7 @@ def _scheduled(entry: TimelineEntry) -> str:
 
 @require_POST
 @capability_required(Capability.DISCHARGE_PATIENT)
-def session_discharge_check(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_discharge_check(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     """What the gate says for the form as it is filled in (nothing is written)."""
     session = _session(request, session_id)
     form = _discharge_form(request)
@@ -474,7 +472,7 @@ def session_discharge_check(request: HttpRequest, session_id: int) -> HttpRespon
     d = getattr(form, "cleaned_data", {})
     snap = selectors.snapshot(session, gates=False)
 
-    name = request.user.display_name  # type: ignore[union-attr]
+    name = request.user.display_name
     gate = None
     if snap.state is SessionState.RECOVERING:
         overrides = [Override(k, name, v) for k, v in
@@ -493,25 +491,25 @@ def session_discharge_check(request: HttpRequest, session_id: int) -> HttpRespon
 
 
 @capability_required(Capability.VIEW_PATIENTS)
-def session_board(request: HttpRequest) -> HttpResponse:
-    rows = selectors.board_sessions(request.user)  # type: ignore[arg-type]
+def session_board(request: AuthedHttpRequest) -> HttpResponse:
+    rows = selectors.board_sessions(request.user)
     # Overdue vital signs and reached limits become alarms as the board looks at them.
     if any([services.session_watch(session=r.session, snap=r) for r in rows]):
-        rows = selectors.board_sessions(request.user)  # type: ignore[arg-type]
+        rows = selectors.board_sessions(request.user)
     shown = [s.session.pk for s in rows]
     # The board refreshes itself every few seconds: a refresh showing the same patients as
     # this user's last audited look (within the live window) adds no audit entry.
     if not (request.htmx and selectors.board_seen_recently(
-            request.user, shown, within=LIVE_AUDIT_WINDOW)):  # type: ignore[arg-type]
+            request.user, shown, within=LIVE_AUDIT_WINDOW)):
         audit_record(actor=_actor(request), action=AuditAction.SESSION_BOARD,
                      detail={"sessions": shown})
     template = "sessions/board.html#board" if request.htmx else "sessions/board.html"
     return render(request, template, {"rows": rows, "now": timezone.now()})
 
 
-def patient_sessions_panel(request: HttpRequest, patient: Any) -> str:
+def patient_sessions_panel(request: AuthedHttpRequest, patient: Any) -> str:
     """The patient page's sessions section (AppConfig.patient_panels)."""
-    if not request.user.can(Capability.VIEW_PATIENTS):  # type: ignore[union-attr]
+    if not request.user.can(Capability.VIEW_PATIENTS):
         return ""
     sessions = list(selectors.patient_sessions(patient))
     # Visits are booked on the scheduling pages (chair, hours and series checks); a

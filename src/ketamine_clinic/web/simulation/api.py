@@ -31,7 +31,7 @@ from ketamine_clinic.web.simulation.population_jobs import population_job_create
 
 router = Router(tags=["pk"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-# Every request's work is bounded by settings (issue 13, finding 2; docs/api.md).
+# Every request's work is bounded by settings (docs/api.md).
 MAX_TIMES = settings.PK_MAX_TIMES
 MAX_SEGMENTS = settings.PK_MAX_SEGMENTS
 MAX_POPULATION = settings.PK_MAX_POPULATION

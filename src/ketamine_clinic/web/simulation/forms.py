@@ -7,6 +7,7 @@ from django import forms
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.parameter_sets import catalogue
 from ketamine_clinic.pk.regimen import Bolus, Regimen, Segment
+from ketamine_clinic.web.lib.forms import choice_field
 from ketamine_clinic.web.simulation.services import DEFAULT_MODEL
 
 
@@ -26,11 +27,13 @@ def parse_segments(text: str, field: str = "segments") -> tuple[Segment, ...]:
             continue
         parts = line.split(":")
         if len(parts) != 3:
-            raise UsageError(field, f"line {n} {line!r}: use START_MIN:END_MIN:RATE_MG_PER_H")
+            raise UsageError(field, f"line {n} {line!r}: write the start minute, the end "
+                                    "minute and the rate in mg/h, e.g. 0:60:60")
         try:
             start, end, rate = (float(p) for p in parts)
         except ValueError as exc:
-            raise UsageError(field, f"line {n} {line!r}: not numbers") from exc
+            raise UsageError(field, f"line {n} {line!r}: the minutes and the rate must be "
+                                    "numbers, e.g. 0:60:60") from exc
         out.append(Segment(start, end, rate))
     return tuple(out)
 
@@ -46,7 +49,8 @@ def parse_boluses(text: str, field: str = "boluses") -> tuple[Bolus, ...]:
         try:
             at, mg = (float(p) for p in parts)
         except ValueError as exc:
-            raise UsageError(field, f"line {n} {line!r}: use AT_MIN:MG") from exc
+            raise UsageError(field, f"line {n} {line!r}: write the minute and the dose in mg, "
+                                    "e.g. 30:20") from exc
         out.append(Bolus(at, mg))
     return tuple(out)
 
@@ -59,9 +63,10 @@ class SimulatorForm(forms.Form):
     age_years = forms.FloatField(label="Age (years)", required=False, min_value=0)
     segments = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}), initial="0:60:60\n60:120:75\n120:240:90",
-        help_text="One infusion segment a line: START_MIN:END_MIN:RATE_MG_PER_H")
+        help_text="One infusion segment a line: start minute, end minute and rate in mg/h, "
+                  "e.g. 0:60:60")
     boluses = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 1}),
-                              help_text="AT_MIN:MG, one a line")
+                              help_text="One dose a line: minute and mg, e.g. 30:20")
     threshold_ng_per_ml = forms.FloatField(
         label="Threshold (ng/mL)", required=False, min_value=0.001,
         help_text="Show when each concentration falls below this for good")
@@ -70,7 +75,7 @@ class SimulatorForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = model_choices()  # type: ignore[attr-defined]
+        choice_field(self, "model").choices = model_choices()
 
     def regimen(self) -> Regimen:
         data = self.cleaned_data

@@ -1,4 +1,4 @@
-"""Large virtual-population runs as background jobs, with progress (issue 13, finding 2).
+"""Large virtual-population runs as background jobs, with progress.
 
 ``POST /api/v1/pk/population`` answers at once while patients × times is at most
 ``PK_SYNC_MAX_WORK``; above it (up to ``PK_JOB_MAX_WORK``) it stores a

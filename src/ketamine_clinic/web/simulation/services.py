@@ -146,7 +146,7 @@ def prediction_run(
             patient=patient, order=order, session=session, purpose=purpose,
             model_id=typical.model.id, model_version=typical.model.version, inputs=inputs,
             inputs_sha256=digest, summary=summarise(typical, population, metabolite, now_min),
-            created_by=actor.user)
+            created_by=actor.require_user())
         audit_record(actor=actor, action=AuditAction.PREDICTION_RUN, object_type="prediction",
                      object_id=record.pk,
                      detail={"purpose": purpose, "model": typical.model.id,

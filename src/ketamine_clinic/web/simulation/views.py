@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -15,6 +15,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.regimen import Bolus, Regimen, Segment
 from ketamine_clinic.pk.simulate import Patient as Covariates
 from ketamine_clinic.pk.simulate import simulate
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.lib.decorators import capability_required
@@ -47,7 +48,7 @@ def _context(view: PredictionView, what_if: Any = None,
 
 
 @capability_required(Capability.RUN_SIMULATION)
-def simulator(request: HttpRequest) -> HttpResponse:
+def simulator(request: AuthedHttpRequest) -> HttpResponse:
     form = SimulatorForm(request.POST or None)
     context: dict[str, Any] = {"form": form}
     if request.method == "POST" and form.is_valid():
@@ -71,7 +72,7 @@ def simulator(request: HttpRequest) -> HttpResponse:
 
 
 def render_prediction_panel(
-    request: HttpRequest, *, title: str, covariates: Covariates, regimen: Regimen,
+    request: AuthedHttpRequest, *, title: str, covariates: Covariates, regimen: Regimen,
     model_id: str = DEFAULT_MODEL, threshold_ng_per_ml: float | None = None,
     now_min: float | None = None, patient: Any = None, order: Any = None,
     session: Any = None, purpose: str = "order",
@@ -92,11 +93,11 @@ def render_prediction_panel(
 
 @require_POST
 @capability_required(Capability.RUN_SIMULATION)
-def what_if(request: HttpRequest, prediction_id: int) -> HttpResponse:
+def what_if(request: AuthedHttpRequest, prediction_id: int) -> HttpResponse:
     """Re-draw a stored prediction with every infusion segment at another rate."""
     base = Prediction.objects.filter(pk=prediction_id).first()
     if base is None or (base.patient_id is not None and not patients_visible_to(
-            request.user).filter(pk=base.patient_id).exists()):  # type: ignore[arg-type]
+            request.user).filter(pk=base.patient_id).exists()):
         raise Http404
     try:
         rate = float(request.POST.get("rate_mg_per_h", ""))
@@ -135,7 +136,7 @@ def order_regimen(order: Any) -> Regimen:
                                      boluses=[(0.0, bolus_mg)] if bolus_mg > 0 else [])
 
 
-def order_prediction_panel(request: HttpRequest, order: Any) -> SafeString:
+def order_prediction_panel(request: AuthedHttpRequest, order: Any) -> SafeString:
     """The order page's prediction: plasma, effect site and norketamine, 12 h after."""
     patient = order.patient
     covariates = Covariates(weight_kg=float(order.weight_measurement.value_number),

@@ -15,9 +15,9 @@ from ketamine_clinic.clinical import clock
 from ketamine_clinic.web.accounts.models import ApiToken
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.sessions import services
-from ketamine_clinic.web.sessions.api import ERRORS, EntryOut, _written
+from ketamine_clinic.web.sessions.api import ERRORS, _written
 from ketamine_clinic.web.sessions.models import InfusionSession
-from ketamine_clinic.web.sessions.schemas import VitalsIn
+from ketamine_clinic.web.sessions.schemas import EntryOut, VitalsIn
 from ketamine_clinic.web.staff.models import Device
 
 
@@ -32,7 +32,7 @@ class DeviceToken(HttpBearer):
             return None
         ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
         request.user = found.user
-        return found.user.device  # type: ignore[no-any-return]
+        return found.user.device
 
 
 router = Router(tags=["monitor devices"])

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from ketamine_clinic.web.accounts.roles import Role
+from ketamine_clinic.web.lib.forms import choice_field
 
 
 class StaffForm(forms.Form):
@@ -19,7 +20,7 @@ class StaffForm(forms.Form):
     def __init__(self, *args: Any, sites: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.site_rows = {str(s.pk): s for s in sites}
-        self.fields["sites"].choices = [(str(s.pk), s.name) for s in sites]
+        choice_field(self, "sites").choices = [(str(s.pk), s.name) for s in sites]
         if editing:
             del self.fields["username"]
             del self.fields["email"]
@@ -38,7 +39,7 @@ class DeviceForm(forms.Form):
 
     def __init__(self, *args: Any, sites: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [(s.pk, s.name) for s in sites]
+        choice_field(self, "site").choices = [(s.pk, s.name) for s in sites]
 
 
 class TokenForm(forms.Form):

@@ -8,12 +8,13 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import ApiToken, User
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor
@@ -23,31 +24,31 @@ from ketamine_clinic.web.staff import services
 from ketamine_clinic.web.staff.forms import DeactivateForm, DeviceForm, StaffForm, TokenForm
 
 
-def _actor(request: HttpRequest) -> Actor:
+def _actor(request: AuthedHttpRequest) -> Actor:
     return Actor.from_request(request)
 
 
-def _member(request: HttpRequest, user_id: int) -> User:
-    user = services.staff_visible_to(request.user).filter(pk=user_id).first()  # type: ignore[arg-type]
+def _member(request: AuthedHttpRequest, user_id: int) -> User:
+    user = services.staff_visible_to(request.user).filter(pk=user_id).first()
     if user is None:
         raise Http404("No such staff account at your sites")
-    return user  # type: ignore[no-any-return]
+    return user
 
 
 @capability_required(Capability.MANAGE_STAFF)
-def staff_list(request: HttpRequest) -> HttpResponse:
-    users = list(services.staff_visible_to(request.user))  # type: ignore[arg-type]
+def staff_list(request: AuthedHttpRequest) -> HttpResponse:
+    users = list(services.staff_visible_to(request.user))
     rows = [{"u": u, "locked": services.login_locked(u)} for u in users
             if not hasattr(u, "device")]
     devices = [u for u in users if hasattr(u, "device")]
     return render(request, "staff/list.html", {
         "rows": rows, "devices": devices,
-        "device_form": DeviceForm(sites=request.user.sites.all())})  # type: ignore[union-attr]
+        "device_form": DeviceForm(sites=request.user.sites.all())})
 
 
 @capability_required(Capability.MANAGE_STAFF)
-def staff_create(request: HttpRequest) -> HttpResponse:
-    sites = request.user.sites.all()  # type: ignore[union-attr]
+def staff_create(request: AuthedHttpRequest) -> HttpResponse:
+    sites = request.user.sites.all()
     form = StaffForm(request.POST or None, sites=sites)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -64,9 +65,9 @@ def staff_create(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/form.html", {"form": form, "creating": True})
 
 
-def _detail(request: HttpRequest, user: User, form: StaffForm | None = None,
+def _detail(request: AuthedHttpRequest, user: User, form: StaffForm | None = None,
             status: int = 200, **extra: Any) -> HttpResponse:
-    sites = request.user.sites.all()  # type: ignore[union-attr]
+    sites = request.user.sites.all()
     form = form or StaffForm(sites=sites, editing=True, initial={
         "first_name": user.first_name, "last_name": user.last_name, "title": user.title,
         "role": user.role, "sites": [str(pk) for pk in user.sites.values_list("pk", flat=True)]})
@@ -78,10 +79,10 @@ def _detail(request: HttpRequest, user: User, form: StaffForm | None = None,
 
 
 @capability_required(Capability.MANAGE_STAFF)
-def staff_detail(request: HttpRequest, user_id: int) -> HttpResponse:
+def staff_detail(request: AuthedHttpRequest, user_id: int) -> HttpResponse:
     user = _member(request, user_id)
     if request.method == "POST":
-        form = StaffForm(request.POST, sites=request.user.sites.all(), editing=True)  # type: ignore[union-attr]
+        form = StaffForm(request.POST, sites=request.user.sites.all(), editing=True)
         if form.is_valid():
             d = form.cleaned_data
             try:
@@ -99,7 +100,7 @@ def staff_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.MANAGE_STAFF)
-def staff_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse:
+def staff_action(request: AuthedHttpRequest, user_id: int, action: str) -> HttpResponse:
     user = _member(request, user_id)
     actor = _actor(request)
     try:
@@ -133,14 +134,14 @@ def staff_action(request: HttpRequest, user_id: int, action: str) -> HttpRespons
     return redirect("staff_detail", user_id=user.pk)
 
 
-def _issue_token(request: HttpRequest, user: User) -> HttpResponse:
+def _issue_token(request: AuthedHttpRequest, user: User) -> HttpResponse:
     if not hasattr(user, "device"):
         raise UsageError("user", "tokens here are for monitor devices; staff create their "
                                  "own API tokens with the command line")
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _detail(request, user, token_form=form, status=400)
-    token, raw = services.token_issue(actor=_actor(request), device=user.device,  # type: ignore[attr-defined]
+    token, raw = services.token_issue(actor=_actor(request), device=user.device,
                                       label=form.cleaned_data["label"],
                                       expires_days=form.cleaned_data["expires_days"])
     return render(request, "staff/token_once.html", {"member": user, "token": token,
@@ -149,7 +150,7 @@ def _issue_token(request: HttpRequest, user: User) -> HttpResponse:
 
 @require_POST
 @capability_required(Capability.MANAGE_STAFF)
-def token_revoke(request: HttpRequest, user_id: int, token_id: int) -> HttpResponse:
+def token_revoke(request: AuthedHttpRequest, user_id: int, token_id: int) -> HttpResponse:
     user = _member(request, user_id)
     token = ApiToken.objects.filter(user=user, pk=token_id).first()
     if token is None:
@@ -165,8 +166,8 @@ def token_revoke(request: HttpRequest, user_id: int, token_id: int) -> HttpRespo
 
 @require_POST
 @capability_required(Capability.MANAGE_STAFF)
-def device_create(request: HttpRequest) -> HttpResponse:
-    sites = request.user.sites.all()  # type: ignore[union-attr]
+def device_create(request: AuthedHttpRequest) -> HttpResponse:
+    sites = request.user.sites.all()
     form = DeviceForm(request.POST, sites=sites)
     if form.is_valid():
         try:
@@ -183,7 +184,7 @@ def device_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthedHttpRequest) -> HttpResponse:
     """Everyone's own password page; the one page open while a change is required."""
     form = PasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():

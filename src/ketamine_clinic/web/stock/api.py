@@ -12,6 +12,7 @@ from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
+from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.accounts.roles import Capability
@@ -75,7 +76,7 @@ def _witness(request: HttpRequest, username: str, password: str) -> User:
     user = authenticate(request, username=username, password=password)
     if user is None:
         raise UsageError("witness", f"the witness {username} could not be signed in")
-    return user  # type: ignore[return-value]
+    return user
 
 
 def _mg(v: Any) -> str | None:
@@ -223,7 +224,7 @@ def _reconcile_out(session: Any, result: services.SessionStock) -> dict[str, Any
     rec = result.reconciliation
 
     def mg(v: Any) -> str:
-        return f"{services.core.ledger_mg(v).normalize():f}"
+        return f"{core.ledger_mg(v).normalize():f}"
 
     return {"session": session.pk, "status": rec.status.value, "drawn_mg": mg(rec.drawn_mg),
             "given_mg": mg(rec.given_mg), "wasted_mg": mg(rec.wasted_mg),

@@ -1,5 +1,5 @@
 """The controlled-substance record: registrations, products, lots, numbered containers and
-an append-only, hash-chained ledger per registered site (issue 15).
+an append-only, hash-chained ledger per registered site.
 
 The ledger rows are never updated or deleted (database triggers, see ``triggers.py``);
 the database itself refuses a balance below zero, a waste without a witness and a waste
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import models
@@ -22,7 +23,14 @@ from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.sessions.models import InfusionSession
 
-MG = {"max_digits": 14, "decimal_places": 3}
+
+class _DecimalDigits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+# Milligrams kept to the microgram.
+MG: _DecimalDigits = {"max_digits": 14, "decimal_places": 3}
 
 
 class Registration(ClinicModel):

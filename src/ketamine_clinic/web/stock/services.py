@@ -22,7 +22,7 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from ketamine_clinic.clinical import clock
+from ketamine_clinic.clinical import clock, units
 from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.clinical.bedside.model import RecordHold
 from ketamine_clinic.clinical.stock import EntryKind
@@ -30,7 +30,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.audit import anchor
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_key, audit_record
 from ketamine_clinic.web.sessions.hooks import RecordLink
 from ketamine_clinic.web.stock import chart
 from ketamine_clinic.web.stock.models import (
@@ -102,8 +102,7 @@ class _Locked:
 def _chain_key() -> bytes:
     """The ledger's chain key: derived from the audit trail's key (kept outside the
     database, see docs/audit.md), separated from the audit's own use by its label."""
-
-    return hmac.new(bytes(settings.AUDIT_KEY), b"stock-ledger-chain", hashlib.sha256).digest()
+    return hmac.new(audit_key(), b"stock-ledger-chain", hashlib.sha256).digest()
 
 
 def _lock(site: Site) -> _Locked:
@@ -122,7 +121,7 @@ def _replayed(key: str | None) -> LedgerEntry | None:
         return None
     found = LedgerEntry.objects.filter(idempotency_key=key).first()
     if found is not None:
-        found.replayed = True  # type: ignore[attr-defined]
+        found.replayed = True
     return found
 
 
@@ -391,7 +390,7 @@ def stock_draw(*, actor: Actor, session: Any, container: Container,
         entry = _append(locked, kind=EntryKind.DRAW, user=user, product=product,
                         quantity=amount, occurred_at=at, container=container, session=session,
                         detail={"lot_number": container.lot.lot_number,
-                                "volume_ml": str(core.units.volume_ml(amount, strength))},
+                                "volume_ml": str(units.volume_ml(amount, strength))},
                         idempotency_key=idempotency_key)
         _audit(actor, AuditAction.STOCK_DRAW, entry, {"session": session.pk, "mg": str(amount)})
     return entry
@@ -702,7 +701,7 @@ def stock_destroy(*, actor: Actor, container: Container, method: str,
             "form": product.form,
             "package_quantity": f"{product.container_volume_ml.normalize():f} mL",
             "full_packages": 1 if sealed else 0,
-            "partial_count_ml": "0" if sealed else str(core.units.volume_ml(amount, strength)),
+            "partial_count_ml": "0" if sealed else str(units.volume_ml(amount, strength)),
             "total_destroyed_mg": str(amount), "method": method, "manner": manner.strip(),
             "place": place.strip(), "date": local_date(container.site, at).isoformat(),
             "witnesses": [w.display_name for w in present], "reverse_distributor": rd,
@@ -816,7 +815,7 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
     _require_site(user, site)
     if idempotency_key and (done := Count.objects.filter(
             idempotency_key=idempotency_key).first()) is not None:
-        done.replayed = True  # type: ignore[attr-defined]
+        done.replayed = True
         return done
     try:
         when = core.CountMoment(moment)
@@ -853,7 +852,7 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
             checked.append((v, line))
             lines.append({"container": v.pk, "label": v.label,
                           "expected_mg": str(line.expected_mg), "counted_mg": str(found),
-                          "counted_ml": str(core.units.exact(raw, field=f"counted_{v.pk}")),
+                          "counted_ml": str(units.exact(raw, field=f"counted_{v.pk}")),
                           "matches": line.matches})
         mismatched = [(v, line) for v, line in checked if not line.matches]
         count = Count.objects.create(site=site, clinic_day=day, moment=when.value,
@@ -934,7 +933,7 @@ def discrepancy_act(*, actor: Actor, discrepancy: Discrepancy, event: str, note:
                 raise UsageError("adjust", "only a vial's count can be adjusted; correct the "
                                            "session's entries instead")
             locked = _lock(d.site)
-            vial = Container.objects.get(pk=d.container_id)
+            vial = Container.objects.get(pk=d.container.pk)
             # Bring the vial to what the count found, from its balance now.
             diff = fr(d.found_mg) - (fr(d.expected_mg))
             if diff != 0:
@@ -947,7 +946,7 @@ def discrepancy_act(*, actor: Actor, discrepancy: Discrepancy, event: str, note:
             if shortfall <= 0:
                 raise UsageError("event", "nothing is missing; explain and resolve instead")
             if d.container is not None:
-                items = [(Container.objects.get(pk=d.container_id), shortfall)]
+                items = [(Container.objects.get(pk=d.container.pk), shortfall)]
             elif d.session is not None:
                 session_loss = (d.session, shortfall)
             case = stock_loss_report(

@@ -12,13 +12,15 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
 from ketamine_clinic.clinical import stock as core
+from ketamine_clinic.clinical import units
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.accounts.roles import Capability, Role
 from ketamine_clinic.web.audit.actions import AuditAction
@@ -26,7 +28,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.sessions import selectors as sessions
-from ketamine_clinic.web.stock import exports, selectors, services
+from ketamine_clinic.web.stock import chart, exports, selectors, services
 from ketamine_clinic.web.stock.models import (
     Container,
     Discrepancy,
@@ -41,8 +43,8 @@ from ketamine_clinic.web.stock.permissions import StockCapability, stock_can
 VIEW = Capability.VIEW_STOCK
 
 
-def _site(request: HttpRequest) -> Site:
-    user: User = request.user  # type: ignore[assignment]
+def _site(request: AuthedHttpRequest) -> Site:
+    user: User = request.user
     sites = list(selectors.sites_for(user))
     if not sites:
         raise PermissionDenied("You work at no clinic site.")
@@ -53,7 +55,7 @@ def _site(request: HttpRequest) -> Site:
     return sites[0]
 
 
-def _actor(request: HttpRequest, site: Site) -> Actor:
+def _actor(request: AuthedHttpRequest, site: Site) -> Actor:
     return Actor.from_request(request, site_code=site.code)
 
 
@@ -70,7 +72,7 @@ def _date(text: str | None, field: str) -> date | None:
         raise UsageError(field, "enter a date as YYYY-MM-DD") from exc
 
 
-def _witness(request: HttpRequest, prefix: str = "witness") -> User | None:
+def _witness(request: AuthedHttpRequest, prefix: str = "witness") -> User | None:
     """The witness signs in on the same screen: their username and password."""
     username = request.POST.get(f"{prefix}_username", "").strip()
     if not username:
@@ -80,17 +82,17 @@ def _witness(request: HttpRequest, prefix: str = "witness") -> User | None:
     if user is None:
         raise UsageError(prefix, f"the witness {username} could not be signed in; check the "
                                  "username and password")
-    return user  # type: ignore[return-value]
+    return user
 
 
-def _page(request: HttpRequest, template: str, site: Site, **context: Any) -> HttpResponse:
+def _page(request: AuthedHttpRequest, template: str, site: Site, **context: Any) -> HttpResponse:
     user = request.user
-    context.update(site=site, sites=selectors.sites_for(user),  # type: ignore[arg-type]
+    context.update(site=site, sites=selectors.sites_for(user),
                    stock_caps=_caps(user), day=selectors.day_state(site))
     return render(request, template, context)
 
 
-def _back(request: HttpRequest, name: str, site: Site, **kwargs: Any) -> HttpResponse:
+def _back(request: AuthedHttpRequest, name: str, site: Site, **kwargs: Any) -> HttpResponse:
     return redirect(f"{reverse(name, kwargs=kwargs)}?site={site.code}")
 
 
@@ -98,7 +100,7 @@ def _back(request: HttpRequest, name: str, site: Site, **kwargs: Any) -> HttpRes
 
 
 @capability_required(VIEW)
-def stock_home(request: HttpRequest) -> HttpResponse:
+def stock_home(request: AuthedHttpRequest) -> HttpResponse:
     site = _site(request)
     audit_record(actor=_actor(request, site), action=AuditAction.STOCK_VIEW, object_type="site",
                  object_id=site.pk)
@@ -118,9 +120,9 @@ def stock_home(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(VIEW)
-def stock_receive(request: HttpRequest) -> HttpResponse:
+def stock_receive(request: AuthedHttpRequest) -> HttpResponse:
     site = _site(request)
-    form: dict[str, str] = dict(request.POST.items()) if request.method == "POST" else {}
+    form = {k: request.POST.get(k, "") for k in request.POST} if request.method == "POST" else {}
     if request.method == "POST":
         try:
             product = Product.objects.filter(pk=form.get("product") or 0).first()
@@ -157,7 +159,7 @@ def stock_receive(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(VIEW)
-def stock_count(request: HttpRequest) -> HttpResponse:
+def stock_count(request: AuthedHttpRequest) -> HttpResponse:
     """A blind count: the page shows each vial, never its balance."""
     site = _site(request)
     vials = list(selectors.vials_in_stock(site))
@@ -189,11 +191,11 @@ def stock_count(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(VIEW)
-def stock_container(request: HttpRequest, container_id: int) -> HttpResponse:
+def stock_container(request: AuthedHttpRequest, container_id: int) -> HttpResponse:
     """One vial: its history, and destroy, transfer or report it lost."""
     site = _site(request)
     vial = get_object_or_404(Container.objects.select_related("lot__product"),
-                             pk=container_id, site__in=selectors.sites_for(request.user))  # type: ignore[arg-type]
+                             pk=container_id, site__in=selectors.sites_for(request.user))
     site = vial.site
     if request.method == "POST":
         actor, action = _actor(request, site), request.POST.get("action")
@@ -242,9 +244,9 @@ def stock_container(request: HttpRequest, container_id: int) -> HttpResponse:
 
 
 @capability_required(VIEW)
-def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
+def stock_session(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     """The session's ketamine at the bedside: draw, waste with a witness, reconcile."""
-    session = sessions.session_get_for(request.user, session_id,  # type: ignore[arg-type]
+    session = sessions.session_get_for(request.user, session_id,
                                        Actor.from_request(request))
     site = session.site
     if request.method == "POST":
@@ -304,7 +306,7 @@ def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
                                     f"({exc.field.replace('_', ' ')}).")
     status = services.session_stock(session)
     rec = status.reconciliation
-    conc = services.chart.bag_concentration_mg_per_ml(session)
+    conc = chart.bag_concentration_mg_per_ml(session)
     entries = [selectors.entry_row(e) for e in LedgerEntry.objects.filter(session=session)
                .select_related("product", "container__lot", "recorded_by", "witness",
                                "second_witness", "patient", "other_site").order_by("seq")]
@@ -319,7 +321,7 @@ def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
     return _page(request, "stock/session.html", site, session=session, status=status,
                  rec=rec, vials=selectors.vials_in_stock(site), entries=entries,
                  waste_mg=core.ledger_mg(rec.expected_waste_mg),
-                 waste_ml=core.ledger_mg(core.units.volume_ml(rec.expected_waste_mg, conc)),
+                 waste_ml=core.ledger_mg(units.volume_ml(rec.expected_waste_mg, conc)),
                  drawn_vials=drawn_vials, witnesses=witnesses, key=uuid.uuid4().hex,
                  correctable=correctable,
                  conc=core.ledger_mg(conc))
@@ -329,9 +331,9 @@ def stock_session(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 @capability_required(VIEW)
-def stock_discrepancy(request: HttpRequest, discrepancy_id: int) -> HttpResponse:
+def stock_discrepancy(request: AuthedHttpRequest, discrepancy_id: int) -> HttpResponse:
     d = get_object_or_404(Discrepancy, pk=discrepancy_id,
-                          site__in=selectors.sites_for(request.user))  # type: ignore[arg-type]
+                          site__in=selectors.sites_for(request.user))
     site = d.site
     if request.method == "POST":
         try:
@@ -350,9 +352,9 @@ def stock_discrepancy(request: HttpRequest, discrepancy_id: int) -> HttpResponse
 
 
 @capability_required(VIEW)
-def stock_loss_case(request: HttpRequest, case_id: int) -> HttpResponse:
+def stock_loss_case(request: AuthedHttpRequest, case_id: int) -> HttpResponse:
     case = get_object_or_404(LossCase, pk=case_id,
-                             site__in=selectors.sites_for(request.user))  # type: ignore[arg-type]
+                             site__in=selectors.sites_for(request.user))
     site = case.site
     if request.method == "POST":
         try:
@@ -373,9 +375,9 @@ def stock_loss_case(request: HttpRequest, case_id: int) -> HttpResponse:
 
 
 @capability_required(VIEW)
-def stock_inventory(request: HttpRequest, inventory_id: int) -> HttpResponse:
+def stock_inventory(request: AuthedHttpRequest, inventory_id: int) -> HttpResponse:
     inv = get_object_or_404(Inventory.objects.select_related("taken_by", "site"),
-                            pk=inventory_id, site__in=selectors.sites_for(request.user))  # type: ignore[arg-type]
+                            pk=inventory_id, site__in=selectors.sites_for(request.user))
     site, fmt = inv.site, request.GET.get("format", "")
     audit_record(actor=_actor(request, site), action=AuditAction.STOCK_INVENTORY_VIEW,
                  object_type="inventory", object_id=inv.pk, detail={"format": fmt})
@@ -391,7 +393,7 @@ def stock_inventory(request: HttpRequest, inventory_id: int) -> HttpResponse:
 
 
 @capability_required(VIEW)
-def stock_reports(request: HttpRequest) -> HttpResponse:
+def stock_reports(request: AuthedHttpRequest) -> HttpResponse:
     """The ledger and the dispensing log, per patient and per period; CSV or PDF."""
     site = _site(request)
     try:
@@ -429,7 +431,7 @@ def stock_reports(request: HttpRequest) -> HttpResponse:
 
 
 @capability_required(VIEW)
-def stock_settings(request: HttpRequest) -> HttpResponse:
+def stock_settings(request: AuthedHttpRequest) -> HttpResponse:
     """Registrations, products and who may do what (clinic administrators)."""
     site = _site(request)
     if not stock_can(request.user, StockCapability.MANAGE):

@@ -1,4 +1,4 @@
-"""The keyed chain (issue 13, item 3; issue 20): entries carry an HMAC of their content and
+"""The keyed chain: entries carry an HMAC of their content and
 are linked into the chain by the sealer, so writers no longer take a global lock.
 
 The existing trail is carried over in its order: each entry gets its MAC under the audit

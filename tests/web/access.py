@@ -1,0 +1,95 @@
+"""The role × URL matrix that each area's access tests share.
+
+An area lists its pages (:class:`Page`: how to call it and which roles may) over a world
+fixture of its own; these helpers call a page and check the three answers every area
+gives: a role gets exactly its pages (403 otherwise), a user of another site gets a 404
+and an audit entry for a patient's page, and an anonymous visitor is sent to log in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.test import Client
+from django.urls import reverse
+
+from ketamine_clinic.web.accounts.models import ApiToken
+from ketamine_clinic.web.accounts.roles import Role
+from ketamine_clinic.web.audit.models import AuditEntry
+
+ALL = frozenset(Role.values)
+CLINICAL = frozenset({"physician", "nurse"})
+PHYSICIAN = frozenset({"physician"})
+ROLES = sorted(Role.values)
+
+W = TypeVar("W")
+
+
+@dataclass(frozen=True)
+class Page(Generic[W]):
+    name: str
+    method: str  # "get" or "post"
+    url: Callable[[W], str]
+    allowed: frozenset[str]
+    # The form (or JSON) body from the world and the user who sends it.
+    data: Callable[[W, Any], dict[str, Any]] | None = None
+    # About one patient: a user of another site gets 404 and an audit entry.
+    scoped: bool = True
+    api: bool = False  # a JSON endpoint of the API (the session's log-in is enough)
+
+
+def page_id(page: Page[Any]) -> str:
+    return page.name
+
+
+def call(client: Client, page: Page[W], world: W, user: Any = None) -> Any:
+    """Send the page's request as the client's logged-in user (``user`` for the body)."""
+    url = page.url(world)
+    if page.method == "get":
+        return client.get(url)
+    data = page.data(world, user) if page.data else {}
+    if page.api:
+        return client.post(url, data, content_type="application/json")
+    return client.post(url, data)
+
+
+def assert_role_answer(response: Any, role: str, page: Page[Any],
+                       reached: Collection[int] = (200, 302)) -> None:
+    """An allowed role reaches the page (one of ``reached``); any other gets 403."""
+    if role in page.allowed:
+        assert response.status_code in reached, response.content[:800]
+    else:
+        assert response.status_code == 403, response.content[:300]
+
+
+def denials(username: str, action: str = "") -> int:
+    """Audit entries of ``username``'s refused reads (``action``: one kind only)."""
+    entries = AuditEntry.objects.filter(username=username)
+    if action:
+        return entries.filter(action=action).count()
+    return entries.filter(action__endswith="access_denied").count()
+
+
+def assert_not_found_and_audited(response: Any, username: str, before: int,
+                                 action: str = "") -> None:
+    assert response.status_code == 404, response.content[:300]
+    assert denials(username, action) == before + 1
+
+
+def assert_sent_to_log_in(response: Any) -> None:
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def api_call(client: Client, user: Any, method: str, path: str, body: Any = None) -> Any:
+    """A call to ``/api/v1{path}`` with a fresh bearer token of ``user`` (none: anonymous)."""
+    kwargs: dict[str, Any] = {}
+    if user is not None:
+        _, raw = ApiToken.issue(user)
+        kwargs["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    if body is not None:
+        kwargs.update(data=json.dumps(body), content_type="application/json")
+    return getattr(client, method)(f"/api/v1{path}", **kwargs)
