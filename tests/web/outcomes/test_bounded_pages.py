@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from ketamine_clinic.web.outcomes import selectors, worklist
+from ketamine_clinic.web.outcomes import worklist
 from tests.web.outcomes.conftest import answer, make_patient, make_series
 
 FAMILY_NAMES = ["Abe", "Bly", "Cho", "Dunn", "Eng", "Ford", "Gray", "Holt"]
