@@ -20,6 +20,10 @@ Where each number comes from
 * sessions: those with an ``infusion_start`` entry; adverse events: effective
   ``adverse_event`` entries, by type.
 * "effective": an entry or answer that no later correction or retraction points at.
+
+Why one module (over 600 lines): the cohort is read twice, as records for the exact report
+and as arrays for a large cohort, and both reads must take the same rows by the same
+rules; they are kept side by side so that a change to one is seen beside the other.
 """
 
 from __future__ import annotations
