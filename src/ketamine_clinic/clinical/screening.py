@@ -12,6 +12,10 @@ reason), ``eligible-with-conditions`` (``condition``: e.g. a baseline ECG first)
 Unknown is never absent: a fact a rule needs that is missing from the facts yields the
 rule's ``when_unknown`` severity (``review`` unless the protocol says otherwise) with the
 question to answer. See ``docs/screening.md`` for the facts format.
+
+Why one module (over 600 lines): one rule engine. The facts, one evaluator per rule kind
+and the decision are read together (a rule kind is added here and in the protocol format);
+the allergy, drug and interaction data it reads are modules of their own.
 """
 
 from __future__ import annotations

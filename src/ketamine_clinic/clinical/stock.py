@@ -23,6 +23,10 @@ Reconciliation, counts and cases
 
 Every figure (tolerances, deadlines, intervals, witness counts) comes from
 ``reference/controlled_substances.toml`` through :func:`load_rules`.
+
+Why one module (over 600 lines): it is one ledger. Entries, balances, the reconciliation
+of a session, counts and the hash chain read the same entry type and the same rules, and
+each check is read against the others when the ledger is audited.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ A rate may be given in any of its three forms wherever a rate is expected: ``mg/
 The form entered is kept (:class:`Rate`), because the wrong-unit cross-check needs it;
 converting between forms needs the dosing weight (mg/kg/h ↔ mg/h) and the bag's
 concentration (mg/h ↔ mL/h).
+
+Why one module (over 600 lines): the house rule is that conversions live in one place.
+Parsing (pint), exact numbers and every conversion between rate, dose, bag and time forms
+are one vocabulary; splitting it would make two places a conversion could be written.
 """
 
 from __future__ import annotations

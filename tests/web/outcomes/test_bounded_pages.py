@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from ketamine_clinic.web.outcomes import selectors
+from ketamine_clinic.web.outcomes import worklist
 from tests.web.outcomes.conftest import answer, make_patient, make_series
 
 FAMILY_NAMES = ["Abe", "Bly", "Cho", "Dunn", "Eng", "Ford", "Gray", "Holt"]
@@ -55,15 +55,15 @@ def ana(cast: Any, pv: Any) -> Any:
 def panel_queries(cast: Any) -> int:
     """What the outcomes panel of Ana's page reads (its selectors), in queries."""
     with CaptureQueriesContext(connection) as ctx:
-        selectors.patient_series(cast.ana)
-        selectors.patient_trajectory(cast.ana)
-        selectors.boosters_suggested([cast.denver.pk], patient=cast.ana)
+        worklist.patient_series(cast.ana)
+        worklist.patient_trajectory(cast.ana)
+        worklist.boosters_suggested([cast.denver.pk], patient=cast.ana)
     return len(ctx.captured_queries)
 
 
 def worklist_queries(cast: Any) -> int:
     with CaptureQueriesContext(connection) as ctx:
-        work = selectors.worklist_for(cast.bob)
+        work = worklist.worklist_for(cast.bob)
         list(work.page)
     return len(ctx.captured_queries)
 
@@ -122,7 +122,7 @@ def test_the_worklist_reads_as_many_queries_with_a_larger_cohort(
 
 def test_the_worklist_pages_its_follow_ups_overdue_first(
         cast: Any, pv: Any, ana: Any, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(selectors, "WORKLIST_PAGE_ROWS", 2)
+    monkeypatch.setattr(worklist, "WORKLIST_PAGE_ROWS", 2)
     today = timezone.localdate()
     overdue = [answer(cast, ana, "week8", 0, answered=False, due=today - timedelta(days=d))
                for d in (3, 2)]
@@ -140,10 +140,10 @@ def test_the_worklist_pages_its_follow_ups_overdue_first(
 def test_booster_suggestions_come_one_window_of_patients_at_a_time(
         cast: Any, pv: Any, ana: Any, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     others = add_patients(cast, pv, 2)
-    everyone = selectors.boosters_suggested([cast.denver.pk])
+    everyone = worklist.boosters_suggested([cast.denver.pk])
     assert [b["patient_id"] for b in everyone] == [others[0].pk, others[1].pk, cast.ana.pk]
-    monkeypatch.setattr(selectors, "BOOSTER_PAGE_PATIENTS", 2)
-    pages = [selectors.booster_suggestions([cast.denver.pk], n) for n in (1, 2)]
+    monkeypatch.setattr(worklist, "BOOSTER_PAGE_PATIENTS", 2)
+    pages = [worklist.booster_suggestions([cast.denver.pk], n) for n in (1, 2)]
     assert [[b["patient_id"] for b in p.rows] for p in pages] == [
         [others[0].pk, others[1].pk], [cast.ana.pk]]
     assert (pages[0].has_next, pages[1].has_next, pages[1].has_previous) == (True, False, True)

@@ -6,6 +6,11 @@ abandon, correct an entry) against the signed order, the protocol version, the d
 and the session so far, and returns :class:`Accepted` (the entries and alarms to store and
 the new state) or :class:`Refused` (sentences saying why and what to do). The web layer
 locks, maps rows, calls it, stores and answers; it decides nothing itself.
+
+Why one module (over 600 lines): it is the single dispatch of every bedside command, one
+function per command sharing the refusal and acceptance helpers; the gates, alarms,
+medication and words it calls are already modules of their own (:mod:`.gates`,
+:mod:`.alarms`, :mod:`.medication`, :mod:`.words`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
-from ketamine_clinic.web.outcomes import selectors, services
+from ketamine_clinic.web.outcomes import selectors, services, worklist
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
 from ketamine_clinic.web.outcomes.schemas import (
     AnswersIn,
@@ -61,7 +61,7 @@ def follow_ups_due(request: HttpRequest) -> Any:
     """Unanswered follow-ups that are overdue or due soon, at your sites."""
     user = require(request, Capability.RECORD_FOLLOW_UP)
     today = timezone.localdate()
-    rows = list(selectors.open_follow_ups(user, today)[:API_FOLLOW_UPS_MAX])
+    rows = list(worklist.open_follow_ups(user, today)[:API_FOLLOW_UPS_MAX])
     overdue = sum(1 for f in rows if f.due_on < today)
     audit_record(actor=Actor.from_request(request), action=AuditAction.API_FOLLOW_UP_WORKLIST,
                  detail={"overdue": overdue, "due": len(rows) - overdue})
@@ -118,4 +118,4 @@ def pain_trajectory(request: HttpRequest, patient_id: int) -> Any:
     audit_record(actor=Actor.from_request(request, patient.site.code),
                  action=AuditAction.API_OUTCOMES_TRAJECTORY,
                  object_type="patient", object_id=patient.pk)
-    return selectors.patient_trajectory(patient)
+    return worklist.patient_trajectory(patient)

@@ -1,4 +1,5 @@
-"""Reads for series, follow-ups and outcomes, always scoped to the user's sites.
+"""Reads for series and outcomes, always scoped to the user's sites (the follow-up
+worklist, boosters and one patient's trajectory are :mod:`.worklist`).
 
 The cohort is gathered in a fixed number of queries, whatever its size (pinned in
 ``tests/web/outcomes/test_report.py``): the series with their diagnosis group and first
@@ -19,6 +20,10 @@ Where each number comes from
 * sessions: those with an ``infusion_start`` entry; adverse events: effective
   ``adverse_event`` entries, by type.
 * "effective": an entry or answer that no later correction or retraction points at.
+
+Why one module (over 600 lines): the cohort is read twice, as records for the exact report
+and as arrays for a large cohort, and both reads must take the same rows by the same
+rules; they are kept side by side so that a change to one is seen beside the other.
 """
 
 from __future__ import annotations
@@ -29,8 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, Max, Min, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Model, OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -38,8 +42,8 @@ from ketamine_clinic.clinical import outcomes as core
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
-from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
-from ketamine_clinic.web.patients.models import Diagnosis, Patient
+from ketamine_clinic.web.outcomes.models import FollowUpResponse
+from ketamine_clinic.web.patients.models import Diagnosis
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 
@@ -149,7 +153,8 @@ def visible_sites(user: User) -> QuerySet[Site]:
     return user.sites.all()
 
 
-def _effective(qs: QuerySet[Any], model: type[Model]) -> QuerySet[Any]:
+def effective_only(qs: QuerySet[Any], model: type[Model]) -> QuerySet[Any]:
+    """The rows of ``qs`` that no later correction or retraction points at."""
     return qs.filter(~Exists(model._default_manager.filter(corrects=OuterRef("pk"))))
 
 
@@ -220,7 +225,7 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
         by_id[sid].sessions[visit] = sp
         session_of[sess_id] = sp
 
-    pains = (_effective(TimelineEntry.objects.filter(session__series__in=ids, kind="pain"),
+    pains = (effective_only(TimelineEntry.objects.filter(session__series__in=ids, kind="pain"),
                         TimelineEntry)
              .order_by("occurred_at", "id")
              # As text (KT): the JSON field would decode each value with json.loads.
@@ -234,7 +239,7 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
         elif phase == "end":
             charted.at_end = float(nrs)  # the last one charted counts
 
-    events = (_effective(TimelineEntry.objects.filter(session__series__in=ids,
+    events = (effective_only(TimelineEntry.objects.filter(session__series__in=ids,
                                                       kind="adverse_event"), TimelineEntry)
               .values_list("session__series_id", "session_id", KT("payload__type")))
     for sid, sess_id, kind in events:
@@ -242,7 +247,7 @@ def load_cohort(site_ids: Iterable[int], filters: CohortFilters, *,
             by_id[sid].adverse_events.append(str(kind))
 
     days = {p.key: p.outcome_day for p in policy.points()}
-    answers = (_effective(FollowUpResponse.objects.filter(follow_up__series__in=ids),
+    answers = (effective_only(FollowUpResponse.objects.filter(follow_up__series__in=ids),
                           FollowUpResponse)
                .order_by("answered_at", "id")
                .values_list("follow_up__series_id", "follow_up__point",
@@ -430,7 +435,7 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
                          .values_list("series_id", "id", "visit_number"))
     # The phase as a number and the score as a float, in SQL (a JSON null read as text
     # is 'null' on SQLite: NULL here, like a missing score).
-    pain_rows = _rows(_effective(TimelineEntry.objects.filter(
+    pain_rows = _rows(effective_only(TimelineEntry.objects.filter(
         session__series__in=ids, kind="pain"), TimelineEntry)
         .annotate(phase_text=Cast(KT("payload__phase"), CharField()),
                   nrs_text=Cast(KT("payload__nrs"), CharField()))
@@ -439,7 +444,7 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
             Case(When(phase_text="pre", then=Value(0)), When(phase_text="end", then=Value(1)),
                  default=Value(2), output_field=IntegerField()),
             Cast(NullIf("nrs_text", Value("null")), FloatField()), "id"))
-    event_rows = _rows(_effective(TimelineEntry.objects.filter(
+    event_rows = _rows(effective_only(TimelineEntry.objects.filter(
         session__series__in=ids, kind="adverse_event"), TimelineEntry)
         .order_by().values_list("session_id", KT("payload__type")))
     points = [p for p in policy.points() if p.outcome_day is not None]
@@ -448,7 +453,7 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
                     for p in points if p.outcome_day is not None),
                   When(follow_up__point="baseline", then=Value(-1)),
                   default=Value(-2), output_field=IntegerField())
-    answer_rows = _rows(_effective(FollowUpResponse.objects.filter(
+    answer_rows = _rows(effective_only(FollowUpResponse.objects.filter(
         follow_up__series__in=ids), FollowUpResponse)
         .order_by()
         .values_list("follow_up__series_id", column, "follow_up__session_id",
@@ -683,190 +688,3 @@ def _trajectories_of(c: core.CohortArrays) -> dict[str, Any]:
         groups[g] = [core.mean_with_ci(k, v[~np.isnan(v)].tolist()).to_dict()
                      for k, v in zip(order, cols, strict=True)]
     return {"points": order, "groups": groups}
-
-
-# --------------------------------------------------------------------------- follow-ups
-
-
-def follow_ups_visible_to(user: User) -> QuerySet[FollowUp]:
-    return FollowUp.objects.filter(patient__site__in=user.sites.all())
-
-
-# Rows per page of the worklist, and patients whose latest series one page of booster
-# suggestions looks at: page sizes, so that the page costs the same whatever the cohort.
-WORKLIST_PAGE_ROWS = 100
-BOOSTER_PAGE_PATIENTS = 250
-
-
-@dataclass(frozen=True)
-class BoosterPage:
-    """Booster suggestions among one alphabetical window of the patients treated so far."""
-
-    rows: list[dict[str, Any]]
-    number: int  # 1-based
-    first: int  # 1-based position of the window's first patient
-    last: int
-    patients: int  # treated patients at the sites, in all windows
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.last < self.patients
-
-
-@dataclass(frozen=True)
-class Worklist:
-    overdue: list[FollowUp]
-    due: list[FollowUp]
-    boosters: BoosterPage
-    today: date
-    page: Any  # django.core.paginator.Page of the open follow-ups
-    overdue_total: int
-    due_total: int
-
-
-def open_follow_ups(user: User, today: date) -> QuerySet[FollowUp]:
-    """Unanswered follow-ups at the user's sites due up to ``due_soon_days`` ahead."""
-    horizon = today + timedelta(days=policy.due_soon_days())
-    return (follow_ups_visible_to(user)
-            .filter(due_on__lte=horizon)
-            .filter(~Exists(FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))))
-            .select_related("patient", "patient__site", "series", "session")
-            .order_by("due_on", "patient__family_name", "id"))
-
-
-def worklist_for(user: User, today: date | None = None, *, page: Any = 1,
-                 booster_page: Any = 1) -> Worklist:
-    """One page of the unanswered follow-ups (overdue first, by due date) and one page of
-    suggested boosters; each page reads a bounded number of rows."""
-    today = today or timezone.localdate()
-    open_ = open_follow_ups(user, today)
-    counts = open_.aggregate(overdue=Count("id", filter=Q(due_on__lt=today)),
-                             total=Count("id"))
-    paginator = Paginator(open_, WORKLIST_PAGE_ROWS)
-    paginator.count = counts["total"]  # a cached property; counted above with the overdue
-    rows = paginator.get_page(page)
-    overdue: list[FollowUp] = []
-    due: list[FollowUp] = []
-    for f in rows:
-        (overdue if f.due_on < today else due).append(f)
-    site_ids = list(user.sites.values_list("id", flat=True))
-    return Worklist(overdue, due, booster_suggestions(site_ids, booster_page), today, rows,
-                    counts["overdue"], counts["total"] - counts["overdue"])
-
-
-def _treated_patients(site_ids: Iterable[int]) -> QuerySet[Patient]:
-    """Patients at the sites with at least one infusion started, alphabetically."""
-    started = TimelineEntry.objects.filter(session__patient=OuterRef("pk"),
-                                           kind="infusion_start")
-    return (Patient.objects.filter(site_id__in=list(site_ids)).filter(Exists(started))
-            .order_by("family_name", "given_name", "id"))
-
-
-def booster_suggestions(site_ids: Iterable[int], page: Any = 1) -> BoosterPage:
-    """Suggested boosters among one window of ``BOOSTER_PAGE_PATIENTS`` treated patients
-    (alphabetical): the same rows as :func:`boosters_suggested` over the whole cohort, a
-    window at a time, so that the worklist does not read the whole cohort on every view."""
-    site_ids = list(site_ids)
-    window = Paginator(_treated_patients(site_ids).values_list("id", flat=True),
-                       BOOSTER_PAGE_PATIENTS).get_page(page)
-    ids = list(window)
-    rows = boosters_suggested(site_ids, patient_ids=ids) if ids else []
-    return BoosterPage(rows, window.number, window.start_index(), window.end_index(),
-                       window.paginator.count)
-
-
-def boosters_suggested(site_ids: Iterable[int], patient: Patient | None = None, *,
-                       patient_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
-    """Patients whose latest series gave relief that has since been lost (loss rule).
-
-    ``patient`` (one patient's page) or ``patient_ids`` restrict what is read to those
-    patients' series; otherwise every series at ``site_ids``.
-    """
-    if patient is not None:
-        site_ids, patient_ids = [patient.site_id], [patient.pk]
-    cohort = load_cohort(site_ids, CohortFilters(), patient_ids=patient_ids)
-    latest: dict[int, CohortSeries] = {}
-    for s in cohort.series:
-        if s.patient_id not in latest or s.first_at >= latest[s.patient_id].first_at:
-            latest[s.patient_id] = s
-    rules = {pv.pk: policy.loss_rule_for(pv)
-             for pv in ProtocolVersion.objects.filter(
-                 pk__in={s.protocol_version_id for s in latest.values()})}
-    response = min(core.default_responder_thresholds().percents)
-    found = []
-    for s in latest.values():
-        o = s.to_outcome()
-        if o is None:
-            continue
-        rule = rules.get(s.protocol_version_id, policy.clinic_loss_rule())
-        d = core.relief_duration(o, response_percent=response, loss_percent=rule.percent)
-        if d.had_relief and d.lost and d.days is not None:
-            found.append({"patient_id": s.patient_id, "series_id": s.series_id,
-                          "lost_on_day": d.days + o.follow_ups[0].day,
-                          "baseline_pain": o.baseline_pain,
-                          "latest_pain": o.follow_ups[-1].pain, "rule": rule})
-    if found:
-        names = Patient.objects.in_bulk([f["patient_id"] for f in found])
-        for f in found:
-            f["patient"] = names[f["patient_id"]]
-    return sorted(found, key=lambda f: (f["patient"].family_name, f["patient"].given_name,
-                                        f["patient_id"]))
-
-
-# --------------------------------------------------------------------------- one patient
-
-
-def patient_series(patient: Patient) -> list[dict[str, Any]]:
-    """The patient's series with planned and given sessions and their follow-ups."""
-    started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
-    series = (patient.series.select_related("protocol_version")
-              .annotate(given=Max("sessions__visit_number",
-                                  filter=Q(sessions__state__in=("discharged", "transferred",
-                                                                "stopped", "recovering")))))
-    sessions = (InfusionSession.objects.filter(patient=patient)
-                .annotate(was_given=Exists(started)).order_by("scheduled_for", "id"))
-    by_series: dict[int, list[Any]] = defaultdict(list)
-    for session in sessions:
-        by_series[session.series_id].append(session)
-    fus: dict[int, list[FollowUp]] = defaultdict(list)
-    answered = FollowUpResponse.objects.filter(follow_up=OuterRef("pk"))
-    for f in (FollowUp.objects.filter(patient=patient).select_related("session")
-              .annotate(answered=Exists(answered)).order_by("due_on", "id")):
-        fus[f.series_id].append(f)
-    out = []
-    for s in series.order_by("created_at", "id"):
-        ss = by_series.get(s.pk, [])
-        out.append({"series": s, "sessions": ss,
-                    "given": sum(1 for x in ss if x.was_given),
-                    "follow_ups": fus.get(s.pk, [])})
-    return out
-
-
-def patient_trajectory(patient: Patient) -> dict[str, Any]:
-    """Pain over time: session pain entries and follow-up answers, with the sessions."""
-    pains = (_effective(TimelineEntry.objects.filter(session__patient=patient, kind="pain"),
-                        TimelineEntry)
-             .order_by("occurred_at", "id")
-             .values_list("occurred_at", "payload__phase", "payload__nrs", "session_id"))
-    answers = (_effective(FollowUpResponse.objects.filter(follow_up__patient=patient),
-                          FollowUpResponse)
-               .order_by("answered_at", "id")
-               .values_list("answered_at", "follow_up__point", "pain_average_nrs",
-                            "pain_worst_nrs"))
-    started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
-    sessions = (InfusionSession.objects.filter(patient=patient).filter(Exists(started))
-                .annotate(at=Min("entries__occurred_at", filter=Q(entries__kind="infusion_start")),
-                          series_kind=F("series__kind"))
-                .order_by("at").values_list("at", "visit_number", "series_id", "series_kind"))
-    return {
-        "session_pain": [{"at": at, "phase": ph, "nrs": nrs, "session_id": sid}
-                         for at, ph, nrs, sid in pains],
-        "follow_up_pain": [{"at": at, "point": pt, "average": avg, "worst": worst}
-                           for at, pt, avg, worst in answers],
-        "sessions": [{"at": at, "visit": v, "series_id": sid, "series_kind": k}
-                     for at, v, sid, k in sessions],
-    }

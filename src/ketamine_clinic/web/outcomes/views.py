@@ -24,7 +24,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record, client_addre
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.orders.models import Series
-from ketamine_clinic.web.outcomes import charts, exports, policy, selectors, services
+from ketamine_clinic.web.outcomes import charts, exports, policy, selectors, services, worklist
 from ketamine_clinic.web.outcomes.forms import (
     QuestionnaireForm,
     ReportFilterForm,
@@ -54,7 +54,7 @@ def _follow_up(request: AuthedHttpRequest, follow_up_id: int) -> FollowUp:
 
 @capability_required(Capability.RECORD_FOLLOW_UP)
 def followup_worklist(request: AuthedHttpRequest) -> HttpResponse:
-    work = selectors.worklist_for(request.user,
+    work = worklist.worklist_for(request.user,
                                   page=request.GET.get("page"),
                                   booster_page=request.GET.get("boosters"))
     audit_record(actor=Actor.from_request(request), action=AuditAction.FOLLOW_UP_WORKLIST,
@@ -280,11 +280,11 @@ def outcome_report_pdf(request: AuthedHttpRequest) -> HttpResponse:
 
 def outcomes_panel(request: AuthedHttpRequest, patient: Patient) -> str:
     """Series, follow-ups, suggested booster and the pain trajectory, on the patient page."""
-    series = selectors.patient_series(patient)
+    series = worklist.patient_series(patient)
     if not series:
         return ""
-    traj = selectors.patient_trajectory(patient)
-    booster = selectors.boosters_suggested([patient.site_id], patient=patient)
+    traj = worklist.patient_trajectory(patient)
+    booster = worklist.boosters_suggested([patient.site_id], patient=patient)
     audit_record(actor=Actor.from_request(request, patient.site.code),
                  action=AuditAction.OUTCOMES_PATIENT_PANEL,
                  object_type="patient", object_id=patient.pk)
