@@ -166,3 +166,15 @@ def test_the_openapi_document_is_served(client: Client, cast: Any) -> None:
     doc = client.get("/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert "/api/v1/patients/{patient_id}/measurements" in doc["paths"]
+
+
+def test_the_patient_list_pages_with_items_and_a_count(cast: Any, api: Any) -> None:
+    call = api(cast.alice)
+    whole = call("get", "/patients?limit=200").json()
+    assert whole["count"] == len(whole["items"]) >= 2
+    ids = [p["id"] for p in whole["items"]]
+    page = call("get", "/patients?limit=1&offset=1").json()
+    assert page["count"] == whole["count"]
+    assert [p["id"] for p in page["items"]] == ids[1:2]
+    assert {"id", "site", "mrn"} <= set(page["items"][0])
+    assert isinstance(page["items"][0]["site"], str)

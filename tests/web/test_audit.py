@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketamine_clinic.cli import main
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor, audit_record, audit_seal, audit_verify
 from ketamine_clinic.web.audit.triggers import remove_triggers
@@ -40,7 +41,7 @@ def test_searches_and_writes_are_recorded(cast: Any, client: Client) -> None:
 
 def test_the_chain_verifies_when_untouched(cast: Any) -> None:
     for i in range(5):
-        audit_record(actor=Actor(user=cast.erin), action="test.event", detail={"i": i})
+        audit_record(actor=Actor(user=cast.erin), action=AuditAction.SITE_CREATE, detail={"i": i})
     report = audit_verify()
     assert report.ok
     assert report.entries == AuditEntry.objects.count()

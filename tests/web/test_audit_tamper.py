@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.chain import entry_mac, link_hash
 from ketamine_clinic.web.audit.models import AuditEntry, AuditHead, AuditLink
 from ketamine_clinic.web.audit.services import Actor, audit_record, audit_seal, audit_verify
@@ -30,7 +31,7 @@ def chain(cast: Any) -> list[AuditLink]:
     """A sealed, checkpointed chain of the cast's entries plus six more."""
     for i in range(6):
         audit_record(actor=Actor(user=cast.erin, client_address="10.0.0.7"),
-                     action="test.event", detail={"i": i})
+                     action=AuditAction.SITE_CREATE, detail={"i": i})
     audit_seal()
     assert audit_verify().ok
     return list(AuditLink.objects.select_related("entry").order_by("seq"))

@@ -8,17 +8,16 @@ Decision support for the clinic's billing staff: the clinic confirms its payer r
 from __future__ import annotations
 
 import math
-import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.clinical.units import parse_mass_mg
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 
 @dataclass(frozen=True)
@@ -59,12 +58,10 @@ class BillingRules:
 @cache
 def billing_rules() -> BillingRules:
     """The shipped rules (``reference/billing.toml``)."""
-    text = resources.files("ketamine_clinic.reference").joinpath("billing.toml").read_text(
-        "utf-8")
-    return rules_from_dict(tomllib.loads(text))
+    return rules_from_dict(read_toml("billing.toml"))
 
 
-def rules_from_dict(d: dict[str, Any]) -> BillingRules:
+def rules_from_dict(d: Mapping[str, Any]) -> BillingRules:
     inf, push = d["infusion"], d["push"]
     return BillingRules(
         version=int(d["version"]), initial_code=inf["initial_code"],

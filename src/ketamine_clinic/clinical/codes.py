@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 SYSTEM_URIS = {
     "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
@@ -31,8 +30,7 @@ class DiagnosisCode:
 
 @cache
 def diagnosis_catalogue() -> dict[tuple[str, str], DiagnosisCode]:
-    text = resources.files("ketamine_clinic.reference").joinpath("diagnosis_codes.toml")
-    raw = tomllib.loads(text.read_text())
+    raw = read_toml("diagnosis_codes.toml")
     return {(c["system"], c["code"]): DiagnosisCode(**c) for c in raw["code"]}
 
 

@@ -10,19 +10,18 @@ clinician's observation. Deviations are computed exactly (Fractions), so a value
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from ketamine_clinic.clinical import units
+from ketamine_clinic.clinical import clock, units
 from ketamine_clinic.clinical.monitoring import VitalSigns
 from ketamine_clinic.clinical.session import GateItem, GateResult
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 # --------------------------------------------------------------------------- data
 
@@ -129,10 +128,8 @@ def _item(raw: Mapping[str, Any]) -> ScoreItem:
     )
 
 
-@cache
-def _data() -> dict[str, Any]:
-    text = resources.files("ketamine_clinic.reference").joinpath("discharge_scores.toml")
-    return tomllib.loads(text.read_text())
+def _data() -> Mapping[str, Any]:
+    return read_toml("discharge_scores.toml")
 
 
 @cache
@@ -566,8 +563,7 @@ def no_driving_until(infusion_end: datetime) -> NoDrivingAdvice:
     The hours are elapsed time: across a daylight-saving change the wall-clock time moves
     by an hour, which is why the sum is done in UTC and shown back in the end time's zone.
     """
-    if infusion_end.tzinfo is None:
-        raise UsageError("infusion_end", "time must carry a time zone")
+    clock.aware("infusion_end", infusion_end)
     advice = _data()["advice"]
     span = int(advice["no_driving_hours"])
     until = (infusion_end.astimezone(UTC) + timedelta(hours=span)).astimezone(infusion_end.tzinfo)

@@ -10,14 +10,13 @@ never passed: see ``clinical/screening.py``.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from ketamine_clinic.clinical.protocol import Severity, source_problem
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 __all__ = [
     "DrugEntry",
@@ -71,9 +70,8 @@ def normalise_drug_name(name: str) -> str:
     return _STRENGTH_RE.sub("", text).strip()
 
 
-def _read(name: str) -> dict[str, object]:
-    return tomllib.loads(
-        resources.files("ketamine_clinic.reference").joinpath(name).read_text("utf-8"))
+def _read(name: str) -> Mapping[str, object]:
+    return read_toml(name)
 
 
 @cache

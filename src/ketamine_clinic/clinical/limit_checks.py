@@ -15,17 +15,16 @@
 from __future__ import annotations
 
 import enum
-import tomllib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.clinical.limits import Limit, LimitKind
 from ketamine_clinic.clinical.units import to_float
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 __all__ = [
     "KNOWN_QUANTITIES",
@@ -267,8 +266,7 @@ class OverrideReason:
 
 @cache
 def _override_reason_data() -> tuple[tuple[OverrideReason, ...], str]:
-    text = resources.files("ketamine_clinic.reference").joinpath("override_reasons.toml")
-    raw = tomllib.loads(text.read_text(encoding="utf-8"))
+    raw = read_toml("override_reasons.toml")
     reasons = tuple(OverrideReason(str(r["code"]), str(r["label"])) for r in raw["reason"])
     return reasons, str(raw["source"])
 

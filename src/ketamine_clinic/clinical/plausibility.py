@@ -7,12 +7,11 @@ live in each protocol.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +28,7 @@ class PlausibleRange:
 @cache
 def plausible_ranges() -> dict[str, PlausibleRange]:
     """All ranges, keyed by quantity name with its unit (``"weight_kg"``)."""
-    text = resources.files("ketamine_clinic.reference").joinpath("plausibility.toml").read_text()
-    raw = tomllib.loads(text)
+    raw = read_toml("plausibility.toml")
     return {
         name: PlausibleRange(name, float(v["min"]), float(v["max"]), str(v["source"]))
         for name, v in raw.items()

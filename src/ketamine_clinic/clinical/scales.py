@@ -8,14 +8,13 @@ scale's version and source, and the statements the fact sheet marks UNCONFIRMED 
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +102,8 @@ def scale_keys(kind: str) -> tuple[str, ...]:
 @cache
 def scales() -> dict[str, Scale]:
     """Every scale of ``reference/scales.toml``, by key (``"moaas"``, ``"cadss6"``...)."""
-    text = resources.files("ketamine_clinic.reference").joinpath("scales.toml").read_text()
     out: dict[str, Scale] = {}
-    for key, raw in tomllib.loads(text).items():
+    for key, raw in read_toml("scales.toml").items():
         out[key] = Scale(
             key=key,
             name=raw["name"],

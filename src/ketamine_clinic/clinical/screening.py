@@ -24,13 +24,11 @@ import enum
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.clinical.allergies import (
@@ -52,6 +50,7 @@ from ketamine_clinic.clinical.protocol import (
 )
 from ketamine_clinic.clinical.units import exact, to_float
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 __all__ = [
     "SEX_AT_BIRTH",
@@ -118,8 +117,7 @@ class BudapestCriteria:
 
 @cache
 def budapest_criteria() -> BudapestCriteria:
-    raw = tomllib.loads(
-        resources.files("ketamine_clinic.reference").joinpath("budapest.toml").read_text())
+    raw = read_toml("budapest.toml")
     counts = raw["counts"]
 
     def quantity(key: str) -> Quantity:
@@ -592,8 +590,7 @@ def _allergy(rule: ScreeningRule, facts: PatientFacts) -> list[Reason]:
 @cache
 def _drug_contraindications() -> Mapping[str, tuple[tuple[str, ...], str]]:
     """generic → (condition ids, source), from ``reference/drug_contraindications.toml``."""
-    raw = tomllib.loads(resources.files("ketamine_clinic.reference")
-                        .joinpath("drug_contraindications.toml").read_text("utf-8"))
+    raw = read_toml("drug_contraindications.toml")
     vocabulary = condition_vocabulary()
     out = {}
     for i, row in enumerate(raw["drug"]):

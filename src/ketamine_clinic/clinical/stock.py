@@ -35,18 +35,17 @@ import enum
 import hashlib
 import hmac
 import json
-import tomllib
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from ketamine_clinic.clinical import units
+from ketamine_clinic.clinical import clock, units
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 # Storage resolution of ledger quantities: micrograms. Not a clinical figure: it is far
 # below what a syringe measures, so rounding the exact charted dose to it changes nothing.
@@ -126,8 +125,7 @@ def rules_from_mapping(raw: Mapping[str, Any]) -> StockRules:
 @cache
 def load_rules() -> StockRules:
     """The shipped ``controlled_substances.toml``."""
-    text = resources.files("ketamine_clinic.reference").joinpath("controlled_substances.toml")
-    return rules_from_mapping(tomllib.loads(text.read_text()))
+    return rules_from_mapping(read_toml("controlled_substances.toml"))
 
 
 # --------------------------------------------------------------------------- quantities
@@ -346,8 +344,7 @@ def is_late(occurred_at: datetime, recorded_at: datetime, rules: StockRules) -> 
 
 
 def check_times(occurred_at: datetime, recorded_at: datetime) -> None:
-    if occurred_at.tzinfo is None:
-        raise UsageError("occurred_at", "must carry a time zone")
+    clock.aware("occurred_at", occurred_at)
     if occurred_at > recorded_at:
         raise UsageError("occurred_at", "is in the future; enter when it actually happened")
 

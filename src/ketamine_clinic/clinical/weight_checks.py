@@ -4,15 +4,14 @@ before it is used for dosing. Thresholds: ``reference/body_weight.toml [entry_ch
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.clinical.units import exact, kg_from_lb
+from ketamine_clinic.reference import read_toml
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +25,7 @@ class WeightFinding:
 
 @cache
 def _checks() -> dict[str, Any]:
-    text = resources.files("ketamine_clinic.reference").joinpath("body_weight.toml")
-    data: dict[str, Any] = tomllib.loads(text.read_text("utf-8"))["entry_checks"]
+    data: dict[str, Any] = read_toml("body_weight.toml")["entry_checks"]
     return data
 
 

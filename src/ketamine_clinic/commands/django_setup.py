@@ -4,6 +4,8 @@ the commands' modules do not import one another for it."""
 
 from __future__ import annotations
 
+# Lazy imports: Django is imported after the settings module and data folder are set,
+# and only by the commands that need it.
 import argparse
 import os
 from pathlib import Path

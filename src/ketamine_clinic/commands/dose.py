@@ -7,6 +7,9 @@ clinician's override or confirmation in the order workflow), 1 a hard limit exce
 
 from __future__ import annotations
 
+# Lazy imports: each handler imports what it needs (Django and the models after
+# setup_django, the core and its libraries) so that building the parser for --help or
+# any one subcommand loads nothing else (tests/test_cli_startup.py).
 import argparse
 import json
 from datetime import date

@@ -6,11 +6,15 @@ role and sites) and nothing else, and stops working at ``--days`` or when revoke
 
 from __future__ import annotations
 
+# Lazy imports: each handler imports what it needs (Django and the models after
+# setup_django, the core and its libraries) so that building the parser for --help or
+# any one subcommand loads nothing else (tests/test_cli_startup.py).
 import argparse
 from datetime import timedelta
 
 from ketamine_clinic.commands.django_setup import add_data_dir, setup_django
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 
 
 def cmd_fhir_token(args: argparse.Namespace) -> int:
@@ -31,7 +35,7 @@ def cmd_fhir_token(args: argparse.Namespace) -> int:
         token.scope = ApiToken.Scope.FHIR_READ
         token.expires_at = timezone.now() + timedelta(days=args.days)
         token.save(update_fields=["scope", "expires_at"])
-        audit_record(actor=Actor(user=None, client_address="cli"), action="token.create",
+        audit_record(actor=Actor(user=None, client_address="cli"), action=AuditAction.TOKEN_CREATE,
                      object_type="user", object_id=user.pk,
                      detail={"token_prefix": token.prefix, "scope": token.scope,
                              "expires_at": token.expires_at})

@@ -6,19 +6,21 @@ weight outside every model's range or refused by the model, non-numeric numbers)
 
 from __future__ import annotations
 
+# Lazy imports: each handler imports what it needs (Django and the models after
+# setup_django, the core and its libraries) so that building the parser for --help or
+# any one subcommand loads nothing else (tests/test_cli_startup.py).
 import argparse
 import csv
 import io
 import json
 import math
 import sys
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 # The PK core (NumPy, SciPy) is imported inside the handlers, so that ``--help`` and the
 # other commands do not pay for it.
@@ -53,8 +55,7 @@ def _options() -> Iterator[None]:
 def drug_names() -> list[str]:
     """The drugs of ``pk/models.toml`` (the table ``catalogue().drugs`` is built from), read
     without the PK core so that building the parser stays light."""
-    text = (resources.files("ketamine_clinic.pk") / "models.toml").read_text("utf-8")
-    return sorted(tomllib.loads(text)["drugs"])
+    return sorted(read_toml("models.toml", "ketamine_clinic.pk")["drugs"])
 
 
 def register(subparsers: Any) -> None:

@@ -6,6 +6,9 @@ Exit codes: 0 success, 2 bad input (unknown protocol or version).
 
 from __future__ import annotations
 
+# Lazy imports: each handler imports what it needs (Django and the models after
+# setup_django, the core and its libraries) so that building the parser for --help or
+# any one subcommand loads nothing else (tests/test_cli_startup.py).
 import argparse
 import json
 from typing import TYPE_CHECKING, Any

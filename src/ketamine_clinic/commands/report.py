@@ -8,6 +8,9 @@ and ``/api/v1/outcomes/report``), ``--csv FILE`` or ``--pdf FILE`` ("-" is stdou
 
 from __future__ import annotations
 
+# Lazy imports: each handler imports what it needs (Django and the models after
+# setup_django, the core and its libraries) so that building the parser for --help or
+# any one subcommand loads nothing else (tests/test_cli_startup.py).
 import argparse
 import json
 import sys
@@ -17,6 +20,7 @@ from typing import Any
 
 from ketamine_clinic.commands.django_setup import add_data_dir, prepare, setup_django
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 
 
 def _date(field: str) -> Any:
@@ -90,7 +94,7 @@ def cmd_report_outcomes(args: argparse.Namespace) -> int:
                             date_to=args.date_to)
     report = outcome_report_for([s.pk for s in sites], filters)
     data = report.to_dict()
-    audit_record(actor=Actor(user=None, client_address="cli"), action="outcomes.report",
+    audit_record(actor=Actor(user=None, client_address="cli"), action=AuditAction.OUTCOMES_REPORT,
                  detail={"filters": filters.to_dict(), "series": data["n_series"],
                          "format": "json" if args.json else "csv" if args.csv
                          else "pdf" if args.pdf else "text"})

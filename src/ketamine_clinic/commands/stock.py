@@ -7,12 +7,16 @@ count). Exit codes: 0 fine, 1 a chain is broken, 2 bad input.
 
 from __future__ import annotations
 
+# Lazy imports: each handler imports what it needs (Django and the models after
+# setup_django, the core and its libraries) so that building the parser for --help or
+# any one subcommand loads nothing else (tests/test_cli_startup.py).
 import argparse
 import sys
 from pathlib import Path
 
 from ketamine_clinic.commands.django_setup import add_data_dir, setup_django
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 
 
 def cmd_stock_inventory(args: argparse.Namespace) -> int:
@@ -29,7 +33,8 @@ def cmd_stock_inventory(args: argparse.Namespace) -> int:
     if inv is None:
         raise UsageError("--site", f"{site.name} has no inventory yet; take one with a count "
                                    "on the Stock pages")
-    audit_record(actor=Actor(user=None, site_code=site.code), action="stock.inventory_export",
+    audit_record(actor=Actor(user=None, site_code=site.code),
+                 action=AuditAction.STOCK_INVENTORY_EXPORT,
                  object_type="inventory", object_id=inv.pk,
                  detail={"pdf": bool(args.pdf), "csv": bool(args.csv)})
     if args.pdf:

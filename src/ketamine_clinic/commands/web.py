@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+# Lazy imports: each handler imports what it needs (Django and the models after
+# setup_django, the core and its libraries) so that building the parser for --help or
+# any one subcommand loads nothing else (tests/test_cli_startup.py).
 import argparse
 import getpass
 import os
@@ -13,6 +16,7 @@ from datetime import datetime
 
 from ketamine_clinic.commands.django_setup import add_data_dir, prepare, setup_django
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 
 
 def _serve(port: int, host: str, workers: int) -> int:
@@ -203,7 +207,7 @@ def cmd_createuser(args: argparse.Namespace) -> int:
             username=args.username, password=password, role=args.role,
             first_name=args.first_name, last_name=args.last_name, title=args.title)
         user.sites.set(sites)
-        audit_record(actor=Actor(user=None, client_address="cli"), action="staff.create",
+        audit_record(actor=Actor(user=None, client_address="cli"), action=AuditAction.STAFF_CREATE,
                      object_type="user", object_id=user.pk,
                      detail={"username": user.username, "role": user.role,
                              "sites": [s.code for s in sites]})
@@ -219,7 +223,7 @@ def cmd_site_create(args: argparse.Namespace) -> int:
     if Site.objects.filter(code=args.code).exists():
         raise UsageError("--code", f"site {args.code} already exists")
     site = Site.objects.create(code=args.code, name=args.name, address=args.address)
-    audit_record(actor=Actor(user=None, client_address="cli"), action="site.create",
+    audit_record(actor=Actor(user=None, client_address="cli"), action=AuditAction.SITE_CREATE,
                  object_type="site", object_id=site.pk, detail={"code": site.code})
     print(f"Created site {site.code}: {site.name}")
     return 0

@@ -9,11 +9,9 @@ dataclasses and derives individual parameters and rate constants in one tested p
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
@@ -22,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.units import is_per_kg, rate_constant_from_half_life, to_internal
+from ketamine_clinic.reference import read_toml
 
 FloatArray = NDArray[np.float64]
 
@@ -273,8 +272,7 @@ def _pd_model(key: str, raw: Mapping[str, Any], version: str) -> PDModel:
 @cache
 def catalogue() -> Catalogue:
     """Every model in ``models.toml`` (read once)."""
-    text = resources.files("ketamine_clinic.pk").joinpath("models.toml").read_text("utf-8")
-    raw = tomllib.loads(text)
+    raw = read_toml("models.toml", "ketamine_clinic.pk")
     version = raw["version"]
     pk: dict[str, PKModel] = {}
     pd: dict[str, PDModel] = {}

@@ -17,6 +17,7 @@ from ketamine_clinic.pk.population import PopulationResult
 from ketamine_clinic.pk.simulate import SimulationResult
 
 if TYPE_CHECKING:
+    # plotly loads only when a chart is drawn (a fifth of a second at start-up).
     import plotly.graph_objects as go
 
 _LABELS = {"plasma": "plasma", "effect_site": "effect site", "norketamine": "metabolite"}
@@ -43,9 +44,11 @@ def write_png(result: SimulationResult, path: str | Path, *,
               population: PopulationResult | None = None,
               what_if: SimulationResult | None = None) -> Path:
     """Draw the simulation (and band, what-if) to a PNG file; returns the path."""
+    # matplotlib loads only when a static image is drawn.
     import matplotlib
 
     matplotlib.use("Agg")
+    # matplotlib loads only when a static image is drawn.
     import matplotlib.pyplot as plt
 
     series = _series(result)
@@ -95,6 +98,7 @@ def write_png(result: SimulationResult, path: str | Path, *,
 def plotly_figure(result: SimulationResult, *, population: PopulationResult | None = None,
                   what_if: SimulationResult | None = None) -> go.Figure:
     """The same picture as a plotly figure (for the order and session pages)."""
+    # plotly loads only when a chart is drawn (a fifth of a second at start-up).
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 

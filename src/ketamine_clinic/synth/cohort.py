@@ -17,12 +17,9 @@ visit on or after D, and Kaplan–Meier at a visit day estimates P(D > day).
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from functools import cache
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +34,7 @@ from ketamine_clinic.clinical.outcomes import (
 )
 from ketamine_clinic.clinical.plausibility import plausible_ranges
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 from ketamine_clinic.synth.names import fictional_name
 
 
@@ -46,10 +44,8 @@ def _relief_kept() -> float:
     return float(min(default_responder_thresholds().percents)) / 100
 
 
-@cache
-def _defaults() -> dict[str, Any]:
-    text = resources.files("ketamine_clinic.synth").joinpath("defaults.toml").read_text()
-    return tomllib.loads(text)
+def _defaults() -> Mapping[str, Any]:
+    return read_toml("defaults.toml", "ketamine_clinic.synth")
 
 
 @dataclass(frozen=True)

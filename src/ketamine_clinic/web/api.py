@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Query
+from django.utils.module_loading import import_string
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.pagination import LimitOffsetPagination
 from ninja.security import HttpBearer, SessionAuth
 
 from ketamine_clinic.errors import Conflict, Refusal, UsageError
 from ketamine_clinic.web.accounts.models import ApiToken, User
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.accounts.tokens import tokens_usable
 from ketamine_clinic.web.lib.api_input import strict_input
+from ketamine_clinic.web.lib.areas import area_modules
 from ketamine_clinic.web.lib.idempotency import idempotent
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        from ketamine_clinic.web.accounts.tokens import tokens_usable
-
         found = (tokens_usable().select_related("user")
                  .filter(token_sha256=ApiToken.digest(token),
                          scope=ApiToken.Scope.API).first())  # a fhir_read token: /fhir/ only
@@ -47,9 +51,6 @@ def docs_login_required(view: Any) -> Any:
     """The OpenAPI document and the interactive docs: for logged-in staff and token
     clients only (the document describes every patient endpoint). Anyone else: the log-in
     page (a browser) or 401 (a client that sent a token that is not valid)."""
-    from functools import wraps
-
-    from django.contrib.auth.views import redirect_to_login
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -80,11 +81,19 @@ api = NinjaAPI(
 )
 
 
-# Paging of list endpoints: a page holds at most API_MAX_PAGE_SIZE rows (settings), an
-# offset is never negative; beyond either the request is refused with a 422 naming it.
-PAGE_LIMIT: Any = Query(50, ge=1, le=settings.API_MAX_PAGE_SIZE,
-                        description="rows per page (at most API_MAX_PAGE_SIZE)")
-PAGE_OFFSET: Any = Query(0, ge=0, le=settings.API_MAX_OFFSET, description="rows to skip")
+class Paging(LimitOffsetPagination):
+    """The one paging of list endpoints (``@paginate(Paging, pass_parameter="page")``): a
+    page holds at most ``API_MAX_PAGE_SIZE`` rows (settings), an offset is never negative
+    nor beyond ``API_MAX_OFFSET``; outside either the request is refused with a 422 naming
+    it. The answer is ``{"items": [...], "count": N}``."""
+
+    class Input(Schema):
+        limit: int = Field(50, ge=1, le=settings.API_MAX_PAGE_SIZE,
+                           description="rows per page (at most API_MAX_PAGE_SIZE)")
+        offset: int = Field(0, ge=0, le=settings.API_MAX_OFFSET, description="rows to skip")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_limit=settings.API_MAX_PAGE_SIZE, **kwargs)
 
 
 def error_response(request: HttpRequest, status: int,
@@ -139,9 +148,6 @@ api.add_decorator(idempotent, mode="operation")
 
 def _mount_area_routers() -> None:
     """Mount ``router`` from every area's ``api.py`` (see lib/areas.py)."""
-    from django.utils.module_loading import import_string
-
-    from ketamine_clinic.web.lib.areas import area_modules
 
     for module in area_modules("api"):
         api.add_router("/", import_string(f"{module}.router"))

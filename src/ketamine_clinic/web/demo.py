@@ -15,6 +15,7 @@ from django.utils import timezone
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.accounts.roles import Role
 from ketamine_clinic.web.audit.services import Actor
+from ketamine_clinic.web.documents.demo import demo_consents
 from ketamine_clinic.web.patients import services
 from ketamine_clinic.web.patients.models import Patient
 
@@ -108,7 +109,6 @@ def load_demo_data(seed: int = 2026) -> bool:
             escort_relationship=rng.choice(["spouse", "parent", "sibling", "friend"]),
         )
         _demo_history(rng, patient, physician, nurse, today)
-    from ketamine_clinic.web.documents.demo import demo_consents
 
     demo_consents(seed)  # consents of the adult demo patients (documents area)
     return True

@@ -72,12 +72,14 @@ def make_session(cast: Any, pv: Any, patient: Any = None, *, visit: int = 1,
                                        spacing_days=1, created_by=cast.alice)
         Order.objects.create(
             series=series, patient=patient, protocol_version=pv, status="active",
-            drug="racemic", vial_strength_mg_per_ml=Decimal("10"),
+            drug="racemic_ketamine", vial_strength_mg_per_ml=Decimal("10"),
             bag_drug_mg=Decimal("250"), bag_volume_ml=Decimal("250"),
-            dosing_basis="mg/h", dosing_weight_kg=Decimal("70"), weight_measurement=weight,
-            weight_rule="actual", start_rate_text="20 mg/h", titration_step_text="5 mg/h",
-            max_rate_text="40 mg/h", min_step_interval_min=30, planned_duration_min=240,
-            computed={}, written_by=cast.alice)
+            dosing_basis="fixed_mg_per_h", dosing_weight_kg=Decimal("70"),
+            weight_measurement=weight, weight_rule="actual", start_rate_text="20 mg/h",
+            titration_step_text="5 mg/h", max_rate_text="40 mg/h", min_step_interval_min=30,
+            planned_duration_min=240, computed={}, written_by=cast.alice,
+            signed_at=at(7, 0), signed_by=cast.alice, verified_at=at(7, 30),
+            verified_by=cast.bob)
     order = series.orders.first()
     return InfusionSession.objects.create(
         order=order, series=series, patient=patient, site=site, visit_number=visit,

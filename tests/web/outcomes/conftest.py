@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 DENVER = ZoneInfo("America/Denver")
 
@@ -82,12 +83,15 @@ def make_series(cast: Any, pv: Any, patient: Any, start: date,
                                    planned_sessions=planned or len(pains), spacing_days=1,
                                    kind=kind, created_by=cast.alice)
     order = Order.objects.create(
-        series=series, patient=patient, protocol_version=pv, status="active", drug="racemic",
-        vial_strength_mg_per_ml=Decimal("10"), bag_drug_mg=Decimal("250"),
-        bag_volume_ml=Decimal("250"), dosing_basis="mg/h", dosing_weight_kg=Decimal("70"),
+        series=series, patient=patient, protocol_version=pv, status="active",
+        drug="racemic_ketamine", vial_strength_mg_per_ml=Decimal("10"),
+        bag_drug_mg=Decimal("250"), bag_volume_ml=Decimal("250"),
+        dosing_basis="fixed_mg_per_h", dosing_weight_kg=Decimal("70"),
         weight_measurement=weight, weight_rule="actual", start_rate_text="20 mg/h",
         titration_step_text="5 mg/h", max_rate_text="40 mg/h", min_step_interval_min=30,
-        planned_duration_min=240, computed={}, written_by=cast.alice)
+        planned_duration_min=240, computed={}, written_by=cast.alice,
+        signed_at=timezone.now(), signed_by=cast.alice, verified_at=timezone.now(),
+        verified_by=cast.bob)
     built = Built(series)
     for i, (before, after) in enumerate(pains):
         day = start + timedelta(days=i)

@@ -103,7 +103,7 @@ def make_order(cast: Any, patient: Any, pv: Any, *, weight_kg: str = "70",
               for c in check.needs_override]
     return Order.objects.create(
         series=series, patient=patient, protocol_version=pv, status="active",
-        drug="racemic", vial_strength_mg_per_ml=50, bag_drug_mg=500, bag_volume_ml=500,
+        drug="racemic_ketamine", vial_strength_mg_per_ml=50, bag_drug_mg=500, bag_volume_ml=500,
         dosing_basis="fixed_mg_per_h", dosing_weight_kg=weight_kg, weight_measurement=weight,
         weight_rule="actual", start_rate_text="60 mg/h", titration_step_text="10 mg/h",
         max_rate_text="100 mg/h", min_step_interval_min=15, planned_duration_min=240,

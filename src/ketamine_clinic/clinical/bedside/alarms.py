@@ -9,10 +9,8 @@ entry), so the worst readings alarm instead of being lost.
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime
 from functools import cache
-from importlib import resources
 
 from ketamine_clinic.clinical import monitoring as mon
 from ketamine_clinic.clinical.bedside import words
@@ -23,13 +21,14 @@ from ketamine_clinic.clinical.bedside.view import (
     SessionView,
     vital_signs_of,
 )
+from ketamine_clinic.clinical.scales import get_scale
 from ketamine_clinic.clinical.units import exact
+from ketamine_clinic.reference import read_toml
 
 
 @cache
 def _actions() -> dict[str, str]:
-    text = resources.files("ketamine_clinic.reference").joinpath("alarm_actions.toml")
-    return {str(k): str(v) for k, v in tomllib.loads(text.read_text("utf-8"))["action"].items()}
+    return {str(k): str(v) for k, v in read_toml("alarm_actions.toml")["action"].items()}
 
 
 def action(key: str) -> str:
@@ -105,8 +104,6 @@ def sedation_alarm(score: int, *, at: datetime, rules: SessionRules,
 
 
 def _scale_short(key: str) -> str:
-    from ketamine_clinic.clinical.scales import get_scale
-
     return get_scale(key).short
 
 

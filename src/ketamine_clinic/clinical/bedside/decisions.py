@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from ketamine_clinic.clinical import clock, scales, units
 from ketamine_clinic.clinical import discharge as dis
 from ketamine_clinic.clinical import monitoring as mon
-from ketamine_clinic.clinical import scales, units
 from ketamine_clinic.clinical.bedside import words
 from ketamine_clinic.clinical.bedside.alarms import action, observation_alarms
 from ketamine_clinic.clinical.bedside.gates import discharge_gate_of, start_gate_of
@@ -53,8 +53,6 @@ from ketamine_clinic.clinical.session import (
 )
 from ketamine_clinic.errors import UsageError
 
-# Clocks of bedside devices and the server may disagree by this much (not clinical).
-CLOCK_GRACE = timedelta(minutes=1)
 # The override reason a physician's bedside co-signature is recorded under.
 PHYSICIAN_REASON_CODE = "physician-at-bedside"
 
@@ -228,9 +226,9 @@ def _sentence(text: str) -> str:
 
 
 def _check_time(view: SessionView, at: datetime) -> None:
-    if at.tzinfo is None or at.utcoffset() is None:
+    if not clock.is_aware(at):
         raise _Refuse("occurred_at", "The time must carry a time zone.")
-    if at > view.now + CLOCK_GRACE:
+    if clock.ahead_of(at, view.now):
         raise _Refuse("occurred_at", f"{words.clock(at, view.facts.time_zone)} is in the "
                                      "future: enter the time it happened.")
     checked_in = view.checked_in_at

@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from ketamine_clinic.clinical.allergies import AllergyRecord
+from ketamine_clinic.clinical.bedside.words import num
 from ketamine_clinic.clinical.limit_checks import Acceptance, Override
 from ketamine_clinic.clinical.limits import Limit
 from ketamine_clinic.clinical.session import SessionState
@@ -51,8 +52,6 @@ class MedicationLine:
 
     @property
     def label(self) -> str:
-        from ketamine_clinic.clinical.bedside.words import num
-
         return f"{self.drug} {num(self.dose, 2)} {self.unit} {self.route}"
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from fractions import Fraction
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.clinical.units import exact
+from ketamine_clinic.reference import read_toml
 
 
-def read_reference(name: str) -> dict[str, Any]:
-    """The parsed TOML of ``reference/<name>``."""
-    text = resources.files("ketamine_clinic.reference").joinpath(name).read_text("utf-8")
-    return tomllib.loads(text)
+def read_reference(name: str) -> Mapping[str, Any]:
+    """The parsed TOML of ``reference/<name>`` (read once: ``reference.read_toml``)."""
+    return read_toml(name)
 
 
 def frac(value: float | int | str | Fraction, name: str) -> Fraction:

@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from fractions import Fraction
 
-from ketamine_clinic.clinical import units
-from ketamine_clinic.errors import UsageError
+from ketamine_clinic.clinical import clock, units
 
 Number = units.ExactInput
 
 def _aware(at: datetime, field_name: str) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise UsageError(field_name, "time must carry a time zone")
-    return at
+    return clock.aware(field_name, at)
 
 
 def as_number(value: Fraction, places: int = 6) -> float:

@@ -4,16 +4,15 @@ response at the end of an infusion, and a proportion with its confidence interva
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.clinical import units
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 Number = units.ExactInput
 
@@ -32,10 +31,8 @@ class ResponderThresholds:
         return {"percents": [float(p) for p in self.percents], "source": self.source}
 
 
-@cache
-def _data() -> dict[str, Any]:
-    text = resources.files("ketamine_clinic.reference").joinpath("outcomes.toml").read_text()
-    return tomllib.loads(text)
+def _data() -> Mapping[str, Any]:
+    return read_toml("outcomes.toml")
 
 
 def default_responder_thresholds() -> ResponderThresholds:

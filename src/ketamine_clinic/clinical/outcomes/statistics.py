@@ -205,6 +205,7 @@ def kaplan_meier(
         return KaplanMeier(label, 0, 0, None, None, None, confidence, ())
     if min(days) < 0:
         raise UsageError("days", "a duration cannot be negative")
+    # numpy and scipy load only when a survival curve is computed.
     import warnings
 
     import numpy as np

@@ -5,24 +5,19 @@ condition vocabulary, the discharge scores, and what makes a source string accep
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
 
 from ketamine_clinic.clinical.protocol.model import Condition, Reference
+from ketamine_clinic.reference import read_toml
 
 # --------------------------------------------------------------------------- reference data
-
-
-def _reference_text(name: str) -> str:
-    return resources.files("ketamine_clinic.reference").joinpath(name).read_text("utf-8")
 
 
 @cache
 def references() -> Mapping[str, Reference]:
     """Every source key with its citation (``reference/references.toml``), in file order."""
-    raw = tomllib.loads(_reference_text("references.toml"))
+    raw = read_toml("references.toml")
     return {
         row["key"]: Reference(row["key"], row.get("citation", ""), tuple(row.get("urls", ())),
                               row.get("short", ""))
@@ -33,7 +28,7 @@ def references() -> Mapping[str, Reference]:
 @cache
 def condition_vocabulary() -> Mapping[str, Condition]:
     """The screening condition ids (``reference/conditions.toml``), in file order."""
-    raw = tomllib.loads(_reference_text("conditions.toml"))
+    raw = read_toml("conditions.toml")
     return {
         row["id"]: Condition(row["id"], row["label"], row["question"], row["group"])
         for row in raw["condition"]
@@ -43,7 +38,7 @@ def condition_vocabulary() -> Mapping[str, Condition]:
 @cache
 def _discharge_scores() -> Mapping[str, int]:
     """Discharge score key → maximum total (sum of each item's best level)."""
-    raw = tomllib.loads(_reference_text("discharge_scores.toml"))
+    raw = read_toml("discharge_scores.toml")
     out = {}
     for key, score in raw["score"].items():
         out[key] = sum(max(lv["points"] for lv in item.get("levels", [{"points": 2}]))

@@ -17,6 +17,7 @@ from django.utils import timezone
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import ApiToken, User
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 
 
@@ -58,7 +59,7 @@ def token_issue(*, actor: Actor, user: User, label: str = "",
         token.scope = scope
         token.expires_at = timezone.now() + timedelta(days=days)
         token.save(update_fields=["scope", "expires_at"])
-        audit_record(actor=actor, action="token.create", object_type="user",
+        audit_record(actor=actor, action=AuditAction.TOKEN_CREATE, object_type="user",
                      object_id=user.pk,
                      detail={"token_prefix": token.prefix, "scope": token.scope,
                              "expires_at": token.expires_at.isoformat()})
@@ -86,6 +87,6 @@ def token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
                                        f"{timezone.localtime(locked.revoked_at):%Y-%m-%d %H:%M}")
         locked.revoked_at = timezone.now()
         locked.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, action="token.revoke", object_type="user",
+        audit_record(actor=actor, action=AuditAction.TOKEN_REVOKE, object_type="user",
                      object_id=locked.user_id, detail={"token_prefix": locked.prefix})
     return locked

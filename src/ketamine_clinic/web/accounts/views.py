@@ -10,7 +10,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.vendor import plotly_source
 
 
 class LoginView(auth_views.LoginView):
@@ -19,14 +21,14 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
-        audit_record(actor=Actor.from_request(self.request), action="auth.login")
+        audit_record(actor=Actor.from_request(self.request), action=AuditAction.AUTH_LOGIN)
         return response
 
 
 class LogoutView(auth_views.LogoutView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated:
-            audit_record(actor=Actor.from_request(request), action="auth.logout")
+            audit_record(actor=Actor.from_request(request), action=AuditAction.AUTH_LOGOUT)
         return super().post(request, *args, **kwargs)
 
 
@@ -46,8 +48,6 @@ def plotly_js(request: HttpRequest) -> HttpResponse:
     """Plotly's bundled JavaScript, uncompressed, until ``prepare_vendor_files`` has run
     (then the middleware serves it compressed at this same URL, see ``web/lib/vendor.py``).
     The URL carries the file's hash, so it may be cached for good."""
-    from ketamine_clinic.web.lib.vendor import plotly_source
-
     response = HttpResponse(plotly_source().read_bytes(), content_type="text/javascript")
     response["Cache-Control"] = "max-age=31536000, public, immutable"
     return response

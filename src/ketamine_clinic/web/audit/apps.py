@@ -5,6 +5,8 @@ from typing import Any
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from ketamine_clinic.web.audit.actions import AuditAction
+
 
 def _reinstall_triggers(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
     """Every ``migrate`` puts back an append-only trigger that someone dropped."""
@@ -25,7 +27,8 @@ def _record_failed_login(sender: object, credentials: dict[str, Any],
 
     username = str(credentials.get("username", ""))[:150]
     address = client_address(request) if request is not None else ""
-    audit_record(actor=Actor(user=None, client_address=address), action="auth.login_failed",
+    audit_record(actor=Actor(user=None, client_address=address),
+                 action=AuditAction.AUTH_LOGIN_FAILED,
                  object_type="user", detail={"username": username})
 
 
@@ -35,7 +38,7 @@ def _record_lockout(sender: object, request: Any = None, username: str | None = 
     from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
 
     address = client_address(request) if request is not None else str(ip_address or "")
-    audit_record(actor=Actor(user=None, client_address=address), action="auth.locked_out",
+    audit_record(actor=Actor(user=None, client_address=address), action=AuditAction.AUTH_LOCKED_OUT,
                  object_type="user", detail={"username": str(username or "")[:150]})
 
 
@@ -64,6 +67,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
+        # Imported here: models and signals exist only once the app registry is ready.
         from django.contrib.auth.signals import user_login_failed
         from django.db.backends.signals import connection_created
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from django.http import HttpRequest
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.audit import anchor
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.chain import (
     GENESIS_HASH,
     ChainProblem,
@@ -64,6 +65,10 @@ class Actor:
     def from_request(cls, request: HttpRequest, site_code: str = "") -> Actor:
         user = request.user if request.user.is_authenticated else None
         return cls(user=user, client_address=client_address(request), site_code=site_code)
+
+    def at(self, site_code: str) -> Actor:
+        """The same person acting at the site ``site_code`` (the site an entry is filed under)."""
+        return replace(self, site_code=site_code)
 
     def require_user(self) -> User:
         """The signed-in staff member, for a record that names who wrote it.
@@ -135,7 +140,7 @@ def _anonymous_allowance(actor: Actor, now: datetime) -> str:
 def audit_record(
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     object_type: str = "",
     object_id: object = "",
     detail: dict[str, Any] | None = None,
@@ -147,6 +152,7 @@ def audit_record(
     ones from that address (or from everyone anonymous) go unrecorded this hour, and this
     returns None for them.
     """
+    action = AuditAction(action)  # a free-text action is refused (audit/actions.py)
     now = datetime.now(UTC)
     if actor.anonymous:
         allowance = _anonymous_allowance(actor, now)
@@ -157,7 +163,7 @@ def audit_record(
                       "window_start": now.replace(minute=0, second=0, microsecond=0),
                       "limit_per_address": settings.AUDIT_ANONYMOUS_PER_ADDRESS_PER_HOUR,
                       "limit_all_addresses": settings.AUDIT_ANONYMOUS_PER_HOUR}
-            action, object_type, object_id = "audit.anonymous_suppressed", "", ""
+            action, object_type, object_id = AuditAction.AUDIT_ANONYMOUS_SUPPRESSED, "", ""
     user = actor.user
     entry = AuditEntry(
         at=now,

@@ -8,6 +8,7 @@ from django.shortcuts import render
 
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.selectors import visible_entries
 from ketamine_clinic.web.audit.services import Actor, audit_record, audit_verify
 from ketamine_clinic.web.lib.decorators import capability_required
@@ -34,7 +35,7 @@ def audit_list(request: AuthedHttpRequest) -> HttpResponse:
             except ValueError:
                 pass
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    audit_record(actor=Actor.from_request(request), action="audit.browse", detail=applied)
+    audit_record(actor=Actor.from_request(request), action=AuditAction.AUDIT_BROWSE, detail=applied)
     verify = audit_verify() if request.GET.get("verify") else None
     context = {"page": page, "applied": applied, "verify": verify,
                "querystring": "&".join(f"{k}={v}" for k, v in applied.items())}

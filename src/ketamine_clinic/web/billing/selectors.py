@@ -11,14 +11,11 @@ from django.utils import timezone
 from ketamine_clinic.clinical.billing import Given, Summary, billing_rules, summarize
 from ketamine_clinic.web.documents.selectors import session_summary
 from ketamine_clinic.web.sessions import selectors as sessions
+from ketamine_clinic.web.stock.models import LedgerEntry
 
 
 def _ndcs(session: Any) -> list[str]:
     """NDCs of the ketamine drawn for this session in the controlled-substance record."""
-    try:
-        from ketamine_clinic.web.stock.models import LedgerEntry
-    except ImportError:  # the stock area is not installed
-        return []
     return sorted(set(LedgerEntry.objects.filter(session=session)
                       .values_list("product__ndc", flat=True)))
 

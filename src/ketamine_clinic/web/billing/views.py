@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.billing.selectors import billing_summary
 from ketamine_clinic.web.lib.decorators import capability_required
@@ -22,7 +23,7 @@ CSV_COLUMNS = ("section", "code", "description", "units", "quantity", "ndc", "ti
                "detail")
 
 
-def _summary(request: AuthedHttpRequest, session_id: int, action: str) -> Any:
+def _summary(request: AuthedHttpRequest, session_id: int, action: AuditAction) -> Any:
     """The session (if the user may see it), its summary and inputs; the read audited."""
     session = session_get_for(request.user, session_id, Actor.from_request(request))
     summary, inputs = billing_summary(session)
@@ -34,14 +35,14 @@ def _summary(request: AuthedHttpRequest, session_id: int, action: str) -> Any:
 
 @capability_required(Capability.VIEW_BILLING)
 def billing_page(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
-    session, summary, inputs = _summary(request, session_id, "billing.view")
+    session, summary, inputs = _summary(request, session_id, AuditAction.BILLING_VIEW)
     return render(request, "billing/summary.html", {"session": session, "s": summary,
                                                     "inputs": inputs})
 
 
 @capability_required(Capability.VIEW_BILLING)
 def billing_csv(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
-    session, summary, inputs = _summary(request, session_id, "billing.csv")
+    session, summary, inputs = _summary(request, session_id, AuditAction.BILLING_CSV)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (f'attachment; filename="billing-session-'
                                        f'{session.pk}.csv"')

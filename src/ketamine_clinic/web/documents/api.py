@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from django.utils import timezone
 from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.documents import selectors, services
 from ketamine_clinic.web.documents.consent import consent_for
@@ -81,7 +82,7 @@ def list_consents(request: HttpRequest, patient_id: int) -> Any:
     user = require(request, Capability.VIEW_PATIENTS)
     patient = _patient(request, user, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.consent.list", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.API_CONSENT_LIST, object_type="patient", object_id=patient.pk)
     return [_consent_out(c) for c in protocol_selectors.consents_of(patient)]
 
 
@@ -90,8 +91,7 @@ def record_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) ->
     user = require(request, Capability.RECORD_CONSENT)
     patient = _patient(request, user, patient_id)
     data = payload.dict()
-    if timezone.is_naive(data["signed_at"]):
-        raise UsageError("signed_at", "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
+    clock.aware("signed_at", data["signed_at"])
     explainer = User.objects.filter(username=data.pop("explained_by")).first()
     if explainer is None:
         raise UsageError("explained_by", "no such user")
@@ -109,7 +109,7 @@ def get_consent(request: HttpRequest, consent_id: int) -> Any:
     except Http404 as exc:
         raise HttpError(404, "no such consent") from exc
     audit_record(actor=Actor.from_request(request, consent.patient.site.code),
-                 action="api.consent.view", object_type="consent", object_id=consent.pk)
+                 action=AuditAction.API_CONSENT_VIEW, object_type="consent", object_id=consent.pk)
     return _consent_out(consent)
 
 
@@ -120,8 +120,7 @@ def withdraw_consent(request: HttpRequest, consent_id: int, payload: WithdrawIn)
         consent = selectors.consent_get_for(user, consent_id, Actor.from_request(request))
     except Http404 as exc:
         raise HttpError(404, "no such consent") from exc
-    if payload.withdrawn_at is not None and timezone.is_naive(payload.withdrawn_at):
-        raise UsageError("withdrawn_at", "must include a UTC offset")
+    clock.aware_or_none("withdrawn_at", payload.withdrawn_at)
     services.consent_withdraw(actor=Actor.from_request(request), consent=consent,
                               reason=payload.reason, withdrawn_at=payload.withdrawn_at)
     consent.refresh_from_db()
@@ -139,7 +138,7 @@ def discharge_summary(request: HttpRequest, session_id: int) -> Any:
         raise HttpError(404, "no such session") from exc
     s = selectors.session_summary(session)
     audit_record(actor=Actor.from_request(request, session.patient.site.code),
-                 action="api.discharge_instructions.view", object_type="infusion_session",
+                 action=AuditAction.API_DISCHARGE_INSTRUCTIONS_VIEW, object_type="infusion_session",
                  object_id=session.pk, detail={"patient": session.patient_id})
     total = s.ketamine_total_mg
     return {

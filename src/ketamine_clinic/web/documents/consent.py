@@ -9,13 +9,13 @@ always give the same text, byte for byte, so the hash identifies what the patien
 from __future__ import annotations
 
 import hashlib
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from ketamine_clinic.reference import read_text, read_toml
 from ketamine_clinic.web.documents.education import fill, placeholders
 from ketamine_clinic.web.documents.protocol_facts import ProtocolFacts, protocol_facts
 from ketamine_clinic.web.protocols.models import ProtocolVersion
@@ -43,9 +43,9 @@ def sha256_text(text: str) -> str:
 
 
 @cache
-def _template() -> tuple[dict[str, Any], str]:
-    raw = (resources.files("ketamine_clinic.reference") / "education" / "consent.toml").read_text()
-    return tomllib.loads(raw), sha256_text(raw)
+def _template() -> tuple[Mapping[str, Any], str]:
+    return (read_toml("education/consent.toml"),
+            sha256_text(read_text("education/consent.toml")))
 
 
 def _num(value: Fraction) -> str:

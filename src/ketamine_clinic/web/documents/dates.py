@@ -7,21 +7,19 @@ write a date the same way.
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date, datetime
 from functools import cache
-from importlib import resources
 
 from django.conf import settings
 from django.utils import dateformat, timezone
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 
 @cache
 def _formats(language: str) -> dict[str, str]:
-    raw = tomllib.loads((resources.files("ketamine_clinic.reference") / "education"
-                         / "locale.toml").read_text())
+    raw = read_toml("education/locale.toml")
     key = language.lower()
     if key not in raw:
         key = key.split("-")[0]

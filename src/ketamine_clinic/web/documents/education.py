@@ -9,14 +9,17 @@ it lacks.
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from django.conf import settings
+
 from ketamine_clinic.clinical.discharge import no_driving_until
+from ketamine_clinic.reference import read_toml
 from ketamine_clinic.web.documents.markup import SPECIAL_KEYS, cited_keys
 
 NOT_PAGES = frozenset({"consent.toml", "discharge_sheet.toml", "locale.toml"})
@@ -79,8 +82,6 @@ def _reference_dir() -> Any:
 
 def placeholders() -> dict[str, str]:
     """Values the content may use in braces, each from its one source of truth."""
-    from django.conf import settings
-
     # The hours are a property of the advice, not of the moment; any aware time gives them.
     hours = no_driving_until(datetime(2000, 1, 1, tzinfo=UTC)).hours
     return {"no_driving_hours": str(hours), "clinic_name": settings.CLINIC_NAME,
@@ -91,8 +92,7 @@ def placeholders() -> dict[str, str]:
 def emergency_number() -> str:
     """The emergency telephone number patients are sent to (clinic configuration in
     ``reference/education/discharge_sheet.toml``)."""
-    folder = resources.files("ketamine_clinic.reference") / "education"
-    return str(tomllib.loads((folder / "discharge_sheet.toml").read_text())["emergency_number"])
+    return str(read_toml("education/discharge_sheet.toml")["emergency_number"])
 
 
 def fill(text: str, values: dict[str, str] | None = None) -> str:
@@ -100,7 +100,7 @@ def fill(text: str, values: dict[str, str] | None = None) -> str:
     return text.format_map(values if values is not None else placeholders())
 
 
-def _sources_from(data: dict[str, Any]) -> dict[str, Source]:
+def _sources_from(data: Mapping[str, Any]) -> dict[str, Source]:
     rows: list[dict[str, Any]] = []
     for name in ("source", "sources", "reference", "references"):
         value = data.get(name)
@@ -122,17 +122,15 @@ def _sources_from(data: dict[str, Any]) -> dict[str, Source]:
 @cache
 def sources() -> dict[str, Source]:
     """Every source key with its citation and links, in the fact sheet's order."""
-    folder = _reference_dir()
-    ours = _sources_from(tomllib.loads((folder / "education_sources.toml").read_text()))
-    shared_file = folder / "references.toml"
-    if shared_file.is_file():
-        shared = _sources_from(tomllib.loads(shared_file.read_text()))
+    ours = _sources_from(read_toml("education_sources.toml"))
+    if (_reference_dir() / "references.toml").is_file():
+        shared = _sources_from(read_toml("references.toml"))
         return {k: shared.get(k, v) for k, v in ours.items()} | {
             k: v for k, v in shared.items() if k not in ours}
     return ours
 
 
-def _page(data: dict[str, Any], values: dict[str, str]) -> Page:
+def _page(data: Mapping[str, Any], values: dict[str, str]) -> Page:
     review = data.get("review", {})
     return Page(
         slug=data["slug"],
@@ -158,7 +156,7 @@ def _pages_cached(values_key: tuple[tuple[str, str], ...]) -> tuple[Page, ...]:
     values = dict(values_key)
     folder = _reference_dir() / "education"
     found = [
-        _page(tomllib.loads(f.read_text()), values)
+        _page(read_toml(f"education/{f.name}"), values)
         for f in folder.iterdir()
         if f.name.endswith(".toml") and f.name not in NOT_PAGES
     ]

@@ -8,16 +8,15 @@ next session and the protocol version's own discharge instructions.
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from django.utils import timezone
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 from ketamine_clinic.web.documents.consent import DRUG_NAMES
 from ketamine_clinic.web.documents.dates import patient_clock
 from ketamine_clinic.web.documents.education import fill, placeholders
@@ -60,10 +59,8 @@ class Sheet:
         return f"{float(total):.1f}".removesuffix(".0") + " mg"
 
 
-@cache
-def _content() -> dict[str, Any]:
-    folder = resources.files("ketamine_clinic.reference") / "education"
-    return tomllib.loads((folder / "discharge_sheet.toml").read_text())
+def _content() -> Mapping[str, Any]:
+    return read_toml("education/discharge_sheet.toml")
 
 
 def clock(at: datetime) -> str:

@@ -17,6 +17,7 @@ from ketamine_clinic.clinical.protocol import (
     Quantity,
     source_keys,
 )
+from ketamine_clinic.clinical.scales import get_scale
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
 
@@ -87,7 +88,6 @@ def _aims_at_dissociation(protocol: Protocol) -> bool:
     target = protocol.titration_target
     if target is None:
         return False
-    from ketamine_clinic.clinical.scales import get_scale
 
     return get_scale(target.scale).kind == "dissociation"
 

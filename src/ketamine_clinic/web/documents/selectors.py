@@ -23,10 +23,14 @@ from ketamine_clinic.clinical import monitoring
 from ketamine_clinic.clinical.discharge import NoDrivingAdvice, no_driving_until
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.documents.consent import aim_line
 from ketamine_clinic.web.documents.models import ConsentDocument
+from ketamine_clinic.web.documents.protocol_facts import protocol_facts
 from ketamine_clinic.web.patients.selectors import patients_visible_to
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
+from ketamine_clinic.web.protocols.services import protocol_current
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.selectors import fold as session_fold
 from ketamine_clinic.web.sessions.selectors import rate_event_of
@@ -42,7 +46,7 @@ def consent_get_for(user: User, consent_id: int, actor: Actor) -> Consent:
                .select_related("patient", "patient__site", "protocol_version",
                                "explained_by").first())
     if consent is None:
-        audit_record(actor=actor, action="consent.access_denied", object_type="consent",
+        audit_record(actor=actor, action=AuditAction.CONSENT_ACCESS_DENIED, object_type="consent",
                      object_id=consent_id)
         raise Http404("No such consent")
     return consent
@@ -200,10 +204,6 @@ def infusion_number(session: InfusionSession) -> int:
 def protocol_aims() -> list[tuple[str, str]]:
     """(title, what the infusion aims for) of each protocol's current version, from the
     protocol's own data: the education pages show what the consent says."""
-    from ketamine_clinic.web.documents.consent import aim_line
-    from ketamine_clinic.web.documents.protocol_facts import protocol_facts
-    from ketamine_clinic.web.protocols.services import protocol_current
-
     out = []
     names = ProtocolVersion.objects.values_list("name", flat=True).distinct().order_by("name")
     for name in names:

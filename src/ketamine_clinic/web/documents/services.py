@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.models import ConsentDocument, ConsentWithdrawal
@@ -18,20 +20,9 @@ from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
 from ketamine_clinic.web.protocols.selectors import consent_current
 
-# A minute's grace for clocks that disagree slightly between a tablet and the server.
-CLOCK_GRACE = timedelta(minutes=1)
-
-
-def _actor_at(actor: Actor, patient: Patient) -> Actor:
-    return Actor(user=actor.user, client_address=actor.client_address,
-                 site_code=patient.site.code)
-
 
 def _check_time(field: str, value: datetime, patient: Patient) -> datetime:
-    if timezone.is_naive(value):
-        raise UsageError(field, "must carry a time zone")
-    if value > timezone.now() + CLOCK_GRACE:
-        raise UsageError(field, "is in the future")
+    clock.not_future(field, value, timezone.now())
     if timezone.localtime(value).date() < patient.date_of_birth:
         raise UsageError(field, "is before the patient's date of birth")
     return value
@@ -94,7 +85,7 @@ def consent_record(
             patient=patient, protocol_version=protocol_version,
             document_sha256=document.sha256, method=method, signature_svg=svg,
             paper_reference=paper_reference, explained_by=explained_by, signed_at=signed_at)
-        audit_record(actor=_actor_at(actor, patient), action="consent.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.CONSENT_RECORD,
                      object_type="consent", object_id=consent.pk,
                      detail={"patient": patient.pk, "protocol_version": protocol_version.pk,
                              "method": method, "document_sha256": document.sha256,
@@ -123,7 +114,7 @@ def consent_withdraw(*, actor: Actor, consent: Consent, reason: str,
         withdrawal = ConsentWithdrawal.objects.create(
             consent=locked, reason=reason, withdrawn_at=withdrawn_at,
             recorded_by=actor.require_user())
-        audit_record(actor=_actor_at(actor, consent.patient), action="consent.withdraw",
+        audit_record(actor=actor.at(consent.patient.site.code), action=AuditAction.CONSENT_WITHDRAW,
                      object_type="consent", object_id=consent.pk,
                      detail={"patient": consent.patient_id, "reason": reason})
     return withdrawal

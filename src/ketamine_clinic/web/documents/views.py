@@ -19,6 +19,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.documents import dates, education, selectors, services
 from ketamine_clinic.web.documents.consent import consent_for
@@ -149,7 +150,7 @@ def consent_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
                 messages.success(request, f"Consent recorded for {pv}.")
                 return redirect("consent_detail", consent_id=consent.pk)
     else:
-        audit_record(actor=actor, action="consent.prepare", object_type="patient",
+        audit_record(actor=actor, action=AuditAction.CONSENT_PREPARE, object_type="patient",
                      object_id=patient.pk, detail={"protocol_version": pv.pk,
                                                    "document_sha256": generated.sha256})
     context.update({
@@ -170,7 +171,8 @@ def consent_print(request: AuthedHttpRequest, patient_id: int,
     if pv is None:
         raise Http404("No such protocol version")
     generated = consent_for(pv)
-    audit_record(actor=Actor.from_request(request, patient.site.code), action="consent.print",
+    audit_record(actor=Actor.from_request(request, patient.site.code),
+                 action=AuditAction.CONSENT_PRINT,
                  object_type="patient", object_id=patient.pk,
                  detail={"protocol_version": pv.pk, "document_sha256": generated.sha256})
     return render(request, "documents/consent_print.html", {
@@ -186,7 +188,8 @@ def consent_detail(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
     consent = selectors.consent_get_for(request.user, consent_id,
                                         Actor.from_request(request))
     patient = consent.patient
-    audit_record(actor=Actor.from_request(request, patient.site.code), action="consent.view",
+    audit_record(actor=Actor.from_request(request, patient.site.code),
+                 action=AuditAction.CONSENT_VIEW,
                  object_type="consent", object_id=consent.pk, detail={"patient": patient.pk})
     document = selectors.consent_document(consent)
     withdrawal = getattr(consent, "withdrawal", None)
@@ -236,7 +239,7 @@ def consent_panel(request: AuthedHttpRequest, patient: Patient) -> str:
 # --------------------------------------------------------------------------- instructions
 
 
-def _sheet(request: AuthedHttpRequest, session_id: int, action: str) -> Any:
+def _sheet(request: AuthedHttpRequest, session_id: int, action: AuditAction) -> Any:
     session = selectors.session_get_for(request.user, session_id,
                                         Actor.from_request(request))
     summary = selectors.session_summary(session)
@@ -251,7 +254,7 @@ def _sheet(request: AuthedHttpRequest, session_id: int, action: str) -> Any:
 @require_GET
 @capability_required(Capability.DISCHARGE_PATIENT)
 def session_instructions(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
-    sheet = _sheet(request, session_id, "discharge_instructions.view")
+    sheet = _sheet(request, session_id, AuditAction.DISCHARGE_INSTRUCTIONS_VIEW)
     return render(request, "documents/instructions.html",
                   {"sheet": sheet, "patient": sheet.summary.session.patient})
 
@@ -261,7 +264,7 @@ def session_instructions(request: AuthedHttpRequest, session_id: int) -> HttpRes
 def session_instructions_pdf(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     from weasyprint import HTML
 
-    sheet = _sheet(request, session_id, "discharge_instructions.pdf")
+    sheet = _sheet(request, session_id, AuditAction.DISCHARGE_INSTRUCTIONS_PDF)
     if not sheet.summary.ended:
         return HttpResponse("The infusion has not ended: the sheet needs the end time.",
                             status=409, content_type="text/plain")

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.fhir import resources as R
 from ketamine_clinic.web.fhir import sources
@@ -85,6 +86,7 @@ def parse_since(raw: str) -> datetime | None:
 def export_kickoff(*, caller: Caller, request: ExportRequest, request_url: str,
                    actor: Actor) -> ExportJob:
     """Record the request and queue its run (in the same transaction)."""
+    # tasks.py imports this module (its jobs call the export functions).
     from ketamine_clinic.web.fhir.tasks import export_run_task
 
     with transaction.atomic():
@@ -92,7 +94,8 @@ def export_kickoff(*, caller: Caller, request: ExportRequest, request_url: str,
             requested_by=caller.user, token=caller.token, level=request.level,
             group_site=request.site, types=list(request.types), since=request.since,
             request_url=request_url, client_address=actor.client_address)
-        audit_record(actor=actor, action="fhir.export_requested", object_type="fhir_export",
+        audit_record(actor=actor,
+                     action=AuditAction.FHIR_EXPORT_REQUESTED, object_type="fhir_export",
                      object_id=job.pk, detail={"level": request.level,
                                                "site": request.site.code if request.site
                                                else "", "types": list(request.types),
@@ -176,7 +179,7 @@ def export_run(job_id: str) -> str:
                     sources.collect_references(res, refs)
                     if rtype == "QuestionnaireResponse":
                         questionnaires.add(res["questionnaire"])
-            audit_record(actor=actor, action="fhir.export", object_type="fhir_export",
+            audit_record(actor=actor, action=AuditAction.FHIR_EXPORT, object_type="fhir_export",
                          object_id=job.pk, detail={"patients": [p.pk for p in patients],
                                                    "types": wanted})
             job.patients_done += len(patients)
@@ -220,6 +223,7 @@ def _sha256(path: Path) -> str:
 
 
 def _finish(job: ExportJob, writer: _Writer) -> str:
+    # tasks.py imports this module (its jobs call the export functions).
     from ketamine_clinic.web.fhir.tasks import export_expire_task
 
     now = timezone.now()
@@ -240,7 +244,7 @@ def _finish(job: ExportJob, writer: _Writer) -> str:
         locked.patients_done = job.patients_done
         locked.save(update_fields=["status", "finished_at", "expires_at", "patients_done"])
         audit_record(actor=Actor(user=job.requested_by, client_address=job.client_address),
-                     action="fhir.export_completed", object_type="fhir_export",
+                     action=AuditAction.FHIR_EXPORT_COMPLETED, object_type="fhir_export",
                      object_id=job.pk, detail={"files": dict(writer.counts),
                                                "patients": job.patients_done})
         export_expire_task.using(run_after=locked.expires_at).enqueue(str(job.pk))
@@ -255,7 +259,8 @@ def export_cancel(*, job: ExportJob, actor: Actor) -> None:
         locked.status, locked.finished_at = ExportJob.Status.CANCELLED, timezone.now()
         locked.save(update_fields=["status", "finished_at"])
         ExportFile.objects.filter(job=locked).delete()
-        audit_record(actor=actor, action="fhir.export_cancelled", object_type="fhir_export",
+        audit_record(actor=actor,
+                     action=AuditAction.FHIR_EXPORT_CANCELLED, object_type="fhir_export",
                      object_id=job.pk)
     shutil.rmtree(job_dir(job), ignore_errors=True)
 
@@ -272,7 +277,8 @@ def export_expire(job_id: str) -> str:
         job.save(update_fields=["status"])
         ExportFile.objects.filter(job=job).delete()
         audit_record(actor=Actor(user=None, client_address="worker"),
-                     action="fhir.export_expired", object_type="fhir_export", object_id=job.pk)
+                     action=AuditAction.FHIR_EXPORT_EXPIRED,
+                     object_type="fhir_export", object_id=job.pk)
     shutil.rmtree(job_dir(job), ignore_errors=True)
     return ExportJob.Status.EXPIRED
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Max, QuerySet
@@ -206,8 +207,6 @@ class Batch:
 
 
 def _recorded(res: Json) -> Any:
-    from datetime import datetime
-
     return datetime.fromisoformat(res["meta"]["lastUpdated"])
 
 

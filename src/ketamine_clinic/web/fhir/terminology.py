@@ -6,20 +6,17 @@ here: the mapping code names concepts (``"heart_rate"``, ``"kg"``), never codes.
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.clinical.codes import SYSTEM_URIS
+from ketamine_clinic.reference import read_toml
 
 
-@cache
-def data() -> dict[str, Any]:
-    text = resources.files("ketamine_clinic.reference").joinpath("fhir.toml").read_text()
-    return tomllib.loads(text)
+def data() -> Mapping[str, Any]:
+    return read_toml("fhir.toml")
 
 
 def system(name: str) -> str:

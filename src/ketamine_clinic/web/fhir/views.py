@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.accounts.roles import Capability, Role
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.selectors import visible_entries
 from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
@@ -146,7 +147,7 @@ def read(request: HttpRequest, caller: Caller, resource_type: str, rid: str) -> 
         entry = _audit_entries(caller).filter(pk=int(rid) if rid.isdigit() else -1).first()
         if entry is None:
             raise Http404(f"no AuditEvent {rid}")
-        audit_record(actor=_actor(request, caller), action="fhir.read",
+        audit_record(actor=_actor(request, caller), action=AuditAction.FHIR_READ,
                      object_type="AuditEvent", object_id=rid)
         return _send(R.audit_event_resource(entry))
     found = [r for r in _shared(caller, resource_type) if r["id"] == rid]
@@ -166,7 +167,7 @@ def _read_compartment(request: HttpRequest, caller: Caller, resource_type: str,
     patient = _visible_patient(caller, located[0]) if located else None
     if patient is None:
         if located is not None:
-            audit_record(actor=_actor(request, caller), action="fhir.access_denied",
+            audit_record(actor=_actor(request, caller), action=AuditAction.FHIR_ACCESS_DENIED,
                          object_type=resource_type, object_id=rid)
         raise Http404(f"no {resource_type} {rid} among your sites' patients")
     session_id = located[1] if located else None
@@ -180,7 +181,7 @@ def _read_compartment(request: HttpRequest, caller: Caller, resource_type: str,
     found = [r for r in batch.resources(resource_type) if r["id"] == rid]
     if not found:
         raise Http404(f"no {resource_type} {rid}")
-    audit_record(actor=_actor(request, caller, patient.site.code), action="fhir.read",
+    audit_record(actor=_actor(request, caller, patient.site.code), action=AuditAction.FHIR_READ,
                  object_type=resource_type, object_id=rid, detail={"patients": [patient.pk]})
     return _send(found[0])
 
@@ -219,7 +220,7 @@ def search_type(request: HttpRequest, caller: Caller, resource_type: str) -> Htt
         everything = [r for r in _shared(caller, resource_type) if not ids or r["id"] in ids]
         total, found, patients = len(everything), everything[offset:offset + count], []
     if patients or resource_type in sources.PATIENT_TYPES:
-        audit_record(actor=_actor(request, caller), action="fhir.search",
+        audit_record(actor=_actor(request, caller), action=AuditAction.FHIR_SEARCH,
                      object_type=resource_type,
                      detail={"query": request.GET.urlencode(), "patients": patients,
                              "matches": total})
@@ -282,7 +283,7 @@ def _compartment_search(request: HttpRequest, caller: Caller, resource_type: str
     patients = list(patients_visible_to(caller.user).filter(pk__in=wanted).order_by("id"))
     hidden = wanted - {p.pk for p in patients}
     if hidden:
-        audit_record(actor=_actor(request, caller), action="fhir.access_denied",
+        audit_record(actor=_actor(request, caller), action=AuditAction.FHIR_ACCESS_DENIED,
                      object_type="Patient", object_id=",".join(map(str, sorted(hidden)))[:64])
     if not patients:
         return [], []
@@ -518,7 +519,7 @@ def export_file(request: HttpRequest, caller: Caller, job_id: str, name: str) ->
     path = exports.job_dir(job) / name if found else None
     if found is None or path is None or not path.is_file():
         raise Http404(f"no file {name!r} in this export")
-    audit_record(actor=_actor(request, caller), action="fhir.export_download",
+    audit_record(actor=_actor(request, caller), action=AuditAction.FHIR_EXPORT_DOWNLOAD,
                  object_type="fhir_export", object_id=job.pk,
                  detail={"file": name, "count": found.count})
     return FileResponse(path.open("rb"), content_type=exports.NDJSON)

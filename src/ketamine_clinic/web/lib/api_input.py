@@ -34,6 +34,7 @@ import pydantic
 from django.conf import settings
 from django.http import HttpRequest
 from ninja.errors import ValidationError
+from ninja.params.models import Body, Param
 
 INT64 = 2**63
 Problem = tuple[tuple[str | int, ...], str]
@@ -168,8 +169,6 @@ def _strict(annotation: Any, raw: Any, loc: tuple[str | int, ...] = ()) -> list[
 
 def _body_params(view: Callable[..., Any]) -> dict[str, Any]:
     """The view's body parameters (pydantic models, or lists of them) and their types."""
-    from ninja.params.models import Body, Param
-
     hints = typing.get_type_hints(view, include_extras=True)
     out = {}
     for name, param in inspect.signature(view).parameters.items():

@@ -10,6 +10,7 @@ class LibConfig(AppConfig):
     label = "kc_lib"
 
     def ready(self) -> None:
+        # Imported here: models and signals exist only once the app registry is ready.
         from django.db.models.signals import pre_save
 
         from ketamine_clinic.web.lib.columns import on_pre_save

@@ -23,8 +23,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
+from django.utils.module_loading import import_string
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit import anchor
+from ketamine_clinic.web.audit.models import AuditHead
+from ketamine_clinic.web.audit.services import audit_seal
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_MAGIC = b"PGDMP"
@@ -71,8 +75,6 @@ def _private(path: Path) -> None:
 
 def backup(out: Path) -> BackupResult:
     """Seal the audit trail, then write a consistent copy of the whole database to ``out``."""
-    from ketamine_clinic.web.audit.services import audit_seal
-
     head_seq = audit_seal().head_seq
     out = out.resolve()
     if out.exists():
@@ -119,11 +121,6 @@ def restore(path: Path) -> int:
     Stop the server and the worker first. Returns the restored audit head's sequence
     number, which is recorded in the checkpoint file as a restore.
     """
-    from django.utils.module_loading import import_string
-
-    from ketamine_clinic.web.audit import anchor
-    from ketamine_clinic.web.audit.models import AuditHead
-
     path = path.resolve()
     if not path.is_file():
         raise UsageError("backup file", f"{path} does not exist")

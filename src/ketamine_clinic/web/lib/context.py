@@ -4,8 +4,10 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.urls import reverse
 
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.lib.areas import nav_items
 
 
 def clinic(request: HttpRequest) -> dict[str, Any]:
@@ -13,9 +15,7 @@ def clinic(request: HttpRequest) -> dict[str, Any]:
     caps: set[str] = set()
     if user.is_authenticated:
         caps = {c.value for c in Capability if user.can(c)}
-    from django.urls import reverse
 
-    from ketamine_clinic.web.lib.areas import nav_items
 
     nav = [
         (label, reverse(url_name)) for label, url_name, capability in nav_items()

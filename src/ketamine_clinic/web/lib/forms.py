@@ -8,15 +8,13 @@ from typing import Any
 
 from django import forms
 
-from ketamine_clinic.errors import UsageError
+from ketamine_clinic.errors import Refusal, UsageError
 
 
 def form_error(form: Any, exc: UsageError, aliases: Mapping[str, str] | None = None) -> None:
     """Attach the error to the form field it names (``aliases`` maps a service's field name
     to the form's), or to the whole form. Pages show the problem in words, never the
     internal field name; a clinical refusal shows each of its sentences."""
-    from ketamine_clinic.errors import Refusal
-
     field = (aliases or {}).get(exc.field, exc.field)
     target = field if field in form.fields else None
     if isinstance(exc, Refusal):

@@ -31,6 +31,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja.errors import HttpError
 from ninja.responses import Status
 
+from ketamine_clinic.web.lib.models import IdempotencyKey
+
 KEY_FIELD = "idempotency_key"
 
 
@@ -105,8 +107,6 @@ def _conflict(stored: Any, fields: dict[str, str]) -> HttpError:
 
 def _run(view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any, *,
          scope: str, endpoint: str, body_mac: str, fields: dict[str, str]) -> Any:
-    from ketamine_clinic.web.lib.models import IdempotencyKey
-
     for _attempt in range(2):
         stored = IdempotencyKey.objects.filter(scope_sha256=scope).first()
         if stored is not None and stored.body_sha256 != body_mac:
@@ -128,8 +128,6 @@ class _Raced(Exception):
 
 
 def _record(*, scope: str, body_mac: str, fields: dict[str, str], endpoint: str) -> None:
-    from ketamine_clinic.web.lib.models import IdempotencyKey
-
     try:
         with transaction.atomic():
             IdempotencyKey.objects.create(scope_sha256=scope, body_sha256=body_mac,

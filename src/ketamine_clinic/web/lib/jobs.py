@@ -15,12 +15,20 @@ and anything sent outside the database carries an idempotency key. See ``docs/jo
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
 from django.utils.crypto import get_random_string
+from django.utils.module_loading import import_string
 
 DEFAULT_QUEUE = "default"
 
 
 def _worker(*, batch: bool, queues: str, interval_s: float, max_tasks: int | None) -> object:
+    # A management command module: loaded only by the process that runs the worker.
     from django_tasks_db.management.commands.db_worker import Worker
 
     return Worker(queue_names=queues.split(","), interval=interval_s, batch=batch,
@@ -43,13 +51,6 @@ def _audit_sealer(interval_s: float) -> None:
     """Seal new audit entries into the chain and checkpoint the chains' heads outside the
     database (``settings.CHAIN_SEALERS``: the audit trail, the stock ledger), every few
     seconds."""
-    import logging
-    import time
-
-    from django.conf import settings
-    from django.db import close_old_connections
-    from django.utils.module_loading import import_string
-
     sealers = [import_string(path) for path in settings.CHAIN_SEALERS]
     while True:
         for seal in sealers:
@@ -66,9 +67,6 @@ def run_worker(*, queues: str = "*", interval_s: float = 1.0) -> None:
     """Run the worker until SIGINT / SIGTERM (it finishes the job in hand first).
 
     Beside the jobs, a thread seals the audit trail every ``AUDIT_SEAL_SECONDS``."""
-    import threading
-
-    from django.conf import settings
 
     threading.Thread(target=_audit_sealer, args=(settings.AUDIT_SEAL_SECONDS,),
                      name="audit-sealer", daemon=True).start()

@@ -14,9 +14,12 @@ from __future__ import annotations
 import hashlib
 import shutil
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import brotli
+from django.conf import settings
 from whitenoise.compress import Compressor
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -29,16 +32,12 @@ BROTLI_QUALITY = 9
 class _Compressor(Compressor):
     @staticmethod
     def compress_brotli(data: bytes) -> bytes:
-        import brotli
-
         return bytes(brotli.compress(data, quality=BROTLI_QUALITY))
 
 
 @cache
 def plotly_source() -> Path:
     """The installed plotly package's bundled ``plotly.min.js``."""
-    from importlib import resources
-
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
@@ -50,8 +49,6 @@ def plotly_name() -> str:
 
 
 def vendor_dir() -> Path:
-    from django.conf import settings
-
     return Path(settings.DATA_DIR) / "vendor"
 
 

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 from ninja import Query, Router
 from ninja.errors import HttpError
+from ninja.pagination import paginate
 from ninja.responses import Status
 
 from ketamine_clinic.clinical.dosing import (
@@ -26,7 +27,8 @@ from ketamine_clinic.clinical.units import (
 )
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import PAGE_LIMIT, PAGE_OFFSET, require
+from ketamine_clinic.web.api import Paging, require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders import selectors, services
 from ketamine_clinic.web.orders.dosing import rules_of
@@ -49,33 +51,6 @@ from ketamine_clinic.web.protocols.services import protocol_current
 router = Router(tags=["orders"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
           422: ErrorOut}
-
-
-def _order_out(order: Order, user: Any) -> dict[str, Any]:
-    visible = selectors.can_see_numbers(user, order)
-    return {
-        "id": order.pk, "patient_id": order.patient_id, "series_id": order.series_id,
-        "protocol": f"{order.protocol_version.name} v{order.protocol_version.version}",
-        "status": order.status, "replaces_id": order.replaces_id,
-        "start_rate_text": order.start_rate_text if visible else "",
-        "titration_step_text": order.titration_step_text if visible else "",
-        "max_rate_text": order.max_rate_text if visible else "",
-        "min_step_interval_min": order.min_step_interval_min,
-        "planned_duration_min": order.planned_duration_min,
-        "bolus_text": order.bolus_text if visible else "",
-        "planned_sessions": order.series.planned_sessions,
-        "spacing_days": order.series.spacing_days,
-        "premedications": order.premedications,
-        "rescue_medications": order.rescue_medications,
-        "overrides": order.overrides if visible else [],
-        "written_by": order.written_by.get_username(), "written_at": order.written_at,
-        "signed_by": order.signed_by.get_username() if order.signed_by else None,
-        "signed_at": order.signed_at,
-        "verified_by": order.verified_by.get_username() if order.verified_by else None,
-        "verified_at": order.verified_at, "ended_reason": order.ended_reason,
-        "numbers_hidden": not visible,
-        "computed": (order.signed_computed or order.computed) if visible else None,
-    }
 
 
 def _event_out(ev: LimitEvent, user: Any) -> dict[str, Any]:
@@ -148,8 +123,10 @@ def dose_check(request: HttpRequest, payload: DoseCheckIn) -> Any:
 
 
 @router.get("/orders", response={200: list[OrderOut], **ERRORS})
+@paginate(Paging, pass_parameter="page")
 def list_orders(request: HttpRequest, status: str = "", patient_id: int | None = None,
-                limit: int = PAGE_LIMIT, offset: int = PAGE_OFFSET) -> Any:
+                **kwargs: Any) -> Any:
+    page: Paging.Input = kwargs["page"]
     user = require(request, Capability.VIEW_PATIENTS)
     qs = selectors.orders_visible_to(user).order_by("-written_at", "-id")
     if status:
@@ -158,10 +135,10 @@ def list_orders(request: HttpRequest, status: str = "", patient_id: int | None =
         qs = qs.filter(status=status)
     if patient_id is not None:
         qs = qs.filter(patient_id=patient_id)
-    rows = list(qs[offset:offset + limit])
-    audit_record(actor=Actor.from_request(request), action="api.order.list",
-                 detail={"status": status, "patient": patient_id, "results": len(rows)})
-    return [_order_out(o, user) for o in rows]
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_ORDER_LIST,
+                 detail={"status": status, "patient": patient_id, "offset": page.offset,
+                         "limit": page.limit})
+    return qs
 
 
 @router.post("/patients/{patient_id}/orders", response={201: OrderOut, **ERRORS})
@@ -177,50 +154,51 @@ def write_order(request: HttpRequest, patient_id: int, payload: OrderIn) -> Any:
         raise UsageError("protocol_version_id", "no such protocol version")
     order = services.order_write(actor=Actor.from_request(request, patient.site.code),
                                  patient=patient, protocol_version=pv, **data)
-    return Status(201, _order_out(order, user))
+    return Status(201, order)
 
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS})
 def get_order(request: HttpRequest, order_id: int) -> Any:
     order = _order(request, order_id)
-    audit_record(actor=_actor(request, order), action="api.order.view", object_type="order",
+    audit_record(actor=_actor(request, order),
+                 action=AuditAction.API_ORDER_VIEW, object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
-    return _order_out(order, request.auth)  # type: ignore[attr-defined]
+    return order
 
 
 @router.post("/orders/{order_id}/sign", response={200: OrderOut, **ERRORS})
 def sign_order(request: HttpRequest, order_id: int, payload: SignIn) -> Any:
-    user = require(request, Capability.SIGN_ORDER)
+    require(request, Capability.SIGN_ORDER)
     order = _order(request, order_id)
     data = payload.dict()
     signed = services.order_sign(actor=_actor(request, order), order=order, **data)
-    return _order_out(signed, user)
+    return signed
 
 
 @router.post("/orders/{order_id}/verify", response={200: OrderOut, **ERRORS})
 def verify_order(request: HttpRequest, order_id: int, payload: VerifyIn) -> Any:
-    user = require(request, Capability.VERIFY_ORDER)
+    require(request, Capability.VERIFY_ORDER)
     order = _order(request, order_id)
     done = services.order_verify(actor=_actor(request, order), order=order, **payload.dict())
-    return _order_out(done, user)
+    return done
 
 
 @router.post("/orders/{order_id}/discontinue", response={200: OrderOut, **ERRORS})
 def discontinue_order(request: HttpRequest, order_id: int, payload: ReasonIn) -> Any:
-    user = require(request, Capability.DISCONTINUE_ORDER)
+    require(request, Capability.DISCONTINUE_ORDER)
     order = _order(request, order_id)
     done = services.order_discontinue(actor=_actor(request, order), order=order,
                                       reason=payload.reason)
-    return _order_out(done, user)
+    return done
 
 
 @router.post("/orders/{order_id}/complete", response={200: OrderOut, **ERRORS})
 def complete_order(request: HttpRequest, order_id: int, payload: ReasonIn) -> Any:
-    user = require(request, Capability.DISCONTINUE_ORDER)
+    require(request, Capability.DISCONTINUE_ORDER)
     order = _order(request, order_id)
     done = services.order_complete(actor=_actor(request, order), order=order,
                                    note=payload.reason)
-    return _order_out(done, user)
+    return done
 
 
 @router.post("/orders/{order_id}/change", response={201: OrderOut, **ERRORS})
@@ -235,13 +213,13 @@ def change_order(request: HttpRequest, order_id: int, payload: OrderChangeIn) ->
         raise UsageError("protocol_version_id", "a change stays under the order's protocol "
                                                 "version")
     new = services.order_change(actor=_actor(request, order), order=order, **data)
-    return Status(201, _order_out(new, user))
+    return Status(201, new)
 
 
 @router.get("/orders/{order_id}/limit-events", response={200: list[LimitEventOut], **ERRORS})
 def order_limit_events(request: HttpRequest, order_id: int) -> Any:
     order = _order(request, order_id)
-    audit_record(actor=_actor(request, order), action="api.order.limit_events",
+    audit_record(actor=_actor(request, order), action=AuditAction.API_ORDER_LIMIT_EVENTS,
                  object_type="order", object_id=order.pk, detail={"patient": order.patient_id})
     rows = order.limit_events.select_related("protocol_version", "by", "order",
                                              "order__signed_by", "order__written_by")
@@ -259,7 +237,7 @@ def limit_events_report(request: HttpRequest, start: date | None = Query(None), 
     if start > end:
         raise UsageError("end", "must not be before the start")
     report = selectors.limit_report(user, start, end)
-    audit_record(actor=Actor.from_request(request), action="api.order.limit_report",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_ORDER_LIMIT_REPORT,
                  detail={"start": start.isoformat(), "end": end.isoformat(),
                          "events": len(report.events)})
     return {**report.to_dict(), "events": [_event_out(ev, user) for ev in report.events]}

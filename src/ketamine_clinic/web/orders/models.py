@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 
+from ketamine_clinic.clinical.protocol import DosingBasis, DrugForm
 from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.patients.models import Measurement, Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
@@ -44,6 +46,13 @@ class Series(ClinicModel):
         return f"series {self.pk} of patient {self.patient_id}"
 
 
+# The drug forms and dosing bases a protocol may name (``clinical.protocol``).
+DRUG_CHOICES = [(DrugForm.RACEMIC.value, "Racemic ketamine"),
+                (DrugForm.ESKETAMINE.value, "Esketamine")]
+DOSING_BASIS_CHOICES = [(DosingBasis.FIXED.value, "Fixed rate (mg/h)"),
+                        (DosingBasis.WEIGHT.value, "By weight (mg/kg/h)")]
+
+
 class Order(ClinicModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -61,11 +70,11 @@ class Order(ClinicModel):
                                     related_name="replaced_by")
 
     # What the physician wrote (inputs), with units in the names.
-    drug = models.CharField(max_length=20, help_text="racemic or esketamine")
+    drug = models.CharField(max_length=20, choices=DRUG_CHOICES)
     vial_strength_mg_per_ml = models.DecimalField(max_digits=8, decimal_places=3)
     bag_drug_mg = models.DecimalField(max_digits=9, decimal_places=3)
     bag_volume_ml = models.DecimalField(max_digits=9, decimal_places=3)
-    dosing_basis = models.CharField(max_length=30)
+    dosing_basis = models.CharField(max_length=30, choices=DOSING_BASIS_CHOICES)
     dosing_weight_kg = models.DecimalField(max_digits=7, decimal_places=3)
     weight_measurement = models.ForeignKey(Measurement, on_delete=models.PROTECT,
                                            related_name="+")
@@ -104,6 +113,24 @@ class Order(ClinicModel):
     class Meta:
         ordering = ["-written_at", "-id"]
         indexes = [models.Index(fields=["status"])]
+        # The high-alert drug's two checks, held by the database as well as the services:
+        # the second check is another clinician's, and no order is active without a
+        # signature and that check. (Completed and discontinued orders are left out: the
+        # synthetic cohort's completed orders carry neither.)
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(signed_by__isnull=True) | Q(verified_by__isnull=True)
+                           | ~Q(verified_by=F("signed_by"))),
+                name="order_verifier_is_not_signer"),
+            models.CheckConstraint(
+                condition=(~Q(status__in=["signed", "active"])
+                           | Q(signed_by__isnull=False, signed_at__isnull=False)),
+                name="order_signed_has_signature"),
+            models.CheckConstraint(
+                condition=(~Q(status="active")
+                           | Q(verified_by__isnull=False, verified_at__isnull=False)),
+                name="order_active_is_verified"),
+        ]
 
     def __str__(self) -> str:
         return f"order {self.pk} ({self.status})"

@@ -6,6 +6,8 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field
 
+from ketamine_clinic.web.orders.selectors import can_see_numbers
+
 
 class DoseCheckIn(Schema):
     protocol: str = Field(description="protocol name (its newest stored version) ...",
@@ -64,7 +66,15 @@ class ReasonIn(Schema):
     reason: str = ""
 
 
+def _sees_numbers(order: Any, context: Any) -> bool:
+    """The blind second check: ``orders.selectors.can_see_numbers`` for the asking user."""
+    return can_see_numbers(context["request"].auth, order)
+
+
 class OrderOut(Schema):
+    """An order as the API shows it, read from the model; while the second check is
+    pending the rates and the computed check are blank for all but its prescriber."""
+
     id: int
     patient_id: int
     series_id: int
@@ -93,6 +103,60 @@ class OrderOut(Schema):
     computed: dict[str, Any] | None = Field(
         description="the core's order check (every rate form, table, totals, limits); "
         "null while the double check is pending, except for its prescriber")
+
+    @staticmethod
+    def resolve_protocol(obj: Any) -> str:
+        return f"{obj.protocol_version.name} v{obj.protocol_version.version}"
+
+    @staticmethod
+    def resolve_planned_sessions(obj: Any) -> int:
+        return int(obj.series.planned_sessions)
+
+    @staticmethod
+    def resolve_spacing_days(obj: Any) -> int:
+        return int(obj.series.spacing_days)
+
+    @staticmethod
+    def resolve_written_by(obj: Any) -> str:
+        return str(obj.written_by.get_username())
+
+    @staticmethod
+    def resolve_signed_by(obj: Any) -> str | None:
+        return obj.signed_by.get_username() if obj.signed_by else None
+
+    @staticmethod
+    def resolve_verified_by(obj: Any) -> str | None:
+        return obj.verified_by.get_username() if obj.verified_by else None
+
+    @staticmethod
+    def resolve_numbers_hidden(obj: Any, context: Any) -> bool:
+        return not _sees_numbers(obj, context)
+
+    @staticmethod
+    def resolve_start_rate_text(obj: Any, context: Any) -> str:
+        return str(obj.start_rate_text) if _sees_numbers(obj, context) else ""
+
+    @staticmethod
+    def resolve_titration_step_text(obj: Any, context: Any) -> str:
+        return str(obj.titration_step_text) if _sees_numbers(obj, context) else ""
+
+    @staticmethod
+    def resolve_max_rate_text(obj: Any, context: Any) -> str:
+        return str(obj.max_rate_text) if _sees_numbers(obj, context) else ""
+
+    @staticmethod
+    def resolve_bolus_text(obj: Any, context: Any) -> str:
+        return str(obj.bolus_text) if _sees_numbers(obj, context) else ""
+
+    @staticmethod
+    def resolve_overrides(obj: Any, context: Any) -> list[dict[str, Any]]:
+        return list(obj.overrides) if _sees_numbers(obj, context) else []
+
+    @staticmethod
+    def resolve_computed(obj: Any, context: Any) -> dict[str, Any] | None:
+        if not _sees_numbers(obj, context):
+            return None
+        return obj.signed_computed or obj.computed
 
 
 class LimitEventOut(Schema):

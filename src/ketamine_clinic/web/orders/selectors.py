@@ -12,6 +12,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import LimitEvent, Order, Series
 from ketamine_clinic.web.patients.models import Patient
@@ -41,7 +42,7 @@ def order_get_for(user: User, order_id: int, actor: Actor) -> Order:
     order = orders_visible_to(user).select_related("weight_measurement", "replaces").filter(
         pk=order_id).first()
     if order is None:
-        audit_record(actor=actor, action="order.access_denied", object_type="order",
+        audit_record(actor=actor, action=AuditAction.ORDER_ACCESS_DENIED, object_type="order",
                      object_id=order_id)
         raise Http404("No such order")
     return order

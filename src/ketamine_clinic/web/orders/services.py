@@ -32,7 +32,9 @@ from ketamine_clinic.clinical.units import (
 )
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.dosing import (
     order_check_of,
     order_inputs,
@@ -63,21 +65,9 @@ class LimitRefusal(UsageError):
         self.acceptance = acceptance
 
 
-def _actor_at(actor: Actor, patient: Patient) -> Actor:
-    return Actor(user=actor.user, client_address=actor.client_address,
-                 site_code=patient.site.code)
-
-
 def _require(actor: Actor, capability: Capability, field: str, problem: str) -> None:
     if actor.user is None or not actor.user.can(capability):
         raise UsageError(field, problem)
-
-
-def _require_text(field: str, value: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise UsageError(field, "is required")
-    return value
 
 
 def _screening(patient: Patient, protocol_version: ProtocolVersion, *,
@@ -259,7 +249,7 @@ def order_write(
                            context=LimitEvent.Context.WRITE, patient=patient,
                            detail={"refused": True,
                                    "replaces": replaces.pk if replaces else None})
-        audit_record(actor=_actor_at(actor, patient), action="order.write_refused",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.ORDER_WRITE_REFUSED,
                      object_type="patient", object_id=patient.pk,
                      detail={"outcome": refusal.acceptance.outcome.value,
                              "field": refusal.field})
@@ -276,7 +266,7 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
     today = timezone.localdate()
     protocol = protocol_version.protocol()
     if replaces is not None:
-        change_reason = _require_text("change_reason", change_reason)
+        change_reason = required_text("change_reason", change_reason)
         if replaces.patient_id != patient.pk:
             raise UsageError("replaces", "belongs to another patient")
         if replaces.protocol_version_id != protocol_version.pk:
@@ -356,7 +346,8 @@ def _write(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
         "change_reason": change_reason})
     limit_event_record(actor=actor, acceptance=acceptance, protocol_version=protocol_version,
                        context=LimitEvent.Context.WRITE, order=order)
-    audit_record(actor=_actor_at(actor, patient), action="order.write", object_type="order",
+    audit_record(actor=actor.at(patient.site.code),
+                 action=AuditAction.ORDER_WRITE, object_type="order",
                  object_id=order.pk,
                  detail={"patient": patient.pk, "series": series.pk,
                          "protocol": protocol.label, "outcome": check.outcome.value,
@@ -428,7 +419,7 @@ def order_sign(*, actor: Actor, order: Order,
             limit_event_record(actor=actor, acceptance=acceptance,
                                protocol_version=locked.protocol_version,
                                context=LimitEvent.Context.SIGN, order=locked)
-            audit_record(actor=_actor_at(actor, locked.patient), action="order.sign",
+            audit_record(actor=actor.at(locked.patient.site.code), action=AuditAction.ORDER_SIGN,
                          object_type="order", object_id=locked.pk,
                          detail={"patient": locked.patient_id,
                                  "outcome": check.outcome.value})
@@ -438,7 +429,7 @@ def order_sign(*, actor: Actor, order: Order,
                            protocol_version=order.protocol_version,
                            context=LimitEvent.Context.SIGN, order=order,
                            detail={"refused": True})
-        audit_record(actor=_actor_at(actor, order.patient), action="order.sign_refused",
+        audit_record(actor=actor.at(order.patient.site.code), action=AuditAction.ORDER_SIGN_REFUSED,
                      object_type="order", object_id=order.pk,
                      detail={"outcome": refusal.acceptance.outcome.value})
     raise refusal
@@ -496,13 +487,14 @@ def order_verify(*, actor: Actor, order: Order, concentration_mg_per_ml: str,
             locked.save(update_fields=["status", "verified_at", "verified_by"])
             OrderEvent.objects.create(order=locked, kind="verified", by=actor.require_user(),
                                       detail=result.to_dict())
-            audit_record(actor=_actor_at(actor, locked.patient), action="order.verify",
+            audit_record(actor=actor.at(locked.patient.site.code), action=AuditAction.ORDER_VERIFY,
                          object_type="order", object_id=locked.pk,
                          detail={"patient": locked.patient_id})
             return locked
         OrderEvent.objects.create(order=locked, kind="verification_mismatch",
                                   by=actor.require_user(), detail=result.to_dict())
-        audit_record(actor=_actor_at(actor, locked.patient), action="order.verify_mismatch",
+        audit_record(actor=actor.at(locked.patient.site.code),
+                     action=AuditAction.ORDER_VERIFY_MISMATCH,
                      object_type="order", object_id=locked.pk,
                      detail={"patient": locked.patient_id,
                              "fields": [m[0] for m in result.mismatches]})
@@ -526,7 +518,7 @@ def _end(*, actor: Actor, order: Order, status: str, reason: str,
     locked.save(update_fields=["status", "ended_at", "ended_by", "ended_reason"])
     OrderEvent.objects.create(order=locked, kind=status, by=actor.require_user(),
                               detail={"reason": reason})
-    audit_record(actor=_actor_at(actor, locked.patient), action=f"order.{status}",
+    audit_record(actor=actor.at(locked.patient.site.code), action=AuditAction(f"order.{status}"),
                  object_type="order", object_id=locked.pk,
                  detail={"patient": locked.patient_id, "reason": reason})
     return locked
@@ -536,7 +528,7 @@ def order_discontinue(*, actor: Actor, order: Order, reason: str) -> Order:
     """Stop a draft, signed or active order, with a reason (it stays on record)."""
     _require(actor, Capability.DISCONTINUE_ORDER, "ended_by",
              "only a physician may discontinue an order")
-    reason = _require_text("reason", reason)
+    reason = required_text("reason", reason)
     with transaction.atomic():
         return _end(actor=actor, order=order, status=Order.Status.DISCONTINUED, reason=reason,
                     allowed=(Order.Status.DRAFT, Order.Status.SIGNED, Order.Status.ACTIVE))

@@ -14,10 +14,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from ketamine_clinic.clinical.dosing import check_order
+from ketamine_clinic.clinical.dosing import WeightMeasurement, check_order
+from ketamine_clinic.clinical.units import parse_bag, parse_weight_kg
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.charts import chart_html
 from ketamine_clinic.web.lib.decorators import capability_required
@@ -34,6 +36,7 @@ from ketamine_clinic.web.orders.forms import (
     reason_choices,
 )
 from ketamine_clinic.web.orders.models import Order
+from ketamine_clinic.web.orders.templatetags.order_tags import qlabel
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import latest_weight, patient_get_for
 from ketamine_clinic.web.protocols.models import ProtocolVersion
@@ -62,7 +65,7 @@ def _order(request: AuthedHttpRequest, order_id: int) -> Order:
 @capability_required(Capability.VERIFY_ORDER)
 def order_list(request: AuthedHttpRequest) -> HttpResponse:
     groups = selectors.orders_awaiting(request.user)
-    audit_record(actor=Actor.from_request(request), action="order.list",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.ORDER_LIST,
                  detail={k: len(v) for k, v in groups.items()})
     return render(request, "orders/order_list.html", {"groups": groups})
 
@@ -93,9 +96,6 @@ def _preview(patient: Patient, pv: ProtocolVersion, post: Any) -> tuple[Any, str
     try:
         weight_text = (post.get("weight_kg") or "").strip()
         if weight_text:
-            from ketamine_clinic.clinical.dosing import WeightMeasurement
-            from ketamine_clinic.clinical.units import parse_weight_kg
-
             weight = WeightMeasurement(parse_weight_kg(weight_text, field="weight_kg"),
                                        timezone.localdate())
         else:
@@ -103,8 +103,6 @@ def _preview(patient: Patient, pv: ProtocolVersion, post: Any) -> tuple[Any, str
             if row is None:
                 raise UsageError("weight", "no weight is recorded: weigh the patient")
             weight = weight_of(row, patient)
-        from ketamine_clinic.clinical.units import parse_bag
-
         plan = plan_of(start_rate=post.get("start_rate", ""), max_rate=post.get("max_rate", ""),
                        titration_step=post.get("titration_step", ""),
                        min_step_interval_min=post.get("min_step_interval_min", ""),
@@ -180,7 +178,7 @@ def order_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     if request.method == "GET":
         audit_record(actor=Actor.from_request(request, patient.site.code),
-                     action="order.new_form", object_type="patient", object_id=patient.pk)
+                     action=AuditAction.ORDER_NEW_FORM, object_type="patient", object_id=patient.pk)
     return _form_page(request, patient)
 
 
@@ -193,7 +191,8 @@ def order_preview(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     if pv is None:
         raise Http404("no protocol version the patient may be treated under")
     c, error = _preview(patient, pv, request.POST)
-    audit_record(actor=Actor.from_request(request, patient.site.code), action="order.preview",
+    audit_record(actor=Actor.from_request(request, patient.site.code),
+                 action=AuditAction.ORDER_PREVIEW,
                  object_type="patient", object_id=patient.pk,
                  detail={"outcome": c["outcome"] if c else "error"})
     return render(request, "orders/order_form.html#preview",
@@ -236,7 +235,7 @@ def _detail_context(request: AuthedHttpRequest, order: Order) -> dict[str, Any]:
 @capability_required(Capability.VIEW_PATIENTS)
 def order_detail(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
-    audit_record(actor=_actor(request, order), action="order.view", object_type="order",
+    audit_record(actor=_actor(request, order), action=AuditAction.ORDER_VIEW, object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
     return render(request, "orders/order_detail.html", _detail_context(request, order))
 
@@ -271,7 +270,7 @@ def order_verify(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
             messages.success(request, "Verified: the order is active.")
             return redirect("order_detail", order_id=order.pk)
     else:
-        audit_record(actor=_actor(request, order), action="order.verify_form",
+        audit_record(actor=_actor(request, order), action=AuditAction.ORDER_VERIFY_FORM,
                      object_type="order", object_id=order.pk,
                      detail={"patient": order.patient_id})
     c = order.signed_computed or order.computed
@@ -325,7 +324,7 @@ def order_change(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     if not selectors.can_see_numbers(request.user, order):
         raise PermissionDenied("Only the prescriber may change an order awaiting its check.")
     if request.method == "GET":
-        audit_record(actor=_actor(request, order), action="order.change_form",
+        audit_record(actor=_actor(request, order), action=AuditAction.ORDER_CHANGE_FORM,
                      object_type="order", object_id=order.pk,
                      detail={"patient": order.patient_id})
     return _form_page(request, order.patient, old=order)
@@ -335,6 +334,7 @@ def order_change(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
 @capability_required(Capability.VIEW_PATIENTS)
 def order_pdf(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     """The printable order and pump-programming sheet (WeasyPrint)."""
+    # WeasyPrint (and its fonts) loads only when a PDF is made.
     from weasyprint import HTML
 
     order = _order(request, order_id)
@@ -344,7 +344,7 @@ def order_pdf(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
         messages.error(request, "This is a synthetic demo order: it has no dose computation, "
                                 "so there is no pump-programming sheet to print.")
         return redirect("order_detail", order_id=order.pk)
-    audit_record(actor=_actor(request, order), action="order.pdf", object_type="order",
+    audit_record(actor=_actor(request, order), action=AuditAction.ORDER_PDF, object_type="order",
                  object_id=order.pk, detail={"patient": order.patient_id})
     context = _detail_context(request, order)
     context["protocol"] = order.protocol_version.protocol()
@@ -385,7 +385,7 @@ def limit_report(request: AuthedHttpRequest) -> HttpResponse:
         report = selectors.limit_report(request.user, form.cleaned_data["start"],
                                         form.cleaned_data["end"])
         chart = _report_chart(report)
-        audit_record(actor=Actor.from_request(request), action="order.limit_report",
+        audit_record(actor=Actor.from_request(request), action=AuditAction.ORDER_LIMIT_REPORT,
                      detail={"start": report.start.isoformat(), "end": report.end.isoformat(),
                              "events": len(report.events)})
     return render(request, "orders/limit_report.html",
@@ -400,10 +400,10 @@ def _report_chart(report: selectors.LimitReport) -> str:
     """Events by limit (x) stacked by outcome, one panel each for prescriber and protocol."""
     if not report.events:
         return ""
+    # plotly loads only when a chart is drawn (a fifth of a second at start-up).
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from ketamine_clinic.web.orders.templatetags.order_tags import qlabel
 
     fig = make_subplots(rows=1, cols=3, subplot_titles=("By limit", "By prescriber",
                                                          "By protocol"))

@@ -11,9 +11,11 @@ from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.outcomes import selectors, services, worklist
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
@@ -49,7 +51,7 @@ def outcome_report(request: HttpRequest, site: str = "", protocol: str = "",
                                       diagnosis=diagnosis, date_from=date_from,
                                       date_to=date_to)
     report = selectors.outcome_report_for(sites.values_list("id", flat=True), filters)
-    audit_record(actor=Actor.from_request(request), action="api.outcomes.report",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_OUTCOMES_REPORT,
                  detail={"filters": filters.to_dict(), "series": report.report.n_series})
     return {"report": report.to_dict()}
 
@@ -61,7 +63,7 @@ def follow_ups_due(request: HttpRequest) -> Any:
     today = timezone.localdate()
     rows = list(worklist.open_follow_ups(user, today)[:API_FOLLOW_UPS_MAX])
     overdue = sum(1 for f in rows if f.due_on < today)
-    audit_record(actor=Actor.from_request(request), action="api.follow_up.worklist",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_FOLLOW_UP_WORKLIST,
                  detail={"overdue": overdue, "due": len(rows) - overdue})
     return [{"id": f.pk, "patient_id": f.patient_id, "series_id": f.series_id,
              "session_id": f.session_id, "point": f.point, "due_on": f.due_on,
@@ -88,8 +90,7 @@ def answer_follow_up(request: HttpRequest, follow_up_id: int, payload: AnswersIn
     except Http404 as exc:
         raise HttpError(404, "no such follow-up") from exc
     data = payload.dict()
-    if data["answered_at"] is not None and timezone.is_naive(data["answered_at"]):
-        raise UsageError("answered_at", "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
+    clock.aware_or_none("answered_at", data["answered_at"])
     corrects = None
     if data["corrects"] is not None:
         corrects = FollowUpResponse.objects.filter(pk=data["corrects"], follow_up=fu).first()
@@ -115,5 +116,6 @@ def pain_trajectory(request: HttpRequest, patient_id: int) -> Any:
     except Http404 as exc:
         raise HttpError(404, "no such patient") from exc
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.outcomes.trajectory", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.API_OUTCOMES_TRAJECTORY,
+                 object_type="patient", object_id=patient.pk)
     return worklist.patient_trajectory(patient)

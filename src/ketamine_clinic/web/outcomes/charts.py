@@ -10,13 +10,14 @@ import base64
 import io
 from typing import Any
 
+from ketamine_clinic.web.lib.charts import chart_html
+from ketamine_clinic.web.outcomes.policy import points
+
 GROUP_LABELS = {"crps": "CRPS", "other": "Other diagnoses", "all": "All"}
 COLORS = ["#1f5f8b", "#c2571a", "#2e8540", "#7b3294", "#8c6d1f", "#5b6b7c"]
 
 
 def point_label(key: str) -> str:
-    from ketamine_clinic.web.outcomes.policy import points
-
     if key == "baseline":
         return "Baseline"
     day = float(key)
@@ -45,12 +46,12 @@ def _steps(curve: dict[str, Any]) -> tuple[list[float], list[float], list[float]
 def _html(fig: Any) -> str:
     fig.update_layout(margin={"l": 50, "r": 20, "t": 40, "b": 40}, height=340,
                       template="plotly_white", legend={"orientation": "h", "y": -0.2})
-    from ketamine_clinic.web.lib.charts import chart_html
 
     return str(chart_html(fig))
 
 
 def responder_bars(data: dict[str, Any]) -> str:
+    # plotly loads only when a chart is drawn (a fifth of a second at start-up).
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -76,6 +77,7 @@ def responder_bars(data: dict[str, Any]) -> str:
 
 
 def km_curves(relief: dict[str, Any], title: str) -> str:
+    # plotly loads only when a chart is drawn (a fifth of a second at start-up).
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -106,6 +108,7 @@ def _alpha(hex_color: str, a: float = 0.18) -> str:
 
 
 def trajectories(data: dict[str, Any]) -> str:
+    # plotly loads only when a chart is drawn (a fifth of a second at start-up).
     import plotly.graph_objects as go
 
     traj = data["pain_trajectories"]
@@ -133,6 +136,7 @@ def trajectories(data: dict[str, Any]) -> str:
 
 
 def patient_trajectory(traj: dict[str, Any]) -> str:
+    # plotly loads only when a chart is drawn (a fifth of a second at start-up).
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -166,6 +170,7 @@ def patient_trajectory(traj: dict[str, Any]) -> str:
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    # matplotlib loads only when a static image is drawn.
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -174,9 +179,11 @@ def _png(fig: Any) -> str:
 
 def static_images(data: dict[str, Any]) -> dict[str, str]:
     """PNG data URIs of the report's plots (for the PDF)."""
+    # matplotlib loads only when a static image is drawn.
     import matplotlib
 
     matplotlib.use("Agg")
+    # matplotlib loads only when a static image is drawn.
     import matplotlib.pyplot as plt
 
     out = {}

@@ -33,12 +33,14 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.synth import CohortParams, SynthPatientRecord, iter_cohort
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.accounts.roles import Role
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Order, Series
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
 from ketamine_clinic.web.patients.models import Diagnosis, Measurement, Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
+from ketamine_clinic.web.protocols.services import protocol_sync_shipped
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.schemas import KINDS
 
@@ -86,8 +88,6 @@ def demo_start_date(today: date | None = None) -> date:
 
 
 def _protocols(names: list[str]) -> dict[str, ProtocolVersion]:
-    from ketamine_clinic.web.protocols.services import protocol_sync_shipped
-
     protocol_sync_shipped(actor=Actor(user=None, client_address="synthetic-loader"))
     found = {}
     for name in names:
@@ -175,9 +175,9 @@ class _Chunk:
             conc = s0.concentration_mg_per_ml
             orders.append(Order(
                 series=row, patient=row.patient, protocol_version=row.protocol_version,
-                status="completed", drug="racemic",
+                status="completed", drug="racemic_ketamine",
                 vial_strength_mg_per_ml=Decimal("10"), bag_drug_mg=Decimal(500 * conc),
-                bag_volume_ml=Decimal("500"), dosing_basis="mg/h",
+                bag_volume_ml=Decimal("500"), dosing_basis="fixed_mg_per_h",
                 dosing_weight_kg=Decimal(str(s0.weight_kg)),
                 weight_measurement=weight_of[row.patient.pk], weight_rule="actual",
                 start_rate_text=f"{rates[0]:g} mg/h",
@@ -346,6 +346,7 @@ def load_synthetic_cohort(
     ``detail="outcomes"`` leaves out the vital signs and sedation scores (for load tests
     of the reports). Refuses to load the same seed twice.
     """
+    # The progress bar only when loading from a terminal.
     from tqdm import tqdm
 
     if n_patients < 1:
@@ -364,7 +365,7 @@ def load_synthetic_cohort(
                 _Chunk(loader).write(chunk.patients)
             bar.update(len(chunk.patients))
     audit_record(actor=actor or Actor(user=None, client_address="synthetic-loader"),
-                 action="cohort.load_synthetic", object_type="cohort", object_id=seed,
+                 action=AuditAction.COHORT_LOAD_SYNTHETIC, object_type="cohort", object_id=seed,
                  detail={**loader.summary.to_dict(), "detail": detail,
                          "start_date": params.start_date.isoformat(),
                          "protocols": list(params.treatment["protocols"]),

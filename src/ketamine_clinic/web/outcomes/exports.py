@@ -72,6 +72,7 @@ def report_csv(data: dict[str, Any]) -> str:
 
 def report_pdf(data: dict[str, Any], *, title: str, generated_for: str = "") -> bytes:
     """A printable report with the plots as PNG images (WeasyPrint)."""
+    # WeasyPrint (and its fonts) loads only when a PDF is made.
     from weasyprint import HTML
 
     html = render_to_string("outcomes/report_pdf.html", {

@@ -6,12 +6,13 @@ Everything here is clinic policy with its source; the one place that reads that 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.reference import read_toml
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,8 @@ class LossRule:
         return {"percent": self.percent, "source": self.source}
 
 
-@cache
-def _data() -> dict[str, Any]:
-    text = resources.files("ketamine_clinic.reference").joinpath("follow_up.toml").read_text()
-    return tomllib.loads(text)
+def _data() -> Mapping[str, Any]:
+    return read_toml("follow_up.toml")
 
 
 @cache

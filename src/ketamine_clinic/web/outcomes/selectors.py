@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, Model, OuterRef, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -168,7 +168,6 @@ def _series_queryset(site_ids: Iterable[int], filters: CohortFilters, *,
     started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
     first = (InfusionSession.objects.filter(series=OuterRef("pk")).filter(Exists(started))
              .order_by("scheduled_for").values("scheduled_for")[:1])
-    from django.db.models import Subquery
 
     # Series rows, typed QuerySet[Any]: the plugin cannot follow the conditional
     # annotations (first_at, is_crps) that the callers filter and read.

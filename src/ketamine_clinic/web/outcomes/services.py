@@ -16,18 +16,15 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.clinical.scales import get_scale
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpLink, FollowUpResponse
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
-
-
-def _actor_at(actor: Actor, site_code: str) -> Actor:
-    return Actor(user=actor.user, client_address=actor.client_address, site_code=site_code)
-
 
 # --------------------------------------------------------------------------- schedule
 
@@ -74,8 +71,9 @@ def followups_schedule(*, actor: Actor, series: Series) -> list[FollowUp]:
             add(p.key, end + timedelta(days=p.offset_days), None)
     if new:
         FollowUp.objects.bulk_create(new)
-        audit_record(actor=_actor_at(actor, series.patient.site.code),
-                     action="follow_up.schedule", object_type="series", object_id=series.pk,
+        audit_record(actor=actor.at(series.patient.site.code),
+                     action=AuditAction.FOLLOW_UP_SCHEDULE,
+                     object_type="series", object_id=series.pk,
                      detail={"patient": series.patient_id,
                              "points": [f"{f.point}@{f.due_on.isoformat()}" for f in new]})
     return new
@@ -138,10 +136,7 @@ class Answers:
 
 
 def _check_answered_at(follow_up: FollowUp, answered_at: datetime) -> datetime:
-    if timezone.is_naive(answered_at):
-        raise UsageError("answered_at", "must include a time zone")
-    if answered_at > timezone.now() + timedelta(minutes=1):
-        raise UsageError("answered_at", "is in the future")
+    clock.not_future("answered_at", answered_at, timezone.now())
     if follow_up.session is not None and answered_at < follow_up.session.scheduled_for:
         raise UsageError("answered_at", "is before the session it follows")
     return answered_at
@@ -186,8 +181,8 @@ def followup_respond(
         opioid_mme_per_day=answers.opioid_mme_per_day, extra=extra or {},
         entered_by=actor.user, via_patient_link=via_patient_link, corrects=corrects,
         correction_reason=correction_reason)
-    audit_record(actor=_actor_at(actor, fu.patient.site.code),
-                 action="follow_up.correct" if corrects else "follow_up.answer",
+    audit_record(actor=actor.at(fu.patient.site.code),
+                 action=AuditAction.FOLLOW_UP_CORRECT if corrects else AuditAction.FOLLOW_UP_ANSWER,
                  object_type="follow_up_response", object_id=response.pk,
                  detail={"patient": fu.patient_id, "follow_up": fu.pk, "point": fu.point,
                          "via_patient_link": via_patient_link,
@@ -217,7 +212,7 @@ def followup_link_issue(*, actor: Actor, follow_up: FollowUp) -> tuple[FollowUpL
     link = FollowUpLink.objects.create(
         follow_up=fu, token_sha256=_digest(raw),
         expires_at=now + timedelta(hours=policy.link_valid_hours()))
-    audit_record(actor=_actor_at(actor, fu.patient.site.code), action="follow_up.link_issue",
+    audit_record(actor=actor.at(fu.patient.site.code), action=AuditAction.FOLLOW_UP_LINK_ISSUE,
                  object_type="follow_up", object_id=fu.pk,
                  detail={"patient": fu.patient_id, "link": link.pk,
                          "expires_at": link.expires_at.isoformat()})
@@ -247,7 +242,7 @@ def followup_link_get(raw: str, *, client_address: str = "") -> FollowUpLink:
     if reason:
         audit_record(actor=Actor(user=None, client_address=client_address,
                                  site_code=link.follow_up.patient.site.code if link else ""),
-                     action="follow_up.link_refused", object_type="follow_up_link",
+                     action=AuditAction.FOLLOW_UP_LINK_REFUSED, object_type="follow_up_link",
                      object_id=link.pk if link else "", detail={"reason": reason})
         raise LinkUnusable(reason, link)
     assert link is not None

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
@@ -56,7 +57,7 @@ def followup_worklist(request: AuthedHttpRequest) -> HttpResponse:
     work = worklist.worklist_for(request.user,
                                   page=request.GET.get("page"),
                                   booster_page=request.GET.get("boosters"))
-    audit_record(actor=Actor.from_request(request), action="follow_up.worklist",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.FOLLOW_UP_WORKLIST,
                  detail={"overdue": work.overdue_total, "due": work.due_total,
                          "page": work.page.number, "boosters": len(work.boosters.rows),
                          "booster_page": work.boosters.number})
@@ -109,7 +110,7 @@ def followup_detail(request: AuthedHttpRequest, follow_up_id: int) -> HttpRespon
                 return redirect("followup_detail", follow_up_id=fu.pk)
         status = 400
     else:
-        audit_record(actor=actor, action="follow_up.view", object_type="follow_up",
+        audit_record(actor=actor, action=AuditAction.FOLLOW_UP_VIEW, object_type="follow_up",
                      object_id=fu.pk, detail={"patient": fu.patient_id})
     return render(request, "outcomes/followup_detail.html", {
         "fu": fu, "form": form, "responses": responses, "current": current,
@@ -181,7 +182,8 @@ def patient_questionnaire(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         audit_record(actor=Actor(user=None, client_address=address,
                                  site_code=fu.patient.site.code),
-                     action="follow_up.link_open", object_type="follow_up", object_id=fu.pk,
+                     action=AuditAction.FOLLOW_UP_LINK_OPEN,
+                     object_type="follow_up", object_id=fu.pk,
                      detail={"link": link.pk})
     return _no_referrer(render(request, "outcomes/questionnaire.html", {
         "form": form, "point": policy.point_labels().get(fu.point, fu.point),
@@ -220,7 +222,7 @@ def _report_request(request: AuthedHttpRequest) -> tuple[ReportFilterForm, Any]:
         protocol=data.get("protocol") or "", diagnosis=data.get("diagnosis") or "",
         date_from=data.get("date_from"), date_to=data.get("date_to"))
     report = selectors.outcome_report_for(site_ids, filters)
-    audit_record(actor=Actor.from_request(request), action="outcomes.report",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.OUTCOMES_REPORT,
                  detail={"filters": filters.to_dict(), "series": report.report.n_series,
                          "format": request.resolver_match.url_name
                          if request.resolver_match else ""})
@@ -284,7 +286,8 @@ def outcomes_panel(request: AuthedHttpRequest, patient: Patient) -> str:
     traj = worklist.patient_trajectory(patient)
     booster = worklist.boosters_suggested([patient.site_id], patient=patient)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="outcomes.patient_panel", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.OUTCOMES_PATIENT_PANEL,
+                 object_type="patient", object_id=patient.pk)
     plot = (charts.patient_trajectory(traj)
             if traj["session_pain"] or traj["follow_up_pain"] else "")
     return render_to_string("outcomes/_patient_panel.html", {

@@ -2,18 +2,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-from django.utils import timezone
+from django.http import Http404, HttpRequest
 from ninja import Query, Router
 from ninja.errors import HttpError
+from ninja.pagination import paginate
 from ninja.responses import Status
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import PAGE_LIMIT, PAGE_OFFSET, require
+from ketamine_clinic.web.api import Paging, require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients import selectors, services
-from ketamine_clinic.web.patients.models import Diagnosis, Measurement, Patient
+from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.schemas import (
     DiagnosisIn,
     DiagnosisOut,
@@ -30,32 +32,8 @@ router = Router(tags=["patients"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
-def _patient_out(p: Patient) -> dict[str, Any]:
-    data = {f: getattr(p, f) for f in PatientOut.model_fields if f not in ("id", "site")}
-    return {"id": p.pk, "site": p.site.code, **data}
-
-
-def _diagnosis_out(d: Diagnosis) -> dict[str, Any]:
-    return {
-        "id": d.pk, "system": d.system, "code": d.code, "display": d.display,
-        "group": d.group, "laterality": d.laterality, "limb": d.limb,
-        "diagnosed_on": d.diagnosed_on, "recorded_by": d.recorded_by.username,
-        "recorded_at": d.recorded_at, "entered_in_error": d.in_error,
-    }
-
-
-def _measurement_out(m: Measurement) -> dict[str, Any]:
-    return {
-        "id": m.pk, "kind": m.kind, "value_number": m.value_number,
-        "value_code": m.value_code, "measured_at": m.measured_at,
-        "recorded_by": m.recorded_by.username, "recorded_at": m.recorded_at,
-        "entered_in_error": m.in_error, "entered_in_error_reason": m.entered_in_error_reason,
-    }
-
-
 def _get(request: HttpRequest, patient_id: int) -> Patient:
     user = require(request, Capability.VIEW_PATIENTS)
-    from django.http import Http404
 
     try:
         return selectors.patient_get_for(user, patient_id, Actor.from_request(request))
@@ -64,13 +42,14 @@ def _get(request: HttpRequest, patient_id: int) -> Patient:
 
 
 @router.get("/patients", response={200: list[PatientOut], **ERRORS})
+@paginate(Paging, pass_parameter="page")
 def list_patients(request: HttpRequest, q: str = Query("", max_length=200),
-                  limit: int = PAGE_LIMIT, offset: int = PAGE_OFFSET) -> Any:
+                  **kwargs: Any) -> Any:
+    page: Paging.Input = kwargs["page"]
     user = require(request, Capability.VIEW_PATIENTS)
-    rows = list(selectors.patient_search(user, q)[offset:offset + limit])
-    audit_record(actor=Actor.from_request(request), action="api.patient.search",
-                 detail={"query": q, "results": len(rows)})
-    return [_patient_out(p) for p in rows]
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_PATIENT_SEARCH,
+                 detail={"query": q, "offset": page.offset, "limit": page.limit})
+    return selectors.patient_search(user, q)
 
 
 @router.post("/patients", response={201: PatientOut, **ERRORS})
@@ -81,15 +60,15 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
     if site is None:
         raise UsageError("site", "is not one of your sites")
     patient = services.patient_register(actor=Actor.from_request(request), site=site, **data)
-    return Status(201, _patient_out(patient))
+    return Status(201, patient)
 
 
 @router.get("/patients/{patient_id}", response={200: PatientOut, **ERRORS})
 def get_patient(request: HttpRequest, patient_id: int) -> Any:
     patient = _get(request, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.patient.view", object_type="patient", object_id=patient.pk)
-    return _patient_out(patient)
+                 action=AuditAction.API_PATIENT_VIEW, object_type="patient", object_id=patient.pk)
+    return patient
 
 
 @router.patch("/patients/{patient_id}", response={200: PatientOut, **ERRORS})
@@ -101,15 +80,15 @@ def amend_patient(request: HttpRequest, patient_id: int, payload: PatientAmendIn
     services.patient_amend(actor=Actor.from_request(request), patient=patient,
                            changes={k: v for k, v in data.items() if v is not None},
                            reason=reason)
-    return _patient_out(patient)
+    return patient
 
 
 @router.get("/patients/{patient_id}/diagnoses", response={200: list[DiagnosisOut], **ERRORS})
 def list_diagnoses(request: HttpRequest, patient_id: int) -> Any:
     patient = _get(request, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.diagnosis.list", object_type="patient", object_id=patient.pk)
-    return [_diagnosis_out(d) for d in patient.diagnoses.select_related("recorded_by")]
+                 action=AuditAction.API_DIAGNOSIS_LIST, object_type="patient", object_id=patient.pk)
+    return patient.diagnoses.select_related("recorded_by")
 
 
 @router.post("/patients/{patient_id}/diagnoses", response={201: DiagnosisOut, **ERRORS})
@@ -118,7 +97,7 @@ def add_diagnosis(request: HttpRequest, patient_id: int, payload: DiagnosisIn) -
     patient = _get(request, patient_id)
     d = services.diagnosis_record(actor=Actor.from_request(request), patient=patient,
                                   **payload.dict())
-    return Status(201, _diagnosis_out(d))
+    return Status(201, d)
 
 
 @router.get("/patients/{patient_id}/measurements",
@@ -129,8 +108,9 @@ def list_measurements(request: HttpRequest, patient_id: int, kind: str = "") -> 
     if kind:
         qs = qs.filter(kind=kind)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.measurement.list", object_type="patient", object_id=patient.pk)
-    return [_measurement_out(m) for m in qs]
+                 action=AuditAction.API_MEASUREMENT_LIST,
+                 object_type="patient", object_id=patient.pk)
+    return qs
 
 
 @router.post("/patients/{patient_id}/measurements",
@@ -139,10 +119,9 @@ def add_measurement(request: HttpRequest, patient_id: int, payload: MeasurementI
     require(request, Capability.RECORD_MEASUREMENT)
     patient = _get(request, patient_id)
     data = payload.dict()
-    if timezone.is_naive(data["measured_at"]):
-        raise UsageError("measured_at", "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
+    clock.aware("measured_at", data["measured_at"])
     m = services.measurement_record(actor=Actor.from_request(request), patient=patient, **data)
-    return Status(201, _measurement_out(m))
+    return Status(201, m)
 
 
 @router.post("/patients/{patient_id}/measurements/{measurement_id}/entered-in-error",
@@ -156,4 +135,4 @@ def measurement_in_error(request: HttpRequest, patient_id: int, measurement_id: 
         raise HttpError(404, "no such measurement")
     updated = services.record_mark_in_error(actor=Actor.from_request(request), record=m,
                                             reason=payload.reason)
-    return _measurement_out(updated)  # type: ignore[arg-type]
+    return updated

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.lib.models import ClinicModel
@@ -57,8 +58,6 @@ class Patient(ClinicModel):
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("patient_detail", kwargs={"patient_id": self.pk})
 
     @property

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import Field
@@ -53,6 +53,10 @@ class PatientOut(Schema):
     escort_phone: str
     escort_relationship: str
 
+    @staticmethod
+    def resolve_site(obj: Any) -> str:
+        return str(obj.site.code)
+
 
 class DiagnosisIn(Schema):
     system: Literal["icd10cm", "snomed"] = "icd10cm"
@@ -61,7 +65,20 @@ class DiagnosisIn(Schema):
     note: str = ""
 
 
-class DiagnosisOut(Schema):
+class _RecordOut(Schema):
+    """What every retractable record shows: who recorded it, and whether it was entered in
+    error."""
+
+    @staticmethod
+    def resolve_recorded_by(obj: Any) -> str:
+        return str(obj.recorded_by.username)
+
+    @staticmethod
+    def resolve_entered_in_error(obj: Any) -> bool:
+        return bool(obj.in_error)
+
+
+class DiagnosisOut(_RecordOut):
     id: int
     system: str
     code: str
@@ -84,7 +101,7 @@ class MeasurementIn(Schema):
     confirmed: bool = False
 
 
-class MeasurementOut(Schema):
+class MeasurementOut(_RecordOut):
     id: int
     kind: str
     value_number: Decimal | None

@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import Measurement, MeasurementKind, Patient
 
@@ -44,7 +45,7 @@ def patient_get_for(user: User, patient_id: int, actor: Actor) -> Patient:
     """The patient if the user may see them; otherwise not found, and the attempt is audited."""
     patient = patients_visible_to(user).filter(pk=patient_id).first()
     if patient is None:
-        audit_record(actor=actor, action="patient.access_denied", object_type="patient",
+        audit_record(actor=actor, action=AuditAction.PATIENT_ACCESS_DENIED, object_type="patient",
                      object_id=patient_id)
         raise Http404("No such patient")
     return patient

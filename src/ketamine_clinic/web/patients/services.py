@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -10,12 +10,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.clinical.codes import lookup_diagnosis
 from ketamine_clinic.clinical.plausibility import check_plausible, plausible_ranges
 from ketamine_clinic.clinical.weight_checks import weight_findings
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.patients.models import (
     TEST_KINDS,
     Allergy,
@@ -32,18 +35,6 @@ from ketamine_clinic.web.patients.models import (
 )
 
 
-def _actor_at(actor: Actor, patient: Patient) -> Actor:
-    return Actor(user=actor.user, client_address=actor.client_address,
-                 site_code=patient.site.code)
-
-
-def _require_text(field: str, value: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise UsageError(field, "is required")
-    return value
-
-
 def _check_date_of_birth(value: date) -> date:
     today = timezone.localdate()
     if value > today:
@@ -55,13 +46,6 @@ def _check_date_of_birth(value: date) -> date:
             "date_of_birth",
             f"{value.isoformat()} gives an age over {oldest_years:g} years",
         )
-    return value
-
-
-def _check_not_future(field: str, value: datetime) -> datetime:
-    # A minute's grace for clocks that disagree slightly between a device and the server.
-    if value > timezone.now() + timedelta(minutes=1):
-        raise UsageError(field, "is in the future")
     return value
 
 
@@ -84,9 +68,9 @@ def patient_register(
     if sex_at_birth not in SexAtBirth.values:
         raise UsageError("sex_at_birth", f"must be one of {', '.join(SexAtBirth.values)}")
     fields = {
-        "mrn": _require_text("mrn", mrn),
-        "given_name": _require_text("given_name", given_name),
-        "family_name": _require_text("family_name", family_name),
+        "mrn": required_text("mrn", mrn),
+        "given_name": required_text("given_name", given_name),
+        "family_name": required_text("family_name", family_name),
         "date_of_birth": _check_date_of_birth(date_of_birth),
         "sex_at_birth": sex_at_birth,
         "phone": phone.strip(), "email": email.strip(), "address": address.strip(),
@@ -96,7 +80,7 @@ def patient_register(
     try:
         with transaction.atomic():
             patient = Patient.objects.create(site=site, created_by=actor.require_user(), **fields)
-            audit_record(actor=_actor_at(actor, patient), action="patient.register",
+            audit_record(actor=actor.at(patient.site.code), action=AuditAction.PATIENT_REGISTER,
                          object_type="patient", object_id=patient.pk,
                          detail={"mrn": patient.mrn})
     except IntegrityError as exc:
@@ -110,7 +94,7 @@ def patient_amend(
     *, actor: Actor, patient: Patient, changes: dict[str, Any], reason: str
 ) -> list[DemographicAmendment]:
     """Correct demographic fields; each change keeps the old value, who, when and why."""
-    reason = _require_text("reason", reason)
+    reason = required_text("reason", reason)
     unknown = set(changes) - set(Patient.AMENDABLE_FIELDS)
     if unknown:
         raise UsageError(sorted(unknown)[0], "cannot be amended")
@@ -120,7 +104,7 @@ def patient_amend(
         raise UsageError("sex_at_birth", f"must be one of {', '.join(SexAtBirth.values)}")
     for required in ("mrn", "given_name", "family_name"):
         if required in changes:
-            changes[required] = _require_text(required, changes[required])
+            changes[required] = required_text(required, changes[required])
     amendments = []
     try:
         with transaction.atomic():
@@ -139,7 +123,8 @@ def patient_amend(
             locked.save(update_fields=[a.field for a in amendments])
             DemographicAmendment.objects.bulk_create(amendments)
             audit_record(
-                actor=_actor_at(actor, locked), action="patient.amend", object_type="patient",
+                actor=actor.at(locked.site.code),
+                action=AuditAction.PATIENT_AMEND, object_type="patient",
                 object_id=locked.pk,
                 detail={"fields": [a.field for a in amendments], "reason": reason},
             )
@@ -182,7 +167,7 @@ def measurement_record(
     from the last weight is recorded only with ``confirmed``."""
     if kind not in MeasurementKind.values:
         raise UsageError("kind", f"must be one of {', '.join(MeasurementKind.values)}")
-    _check_not_future("measured_at", measured_at)
+    clock.not_future("measured_at", measured_at, timezone.now())
     if measured_at.date() < patient.date_of_birth:
         raise UsageError("measured_at", "is before the patient's date of birth")
     if kind == MeasurementKind.PREGNANCY_STATUS:
@@ -210,7 +195,7 @@ def measurement_record(
             patient=patient, kind=kind, value_number=number, value_code=value_code,
             measured_at=measured_at, note=note.strip(), recorded_by=actor.require_user(),
         )
-        audit_record(actor=_actor_at(actor, patient), action="measurement.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.MEASUREMENT_RECORD,
                      object_type="measurement", object_id=m.pk,
                      detail={"patient": patient.pk, "kind": kind,
                              "value": str(number) if number is not None else value_code})
@@ -232,7 +217,7 @@ def diagnosis_record(
             group=entry.group, laterality=entry.laterality, limb=entry.limb,
             diagnosed_on=diagnosed_on, note=note.strip(), recorded_by=actor.require_user(),
         )
-        audit_record(actor=_actor_at(actor, patient), action="diagnosis.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.DIAGNOSIS_RECORD,
                      object_type="diagnosis", object_id=d.pk,
                      detail={"patient": patient.pk, "code": entry.code})
     return d
@@ -245,10 +230,10 @@ def allergy_record(
         raise UsageError("severity", "must be mild, moderate or severe")
     with transaction.atomic():
         a = Allergy.objects.create(
-            patient=patient, substance=_require_text("substance", substance),
+            patient=patient, substance=required_text("substance", substance),
             reaction=reaction.strip(), severity=severity, recorded_by=actor.require_user(),
         )
-        audit_record(actor=_actor_at(actor, patient), action="allergy.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.ALLERGY_RECORD,
                      object_type="allergy", object_id=a.pk, detail={"patient": patient.pk})
     return a
 
@@ -261,17 +246,17 @@ def medication_record(
         raise UsageError("start_date", "is in the future")
     with transaction.atomic():
         m = Medication.objects.create(
-            patient=patient, name=_require_text("name", name).lower(), dose=dose.strip(),
+            patient=patient, name=required_text("name", name).lower(), dose=dose.strip(),
             route=route.strip(), start_date=start_date, recorded_by=actor.require_user(),
         )
-        audit_record(actor=_actor_at(actor, patient), action="medication.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.MEDICATION_RECORD,
                      object_type="medication", object_id=m.pk, detail={"patient": patient.pk})
     return m
 
 
 def record_mark_in_error(*, actor: Actor, record: PatientRecord, reason: str) -> PatientRecord:
     """Mark a measurement, diagnosis, allergy or medication as entered in error."""
-    reason = _require_text("reason", reason)
+    reason = required_text("reason", reason)
     model = type(record)
     with transaction.atomic():
         locked = model._default_manager.select_for_update().get(pk=record.pk)
@@ -283,8 +268,8 @@ def record_mark_in_error(*, actor: Actor, record: PatientRecord, reason: str) ->
         locked.save(update_fields=["entered_in_error_at", "entered_in_error_by",
                                    "entered_in_error_reason"])
         patient = locked.patient
-        audit_record(actor=_actor_at(actor, patient),
-                     action=f"{model._meta.model_name}.entered_in_error",
+        audit_record(actor=actor.at(patient.site.code),
+                     action=AuditAction(f"{model._meta.model_name}.entered_in_error"),
                      object_type=model._meta.model_name or "", object_id=locked.pk,
                      detail={"patient": patient.pk, "reason": reason})
     return locked

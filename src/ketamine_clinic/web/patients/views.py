@@ -6,8 +6,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -15,6 +16,7 @@ from ketamine_clinic.clinical.allergies import AllergyRecord, allergy_matches
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.areas import patient_panels
 from ketamine_clinic.web.lib.decorators import capability_required
@@ -45,7 +47,7 @@ def patient_list(request: AuthedHttpRequest) -> HttpResponse:
     qs = selectors.patient_search(request.user, query)
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     audit_record(actor=Actor.from_request(request),
-                 action="patient.search" if query else "patient.list",
+                 action=AuditAction.PATIENT_SEARCH if query else AuditAction.PATIENT_LIST,
                  detail={"query": query, "results": page.paginator.count})
     context = {"page": page, "query": query}
     if request.htmx:
@@ -79,7 +81,8 @@ def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
 @capability_required(Capability.VIEW_PATIENTS)
 def patient_detail(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
-    audit_record(actor=Actor.from_request(request, patient.site.code), action="patient.view",
+    audit_record(actor=Actor.from_request(request, patient.site.code),
+                 action=AuditAction.PATIENT_VIEW,
                  object_type="patient", object_id=patient.pk)
     measurements = patient.measurements.select_related(
         "recorded_by", "entered_in_error_by").order_by("-measured_at", "-id")
@@ -191,9 +194,6 @@ RETRACTABLE: dict[str, tuple[type[PatientRecord], Capability, str]] = {
 @capability_required(Capability.VIEW_PATIENTS)
 def record_in_error(request: AuthedHttpRequest, patient_id: int, kind: str,
                     record_id: int) -> HttpResponse:
-    from django.core.exceptions import PermissionDenied
-    from django.http import Http404
-
     if kind not in RETRACTABLE:
         raise Http404
     model, capability, section = RETRACTABLE[kind]

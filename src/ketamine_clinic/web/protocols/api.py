@@ -13,6 +13,7 @@ from ketamine_clinic.clinical.protocol import protocol_diff, references
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.schemas import ErrorOut
@@ -162,7 +163,7 @@ def screen_patient(request: HttpRequest, patient_id: int, payload: ScreenIn) -> 
 def list_screenings(request: HttpRequest, patient_id: int) -> Any:
     patient = _patient(request, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="api.screening.list", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.API_SCREENING_LIST, object_type="patient", object_id=patient.pk)
     return [screening_out(s) for s in selectors.screenings_of(patient).prefetch_related("series")]
 
 
@@ -170,7 +171,7 @@ def list_screenings(request: HttpRequest, patient_id: int) -> Any:
 def get_screening(request: HttpRequest, screening_id: int) -> Any:
     s = _screening(request, screening_id)
     audit_record(actor=Actor.from_request(request, s.patient.site.code),
-                 action="api.screening.view", object_type="screening", object_id=s.pk,
+                 action=AuditAction.API_SCREENING_VIEW, object_type="screening", object_id=s.pk,
                  detail={"patient": s.patient_id})
     return screening_out(s)
 

@@ -36,5 +36,6 @@ class ProtocolsConfig(AppConfig):
     patient_panels: list[str] = ["ketamine_clinic.web.protocols.views.screening_panel"]
 
     def ready(self) -> None:
+        # Imported here: models and signals exist only once the app registry is ready.
         post_migrate.connect(store_shipped_protocols, sender=self,
                              dispatch_uid="protocols.store_shipped")

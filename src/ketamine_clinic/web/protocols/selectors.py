@@ -28,6 +28,7 @@ from ketamine_clinic.clinical.screening import (
     screening_currency,
 )
 from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import MeasurementKind, Patient
 from ketamine_clinic.web.patients.selectors import latest_weight, patients_visible_to
@@ -193,7 +194,8 @@ def screening_get_for(user: User, screening_id: int, actor: Actor) -> Screening:
     s = (Screening.objects.select_related("patient__site", "protocol_version", "screened_by")
          .filter(pk=screening_id, patient__in=patients_visible_to(user)).first())
     if s is None:
-        audit_record(actor=actor, action="screening.access_denied", object_type="screening",
+        audit_record(actor=actor,
+                     action=AuditAction.SCREENING_ACCESS_DENIED, object_type="screening",
                      object_id=screening_id)
         raise Http404("No such screening")
     return s

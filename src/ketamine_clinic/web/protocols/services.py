@@ -13,11 +13,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ketamine_clinic.clinical.protocol import Protocol, ProtocolStatus, load_protocol_text
+from ketamine_clinic.clinical.screening import decision_with_overrides, screen
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening, ScreeningOverride
+from ketamine_clinic.web.protocols.selectors import patient_facts, stored_result
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ def protocol_sync_shipped(*, actor: Actor | None = None,
         pv = ProtocolVersion.objects.create(
             name=protocol.name, version=protocol.version, title=protocol.title,
             toml_text=text, sha256=protocol.sha256, change_note=f"shipped file {filename}")
-        audit_record(actor=actor or SYSTEM, action="protocol.sync_shipped",
+        audit_record(actor=actor or SYSTEM, action=AuditAction.PROTOCOL_SYNC_SHIPPED,
                      object_type="protocol_version", object_id=pv.pk,
                      detail={"name": pv.name, "version": pv.version, "sha256": pv.sha256})
         created.append(pv)
@@ -129,7 +132,8 @@ def protocol_publish(*, actor: Actor, toml_text: str, change_note: str) -> Proto
                 name=protocol.name, version=protocol.version, title=protocol.title,
                 toml_text=text, sha256=protocol.sha256, change_note=note,
                 published_by=actor.user)
-            audit_record(actor=actor, action="protocol.publish", object_type="protocol_version",
+            audit_record(actor=actor,
+                         action=AuditAction.PROTOCOL_PUBLISH, object_type="protocol_version",
                          object_id=pv.pk,
                          detail={"name": pv.name, "version": pv.version, "sha256": pv.sha256,
                                  "previous": previous.version if previous else None,
@@ -143,11 +147,6 @@ def protocol_publish(*, actor: Actor, toml_text: str, change_note: str) -> Proto
 # --------------------------------------------------------------------------- screening
 
 
-def _actor_at(actor: Actor, patient: Patient) -> Actor:
-    return Actor(user=actor.user, client_address=actor.client_address,
-                 site_code=patient.site.code)
-
-
 def screening_record(*, actor: Actor, patient: Patient, protocol_version: ProtocolVersion,
                      answers: dict[str, Any]) -> Screening:
     """Screen a patient: registry facts plus the clinical ``answers`` → the core's decision,
@@ -157,9 +156,6 @@ def screening_record(*, actor: Actor, patient: Patient, protocol_version: Protoc
     medication list was reviewed with the patient and is complete), ``conditions``,
     ``conditions_absent`` (condition ids; any other id stays unknown) and ``budapest``.
     """
-    from ketamine_clinic.clinical.screening import screen
-    from ketamine_clinic.web.protocols.selectors import patient_facts
-
     if actor.user is None or not actor.user.can(Capability.SCREEN_PATIENT):
         raise UsageError("user", "your role may not screen patients")
     protocol = protocol_version.protocol()
@@ -176,7 +172,7 @@ def screening_record(*, actor: Actor, patient: Patient, protocol_version: Protoc
             facts_sha256=result.facts_sha256, decision=result.decision.value,
             reasons=data["reasons"], result=data, screened_by=actor.user,
             valid_until=today + timedelta(days=result.validity_days))
-        audit_record(actor=_actor_at(actor, patient), action="screening.record",
+        audit_record(actor=actor.at(patient.site.code), action=AuditAction.SCREENING_RECORD,
                      object_type="screening", object_id=s.pk,
                      detail={"patient": patient.pk, "protocol": protocol.label,
                              "decision": s.decision, "facts_sha256": s.facts_sha256,
@@ -191,9 +187,6 @@ def screening_override(*, actor: Actor, screening: Screening, rule: str,
     Exclusions and conditions cannot be overridden; a reason is overridden at most once;
     only the patient's newest screening under that protocol version can be overridden.
     """
-    from ketamine_clinic.clinical.screening import decision_with_overrides
-    from ketamine_clinic.web.protocols.selectors import stored_result
-
     if actor.user is None or not actor.user.can(Capability.OVERRIDE_SCREENING):
         raise UsageError("user", "only a physician may override a screening reason")
     text = (justification or "").strip()
@@ -213,7 +206,8 @@ def screening_override(*, actor: Actor, screening: Screening, rule: str,
         effective = decision_with_overrides(stored_result(locked), [*done, rule])
         o = ScreeningOverride.objects.create(screening=locked, rule=rule, justification=text,
                                              physician=actor.user)
-        audit_record(actor=_actor_at(actor, locked.patient), action="screening.override",
+        audit_record(actor=actor.at(locked.patient.site.code),
+                     action=AuditAction.SCREENING_OVERRIDE,
                      object_type="screening", object_id=locked.pk,
                      detail={"patient": locked.patient_id, "rule": rule,
                              "justification": text, "effective_decision": effective.value})

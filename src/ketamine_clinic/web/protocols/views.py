@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ketamine_clinic.clinical.protocol import (
@@ -22,6 +23,7 @@ from ketamine_clinic.clinical.screening import budapest_criteria
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
@@ -162,8 +164,6 @@ def screening_panel(request: AuthedHttpRequest, patient: Patient) -> str:
 
 
 def _registry_view(patient: Patient) -> tuple[dict[str, Any], dict[str, str]]:
-    from django.utils import timezone
-
     return selectors.registry_facts(patient, timezone.localdate())
 
 
@@ -192,7 +192,7 @@ def screening_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
             return redirect("screening_detail", screening_id=s.pk)
     facts, where = _registry_view(patient)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="screening.form", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.SCREENING_FORM, object_type="patient", object_id=patient.pk)
     crit = budapest_criteria()
     return render(request, "protocols/screening_form.html", {
         "patient": patient, "form": form, "facts": facts, "where": where,
@@ -207,7 +207,7 @@ def screening_detail(request: AuthedHttpRequest, screening_id: int) -> HttpRespo
     s = selectors.screening_get_for(request.user, screening_id,
                                     Actor.from_request(request))
     audit_record(actor=Actor.from_request(request, s.patient.site.code),
-                 action="screening.view", object_type="screening", object_id=s.pk,
+                 action=AuditAction.SCREENING_VIEW, object_type="screening", object_id=s.pk,
                  detail={"patient": s.patient_id})
     status = selectors.screening_status(s)
     overrides = {o.rule: o for o in s.overrides.select_related("physician")}
@@ -225,7 +225,7 @@ def screening_detail(request: AuthedHttpRequest, screening_id: int) -> HttpRespo
 def screening_list(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action="screening.list", object_type="patient", object_id=patient.pk)
+                 action=AuditAction.SCREENING_LIST, object_type="patient", object_id=patient.pk)
     screenings = list(selectors.screenings_of(patient))
     return render(request, "protocols/screening_list.html",
                   {"patient": patient, "screenings": screenings})

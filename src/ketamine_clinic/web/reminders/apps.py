@@ -9,6 +9,7 @@ class RemindersConfig(AppConfig):
         "ketamine_clinic.web.reminders.views.patient_reminders_panel"]
 
     def ready(self) -> None:
+        # Imported here: models and signals exist only once the app registry is ready.
         from ketamine_clinic.web.reminders.services import visit_reminders_schedule
         from ketamine_clinic.web.scheduling.signals import visits_booked
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from importlib import resources
 from zoneinfo import ZoneInfo
+
+from ketamine_clinic.reference import read_toml
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,7 @@ class Policy:
 
 @cache
 def policy() -> Policy:
-    text = resources.files("ketamine_clinic.reference").joinpath("reminders.toml").read_text(
-        "utf-8")
-    d = tomllib.loads(text)
+    d = read_toml("reminders.toml")
     return Policy(
         version=int(d["version"]),
         visit_reminders=tuple(VisitReminder(r["key"], int(r["days_before"]),

@@ -25,11 +25,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketamine_clinic.errors import UsageError
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.outcomes.models import FollowUp
+from ketamine_clinic.web.outcomes.services import followup_link_issue
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.reminders.models import Channel, ContactConsent, Message
 from ketamine_clinic.web.reminders.policy import policy
 from ketamine_clinic.web.reminders.sms import sms_backend
+from ketamine_clinic.web.scheduling.checklist import checklist
+from ketamine_clinic.web.scheduling.models import Visit
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 _SIGNER_SALT = "reminders.email-stop"
@@ -64,9 +69,10 @@ def contact_consent_record(*, actor: Actor, patient: Patient, channel: str, gran
             patient=patient, channel=channel, granted=granted, address=address,
             text_version=p.consent_version, text_sha256=p.consent_sha256, how=how,
             recorded_by=actor.user)
-        audit_record(actor=Actor(user=actor.user, client_address=actor.client_address,
-                                 site_code=patient.site.code),
-                     action="contact_consent.grant" if granted else "contact_consent.withdraw",
+        audit_record(actor=actor.at(patient.site.code),
+                     action=(AuditAction.CONTACT_CONSENT_GRANT if granted
+                             else AuditAction.CONTACT_CONSENT_WITHDRAW),
+
                      object_type="patient", object_id=patient.pk,
                      detail={"channel": channel, "how": how, "version": p.consent_version})
     return row
@@ -123,6 +129,7 @@ def visit_reminders_schedule(visits: Any) -> int:
     """Enqueue each visit's reminders for their times (inside the booking's transaction,
     so a booking rolled back leaves no job). A reminder whose time has passed is not
     queued. Returns how many were queued."""
+    # tasks.py imports this module (its jobs call the send functions).
     from ketamine_clinic.web.reminders.tasks import send_visit_reminder
 
     now = timezone.now()
@@ -217,9 +224,6 @@ def _quiet_defer(tz: ZoneInfo, now: datetime) -> datetime | None:
 def visit_reminder_send(visit_id: int, reminder_key: str, starts_at_iso: str,
                         now: datetime | None = None) -> Outcome:
     """The job: send one reminder of one visit, if it still applies."""
-    from ketamine_clinic.web.scheduling.checklist import checklist
-    from ketamine_clinic.web.scheduling.models import Visit
-
     now = now or timezone.now()
     visit = (Visit.objects.select_related("patient", "patient__site", "site", "chair")
              .filter(pk=visit_id).first())
@@ -241,6 +245,7 @@ def visit_reminder_send(visit_id: int, reminder_key: str, starts_at_iso: str,
     tz = ZoneInfo(visit.site.time_zone)
     defer = _quiet_defer(tz, now)
     if defer is not None:
+        # tasks.py imports this module (its jobs call the send functions).
         from ketamine_clinic.web.reminders.tasks import send_visit_reminder
 
         send_visit_reminder.using(run_after=defer).enqueue(visit_id, reminder_key,
@@ -262,9 +267,6 @@ def visit_reminder_send(visit_id: int, reminder_key: str, starts_at_iso: str,
 def followup_links_send(now: datetime | None = None) -> Outcome:
     """The job: for every follow-up due by today (site's clock) and not answered, send
     the patient a personal questionnaire link once, if the site's send time has come."""
-    from ketamine_clinic.web.outcomes.models import FollowUp
-    from ketamine_clinic.web.outcomes.services import followup_link_issue
-
     now = now or timezone.now()
     sent = skipped = 0
     due = (FollowUp.objects.filter(due_on__lte=(now + timedelta(days=1)).date(),

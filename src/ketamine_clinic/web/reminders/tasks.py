@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from django_tasks import task
 
+from ketamine_clinic.web.reminders.services import followup_links_send, visit_reminder_send
+
 
 @task()
 def send_visit_reminder(visit_id: int, reminder_key: str, starts_at_iso: str) -> str:
-    from ketamine_clinic.web.reminders.services import visit_reminder_send
-
     out = visit_reminder_send(visit_id, reminder_key, starts_at_iso)
     return f"sent {out.sent}, skipped {out.skipped}" + (
         f", waits until {out.deferred_to.isoformat()}" if out.deferred_to else "")
@@ -24,8 +24,6 @@ SWEEP_EVERY = timedelta(hours=1)
 
 @task()
 def followup_links_sweep() -> str:
-    from ketamine_clinic.web.reminders.services import followup_links_send
-
     try:
         out = followup_links_send()
     finally:
@@ -35,6 +33,7 @@ def followup_links_sweep() -> str:
 
 def followup_sweep_ensure(*, after: datetime | None = None) -> bool:
     """Queue the follow-up sweep unless one is already queued. Returns True if queued."""
+    # django-tasks loads this module with its registry, before the database backend's models.
     from django_tasks_db.models import DBTaskResult
 
     path = followup_links_sweep.module_path

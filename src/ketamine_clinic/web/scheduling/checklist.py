@@ -6,10 +6,10 @@ fasting hours are filled in from the file's own ``[fasting]`` values.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+
+from ketamine_clinic.reference import read_toml
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,7 @@ class Checklist:
 
 @cache
 def checklist() -> Checklist:
-    text = resources.files("ketamine_clinic.reference").joinpath("previsit.toml").read_text(
-        "utf-8")
-    data = tomllib.loads(text)
+    data = read_toml("previsit.toml")
     values = {k: _number(v["value"]) for k, v in data.get("fasting", {}).items()}
     items = tuple(ChecklistItem(key=i["key"], question=i["question"].format(**values),
                                 reminder=i["reminder"].format(**values), source=i["source"])

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from ketamine_clinic.web.lib.forms import choice_field
+from ketamine_clinic.web.scheduling.checklist import checklist
 from ketamine_clinic.web.scheduling.models import Visit
 
 
@@ -59,8 +60,6 @@ class ChecklistForm(forms.Form):
     escort_phone = forms.CharField(max_length=40, required=False, label="Escort's phone")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from ketamine_clinic.web.scheduling.checklist import checklist
-
         super().__init__(*args, **kwargs)
         for item in checklist().items:
             self.fields[f"item_{item.key}"] = forms.TypedChoiceField(

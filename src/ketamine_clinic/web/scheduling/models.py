@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
@@ -136,8 +137,6 @@ class Visit(ClinicModel):
         return f"visit {self.number} of series {self.series_id} ({self.status})"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("visit_detail", kwargs={"visit_id": self.pk})
 
 

@@ -23,7 +23,8 @@ from ketamine_clinic.clinical.scheduling import (
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.protocols.models import parsed_protocol
-from ketamine_clinic.web.protocols.selectors import consent_current
+from ketamine_clinic.web.protocols.selectors import consent_current, screening_latest_status
+from ketamine_clinic.web.scheduling.checklist import checklist
 from ketamine_clinic.web.scheduling.models import Chair, OpeningHours, SiteClosure, Visit
 from ketamine_clinic.web.sessions.models import InfusionSession
 
@@ -266,9 +267,6 @@ class CensusRow:
 def visit_readiness(visit: Visit, *, today: date | None = None) -> list[ReadyCheck]:
     """Whether the visit can go ahead: screening current, consent in force, order
     verified, escort named and the pre-visit checklist answered; each with what to do."""
-    from ketamine_clinic.web.protocols.selectors import screening_latest_status
-    from ketamine_clinic.web.scheduling.checklist import checklist
-
     order, patient, pv = visit.order, visit.patient, visit.order.protocol_version
     day = today or timezone.localtime(visit.starts_at, site_tz(visit.site)).date()
     status = screening_latest_status(patient, pv, series=visit.series, today=day)

@@ -17,13 +17,17 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.clinical.scheduling import Proposal, propose_series, series_starts
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.scheduling import selectors
+from ketamine_clinic.web.scheduling.checklist import checklist
 from ketamine_clinic.web.scheduling.models import (
     Chair,
     OpeningHours,
@@ -55,10 +59,6 @@ class VisitRequest:
     chair: str | None = None
 
 
-def _actor_at(actor: Actor, site: Site) -> Actor:
-    return Actor(user=actor.user, client_address=actor.client_address, site_code=site.code)
-
-
 def _bookable(order: Order) -> None:
     if order.status != Order.Status.ACTIVE:
         raise UsageError("order", f"the order is {order.get_status_display().lower()}; only a "
@@ -82,8 +82,7 @@ def visits_propose(*, order: Order, requests: Sequence[VisitRequest],
     """Check requested visits of ``order``'s series; nothing is written."""
     now = now or timezone.now()
     for r in requests:
-        if timezone.is_naive(r.start):
-            raise UsageError("start", "must carry a time zone")
+        clock.aware("start", r.start)
     if not requests:
         raise UsageError("visits", "no visit was asked for")
     open_numbers = selectors.series_open_numbers(order)
@@ -107,8 +106,7 @@ def visits_propose(*, order: Order, requests: Sequence[VisitRequest],
 def series_requests(*, order: Order, first_start: datetime, chair: str | None = None,
                     visits: int | None = None) -> list[VisitRequest]:
     """The series' open visits from ``first_start``, spaced as the order's series says."""
-    if timezone.is_naive(first_start):
-        raise UsageError("first_start", "must carry a time zone")
+    clock.aware("first_start", first_start)
     numbers = selectors.series_open_numbers(order)
     count = len(numbers) if visits is None else visits
     if count < 1:
@@ -155,7 +153,7 @@ def visits_book(*, actor: Actor, order: Order, requests: Sequence[VisitRequest],
                 "infusion_min": length.infusion_min, "recovery_min": length.recovery_min,
                 "protocol_version": order.protocol_version_id})
             visits.append(visit)
-        audit_record(actor=_actor_at(actor, site), action="visit.book_series",
+        audit_record(actor=actor.at(site.code), action=AuditAction.VISIT_BOOK_SERIES,
                      object_type="series", object_id=order.series_id,
                      detail={"patient": order.patient_id, "order": order.pk,
                              "visits": [v.pk for v in visits]})
@@ -185,8 +183,7 @@ def visit_reschedule(*, actor: Actor, visit: Visit, start: datetime, chair: str 
     reason = (reason or "").strip()
     if not reason:
         raise UsageError("reason", "say why the visit is moved")
-    if timezone.is_naive(start):
-        raise UsageError("start", "must carry a time zone")
+    clock.aware("start", start)
     now = now or timezone.now()
     with transaction.atomic():
         chairs = _lock_site(visit.site)
@@ -212,7 +209,7 @@ def visit_reschedule(*, actor: Actor, visit: Visit, start: datetime, chair: str 
             "from": before, "to": {"starts_at": p.start.isoformat(), "chair": p.chair},
             "reason": reason})
         _after_booking([v])
-        audit_record(actor=_actor_at(actor, v.site), action="visit.reschedule",
+        audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_RESCHEDULE,
                      object_type="visit", object_id=v.pk,
                      detail={"patient": v.patient_id, "from": before["starts_at"],
                              "to": p.start.isoformat()})
@@ -233,7 +230,7 @@ def visit_cancel(*, actor: Actor, visit: Visit, reason: str, note: str = "") -> 
         v.save()
         VisitEvent.objects.create(visit=v, kind="cancelled", by=actor.require_user(),
                                   detail={"reason": reason, "note": v.cancel_note})
-        audit_record(actor=_actor_at(actor, v.site), action="visit.cancel",
+        audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_CANCEL,
                      object_type="visit", object_id=v.pk,
                      detail={"patient": v.patient_id, "reason": reason})
     return v
@@ -251,7 +248,7 @@ def visit_start(*, actor: Actor, visit: Visit) -> Any:
         v.save()
         VisitEvent.objects.create(visit=v, kind="started", by=actor.require_user(),
                                   detail={"session": session.pk})
-        audit_record(actor=_actor_at(actor, v.site), action="visit.start",
+        audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_START,
                      object_type="visit", object_id=v.pk,
                      detail={"patient": v.patient_id, "session": session.pk})
     return session
@@ -261,14 +258,12 @@ def visit_start(*, actor: Actor, visit: Visit) -> Any:
 
 
 def chair_add(*, actor: Actor, site: Site, code: str, label: str = "") -> Chair:
-    code = (code or "").strip()
-    if not code:
-        raise UsageError("code", "is required")
+    code = required_text("code", code)
     if Chair.objects.filter(site=site, code=code).exists():
         raise UsageError("code", f"chair {code} already exists at {site.name}")
     with transaction.atomic():
         chair = Chair.objects.create(site=site, code=code, label=(label or "").strip())
-        audit_record(actor=_actor_at(actor, site), action="site.chair_add",
+        audit_record(actor=actor.at(site.code), action=AuditAction.SITE_CHAIR_ADD,
                      object_type="chair", object_id=chair.pk, detail={"code": code})
     return chair
 
@@ -281,7 +276,7 @@ def chair_set_active(*, actor: Actor, chair: Chair, active: bool) -> Chair:
                                       "move them before retiring it")
         chair.active = active
         chair.save(update_fields=["active"])
-        audit_record(actor=_actor_at(actor, chair.site), action="site.chair_active",
+        audit_record(actor=actor.at(chair.site.code), action=AuditAction.SITE_CHAIR_ACTIVE,
                      object_type="chair", object_id=chair.pk, detail={"active": active})
     return chair
 
@@ -299,20 +294,18 @@ def opening_hours_set(*, actor: Actor, site: Site,
         OpeningHours.objects.bulk_create([
             OpeningHours(site=site, weekday=d, opens_at=o, closes_at=c)
             for d, windows in sorted(week.items()) for o, c in windows])
-        audit_record(actor=_actor_at(actor, site), action="site.opening_hours",
+        audit_record(actor=actor.at(site.code), action=AuditAction.SITE_OPENING_HOURS,
                      object_type="site", object_id=site.pk,
                      detail={str(d): [f"{o:%H:%M}-{c:%H:%M}" for o, c in w]
                              for d, w in week.items()})
 
 
 def closure_add(*, actor: Actor, site: Site, day: Any, reason: str) -> SiteClosure:
-    reason = (reason or "").strip()
-    if not reason:
-        raise UsageError("reason", "is required")
+    reason = required_text("reason", reason)
     with transaction.atomic():
         closure, _ = SiteClosure.objects.get_or_create(site=site, day=day,
                                                        defaults={"reason": reason})
-        audit_record(actor=_actor_at(actor, site), action="site.closure",
+        audit_record(actor=actor.at(site.code), action=AuditAction.SITE_CLOSURE,
                      object_type="site", object_id=site.pk,
                      detail={"day": str(day), "reason": reason})
     return closure
@@ -322,8 +315,6 @@ def visit_checklist_record(*, actor: Actor, visit: Visit, answers: dict[str, boo
                            escort_name: str, escort_phone: str = "") -> Visit:
     """Record the pre-visit checklist as the patient answered it, with the escort who will
     take them home. Every item must be answered; a "no" is kept (the census shows it)."""
-    from ketamine_clinic.web.scheduling.checklist import checklist
-
     items = checklist()
     missing = [k for k in items.keys if k not in answers]
     if missing:
@@ -341,6 +332,6 @@ def visit_checklist_record(*, actor: Actor, visit: Visit, answers: dict[str, boo
         v.save()
         VisitEvent.objects.create(visit=v, kind="checklist", by=actor.require_user(),
                                   detail=v.checklist)
-        audit_record(actor=_actor_at(actor, v.site), action="visit.checklist",
+        audit_record(actor=actor.at(v.site.code), action=AuditAction.VISIT_CHECKLIST,
                      object_type="visit", object_id=v.pk, detail={"patient": v.patient_id})
     return v

@@ -20,6 +20,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
@@ -73,7 +74,7 @@ def calendar_day(request: AuthedHttpRequest, site: str, day: str) -> HttpRespons
     s = _site(request, site)
     d = _day(day, s)
     grid = selectors.day_grid(s, d)
-    audit_record(actor=_actor(request, s), action="calendar.day", object_type="site",
+    audit_record(actor=_actor(request, s), action=AuditAction.CALENDAR_DAY, object_type="site",
                  object_id=s.pk, detail={"day": d.isoformat(),
                                          "visits": [v.pk for c in grid.chairs for v in c.visits]})
     return render(request, "scheduling/day.html", {
@@ -88,7 +89,7 @@ def calendar_week(request: AuthedHttpRequest, site: str, day: str) -> HttpRespon
     d = _day(day, s)
     monday = d - timedelta(days=d.weekday())
     days = selectors.week_grid(s, monday)
-    audit_record(actor=_actor(request, s), action="calendar.week", object_type="site",
+    audit_record(actor=_actor(request, s), action=AuditAction.CALENDAR_WEEK, object_type="site",
                  object_id=s.pk, detail={"week_of": monday.isoformat()})
     return render(request, "scheduling/week.html", {
         "days": days, "site": s, "monday": monday,
@@ -203,7 +204,7 @@ def _book(request: AuthedHttpRequest, patient: Any, orders: list[Any], ctx: dict
 def _visit(request: AuthedHttpRequest, visit_id: int) -> Visit:
     visit = selectors.visits_visible_to(request.user).filter(pk=visit_id).first()
     if visit is None:
-        audit_record(actor=_actor(request), action="visit.access_denied",
+        audit_record(actor=_actor(request), action=AuditAction.VISIT_ACCESS_DENIED,
                      object_type="visit", object_id=visit_id)
         raise Http404("No such visit")
     return visit
@@ -242,7 +243,8 @@ def _visit_page(request: AuthedHttpRequest, visit: Visit, *,
 @capability_required(Capability.VIEW_PATIENTS)
 def visit_detail(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     visit = _visit(request, visit_id)
-    audit_record(actor=_actor(request, visit.site), action="visit.view", object_type="visit",
+    audit_record(actor=_actor(request, visit.site),
+                 action=AuditAction.VISIT_VIEW, object_type="visit",
                  object_id=visit.pk, detail={"patient": visit.patient_id})
     return _visit_page(request, visit)
 
@@ -346,7 +348,7 @@ def census_today(request: AuthedHttpRequest, site: str) -> HttpResponse:
         upcoming = next((v for v in c.visits if v.starts_at > now), None)
         chairs_now.append({"chair": c.chair, "current": current, "next": upcoming,
                            "free": c.free, "visits": c.visits})
-    audit_record(actor=_actor(request, s), action="census.view", object_type="site",
+    audit_record(actor=_actor(request, s), action=AuditAction.CENSUS_VIEW, object_type="site",
                  object_id=s.pk, detail={"day": day.isoformat(),
                                          "visits": [r.visit.pk for r in rows]})
     return render(request, "scheduling/census.html", {

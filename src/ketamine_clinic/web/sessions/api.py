@@ -14,9 +14,10 @@ from ninja import Header, Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
-from ketamine_clinic.errors import UsageError
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.schemas import ErrorOut
 from ketamine_clinic.web.sessions import selectors, services
@@ -45,12 +46,6 @@ def _get(request: HttpRequest, session_id: int, capability: Capability) -> Infus
         return selectors.session_get_for(user, session_id, Actor.from_request(request))
     except Http404 as exc:
         raise HttpError(404, "no such session") from exc
-
-
-def _aware(at: Any, field: str) -> Any:
-    if at is not None and timezone.is_naive(at):
-        raise UsageError(field, "must include a UTC offset, e.g. 2026-11-25T09:30:00Z")
-    return at
 
 
 def entry_out(e: TimelineEntry, status: str = "effective") -> dict[str, Any]:
@@ -102,7 +97,7 @@ def ping(request: HttpRequest) -> Any:
 def board(request: HttpRequest) -> Any:
     user = require(request, Capability.VIEW_PATIENTS)
     rows = selectors.board_sessions(user)
-    audit_record(actor=Actor.from_request(request), action="api.session.board",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_SESSION_BOARD,
                  detail={"sessions": [r.session.pk for r in rows]})
     return [session_out(r) for r in rows]
 
@@ -112,7 +107,7 @@ def get_session(request: HttpRequest, session_id: int) -> Any:
     session = _get(request, session_id, Capability.VIEW_PATIENTS)
     services.session_watch(session=session)
     audit_record(actor=Actor.from_request(request, session.site.code),
-                 action="api.session.view", object_type="session", object_id=session.pk,
+                 action=AuditAction.API_SESSION_VIEW, object_type="session", object_id=session.pk,
                  detail={"patient": session.patient_id})
     return session_out(selectors.snapshot(session))
 
@@ -121,7 +116,8 @@ def get_session(request: HttpRequest, session_id: int) -> Any:
 def timeline(request: HttpRequest, session_id: int) -> Any:
     session = _get(request, session_id, Capability.VIEW_PATIENTS)
     audit_record(actor=Actor.from_request(request, session.site.code),
-                 action="api.session.timeline", object_type="session", object_id=session.pk,
+                 action=AuditAction.API_SESSION_TIMELINE,
+                 object_type="session", object_id=session.pk,
                  detail={"patient": session.patient_id})
     views = selectors.fold(selectors.entries_of(session))
     return [entry_out(v.entry, v.status) for v in views]
@@ -133,7 +129,7 @@ def post_vitals(request: HttpRequest, session_id: int, payload: VitalsIn,
     """Record a vital-sign set (bedside monitor). Retried requests are safe."""
     session = _get(request, session_id, Capability.CHART_SESSION)
     data = payload.model_dump()
-    at = _aware(data.pop("occurred_at"), "occurred_at")
+    at = clock.aware_or_none("occurred_at", data.pop("occurred_at"))
     key = data.pop("idempotency_key")
     device = data.pop("device_id") or x_device_id
     data = {k: v for k, v in data.items() if v is not None}
@@ -149,7 +145,7 @@ def post_observation(request: HttpRequest, session_id: int, payload: Observation
     session = _get(request, session_id, Capability.CHART_SESSION)
     entry = services.session_observe(
         actor=Actor.from_request(request), session=session, kind=payload.kind,
-        data=payload.payload, occurred_at=_aware(payload.occurred_at, "occurred_at"),
+        data=payload.payload, occurred_at=clock.aware_or_none("occurred_at", payload.occurred_at),
         idempotency_key=payload.idempotency_key)
     return _written(entry)
 
@@ -159,7 +155,7 @@ def post_event(request: HttpRequest, session_id: int, payload: EventIn) -> Any:
     session = _get(request, session_id, Capability.CHART_SESSION)
     entry = services.session_event(
         actor=Actor.from_request(request), session=session, event=payload.event,
-        data=payload.payload, occurred_at=_aware(payload.occurred_at, "occurred_at"),
+        data=payload.payload, occurred_at=clock.aware_or_none("occurred_at", payload.occurred_at),
         expected_version=payload.expected_version, idempotency_key=payload.idempotency_key)
     return _written(entry)
 
@@ -169,7 +165,7 @@ def post_rate(request: HttpRequest, session_id: int, payload: RateIn) -> Any:
     session = _get(request, session_id, Capability.CHART_SESSION)
     entry = services.session_rate_set(
         actor=Actor.from_request(request), session=session, rate=payload.rate,
-        occurred_at=_aware(payload.occurred_at, "occurred_at"),
+        occurred_at=clock.aware_or_none("occurred_at", payload.occurred_at),
         override_code=payload.override_code, override_text=payload.override_text,
         confirmed=payload.confirmed, expected_version=payload.expected_version,
         idempotency_key=payload.idempotency_key)
@@ -187,7 +183,7 @@ def post_correction(request: HttpRequest, session_id: int, entry_id: int,
     result = services.session_entry_correct(
         actor=Actor.from_request(request), session=session, entry=entry,
         reason=payload.reason, data=payload.payload,
-        occurred_at=_aware(payload.occurred_at, "occurred_at"),
+        occurred_at=clock.aware_or_none("occurred_at", payload.occurred_at),
         entered_in_error=payload.entered_in_error, idempotency_key=payload.idempotency_key)
     return _written(result)
 
@@ -209,7 +205,8 @@ def post_recovery(request: HttpRequest, session_id: int, payload: RecoveryIn) ->
     session = _get(request, session_id, Capability.CHART_SESSION)
     entry = services.session_recovery_score(
         actor=Actor.from_request(request), session=session, observed=payload.observed,
-        score_name=payload.score_name, occurred_at=_aware(payload.occurred_at, "occurred_at"),
+        score_name=payload.score_name,
+        occurred_at=clock.aware_or_none("occurred_at", payload.occurred_at),
         idempotency_key=payload.idempotency_key)
     return _written(entry)
 
@@ -221,6 +218,6 @@ def post_discharge(request: HttpRequest, session_id: int, payload: DischargeIn) 
     entry = services.session_discharge(
         actor=Actor.from_request(request), session=session, escort_name=payload.escort_name,
         instructions_given=payload.instructions_given, overrides=payload.overrides,
-        occurred_at=_aware(payload.occurred_at, "occurred_at"),
+        occurred_at=clock.aware_or_none("occurred_at", payload.occurred_at),
         expected_version=payload.expected_version, idempotency_key=payload.idempotency_key)
     return _written(entry)

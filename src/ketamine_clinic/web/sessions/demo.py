@@ -18,8 +18,14 @@ from django.utils import timezone
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.services import Actor
+from ketamine_clinic.web.documents.consent import consent_for
+from ketamine_clinic.web.documents.services import consent_record
+from ketamine_clinic.web.orders import services as orders
+from ketamine_clinic.web.patients import services as patients
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import latest_weight
+from ketamine_clinic.web.protocols.selectors import consent_current
+from ketamine_clinic.web.protocols.services import protocol_current
 from ketamine_clinic.web.sessions import services
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 
@@ -29,12 +35,6 @@ NO_DISSOCIATION = {1: 0, 2: 0, 6: 0, 7: 0, 15: 0, 22: 0}
 
 
 def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
-    from ketamine_clinic.web.documents.consent import consent_for
-    from ketamine_clinic.web.documents.services import consent_record
-    from ketamine_clinic.web.orders import services as orders
-    from ketamine_clinic.web.protocols.selectors import consent_current
-    from ketamine_clinic.web.protocols.services import protocol_current
-
     pv = protocol_current("clinic-standard")
     weight = latest_weight(patient)
     if weight is None:
@@ -58,7 +58,6 @@ def _order(patient: Patient, physician: Actor, nurse: Actor) -> Any:
                        signed_at=timezone.now() - timedelta(days=1),
                        paper_attested=True, paper_reference="demo scan")
     # The screening's conditions ask for liver function tests: the demo has them in range.
-    from ketamine_clinic.web.patients import services as patients
 
     patients.measurement_record(actor=nurse, patient=patient, kind="liver_function_tests",
                                 value_code="in_range",

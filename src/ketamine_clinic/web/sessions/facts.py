@@ -22,7 +22,11 @@ from ketamine_clinic.clinical.bedside.rules import SessionRules
 from ketamine_clinic.clinical.limit_checks import Override
 from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.clinical.units import exact
+from ketamine_clinic.web.orders.dosing import order_rate_rules
 from ketamine_clinic.web.patients.models import TEST_KINDS, MeasurementKind, TestOutcome
+from ketamine_clinic.web.protocols import selectors as protocols
+from ketamine_clinic.web.sessions import hooks
+from ketamine_clinic.web.sessions.models import TimelineEntry
 
 
 def order_verified(order: Any) -> bool:
@@ -65,7 +69,6 @@ def signed_order_of(order: Any) -> SignedOrder:
     if found is not None:
         _orders.move_to_end(key)
         return found
-    from ketamine_clinic.web.orders.dosing import order_rate_rules
 
     r = order_rate_rules(order)
     signed = order.signed_by
@@ -116,10 +119,6 @@ def _legacy_key(alarm: Any) -> str:
 def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:
     """The patient's facts on the day of ``session``, as the start gate and the checks read
     them."""
-    from ketamine_clinic.web.protocols import selectors as protocols
-    from ketamine_clinic.web.sessions import hooks
-    from ketamine_clinic.web.sessions.models import TimelineEntry
-
     patient, pv, series = session.patient, session.order.protocol_version, session.series
     today = timezone.localdate(now)
     current = protocols.screening_current(patient, pv, series=series, today=today)

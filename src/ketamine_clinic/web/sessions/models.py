@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
+from ketamine_clinic.clinical.bedside.decisions import STATE_WORDS
+from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.lib.models import AppendOnly, ClinicModel
 from ketamine_clinic.web.orders.models import Order, Series
 from ketamine_clinic.web.patients.models import Patient
+from ketamine_clinic.web.sessions.schemas import KINDS
+
+# The states of the bedside core's state machine, in its words.
+STATE_CHOICES = [(s.value, STATE_WORDS[s]) for s in SessionState]
+# What a timeline entry may record: the kinds the sessions area has a payload schema for.
+KIND_CHOICES = [(k, k.replace("_", " ")) for k in KINDS]
 
 
 class InfusionSession(ClinicModel):
@@ -25,7 +34,8 @@ class InfusionSession(ClinicModel):
     visit_number = models.PositiveSmallIntegerField()
     scheduled_for = models.DateTimeField()
     chair = models.CharField(max_length=20, blank=True)
-    state = models.CharField(max_length=30, default="scheduled")
+    state = models.CharField(max_length=30, choices=STATE_CHOICES,
+                             default=SessionState.SCHEDULED.value)
     version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
@@ -42,8 +52,6 @@ class InfusionSession(ClinicModel):
         return f"session {self.pk} ({self.state})"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("session_detail", kwargs={"session_id": self.pk})
 
 
@@ -52,7 +60,7 @@ class TimelineEntry(AppendOnly):
 
     session = models.ForeignKey(InfusionSession, on_delete=models.PROTECT,
                                 related_name="entries")
-    kind = models.CharField(max_length=30)
+    kind = models.CharField(max_length=30, choices=KIND_CHOICES)
     occurred_at = models.DateTimeField(help_text="clinical time")
     recorded_at = models.DateTimeField(auto_now_add=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,

@@ -42,6 +42,7 @@ class Prediction:
 
 
 def _model_for(drug: str) -> str:
+    # The PK core (numpy, scipy) loads on the first prediction, not with every page.
     from ketamine_clinic.pk.parameter_sets import catalogue
 
     if drug in MODEL_FOR_DRUG:
@@ -60,6 +61,7 @@ def predicted_concentration(snap: Any, at: datetime | None = None) -> Prediction
     if totals is None or totals.started_at is None or not totals.segments:
         return Prediction(False, "the infusion has not started")
     try:
+        # Late, and allowed to be missing: the PK core (numpy, scipy) is optional here.
         from ketamine_clinic.pk.regimen import Regimen, Segment
         from ketamine_clinic.pk.simulate import Patient, simulate
     except ImportError:

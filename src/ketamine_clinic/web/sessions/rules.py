@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ketamine_clinic.clinical.bedside.rules import SessionRules, session_rules
+from ketamine_clinic.web.orders.dosing import order_rate_rules
 
 __all__ = ["SessionRules", "order_dosing", "rules_for_version"]
 
@@ -18,6 +19,4 @@ def rules_for_version(protocol_version: Any) -> SessionRules:
 def order_dosing(order: Any) -> Any:
     """What a session's rate checks need from its signed order: the orders area's
     ``order_rate_rules``."""
-    from ketamine_clinic.web.orders.dosing import order_rate_rules
-
     return order_rate_rules(order)

@@ -31,6 +31,7 @@ from ketamine_clinic.clinical.bedside.view import (
 from ketamine_clinic.clinical.discharge import DischargeScore, Override
 from ketamine_clinic.clinical.session import GateResult, SessionState
 from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.sessions.facts import (
@@ -58,7 +59,7 @@ def session_get_for(user: User, session_id: int, actor: Actor) -> InfusionSessio
     """The session if the user works at its site; otherwise 404, and the attempt audited."""
     found = sessions_visible_to(user).filter(pk=session_id).first()
     if found is None:
-        audit_record(actor=actor, action="session.access_denied", object_type="session",
+        audit_record(actor=actor, action=AuditAction.SESSION_ACCESS_DENIED, object_type="session",
                      object_id=session_id)
         raise Http404("No such session")
     return found
@@ -69,7 +70,7 @@ def viewed_recently(user: User, session: InfusionSession, *, within: timedelta) 
     ``session`` dated within ``within`` of now."""
     return AuditEntry.objects.filter(
         object_type="session", object_id=str(session.pk), user_id_value=user.pk,
-        action__in=("session.view", "session.view_live"),
+        action__in=(AuditAction.SESSION_VIEW, AuditAction.SESSION_VIEW_LIVE),
         at__gte=timezone.now() - within).exists()
 
 
@@ -77,7 +78,7 @@ def board_seen_recently(user: User, session_ids: list[int], *, within: timedelta
     """Whether ``user``'s newest ``session.board`` audit entry, dated within ``within`` of
     now, lists exactly these sessions (a refresh that shows nobody new is not audited
     again; a new patient on the board is)."""
-    last = (AuditEntry.objects.filter(action="session.board", user_id_value=user.pk,
+    last = (AuditEntry.objects.filter(action=AuditAction.SESSION_BOARD, user_id_value=user.pk,
                                       at__gte=timezone.now() - within)
             .order_by("-at", "-id").values_list("detail", flat=True).first())
     return last is not None and sorted(last.get("sessions", [])) == sorted(session_ids)

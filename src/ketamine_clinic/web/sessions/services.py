@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -29,13 +30,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from ketamine_clinic.clinical import clock
+from ketamine_clinic.clinical import monitoring as mon
 from ketamine_clinic.clinical.bedside import decisions as cmd
 from ketamine_clinic.clinical.bedside.alarms import watch
 from ketamine_clinic.clinical.bedside.model import Accepted, NewAlarm, Refused
 from ketamine_clinic.clinical.units import exact
 from ketamine_clinic.errors import Refusal, UsageError
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.services import limit_event_record
 from ketamine_clinic.web.outcomes.services import followups_schedule
@@ -48,18 +53,6 @@ from ketamine_clinic.web.sessions.models import (
     TimelineEntry,
 )
 from ketamine_clinic.web.sessions.schemas import KINDS, OBSERVATION_KINDS, STATE_KINDS, Payload
-
-
-def _actor_at(actor: Actor, session: InfusionSession) -> Actor:
-    return Actor(user=actor.user, client_address=actor.client_address,
-                 site_code=session.site.code)
-
-
-def _require_text(field: str, value: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise UsageError(field, "is required")
-    return value
 
 
 def _payload(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,8 +78,7 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
     if order.status != Order.Status.ACTIVE:
         raise UsageError("order", f"the order is {order.get_status_display().lower()}, "
                                   "not active (signed and verified)")
-    if timezone.is_naive(scheduled_for):
-        raise UsageError("scheduled_for", "must carry a time zone")
+    clock.aware("scheduled_for", scheduled_for)
     with transaction.atomic():
         series = type(order.series).objects.select_for_update().get(pk=order.series_id)
         if series.ended_at is not None:
@@ -99,7 +91,7 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
             order=order, series=series, patient=order.patient, site=order.patient.site,
             visit_number=count + 1, scheduled_for=scheduled_for, chair=chair.strip(),
             created_by=actor.require_user())
-        audit_record(actor=_actor_at(actor, session), action="session.schedule",
+        audit_record(actor=actor.at(session.site.code), action=AuditAction.SESSION_SCHEDULE,
                      object_type="session", object_id=session.pk,
                      detail={"patient": order.patient_id, "order": order.pk,
                              "visit": session.visit_number})
@@ -196,7 +188,7 @@ def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | 
         except IntegrityError as exc:
             raise UsageError("idempotency_key", "this key was already used") from exc
         stored.append(entry)
-        audit_record(actor=_actor_at(actor, session), action=f"session.{new.kind}",
+        audit_record(actor=actor.at(session.site.code), action=AuditAction(f"session.{new.kind}"),
                      object_type="session", object_id=session.pk,
                      detail={"patient": session.patient_id, "entry": entry.pk,
                              "corrects": new.corrects, "device": device_id or None})
@@ -227,7 +219,7 @@ def _refused(actor: Actor, session: InfusionSession, refused: Refused) -> None:
     with transaction.atomic():
         if refused.acceptance is not None:
             _store_limit_events(session, actor, refused.acceptance)
-        audit_record(actor=_actor_at(actor, session), action="session.refused",
+        audit_record(actor=actor.at(session.site.code), action=AuditAction.SESSION_REFUSED,
                      object_type="session", object_id=session.pk,
                      detail={"patient": session.patient_id, "field": refused.field,
                              "reasons": list(refused.reasons)[:5]})
@@ -242,9 +234,7 @@ def _store_limit_events(session: InfusionSession, actor: Actor, acceptance: Any)
 
 
 def _at(value: datetime | None) -> datetime:
-    if value is not None and timezone.is_naive(value):
-        raise UsageError("occurred_at", "must carry a time zone")
-    return value or timezone.now()
+    return clock.aware_or_none("occurred_at", value) or timezone.now()
 
 
 # --------------------------------------------------------------------------- observations
@@ -319,7 +309,7 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
         raise UsageError("event", f"{event!r} is not recorded here")
     d = dict(data or {})
     if kind in ("transfer", "abandon"):
-        d["reason"] = _require_text("reason", str(d.get("reason", "")))
+        d["reason"] = required_text("reason", str(d.get("reason", "")))
     if kind == "resume" and d.get("rate_mg_per_h") is not None:
         raise UsageError("rate_mg_per_h", "resume at the rate before the pause, then "
                                           "change the rate (a change is checked)")
@@ -360,9 +350,7 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
 def _prediction_at_stop(snap: selectors.Snapshot, at: datetime) -> dict[str, Any]:
     """The PK prediction at the end of the infusion, kept with the stop (model, version,
     patient and the rate segments it was computed from)."""
-    from types import SimpleNamespace
-
-    from ketamine_clinic.clinical import monitoring as mon
+    # The PK bridge brings numpy and scipy: loaded when an infusion stops, not with the page.
     from ketamine_clinic.web.sessions.pk_bridge import predicted_concentration
 
     totals = mon.infusion_totals([*snap.rate_events, mon.RateEvent.stop(at)],
@@ -430,7 +418,7 @@ def session_entry_correct(*, actor: Actor, session: InfusionSession, entry: Time
                           idempotency_key: str | None = None) -> TimelineEntry:
     """Correct an entry (a new entry of the same kind that replaces it) or mark it entered
     in error. The original stays, struck through; a reason is required."""
-    reason = _require_text("reason", reason)
+    reason = required_text("reason", reason)
     if entry.session_id != session.pk:
         raise UsageError("entry", "belongs to another session")
     kind = "entered_in_error" if entered_in_error else entry.kind
@@ -446,7 +434,7 @@ def session_entry_correct(*, actor: Actor, session: InfusionSession, entry: Time
 def alarm_acknowledge(*, actor: Actor, alarm: Alarm, response: str) -> AlarmAcknowledgement:
     """A nurse acknowledges an alarm with the response taken. A retry by the same nurse
     with the same response returns the stored acknowledgement."""
-    response = _require_text("response", response)
+    response = required_text("response", response)
     with transaction.atomic():
         session = InfusionSession.objects.select_for_update().select_related("site").get(
             pk=alarm.session_id)
@@ -459,7 +447,7 @@ def alarm_acknowledge(*, actor: Actor, alarm: Alarm, response: str) -> AlarmAckn
                                       f"at {timezone.localtime(existing.at):%H:%M}")
         ack = AlarmAcknowledgement.objects.create(alarm=alarm, by=actor.require_user(),
                                                   response=response)
-        audit_record(actor=_actor_at(actor, session), action="session.alarm_ack",
+        audit_record(actor=actor.at(session.site.code), action=AuditAction.SESSION_ALARM_ACK,
                      object_type="alarm", object_id=alarm.pk,
                      detail={"session": session.pk, "patient": session.patient_id})
     return ack

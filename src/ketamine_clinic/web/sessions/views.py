@@ -18,11 +18,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketamine_clinic.clinical.bedside.words import rate as rate_words
-from ketamine_clinic.clinical.discharge import second_score_key
+from ketamine_clinic.clinical.discharge import Override, second_score_key
 from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
@@ -144,7 +145,8 @@ def _page(request: AuthedHttpRequest, session: InfusionSession,
                            ("Going home" if snap.rules.home_score else "Alternative score",
                             page_forms["recovery_alt"])],
     }
-    audit_record(actor=_actor(request, session), action="session.view", object_type="session",
+    audit_record(actor=_actor(request, session),
+                 action=AuditAction.SESSION_VIEW, object_type="session",
                  object_id=session.pk, detail={"patient": session.patient_id})
     return render(request, "sessions/session_detail.html", context, status=status)
 
@@ -162,7 +164,7 @@ def session_live(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     snap = selectors.snapshot(session)
     if not selectors.viewed_recently(request.user, session,
                                      within=LIVE_AUDIT_WINDOW):
-        audit_record(actor=_actor(request, session), action="session.view_live",
+        audit_record(actor=_actor(request, session), action=AuditAction.SESSION_VIEW_LIVE,
                      object_type="session", object_id=session.pk,
                      detail={"patient": session.patient_id})
     return render(request, "sessions/session_detail.html#live",
@@ -342,7 +344,7 @@ def session_correct(request: AuthedHttpRequest, session_id: int, entry_id: int) 
             form_error(form, exc)
         else:
             return _done(request, session, "Correction recorded; the original stays visible.")
-    audit_record(actor=_actor(request, session), action="session.view_entry",
+    audit_record(actor=_actor(request, session), action=AuditAction.SESSION_VIEW_ENTRY,
                  object_type="session", object_id=session.pk,
                  detail={"patient": session.patient_id, "entry": entry.pk})
     return render(request, "sessions/correct.html",
@@ -469,7 +471,6 @@ def session_discharge_check(request: AuthedHttpRequest, session_id: int) -> Http
     form.is_valid()
     d = getattr(form, "cleaned_data", {})
     snap = selectors.snapshot(session, gates=False)
-    from ketamine_clinic.clinical.discharge import Override
 
     name = request.user.display_name
     gate = None
@@ -482,7 +483,7 @@ def session_discharge_check(request: AuthedHttpRequest, session_id: int) -> Http
                 instructions_given=bool(d.get("instructions_given")), overrides=overrides)
         except UsageError as exc:
             return HttpResponse(f'<p class="errorlist">{exc}</p>', status=400)
-    audit_record(actor=_actor(request, session), action="session.discharge_check",
+    audit_record(actor=_actor(request, session), action=AuditAction.SESSION_DISCHARGE_CHECK,
                  object_type="session", object_id=session.pk,
                  detail={"patient": session.patient_id})
     return render(request, "sessions/session_detail.html#gate",
@@ -500,7 +501,7 @@ def session_board(request: AuthedHttpRequest) -> HttpResponse:
     # this user's last audited look (within the live window) adds no audit entry.
     if not (request.htmx and selectors.board_seen_recently(
             request.user, shown, within=LIVE_AUDIT_WINDOW)):
-        audit_record(actor=_actor(request), action="session.board",
+        audit_record(actor=_actor(request), action=AuditAction.SESSION_BOARD,
                      detail={"sessions": shown})
     template = "sessions/board.html#board" if request.htmx else "sessions/board.html"
     return render(request, template, {"rows": rows, "now": timezone.now()})

@@ -23,8 +23,11 @@ from ketamine_clinic.pk.simulate import Patient as Covariates
 from ketamine_clinic.pk.simulate import simulate
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.schemas import ErrorOut
+from ketamine_clinic.web.simulation.models import PopulationJob
+from ketamine_clinic.web.simulation.population_jobs import population_job_create, population_job_out
 
 router = Router(tags=["pk"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -101,7 +104,7 @@ def pk_simulate(request: HttpRequest, payload: SimulateIn) -> Any:
     result = simulate(payload.model, covariates, regimen, payload.times_min,
                       ke0_per_min=payload.ke0_per_min,
                       threshold_ng_per_ml=payload.threshold_ng_per_ml)
-    audit_record(actor=Actor.from_request(request), action="api.pk.simulate",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_PK_SIMULATE,
                  detail={"model": payload.model})
     return result.to_dict()
 
@@ -129,15 +132,10 @@ def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
         raise UsageError("n", f"{payload.n:,} patients × {len(payload.times_min):,} times = "
                               f"{work:,} values, more than the {settings.PK_JOB_MAX_WORK:,} "
                               "one run may compute: ask for fewer patients or times")
-    audit_record(actor=Actor.from_request(request), action="api.pk.population",
+    audit_record(actor=Actor.from_request(request), action=AuditAction.API_PK_POPULATION,
                  detail={"model": payload.model, "n": payload.n, "seed": payload.seed,
                          "background": work > settings.PK_SYNC_MAX_WORK})
     if work > settings.PK_SYNC_MAX_WORK:
-        from ketamine_clinic.web.simulation.population_jobs import (
-            population_job_create,
-            population_job_out,
-        )
-
         job = population_job_create(user=user, inputs=payload.dict())
         return Status(202, population_job_out(job))
     return run_population(payload)
@@ -146,9 +144,6 @@ def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
 @router.get("/pk/population/jobs/{job_id}", response={200: dict[str, Any], **ERRORS})
 def pk_population_job(request: HttpRequest, job_id: int) -> Any:
     """A background population run: status, progress and, once done, the result."""
-    from ketamine_clinic.web.simulation.models import PopulationJob
-    from ketamine_clinic.web.simulation.population_jobs import population_job_out
-
     user = require(request, Capability.RUN_SIMULATION)
     job = PopulationJob.objects.filter(pk=job_id, requested_by=user).first()
     if job is None:

@@ -13,11 +13,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.simulation.models import PopulationJob
 
 
 def population_job_create(*, user: User, inputs: dict[str, Any]) -> PopulationJob:
+    # tasks.py imports this module (its job runs population_job_run).
     from ketamine_clinic.web.simulation.tasks import population_run_task
 
     with transaction.atomic():
@@ -28,7 +30,7 @@ def population_job_create(*, user: User, inputs: dict[str, Any]) -> PopulationJo
 
 def population_job_run(job_id: int) -> str:
     """Run the job (safe to run twice: a finished job is left as it is)."""
-    from ketamine_clinic.errors import UsageError
+    # The API module imports this one (it queues the jobs).
     from ketamine_clinic.web.simulation.api import PopulationIn, run_population
 
     with transaction.atomic():

@@ -15,6 +15,7 @@ from ketamine_clinic.pk.population import PopulationResult, simulate_population
 from ketamine_clinic.pk.regimen import Regimen
 from ketamine_clinic.pk.simulate import Patient as Covariates
 from ketamine_clinic.pk.simulate import SimulationResult, simulate
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.simulation.models import Prediction
 
@@ -146,7 +147,7 @@ def prediction_run(
             model_id=typical.model.id, model_version=typical.model.version, inputs=inputs,
             inputs_sha256=digest, summary=summarise(typical, population, metabolite, now_min),
             created_by=actor.require_user())
-        audit_record(actor=actor, action="prediction.run", object_type="prediction",
+        audit_record(actor=actor, action=AuditAction.PREDICTION_RUN, object_type="prediction",
                      object_id=record.pk,
                      detail={"purpose": purpose, "model": typical.model.id,
                              "patient": getattr(patient, "pk", None),

@@ -7,6 +7,7 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
@@ -137,8 +138,6 @@ def order_regimen(order: Any) -> Regimen:
 
 def order_prediction_panel(request: AuthedHttpRequest, order: Any) -> SafeString:
     """The order page's prediction: plasma, effect site and norketamine, 12 h after."""
-    from django.utils import timezone
-
     patient = order.patient
     covariates = Covariates(weight_kg=float(order.weight_measurement.value_number),
                             age_years=float(patient.age_on(timezone.localdate())),

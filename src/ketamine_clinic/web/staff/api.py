@@ -11,10 +11,11 @@ from ninja import Router
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.web.accounts.models import ApiToken
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.sessions import services
-from ketamine_clinic.web.sessions.api import ERRORS, _aware, _written
+from ketamine_clinic.web.sessions.api import ERRORS, _written
 from ketamine_clinic.web.sessions.models import InfusionSession
 from ketamine_clinic.web.sessions.schemas import EntryOut, VitalsIn
 from ketamine_clinic.web.staff.models import Device
@@ -47,7 +48,7 @@ def device_vitals(request: HttpRequest, session_id: int, payload: VitalsIn) -> A
     if session is None:
         raise HttpError(404, "no such session at this device's site")
     data = payload.model_dump()
-    at = _aware(data.pop("occurred_at"), "occurred_at")
+    at = clock.aware_or_none("occurred_at", data.pop("occurred_at"))
     key = data.pop("idempotency_key")
     data.pop("device_id")
     data = {k: v for k, v in data.items() if v is not None}

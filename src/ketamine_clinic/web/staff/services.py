@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from axes.models import AccessAttempt
+from axes.utils import reset
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,7 +25,9 @@ from django.utils.text import slugify
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import ApiToken, Site, User
 from ketamine_clinic.web.accounts.roles import Capability, Role
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.staff.models import Device
 
 
@@ -62,9 +67,7 @@ def staff_create(*, actor: Actor, username: str, first_name: str, last_name: str
                  ) -> tuple[User, str]:
     """A new staff account with a temporary password (returned once, never stored)."""
     admin = _admin(actor)
-    username = (username or "").strip()
-    if not username:
-        raise UsageError("username", "is required")
+    username = required_text("username", username)
     if User.objects.filter(username__iexact=username).exists():
         raise UsageError("username", f"{username!r} is taken")
     if role not in Role.values:
@@ -77,7 +80,8 @@ def staff_create(*, actor: Actor, username: str, first_name: str, last_name: str
             last_name=last_name.strip(), title=title.strip(), email=email.strip(),
             role=role, must_change_password=True)
         user.sites.set(chosen)
-        audit_record(actor=actor, action="staff.create", object_type="user", object_id=user.pk,
+        audit_record(actor=actor,
+                     action=AuditAction.STAFF_CREATE, object_type="user", object_id=user.pk,
                      detail={"username": username, "role": role,
                              "sites": sorted(s.code for s in chosen)})
     return user, password
@@ -109,7 +113,7 @@ def staff_update(*, actor: Actor, user: User, role: str, sites: Iterable[Site],
         user.sites.set([*kept, *chosen])
         after = {"role": role, "sites": sorted(user.sites.values_list("code", flat=True)),
                  "title": user.title}
-        audit_record(actor=actor, action="staff.update", object_type="user",
+        audit_record(actor=actor, action=AuditAction.STAFF_UPDATE, object_type="user",
                      object_id=user.pk, detail={"before": before, "after": after})
     return user
 
@@ -125,7 +129,8 @@ def staff_set_active(*, actor: Actor, user: User, active: bool, reason: str = ""
     with transaction.atomic():
         user.is_active = active
         user.save(update_fields=["is_active"])
-        audit_record(actor=actor, action="staff.activate" if active else "staff.deactivate",
+        audit_record(actor=actor,
+                     action=AuditAction.STAFF_ACTIVATE if active else AuditAction.STAFF_DEACTIVATE,
                      object_type="user", object_id=user.pk, detail={"reason": reason})
     return user
 
@@ -133,9 +138,6 @@ def staff_set_active(*, actor: Actor, user: User, active: bool, reason: str = ""
 def login_locked(user: User) -> bool:
     """Whether log-in for this username is locked out now (django-axes' failure count
     within its cool-off time)."""
-    from axes.models import AccessAttempt
-    from django.conf import settings
-
     since = timezone.now() - timedelta(hours=float(settings.AXES_COOLOFF_TIME))
     return AccessAttempt.objects.filter(
         username=user.username, failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
@@ -145,12 +147,10 @@ def login_locked(user: User) -> bool:
 def staff_unlock(*, actor: Actor, user: User) -> int:
     """Clear the failed log-ins of this username (every address); returns how many
     records were cleared."""
-    from axes.utils import reset
-
     _managed(actor, user)
     with transaction.atomic():
         cleared = int(reset(username=user.username))
-        audit_record(actor=actor, action="staff.unlock", object_type="user",
+        audit_record(actor=actor, action=AuditAction.STAFF_UNLOCK, object_type="user",
                      object_id=user.pk, detail={"cleared_attempts": cleared})
     return cleared
 
@@ -166,7 +166,8 @@ def staff_force_password_change(*, actor: Actor, user: User,
             user.set_password(password)
         user.must_change_password = True
         user.save()
-        audit_record(actor=actor, action="staff.force_password_change", object_type="user",
+        audit_record(actor=actor,
+                     action=AuditAction.STAFF_FORCE_PASSWORD_CHANGE, object_type="user",
                      object_id=user.pk, detail={"temporary_password_issued": temporary})
     return password
 
@@ -175,7 +176,7 @@ def password_changed(*, actor: Actor, user: User) -> None:
     """The user chose a new password (the password page calls this)."""
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(must_change_password=False)
-        audit_record(actor=actor, action="auth.password_change", object_type="user",
+        audit_record(actor=actor, action=AuditAction.AUTH_PASSWORD_CHANGE, object_type="user",
                      object_id=user.pk)
 
 
@@ -193,9 +194,7 @@ def device_create(*, actor: Actor, site: Site, name: str) -> Device:
     """A monitor's account at ``site``: no role, no password; vitals through its tokens."""
     admin = _admin(actor)
     _sites(admin, [site])
-    name = (name or "").strip()
-    if not name:
-        raise UsageError("name", "is required")
+    name = required_text("name", name)
     base = f"device-{site.code}-{slugify(name)}"[:140]
     username, n = base, 1
     while User.objects.filter(username=username).exists():
@@ -206,7 +205,7 @@ def device_create(*, actor: Actor, site: Site, name: str) -> Device:
                                         first_name=name)
         user.sites.set([site])
         device = Device.objects.create(user=user, site=site, name=name, created_by=admin)
-        audit_record(actor=actor, action="device.create", object_type="device",
+        audit_record(actor=actor, action=AuditAction.DEVICE_CREATE, object_type="device",
                      object_id=device.pk, detail={"site": site.code, "name": name})
     return device
 
@@ -223,7 +222,7 @@ def token_issue(*, actor: Actor, device: Device, label: str = "",
         if expires_days is not None:
             token.expires_at = timezone.now() + timedelta(days=expires_days)
         token.save(update_fields=["scope", "expires_at"])
-        audit_record(actor=actor, action="device.token_issue", object_type="device",
+        audit_record(actor=actor, action=AuditAction.DEVICE_TOKEN_ISSUE, object_type="device",
                      object_id=device.pk, detail={"token": token.prefix, "label": token.label})
     return token, raw
 
@@ -235,7 +234,7 @@ def token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
     with transaction.atomic():
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, action="token.revoke", object_type="user",
+        audit_record(actor=actor, action=AuditAction.TOKEN_REVOKE, object_type="user",
                      object_id=token.user_id, detail={"token": token.prefix})
     return token
 

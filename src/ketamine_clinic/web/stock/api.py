@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
@@ -19,6 +19,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.patients.schemas import ErrorOut
+from ketamine_clinic.web.sessions import selectors as sessions
 from ketamine_clinic.web.stock import selectors, services
 from ketamine_clinic.web.stock.models import Container, LedgerEntry, Product
 from ketamine_clinic.web.stock.schemas import (
@@ -64,9 +65,6 @@ def _vial(user: User, label: str) -> Container:
 
 
 def _session(request: HttpRequest, session_id: int) -> Any:
-    from django.http import Http404
-
-    from ketamine_clinic.web.sessions import selectors as sessions
 
     try:
         return sessions.session_get_for(_user(request), session_id, Actor.from_request(request))

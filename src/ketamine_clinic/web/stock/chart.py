@@ -13,6 +13,12 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
+from django.db.models import Q
+
+from ketamine_clinic.clinical import units
+from ketamine_clinic.web.sessions import selectors
+from ketamine_clinic.web.sessions.models import InfusionSession
+
 
 @dataclass(frozen=True)
 class ChartedDose:
@@ -32,8 +38,6 @@ class ChartedDose:
 
 def charted_dose(session: Any, *, now: datetime | None = None) -> ChartedDose:
     """Total ketamine given in ``session`` [mg] from its effective timeline entries."""
-    from ketamine_clinic.web.sessions import selectors
-
     snap = selectors.snapshot(session, now=now, gates=False)
     totals = snap.totals
     if totals is None:
@@ -46,8 +50,6 @@ def charted_dose(session: Any, *, now: datetime | None = None) -> ChartedDose:
 
 def bag_concentration_mg_per_ml(session: Any) -> Fraction:
     """The ordered bag's concentration [mg/mL] (drug in the bag ÷ its final volume)."""
-    from ketamine_clinic.clinical import units
-
     order = session.order
     return units.concentration_mg_per_ml(Fraction(str(order.bag_drug_mg)),
                                          Fraction(str(order.bag_volume_ml)))
@@ -61,9 +63,6 @@ def session_is_closed(session: Any) -> bool:
 def sessions_for_stock(site: Any, *, start: datetime, end: datetime) -> list[Any]:
     """The site's sessions scheduled in [start, end) and any still open from before: the
     stock room's list of sessions to draw for or reconcile."""
-    from django.db.models import Q
-
-    from ketamine_clinic.web.sessions.models import InfusionSession
 
     open_states = ("checked_in", "pre_assessment_complete", "premedication_given",
                    "infusing", "paused", "stopped", "recovering")

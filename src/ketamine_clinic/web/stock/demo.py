@@ -17,6 +17,7 @@ from django.utils import timezone
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.audit.services import Actor
+from ketamine_clinic.web.sessions.models import InfusionSession
 from ketamine_clinic.web.stock import services
 from ketamine_clinic.web.stock.models import Container, LedgerEntry, Product
 
@@ -101,8 +102,6 @@ def demo_stock() -> int:
 
 def _demo_sessions(sites: dict[str, Site], nurses: dict[str, Actor],
                    witnesses: dict[str, User]) -> None:
-    from ketamine_clinic.web.sessions.models import InfusionSession
-
     for session in InfusionSession.objects.filter(
             site__in=sites.values(), state__in=("infusing", "paused", "stopped",
                                                 "recovering")).select_related("site", "order"):

@@ -43,6 +43,7 @@ def inventory_csv(inv: Any) -> str:
 
 
 def pdf_bytes(template: str, context: Mapping[str, Any]) -> bytes:
+    # WeasyPrint (and its fonts) loads only when a PDF is made.
     from weasyprint import HTML
 
     html = render_to_string(template, dict(context))

@@ -11,6 +11,7 @@ by ``services.py`` under the site's chain lock.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TypedDict
 
 from django.conf import settings
@@ -373,7 +374,6 @@ def _mg(value: object) -> str | None:
     """A stored amount as a canonical string (the same on SQLite and PostgreSQL)."""
     if value is None:
         return None
-    from decimal import Decimal
 
     return f"{Decimal(str(value)).quantize(Decimal('0.001')):f}"
 

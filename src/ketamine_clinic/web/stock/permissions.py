@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 
 from ketamine_clinic.web.accounts.roles import Role
+from ketamine_clinic.web.stock.models import StockGrant
 
 
 class StockCapability(models.TextChoices):
@@ -34,15 +35,11 @@ DEFAULT_GRANTS: dict[str, tuple[str, ...]] = {
 
 
 def granted(role: str) -> set[str]:
-    from ketamine_clinic.web.stock.models import StockGrant
-
     return set(StockGrant.objects.filter(role=role).values_list("capability", flat=True))
 
 
 def stock_can(user: object, capability: StockCapability) -> bool:
     """Active, and the user's role holds ``capability`` in the grant table."""
-    from ketamine_clinic.web.stock.models import StockGrant
-
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return False
     cache: dict[str, bool] = user.__dict__.setdefault("_stock_grants", {})

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.web.accounts.models import Site, User
+from ketamine_clinic.web.stock import chart
 from ketamine_clinic.web.stock.models import (
     ClinicDay,
     Container,
@@ -105,12 +107,7 @@ class SessionRow:
 def sessions_today(site: Site) -> list[SessionRow]:
     """Today's sessions (and open ones) with what the ledger holds for each: drawn, and
     given + wasted + returned so far (two queries whatever the number of sessions)."""
-    from datetime import time, timedelta
-    from zoneinfo import ZoneInfo
 
-    from django.db.models import Sum
-
-    from ketamine_clinic.web.stock import chart
 
     zone = ZoneInfo(site.time_zone)
     start = datetime.combine(local_date(site, timezone.now()), time.min, tzinfo=zone)

@@ -4,6 +4,7 @@ discrepancies, reports, settings)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -22,8 +23,11 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.accounts.roles import Capability, Role
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.patients.models import Patient
+from ketamine_clinic.web.sessions import selectors as sessions
 from ketamine_clinic.web.stock import chart, exports, selectors, services
 from ketamine_clinic.web.stock.models import (
     Container,
@@ -98,7 +102,7 @@ def _back(request: AuthedHttpRequest, name: str, site: Site, **kwargs: Any) -> H
 @capability_required(VIEW)
 def stock_home(request: AuthedHttpRequest) -> HttpResponse:
     site = _site(request)
-    audit_record(actor=_actor(request, site), action="stock.view", object_type="site",
+    audit_record(actor=_actor(request, site), action=AuditAction.STOCK_VIEW, object_type="site",
                  object_id=site.pk)
     vials = list(selectors.vials_in_stock(site))
     today = services.local_date(site, timezone.now())
@@ -148,7 +152,6 @@ def stock_receive(request: AuthedHttpRequest) -> HttpResponse:
         except UsageError as exc:
             messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
                                     f"({exc.field.replace('_', ' ')}).")
-    import uuid
 
     return _page(request, "stock/receive.html", site, form=form,
                  products=Product.objects.filter(active=True), key=uuid.uuid4().hex,
@@ -182,8 +185,6 @@ def stock_count(request: AuthedHttpRequest) -> HttpResponse:
             where = f"vial {vial.label}" if vial else exc.field.replace("_", " ")
             messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
                                     f"({where}).")
-    import uuid
-
     moment = "opening" if selectors.day_state(site) == "not_opened" else "closing"
     return _page(request, "stock/count.html", site, vials=vials, moment=moment,
                  key=uuid.uuid4().hex, posted=request.POST)
@@ -245,8 +246,6 @@ def stock_container(request: AuthedHttpRequest, container_id: int) -> HttpRespon
 @capability_required(VIEW)
 def stock_session(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     """The session's ketamine at the bedside: draw, waste with a witness, reconcile."""
-    from ketamine_clinic.web.sessions import selectors as sessions
-
     session = sessions.session_get_for(request.user, session_id,
                                        Actor.from_request(request))
     site = session.site
@@ -305,8 +304,6 @@ def stock_session(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
         except UsageError as exc:
             messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
                                     f"({exc.field.replace('_', ' ')}).")
-    import uuid
-
     status = services.session_stock(session)
     rec = status.reconciliation
     conc = chart.bag_concentration_mg_per_ml(session)
@@ -382,7 +379,7 @@ def stock_inventory(request: AuthedHttpRequest, inventory_id: int) -> HttpRespon
     inv = get_object_or_404(Inventory.objects.select_related("taken_by", "site"),
                             pk=inventory_id, site__in=selectors.sites_for(request.user))
     site, fmt = inv.site, request.GET.get("format", "")
-    audit_record(actor=_actor(request, site), action="stock.inventory_view",
+    audit_record(actor=_actor(request, site), action=AuditAction.STOCK_INVENTORY_VIEW,
                  object_type="inventory", object_id=inv.pk, detail={"format": fmt})
     name = f"inventory-{site.code}-{inv.kind}-{inv.taken_on}"
     if fmt == "csv":
@@ -412,7 +409,7 @@ def stock_reports(request: AuthedHttpRequest) -> HttpResponse:
           if report == "dispensing" else selectors.ledger(site, start=start, end=end))
     rows = [selectors.entry_row(e) for e in qs[:5000]]
     fmt = request.GET.get("format", "")
-    audit_record(actor=_actor(request, site), action="stock.report", object_type="site",
+    audit_record(actor=_actor(request, site), action=AuditAction.STOCK_REPORT, object_type="site",
                  object_id=site.pk, detail={"report": report, "format": fmt,
                                             "rows": len(rows)})
     name = f"{report}-{site.code}-{start or 'all'}-{end or 'all'}"
@@ -425,7 +422,6 @@ def stock_reports(request: AuthedHttpRequest) -> HttpResponse:
         return exports.download(exports.pdf_bytes("stock/report_print.html",
                                                   {**context, "site": site}),
                                 f"{name}.pdf", "application/pdf")
-    from ketamine_clinic.web.patients.models import Patient
 
     return _page(request, "stock/reports.html", site, **context,
                  patients=Patient.objects.filter(site=site).order_by("family_name"),

@@ -13,6 +13,7 @@ import msgspec
 from ketamine_clinic.web.fhir import terminology as T
 
 if TYPE_CHECKING:
+    # The FHIR models load only when a resource is validated.
     from fhir.resources.R4B.resource import Resource
 
 Json = dict[str, Any]

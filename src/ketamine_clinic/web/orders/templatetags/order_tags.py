@@ -6,6 +6,8 @@ from typing import Any
 
 from django import template
 
+from ketamine_clinic.web.orders.selectors import can_see_numbers
+
 register = template.Library()
 
 # How each limited quantity is named on screen and on paper, with its unit.
@@ -74,6 +76,5 @@ def numbers_visible(order: Any, user: Any) -> bool:
     the independent double check, only the prescribers may (``selectors.can_see_numbers``)."""
     if order is None:
         return True
-    from ketamine_clinic.web.orders.selectors import can_see_numbers
 
     return can_see_numbers(user, order)

@@ -8,6 +8,8 @@ from typing import Any
 
 from django import template
 
+from ketamine_clinic.clinical.bedside.words import limit as words
+
 register = template.Library()
 
 VITAL_SHORT = (("systolic_bp_mmhg", "BP", "/"), ("heart_rate_per_min", "HR", ""),
@@ -113,6 +115,4 @@ def get_item(mapping: Any, key: str) -> Any:
 @register.filter
 def limit_words(limit: Any) -> str:
     """A limit in words: ``"session total ≤ 400 mg (soft limit)"``."""
-    from ketamine_clinic.clinical.bedside.words import limit as words
-
     return words(limit.quantity, limit.kind.value, limit.lower, limit.upper)

@@ -20,6 +20,7 @@ from ketamine_clinic.clinical.bedside.model import RecordHold
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.sessions.hooks import RecordLink
 from ketamine_clinic.web.stock import chart
@@ -98,7 +99,7 @@ def stock_draw(*, actor: Actor, session: Any, container: Container,
                         detail={"lot_number": container.lot.lot_number,
                                 "volume_ml": str(units.volume_ml(amount, strength))},
                         idempotency_key=idempotency_key)
-        _audit(actor, "stock.draw", entry, {"session": session.pk, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_DRAW, entry, {"session": session.pk, "mg": str(amount)})
     return entry
 
 
@@ -139,7 +140,7 @@ def stock_waste(*, actor: Actor, session: Any, witness: User | None,
                         quantity=amount, occurred_at=at, session=session, witness=witness,
                         note=note, detail={"witness": witness.get_username() if witness else ""},
                         idempotency_key=idempotency_key)
-        _audit(actor, "stock.waste", entry, {"session": session.pk, "mg": str(amount),
+        _audit(actor, AuditAction.STOCK_WASTE, entry, {"session": session.pk, "mg": str(amount),
                                               "witness": entry.witness_id})
     return entry
 
@@ -176,7 +177,7 @@ def stock_return(*, actor: Actor, session: Any, container: Container,
         entry = _append(locked, kind=EntryKind.RETURN, user=user,
                         product=container.lot.product, quantity=amount, occurred_at=at,
                         container=container, session=session, idempotency_key=idempotency_key)
-        _audit(actor, "stock.return", entry, {"session": session.pk, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_RETURN, entry, {"session": session.pk, "mg": str(amount)})
     return entry
 
 
@@ -269,9 +270,9 @@ def stock_session_reconcile(*, actor: Actor, session: Any, close: bool = False,
                 found_mg=dec(rec.given_mg + rec.wasted_mg + rec.returned_mg),
                 message=rec.message, detail={"reconciliation": rec.to_dict(),
                                              "rules": core.load_rules().version})
-            _audit(actor, "stock.discrepancy_open", d, {"session": session.pk})
+            _audit(actor, AuditAction.STOCK_DISCREPANCY_OPEN, d, {"session": session.pk})
             result = session_stock(session, now=now)
-        _audit(actor, "stock.reconcile", session, {"status": result.reconciliation.status,
+        _audit(actor, AuditAction.STOCK_RECONCILE, session, {"status": result.reconciliation.status,
                                                    "close": close})
     return result
 

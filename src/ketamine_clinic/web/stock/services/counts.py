@@ -17,6 +17,7 @@ from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.stock.models import (
     ClinicDay,
@@ -108,14 +109,14 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
                 site=site, source="count", container=v, count=count, opened_at=locked.now,
                 opened_by=user, expected_mg=dec(line.expected_mg), found_mg=dec(line.counted_mg),
                 message=line.message(), detail={"moment": when.value, "rules": rules.version})
-            _audit(actor, "stock.discrepancy_open", d, {"container": v.label})
+            _audit(actor, AuditAction.STOCK_DISCREPANCY_OPEN, d, {"container": v.label})
         if new_state.value != day.state:
             day.state = new_state.value
             day.save(update_fields=["state"])
         if inventory_kind:
             inventory_take(actor=actor, count=count, kind=inventory_kind, vials=vials,
                            counted=lines)
-        _audit(actor, "stock.count", count, {"moment": when.value,
+        _audit(actor, AuditAction.STOCK_COUNT, count, {"moment": when.value,
                                               "mismatches": len(mismatched)})
     return count
 
@@ -143,7 +144,7 @@ def inventory_take(*, actor: Actor, count: Count, kind: str, vials: Sequence[Con
                     "address": reg.address if reg else site.address,
                     "dea_number": reg.dea_number if reg else ""},
         lines=[line.to_dict() for line in lines], rules_version=core.load_rules().version)
-    _audit(actor, "stock.inventory", inv, {"kind": kind, "lines": len(lines)})
+    _audit(actor, AuditAction.STOCK_INVENTORY, inv, {"kind": kind, "lines": len(lines)})
     return inv
 
 
@@ -196,7 +197,7 @@ def discrepancy_act(*, actor: Actor, discrepancy: Discrepancy, event: str, note:
             d.loss_case = case
         d.state = state.value
         d.save(update_fields=["state", "loss_case"])
-        _audit(actor, f"stock.discrepancy_{ev.value}", d, {"state": state.value})
+        _audit(actor, AuditAction(f"stock.discrepancy_{ev.value}"), d, {"state": state.value})
     return d
 
 
@@ -228,5 +229,5 @@ def stock_entry_correct(*, actor: Actor, entry: LedgerEntry, quantity_mg: Any, r
                         occurred_at=entry.occurred_at, container=entry.container,
                         session=entry.session, witness=witness if kind is EntryKind.WASTE
                         else None, corrects=entry, correction_reason=reason.strip())
-        _audit(actor, "stock.correct", fixed, {"corrects": entry.pk, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_CORRECT, fixed, {"corrects": entry.pk, "mg": str(amount)})
     return fixed

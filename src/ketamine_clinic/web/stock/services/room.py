@@ -18,6 +18,7 @@ from ketamine_clinic.clinical import units
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.stock.models import (
     Container,
@@ -82,7 +83,7 @@ def stock_transfer(*, actor: Actor, container: Container, to_site: Site,
         _append(locks[to_site.pk], kind=EntryKind.TRANSFER_IN, user=user, product=product,
                 quantity=amount, occurred_at=at, container=container, other_site=from_site,
                 detail=detail)
-        _audit(actor, "stock.transfer", out, {"to": to_site.code, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_TRANSFER, out, {"to": to_site.code, "mg": str(amount)})
     return out
 
 
@@ -143,7 +144,7 @@ def stock_destroy(*, actor: Actor, container: Container, method: str,
                         witness=present[0] if present else None,
                         second_witness=present[1] if len(present) > 1 else None,
                         detail={"form_41": form_41}, idempotency_key=idempotency_key)
-        _audit(actor, "stock.destroy", entry, {"method": method, "mg": str(amount)})
+        _audit(actor, AuditAction.STOCK_DESTROY, entry, {"method": method, "mg": str(amount)})
     return entry
 
 
@@ -165,6 +166,7 @@ def stock_loss_report(*, actor: Actor, site: Site, loss_type: str, discovered_at
         raise UsageError("police_department", "name the police department notified")
     if not items and session_loss is None:
         raise UsageError("items", "list at least one vial and the amount missing")
+    # The holiday calendars are large; loaded only for a loss report's business-day deadline.
     import holidays
 
     with transaction.atomic():
@@ -204,7 +206,8 @@ def stock_loss_report(*, actor: Actor, site: Site, loss_type: str, discovered_at
             _append(locked, kind=EntryKind.LOSS, user=user, product=_session_product(session),
                     quantity=q, occurred_at=at, session=session, from_custody=True,
                     loss_case=case, discrepancy=discrepancy, detail={"loss_type": loss_type})
-        _audit(actor, "stock.loss_report", case, {"mg": str(total), **deadlines.to_dict()})
+        _audit(actor,
+               AuditAction.STOCK_LOSS_REPORT, case, {"mg": str(total), **deadlines.to_dict()})
     return case
 
 
@@ -229,5 +232,5 @@ def loss_case_record(*, actor: Actor, case: LossCase, kind: str, at: datetime | 
         if state != case.state:
             case.state = state
             case.save(update_fields=["state"])
-        _audit(actor, "stock.loss_case_event", case, {"kind": kind})
+        _audit(actor, AuditAction.STOCK_LOSS_CASE_EVENT, case, {"kind": kind})
     return event

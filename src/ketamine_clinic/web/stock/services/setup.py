@@ -15,6 +15,7 @@ from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.stock.models import (
     Container,
@@ -56,7 +57,7 @@ def registration_save(*, actor: Actor, site: Site, dea_number: str, registrant_n
             "address": address.strip(), "expires_on": expires_on,
             "retention_years": None if retention_years is None else years,
             "state_rule_note": state_rule_note.strip()})
-        _audit(actor, "stock.registration_save", reg,
+        _audit(actor, AuditAction.STOCK_REGISTRATION_SAVE, reg,
                {"dea_number": number, "created": created, "by": user.get_username()})
     return reg
 
@@ -73,7 +74,7 @@ def product_create(*, actor: Actor, ndc: str, name: str, strength_mg_per_ml: str
         product = Product.objects.create(
             ndc=ndc.strip(), name=name.strip() or "Ketamine hydrochloride", form=form,
             strength_mg_per_ml=dec(strength), container_volume_ml=dec(volume), rxnorm=rxnorm)
-        _audit(actor, "stock.product_create", product, {"ndc": product.ndc})
+        _audit(actor, AuditAction.STOCK_PRODUCT_CREATE, product, {"ndc": product.ndc})
     return product
 
 
@@ -94,7 +95,7 @@ def grants_set(*, actor: Actor, grants: Mapping[str, Sequence[str]]) -> None:
             for role in roles:
                 StockGrant.objects.create(role=role, capability=cap, granted_by=user)
         after = sorted(StockGrant.objects.values_list("capability", "role"))
-        audit_record(actor=actor, action="stock.grants_set", object_type="stockgrant",
+        audit_record(actor=actor, action=AuditAction.STOCK_GRANTS_SET, object_type="stockgrant",
                      detail={"before": before, "after": after})
     user.__dict__.pop("_stock_grants", None)
 
@@ -161,7 +162,7 @@ def stock_receive(*, actor: Actor, site: Site, product: Product, lot_number: str
                             "expires_on": lot.expires_on.isoformat()},
                     idempotency_key=(f"{idempotency_key}:{i}" if i and idempotency_key
                                      else idempotency_key))
-        _audit(actor, "stock.receive", receipt, {"containers": containers,
+        _audit(actor, AuditAction.STOCK_RECEIVE, receipt, {"containers": containers,
                                                   "lot": lot.lot_number})
     return receipt
 

@@ -4,6 +4,8 @@ replay of an idempotent request, and the one append of a ledger entry (with its 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,10 +16,12 @@ from zoneinfo import ZoneInfo
 from django.db.models import Sum
 from django.utils import timezone
 
+from ketamine_clinic.clinical import clock
 from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.clinical.stock import EntryKind
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_key, audit_record
 from ketamine_clinic.web.stock.models import (
     ChainHead,
@@ -83,9 +87,6 @@ class _Locked:
 def _chain_key() -> bytes:
     """The ledger's chain key: derived from the audit trail's key (kept outside the
     database, see docs/audit.md), separated from the audit's own use by its label."""
-    import hashlib
-    import hmac
-
     return hmac.new(audit_key(), b"stock-ledger-chain", hashlib.sha256).digest()
 
 
@@ -123,8 +124,7 @@ def custody_mg(session: Any) -> Fraction:
 
 def _when(field: str, at: datetime | None, now: datetime) -> datetime:
     at = at or now
-    if timezone.is_naive(at):
-        raise UsageError(field, "must include a time zone")
+    clock.aware(field, at)
     core.check_times(at, now)
     return at
 
@@ -184,6 +184,6 @@ def _append(locked: _Locked, *, kind: EntryKind, user: User, product: Product,
     return entry
 
 
-def _audit(actor: Actor, action: str, obj: Any, detail: dict[str, Any]) -> None:
+def _audit(actor: Actor, action: AuditAction, obj: Any, detail: dict[str, Any]) -> None:
     audit_record(actor=actor, action=action, object_type=type(obj).__name__.lower(),
                  object_id=obj.pk, detail=detail)
