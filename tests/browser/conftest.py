@@ -74,6 +74,23 @@ def shot(page: Any, request: pytest.FixtureRequest) -> Any:
     return take
 
 
+def wait_until(page: Any, expression: str) -> None:
+    """Wait until a JavaScript expression is true on the page.
+
+    Playwright's ``wait_for_function`` evaluates its predicate with ``eval`` inside the page
+    after the first try, which the app's Content Security Policy (no 'unsafe-eval')
+    refuses; ``page.evaluate`` runs through the browser's debugging protocol instead.
+    """
+    import time
+
+    timeout_s = int(os.environ.get("KETAMINE_CLINIC_BROWSER_TIMEOUT_MS", "15000")) / 1000
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s:g} s: {expression}")
+        page.wait_for_timeout(50)
+
+
 def log_in(page: Any, live_server: Any, user: Any, password: str) -> None:
     user.set_password(password)
     user.save()

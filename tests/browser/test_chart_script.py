@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ketamine_clinic.web.lib.vendor import plotly_name, prepare_vendor_files
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, wait_until
 from tests.web.outcomes.conftest import answer, make_pv, make_series
 
 pytestmark = pytest.mark.browser
@@ -50,8 +50,8 @@ def test_the_chart_script_is_compressed_cached_for_good_and_does_not_block_the_f
 
     page.route(f"**/vendor/{plotly_name()}", hold)
     page.goto(f"{live_server.url}/patients/{cast.ana.pk}/", wait_until="commit")
-    page.wait_for_function(
-        "performance.getEntriesByType('paint').some(p => p.name === 'first-contentful-paint')")
+    wait_until(page, "performance.getEntriesByType('paint')"
+                     ".some(p => p.name === 'first-contentful-paint')")
     assert page.evaluate("typeof window.Plotly") == "undefined"
     assert page.locator("h1").is_visible()
     scripts = page.locator(f"script[src$='{plotly_name()}']")

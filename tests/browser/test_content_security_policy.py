@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, wait_until
 from tests.browser.test_documents_consent import draw_signature
 from tests.web.documents.factories import make_protocol_version
 from tests.web.orders.conftest import make_ready, screen
@@ -64,7 +64,7 @@ class Watch:
     def prints(self, button: str) -> None:
         before = self.page.evaluate("window.__prints")
         self.page.click(button)
-        self.page.wait_for_function(f"window.__prints === {before + 1}")
+        wait_until(self.page, f"window.__prints === {before + 1}")
 
 
 def _chart(page: Any, where: str) -> None:
@@ -81,7 +81,7 @@ def test_the_watch_sees_a_refused_inline_script(
     page.evaluate("""() => { const s = document.createElement("script");
                              s.textContent = "window.__ran = true;";
                              document.body.appendChild(s); }""")
-    page.wait_for_function("window.__violations.length > 0")
+    wait_until(page, "window.__violations.length > 0")
     assert page.evaluate("window.__ran === undefined")
     assert "script-src" in page.evaluate("window.__violations[0]")
     with pytest.raises(AssertionError):
@@ -108,7 +108,7 @@ def test_the_bedside_page_draws_its_chart_and_polls_under_the_policy(
         page.evaluate(poll)
     assert polled.value.status == 200
     assert polled.value.request.headers.get("x-background-request") == "poll"
-    page.wait_for_function("window.__sent === 1")
+    wait_until(page, "window.__sent === 1")
     page.wait_for_selector("#chart .main-svg")
     page.evaluate("""() => { const k = document.querySelector("#live .kpi");
                              k.tabIndex = 0; k.focus(); }""")
