@@ -42,9 +42,11 @@ def test_the_same_mrn_is_refused_at_one_site_and_allowed_at_another(cast: Any) -
     assert register(cast, mrn=cast.ana.mrn, site=cast.boulder).site == cast.boulder
 
 
-@pytest.mark.parametrize("dob", [date.today() + timedelta(days=1), date(1850, 1, 1)])
+@pytest.mark.parametrize("dob", ["tomorrow", date(1850, 1, 1)])
 def test_an_impossible_date_of_birth_is_refused_and_nothing_is_stored(cast: Any,
-                                                                      dob: date) -> None:
+                                                                      dob: Any) -> None:
+    if dob == "tomorrow":  # the clinic's tomorrow, taken when the test runs
+        dob = timezone.localdate() + timedelta(days=1)
     before = Patient.objects.count()
     with pytest.raises(UsageError) as err:
         register(cast, date_of_birth=dob)

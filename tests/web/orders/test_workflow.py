@@ -5,7 +5,7 @@ total soft 80-400 mg) and Ana's 70 kg."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -97,8 +97,11 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
 
 
 def test_an_outdated_weight_is_refused_naming_the_weight(world: World) -> None:
-    Measurement.objects.filter(pk=world.weight.pk).update(
-        measured_at=timezone.now() - timedelta(days=31))  # the protocol accepts 30 days
+    # The protocol accepts 30 days, counted in the clinic's calendar days: noon 31 days
+    # ago (31 × 24 h back may be only 30 calendar days across a daylight-saving change).
+    noon = datetime.combine(timezone.localdate() - timedelta(days=31), time(12),
+                            tzinfo=timezone.get_current_timezone())
+    Measurement.objects.filter(pk=world.weight.pk).update(measured_at=noon)
     with pytest.raises(UsageError) as err:
         world.write()
     assert err.value.field == "weight"
