@@ -3,7 +3,7 @@ OperationOutcome, audit entries, the CapabilityStatement."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -229,9 +229,21 @@ def test_date_search_uses_prefixes_and_ranges(charted: Charted, client: Client) 
     _, after = get(client, f"/fhir/Observation?patient={pid}&code=8867-4&date=ge{cut}")
     _, before = get(client, f"/fhir/Observation?patient={pid}&code=8867-4&date=lt{cut}")
     assert (after["total"], before["total"]) == (1, 2)
-    day = walk.at(0).astimezone(timezone.get_default_timezone()).date().isoformat()
-    _, on_day = get(client, f"/fhir/Encounter?patient={pid}&date={day}")
-    assert ids(on_day) == [str(charted.session.pk)]
+    def local_day(minutes: float) -> str:
+        return walk.at(minutes).astimezone(timezone.get_default_timezone()).date().isoformat()
+
+    # An instant lies within its clinic day (eq); the encounter's period may cross midnight
+    # there, so it is found by the days from its first to its last entry.
+    day = local_day(5)
+    _, on_day = get(client, f"/fhir/Observation?patient={pid}&code=8867-4&date={day}")
+    assert on_day["total"] >= 1
+    _, encounter = get(client, f"/fhir/Encounter?patient={pid}")
+    period = encounter["entry"][0]["resource"]["period"]
+    first, last = (datetime.fromisoformat(period[k].replace("Z", "+00:00"))
+                   .astimezone(timezone.get_default_timezone()).date().isoformat()
+                   for k in ("start", "end"))
+    _, in_days = get(client, f"/fhir/Encounter?patient={pid}&date=ge{first}&date=le{last}")
+    assert ids(in_days) == [str(charted.session.pk)]
     _, next_year = get(client, f"/fhir/Encounter?patient={pid}&date=ge{int(day[:4]) + 1}")
     assert next_year["total"] == 0
 
