@@ -23,6 +23,25 @@ def _checkpoints(site_code: str) -> Path:
     return Path(settings.STOCK_CHECKPOINTS) / f"{site_code}.log"
 
 
+# The newest checkpoint written to each file by this process, so the sealer (every few
+# seconds) reads a file only the first time instead of at every pass.
+_last_written: dict[Path, tuple[int, str]] = {}
+
+
+def _newest_on_file(path: Path) -> tuple[int, str] | None:
+    if path not in _last_written or not path.exists():
+        newest = anchor.last(anchor.read(path, _chain_key()))
+        if newest is None:
+            return None
+        _last_written[path] = (newest.seq, newest.hash)
+    return _last_written[path]
+
+
+def _append(path: Path, head: ChainHead, kind: str = "checkpoint") -> None:
+    anchor.append(path, _chain_key(), seq=head.seq, hash_=head.hash, kind=kind)
+    _last_written[path] = (head.seq, head.hash)
+
+
 def stock_checkpoint() -> int:
     """Append each site's ledger head to its checkpoint file outside the database, when it
     moved since the last checkpoint (the worker runs this with the audit sealer; restore
@@ -30,9 +49,8 @@ def stock_checkpoint() -> int:
     written = 0
     for head in ChainHead.objects.select_related("site").filter(seq__gt=0):
         path = _checkpoints(head.site.code)
-        newest = anchor.last(anchor.read(path, _chain_key()))
-        if newest is None or (newest.seq, newest.hash) != (head.seq, head.hash):
-            anchor.append(path, _chain_key(), seq=head.seq, hash_=head.hash)
+        if _newest_on_file(path) != (head.seq, head.hash):
+            _append(path, head)
             written += 1
     return written
 
@@ -40,8 +58,7 @@ def stock_checkpoint() -> int:
 def stock_restored() -> None:
     """After a restore: each site's ledger was deliberately put back to its stored head."""
     for head in ChainHead.objects.select_related("site"):
-        anchor.append(_checkpoints(head.site.code), _chain_key(), seq=head.seq,
-                      hash_=head.hash, kind="restore")
+        _append(_checkpoints(head.site.code), head, kind="restore")
 
 
 def stock_verify() -> dict[str, list[core.ChainBreak]]:
