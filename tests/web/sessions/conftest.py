@@ -126,6 +126,11 @@ def make_consent(cast: Any, patient: Any, pv: Any) -> Any:
 
 @pytest.fixture
 def clinic(cast: Any) -> Clinic:
+    return make_clinic(cast)
+
+
+def make_clinic(cast: Any) -> Clinic:
+    """What ``clinic`` builds, for a world built outside a test."""
     from ketamine_clinic.web.audit.services import Actor
     from ketamine_clinic.web.protocols.services import protocol_current, protocol_sync_shipped
     from ketamine_clinic.web.sessions import services
