@@ -122,7 +122,10 @@ class CheckedQuerySet(models.QuerySet[_M]):
 
 # The default manager of the clinic's models (:class:`CheckedQuerySet`). Made at module level
 # with ``from_queryset`` so that django-stubs types each model's manager and query sets.
+# Django names the made class's module after its own; a manager must be importable from where
+# it is defined to deconstruct (migrations, model state), so it is set to this module.
 CheckedManager = models.Manager.from_queryset(CheckedQuerySet, "CheckedManager")
+CheckedManager.__module__ = __name__
 
 
 class CheckedUserManager(UserManager.from_queryset(CheckedQuerySet)):  # type: ignore[misc]
