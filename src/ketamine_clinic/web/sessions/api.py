@@ -31,6 +31,7 @@ from ketamine_clinic.web.sessions.schemas import (
     EntryOut,
     EventIn,
     ObservationIn,
+    PingOut,
     RateIn,
     RecoveryIn,
     SessionOut,
@@ -87,11 +88,11 @@ def session_out(snap: selectors.Snapshot) -> dict[str, Any]:
     }
 
 
-@router.get("/sessions/ping", response={200: dict, **ERRORS})
+@router.get("/sessions/ping", response={200: PingOut, **ERRORS})
 def ping(request: HttpRequest) -> Any:
     """A trivial authenticated endpoint (no patient data): the benchmark's baseline."""
     user = require(request, Capability.VIEW_PATIENTS)
-    return {"user": user.get_username(), "at": timezone.now().isoformat()}
+    return {"user": user.get_username(), "at": timezone.now()}
 
 
 @router.get("/sessions/board", response={200: list[SessionOut], **ERRORS})

@@ -116,7 +116,7 @@ def _replayed(session: InfusionSession, key: str | None,
     if session_id != session.pk or kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
     found = TimelineEntry.objects.select_related("recorded_by").get(pk=pk)
-    found.replayed = True
+    found.replayed = True  # type: ignore[attr-defined]
     return found
 
 
