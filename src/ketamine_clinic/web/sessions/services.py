@@ -13,7 +13,7 @@ of one session queue up; each then derives the view again. A state change may ca
 state in between, the change is refused and the message says what happened.
 
 Retries: every write takes an ``idempotency_key``. A key already stored for the same
-session and kind returns the stored entry (marked ``replayed``) and writes nothing; a key
+session and kind returns the stored entry (``Written.replayed``) and writes nothing; a key
 used for something else is refused.
 """
 
@@ -54,6 +54,22 @@ from ketamine_clinic.web.sessions.models import (
     TimelineEntry,
 )
 from ketamine_clinic.web.sessions.schemas import KINDS, OBSERVATION_KINDS, STATE_KINDS, Payload
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a session write answers: the entry it stored (the first, when it stored
+    several), or with ``replayed`` the entry a retry of the same request found stored."""
+
+    entry: TimelineEntry
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Discharged(Written):
+    """A discharge, with the series' follow-ups it scheduled (none on a replay)."""
+
+    follow_ups: tuple[Any, ...] = ()
 
 
 def _payload(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,7 +119,7 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
 
 
 def _replayed(session: InfusionSession, key: str | None,
-              kinds: Sequence[str]) -> TimelineEntry | None:
+              kinds: Sequence[str]) -> Written | None:
     if not key:
         return None
     # The usual answer is "no such key": asked as one narrow row, the entry read only if
@@ -116,8 +132,7 @@ def _replayed(session: InfusionSession, key: str | None,
     if session_id != session.pk or kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
     found = TimelineEntry.objects.select_related("recorded_by").get(pk=pk)
-    found.replayed = True  # type: ignore[attr-defined]
-    return found
+    return Written(found, replayed=True)
 
 
 def _state_check(snap: selectors.Snapshot, expected_version: int | None) -> None:
@@ -145,7 +160,7 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
          key: str | None, command: Callable[[selectors.Snapshot], cmd.Command],
          expected_version: int | None = None, device_id: str = "",
          after: Callable[[selectors.Snapshot, TimelineEntry, Accepted], None] | None = None,
-         light_command: cmd.Command | None = None) -> TimelineEntry:
+         light_command: cmd.Command | None = None) -> Written:
     """Lock, replay check, derive, decide, store. Returns the first stored entry.
 
     ``light_command``: the command, when it does not depend on the snapshot; the day's
@@ -183,9 +198,9 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
             _state_check(snap, expected_version)
             result = cmd.decide(snap.view, command(snap))
         if isinstance(result, Accepted):
-            entry = _store(actor, snap, result, key, device_id, after)
+            written = Written(_store(actor, snap, result, key, device_id, after))
             idempotency.claim()
-            return entry
+            return written
     assert isinstance(result, Refused)
     _refused(actor, session, result)
     raise AssertionError("unreachable")
@@ -333,7 +348,7 @@ def _at(value: datetime | None) -> datetime:
 def session_observe(*, actor: Actor, session: InfusionSession, kind: str,
                     data: Mapping[str, Any], occurred_at: datetime | None = None,
                     idempotency_key: str | None = None,
-                    device_id: str = "") -> TimelineEntry:
+                    device_id: str = "") -> Written:
     """Record an observation: vital signs, a sedation / dissociation / pain score, an
     adverse event or a note; a drug given is recorded through :func:`session_give`
     (``premedication`` and ``rescue_medication`` here are passed on to it).
@@ -365,7 +380,7 @@ def session_give(*, actor: Actor, session: InfusionSession, drug: str, dose: Any
                  route: str, indication: str = "", occurred_at: datetime | None = None,
                  idempotency_key: str | None = None,
                  kinds: Sequence[str] = ("premedication", "rescue_medication")
-                 ) -> TimelineEntry:
+                 ) -> Written:
     """Give a premedication or an as-needed drug from the signed order's list; the core
     refuses a drug not on the order, a higher dose, ketamine as a rescue drug, a dose
     beyond the ordered count or interval, and a drug the patient is allergic to."""
@@ -386,7 +401,7 @@ def session_give(*, actor: Actor, session: InfusionSession, drug: str, dose: Any
 def session_event(*, actor: Actor, session: InfusionSession, event: str,
                   data: Mapping[str, Any] | None = None, occurred_at: datetime | None = None,
                   expected_version: int | None = None,
-                  idempotency_key: str | None = None) -> TimelineEntry:
+                  idempotency_key: str | None = None) -> Written:
     """Record a state change: check in, pre-assessment, pause, resume, stop, begin
     recovery, transfer (with a reason), abandon (with a reason).
 
@@ -430,11 +445,11 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
             snap.session.chair = chair
             snap.session.save(update_fields=["chair"])
 
-    entry = _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
-                 expected_version=expected_version, command=command, after=after)
-    if kind in ("stop", "transfer", "abandon") and not getattr(entry, "replayed", False):
+    written = _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
+                   expected_version=expected_version, command=command, after=after)
+    if kind in ("stop", "transfer", "abandon") and not written.replayed:
         hooks.closed(actor, session)
-    return entry
+    return written
 
 
 def _prediction_at_stop(snap: selectors.Snapshot, at: datetime) -> dict[str, Any]:
@@ -482,7 +497,7 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
                      override_text: str = "", confirmed: Sequence[str] = (),
                      expected_version: int | None = None,
                      idempotency_key: str | None = None, physician: Any = None,
-                     physician_reason: str = "") -> TimelineEntry:
+                     physician_reason: str = "") -> Written:
     """Start the infusion, or change its rate, as the core decides.
 
     ``rate`` is typed in any form ("0.5 mg/kg/h", "60 mg/h", "25 mL/h"). Inside the signed
@@ -505,7 +520,7 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
 def session_entry_correct(*, actor: Actor, session: InfusionSession, entry: TimelineEntry,
                           reason: str, data: Mapping[str, Any] | None = None,
                           occurred_at: datetime | None = None, entered_in_error: bool = False,
-                          idempotency_key: str | None = None) -> TimelineEntry:
+                          idempotency_key: str | None = None) -> Written:
     """Correct an entry (a new entry of the same kind that replaces it) or mark it entered
     in error. The original stays, struck through; a reason is required."""
     reason = required_text("reason", reason)
@@ -565,7 +580,7 @@ def session_watch(*, session: InfusionSession, now: datetime | None = None,
 
 def session_recovery_score(*, actor: Actor, session: InfusionSession, observed: Mapping[str, int],
                            score_name: str | None = None, occurred_at: datetime | None = None,
-                           idempotency_key: str | None = None) -> TimelineEntry:
+                           idempotency_key: str | None = None) -> Written:
     """Score a recovery assessment (the phase-I score, or the home-readiness score), item
     by item against the pre-infusion baseline."""
     at = _at(occurred_at)
@@ -576,12 +591,12 @@ def session_recovery_score(*, actor: Actor, session: InfusionSession, observed: 
 def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: str,
                       instructions_given: bool, overrides: Mapping[str, str] | None = None,
                       occurred_at: datetime | None = None, expected_version: int | None = None,
-                      idempotency_key: str | None = None) -> TimelineEntry:
+                      idempotency_key: str | None = None) -> Discharged:
     """Discharge through the gate. ``overrides`` maps a failed gate item to a physician's
     written reason; only a physician may give them.
 
     The series' follow-ups due so far are scheduled with the discharge (outcomes'
-    ``followups_schedule``); the new ones are on the returned entry as ``follow_ups``.
+    ``followups_schedule``); the new ones are the result's ``follow_ups``.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if (v or "").strip()}
     user = actor.user
@@ -590,15 +605,16 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
     at = _at(occurred_at)
     name = user.display_name if user is not None and overrides else ""
 
+    scheduled: list[Any] = []
+
     def after(snap: selectors.Snapshot, entry: TimelineEntry, result: Accepted) -> None:
         # The follow-ups this visit makes due, in the same transaction.
-        entry.follow_ups = followups_schedule(  # type: ignore[attr-defined]
-            actor=actor, series=snap.session.series)
+        scheduled.extend(followups_schedule(actor=actor, series=snap.session.series))
 
-    entry = _run(actor=actor, session=session, kinds=("discharge",), key=idempotency_key,
-                 expected_version=expected_version, after=after,
-                 command=lambda snap: cmd.Discharge(at, escort_name, instructions_given,
-                                                    overrides, name))
-    if not getattr(entry, "replayed", False):
+    written = _run(actor=actor, session=session, kinds=("discharge",), key=idempotency_key,
+                   expected_version=expected_version, after=after,
+                   command=lambda snap: cmd.Discharge(at, escort_name, instructions_given,
+                                                      overrides, name))
+    if not written.replayed:
         hooks.closed(actor, session)
-    return entry
+    return Discharged(written.entry, written.replayed, tuple(scheduled))
