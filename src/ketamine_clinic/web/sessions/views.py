@@ -26,7 +26,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, post_and_report
 from ketamine_clinic.web.outcomes.policy import point_labels
 from ketamine_clinic.web.sessions import chart, hooks, selectors, services
 from ketamine_clinic.web.sessions.forms import (
@@ -245,7 +245,7 @@ def session_give(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
                 actor=_actor(request, session), session=session, drug=d["drug"],
                 dose=d["dose"], unit=d["unit"], route=d["route"],
                 indication=d["indication"], occurred_at=d["occurred_at"],
-                idempotency_key=d["idempotency_key"])
+                idempotency_key=d["idempotency_key"]).entry
         except UsageError as exc:
             form_error(form, exc)
         else:
@@ -274,7 +274,7 @@ def session_rate(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
                 confirmed=("pump_rate_equals_mg_per_h", "usual_rate_ratio")
                 if d["confirm"] else (),
                 expected_version=d["expected_version"], idempotency_key=d["idempotency_key"],
-                physician=physician, physician_reason=d["physician_reason"])
+                physician=physician, physician_reason=d["physician_reason"]).entry
         except UsageError as exc:
             form_error(form, exc)
         else:
@@ -392,15 +392,11 @@ def alarm_ack(request: AuthedHttpRequest, session_id: int, alarm_id: int) -> Htt
         raise Http404
     form = AckForm(request.POST)
     if form.is_valid():
-        try:
-            services.alarm_acknowledge(actor=_actor(request, session), alarm=alarm,
-                                       response=form.cleaned_data["response"])
-        except UsageError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "Alarm acknowledged.")
+        post_and_report(request, lambda: services.alarm_acknowledge(
+            actor=_actor(request, session), alarm=alarm, response=form.cleaned_data["response"]),
+            done="Alarm acknowledged.", refused="Not acknowledged.")
     else:
-        messages.error(request, "response: say what you did to acknowledge the alarm")
+        messages.error(request, "Not acknowledged. Say what you did in answer to the alarm.")
     return redirect(f"{session.get_absolute_url()}#alarms")
 
 
@@ -417,7 +413,7 @@ def session_recovery(request: AuthedHttpRequest, session_id: int) -> HttpRespons
             entry = services.session_recovery_score(
                 actor=_actor(request, session), session=session, observed=form.observed(),
                 score_name=score, occurred_at=form.cleaned_data["occurred_at"],
-                idempotency_key=form.cleaned_data["idempotency_key"])
+                idempotency_key=form.cleaned_data["idempotency_key"]).entry
         except UsageError as exc:
             form_error(form, exc)
         else:
@@ -440,7 +436,7 @@ def session_discharge(request: AuthedHttpRequest, session_id: int) -> HttpRespon
     if form.is_valid():
         d = form.cleaned_data
         try:
-            entry = services.session_discharge(
+            discharged = services.session_discharge(
                 actor=_actor(request, session), session=session,
                 escort_name=d["escort_name"], instructions_given=d["instructions_given"],
                 overrides=form.overrides(), occurred_at=d["occurred_at"],
@@ -448,13 +444,13 @@ def session_discharge(request: AuthedHttpRequest, session_id: int) -> HttpRespon
         except UsageError as exc:
             form_error(form, exc)
         else:
-            return _done(request, session, "Discharged." + _scheduled(entry))
+            return _done(request, session, "Discharged." + _scheduled(discharged))
     return _page(request, session, {"discharge": form}, status=400)
 
 
-def _scheduled(entry: TimelineEntry) -> str:
+def _scheduled(discharged: services.Discharged) -> str:
     """What follows "Discharged." on the page: the follow-ups the discharge scheduled."""
-    new = getattr(entry, "follow_ups", [])
+    new = discharged.follow_ups
     if not new:
         return ""
     labels = point_labels()
