@@ -19,6 +19,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import require
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib import idempotency
 from ketamine_clinic.web.patients.schemas import ErrorOut
 from ketamine_clinic.web.sessions import selectors, services
 from ketamine_clinic.web.sessions.models import Alarm, InfusionSession, TimelineEntry
@@ -127,6 +128,7 @@ def timeline(request: HttpRequest, session_id: int) -> Any:
 
 
 @router.post("/sessions/{session_id}/vitals", response={200: EntryOut, 201: EntryOut, **ERRORS})
+@idempotency.own_transaction  # the service stores the key with the entry (lib/idempotency)
 def post_vitals(request: HttpRequest, session_id: int, payload: VitalsIn,
                 x_device_id: str = Header("", alias="X-Device-Id")) -> Any:
     """Record a vital-sign set (bedside monitor). Retried requests are safe."""

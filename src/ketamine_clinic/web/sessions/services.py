@@ -26,7 +26,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -40,6 +40,7 @@ from ketamine_clinic.errors import Refusal, UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib import idempotency
 from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.services import limit_event_record
@@ -120,11 +121,16 @@ def _replayed(session: InfusionSession, key: str | None,
               kinds: Sequence[str]) -> Written | None:
     if not key:
         return None
-    found = TimelineEntry.objects.filter(idempotency_key=key).first()
-    if found is None:
+    # The usual answer is "no such key": asked as one narrow row, the entry read only if
+    # there is one.
+    hit = (TimelineEntry.objects.filter(idempotency_key=key).order_by()
+           .values_list("pk", "session_id", "kind")[:1])
+    if not hit:
         return None
-    if found.session_id != session.pk or found.kind not in kinds:
+    pk, session_id, kind = hit[0]
+    if session_id != session.pk or kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
+    found = TimelineEntry.objects.select_related("recorded_by").get(pk=pk)
     return Written(found, replayed=True)
 
 
@@ -157,29 +163,113 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
     """Lock, replay check, derive, decide, store. Returns the first stored entry.
 
     ``light_command``: the command, when it does not depend on the snapshot; the day's
-    facts are then gathered only if the core says that judging it reads them."""
+    facts are then gathered only if the core says that judging it reads them, and the
+    session is read and the command decided *before* the lock is taken (see
+    :func:`_decided_early`)."""
     now = timezone.now()
+    early = (_decided_early(session, now, light_command)
+             if light_command is not None and not cmd.needs_day_facts(light_command)
+             else None)
     with transaction.atomic():
-        # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
-        # side of the joins).
-        locked = (InfusionSession.objects.select_for_update(of=("self",))
-                  .select_related("order", "order__protocol_version", "order__signed_by",
-                                  "patient", "site", "series")
-                  .get(pk=session.pk))
-        again = _replayed(locked, key, kinds)
-        if again is not None:
-            return again
-        rules = selectors.session_rules(locked)
-        facts = (day_facts(locked, rules, now) if light_command is None
-                 or cmd.needs_day_facts(light_command) else selectors.light_facts(locked))
-        snap = selectors.snapshot(locked, now=now, rules=rules, gates=False, facts=facts)
-        _state_check(snap, expected_version)
-        result = cmd.decide(snap.view, command(snap))
+        if early is not None and _unchanged(session, early):
+            # Nothing of the session changed since it was read: the early decision stands.
+            again = _replayed(session, key, kinds)
+            if again is not None:
+                idempotency.claim()
+                return again
+            snap, result = early.snap, early.result
+        else:
+            # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
+            # side of the joins).
+            locked = (InfusionSession.objects.select_for_update(of=("self",))
+                      .select_related("order", "order__protocol_version", "order__signed_by",
+                                      "patient", "site", "series")
+                      .get(pk=session.pk))
+            again = _replayed(locked, key, kinds)
+            if again is not None:
+                idempotency.claim()
+                return again
+            rules = selectors.session_rules(locked)
+            facts = (day_facts(locked, rules, now) if light_command is None
+                     or cmd.needs_day_facts(light_command) else selectors.light_facts(locked))
+            snap = selectors.snapshot_for_write(locked, now=now, rules=rules, facts=facts,
+                                               fresh=True)
+            _state_check(snap, expected_version)
+            result = cmd.decide(snap.view, command(snap))
         if isinstance(result, Accepted):
-            return Written(_store(actor, snap, result, key, device_id, after))
+            written = Written(_store(actor, snap, result, key, device_id, after))
+            idempotency.claim()
+            return written
     assert isinstance(result, Refused)
     _refused(actor, session, result)
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class _Early:
+    snap: selectors.Snapshot
+    result: Accepted | Refused
+    stamp: tuple[object, ...]
+
+
+def _decided_early(session: InfusionSession, now: datetime,
+                   command: cmd.Command) -> _Early | None:
+    """Read the session and decide ``command`` without a lock, outside any transaction.
+
+    A bedside write spends most of its time reading the timeline and deriving the view;
+    on SQLite a write transaction holds the whole database's write lock, so every chair
+    of the clinic would wait for it. Under the lock, :func:`_unchanged` checks that the
+    session is as it was read (its row, and the number of its entries, alarms and
+    acknowledgements: all three are append-only, so an equal count is an equal record);
+    if anything changed, the write derives and decides again under the lock. ``None`` (no
+    early decision) when the ``session`` given is not the stored one (read before a
+    change)."""
+    row = _stamp(session, lock=False)
+    if row is None or row[:3] != (session.state, session.version, session.order.status):
+        return None
+    rules = selectors.session_rules(session)
+    snap = selectors.snapshot_for_write(session, now=now, rules=rules,
+                                        facts=selectors.light_facts(session))
+    alarms = snap.view.alarms
+    stamp = (session.state, session.version, session.order.status, len(snap.view.entries),
+             len(alarms), sum(1 for a in alarms if a.acknowledged))
+    return _Early(snap, cmd.decide(snap.view, command), stamp)
+
+
+def _unchanged(session: InfusionSession, early: _Early) -> bool:
+    """Lock the session row and tell whether it and its record are as ``early`` read them.
+
+    One statement in SQL of its own: this runs while the write lock is held, and building
+    the same query through the ORM (three counting subqueries) costs far more than running
+    it."""
+    row = _stamp(session, lock=True)
+    return row is not None and row == early.stamp
+
+
+def _stamp(session: InfusionSession, *, lock: bool) -> tuple[object, ...] | None:
+    """The session's state, version and order status, and the counts of its entries,
+    alarms and acknowledgements; the row locked when ``lock``."""
+    lock_sql = " FOR UPDATE OF s" if lock and connection.features.has_select_for_update_of \
+        else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_STAMP_SQL + lock_sql, [session.pk] * 4)
+        row = cursor.fetchone()
+    return None if row is None else tuple(row)
+
+
+def _stamp_sql() -> str:
+    s, o = InfusionSession._meta.db_table, Order._meta.db_table
+    e, a = TimelineEntry._meta.db_table, Alarm._meta.db_table
+    k = AlarmAcknowledgement._meta.db_table
+    return (f'SELECT s.state, s.version, o.status, '
+            f'(SELECT COUNT(*) FROM "{e}" WHERE session_id = %s), '
+            f'(SELECT COUNT(*) FROM "{a}" WHERE session_id = %s), '
+            f'(SELECT COUNT(*) FROM "{k}" k JOIN "{a}" a ON a.id = k.alarm_id '
+            f'WHERE a.session_id = %s) '
+            f'FROM "{s}" s JOIN "{o}" o ON o.id = s.order_id WHERE s.id = %s')
+
+
+_STAMP_SQL = _stamp_sql()
 
 
 def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | None,
