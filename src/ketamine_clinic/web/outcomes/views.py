@@ -32,12 +32,12 @@ from ketamine_clinic.web.outcomes.forms import (
 )
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
 from ketamine_clinic.web.patients.models import Patient
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_unaudited
 
 
 def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id,
-                           Actor.from_request(request))
+    """The patient for a write, or a follow-up's access check: the view records the read."""
+    return patient_get_unaudited(request.user, patient_id, Actor.from_request(request))
 
 
 def _follow_up(request: AuthedHttpRequest, follow_up_id: int) -> FollowUp:
