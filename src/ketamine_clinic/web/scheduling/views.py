@@ -21,7 +21,7 @@ from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error
 from ketamine_clinic.web.patients.selectors import patient_get_unaudited
@@ -243,9 +243,8 @@ def _visit_page(request: AuthedHttpRequest, visit: Visit, *,
 @capability_required(Capability.VIEW_PATIENTS)
 def visit_detail(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     visit = _visit(request, visit_id)
-    audit_record(actor=_actor(request, visit.site),
-                 action=AuditAction.VISIT_VIEW, object_type="visit",
-                 object_id=visit.pk, detail={"patient": visit.patient_id})
+    audit_read(actor=_actor(request), action=AuditAction.VISIT_VIEW, object_type="visit",
+               object_id=visit.pk, site_code=visit.site.code, patient_id=visit.patient_id)
     return _visit_page(request, visit)
 
 
