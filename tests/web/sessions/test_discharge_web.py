@@ -342,15 +342,17 @@ def test_scheduling_again_after_a_discharge_adds_no_second_row(walk: Walk) -> No
     from ketamine_clinic.web.outcomes.services import followups_schedule
 
     same = key()
-    entry = discharged(walk, idempotency_key=same)
-    assert [f.point for f in entry.follow_ups] == ["baseline", "day1"]
+    done = discharged(walk, idempotency_key=same)
+    assert [f.point for f in done.follow_ups] == ["baseline", "day1"]
     after = points(walk.c.series)
     # The outcomes page's button, and a retried discharge, find nothing new to add.
     assert followups_schedule(actor=walk.nurse, series=walk.c.series) == []
     again = services.session_discharge(actor=walk.nurse, session=walk.s,
                                        escort_name="Luis Ruiz", instructions_given=True,
                                        idempotency_key=same)
-    assert again.pk == entry.pk
+    assert again.entry.pk == done.entry.pk
+    assert again.replayed
+    assert again.follow_ups == ()
     assert points(walk.c.series) == after
 
 
@@ -369,13 +371,13 @@ def test_discharging_the_last_visit_schedules_the_series_end_points(walk: Walk) 
                                         scheduled_for=walk.s.scheduled_for)
     single = Walk(Clinic(walk.c.cast, walk.c.protocol_version, order.series, order, session,
                          None))
-    entry = discharged(single)
+    done = discharged(single)
     end = timezone.localdate(session.scheduled_for)
     expected = {(p.key, end + timedelta(days=p.offset_days)) for p in policy.points()
                 if p.anchor == "series_end"}
     assert expected  # the policy has series-end points to schedule
-    assert {(f.point, f.due_on) for f in entry.follow_ups if f.session_id is None} == expected
-    assert len(points(order.series)) == len(entry.follow_ups) == len(expected) + 2
+    assert {(f.point, f.due_on) for f in done.follow_ups if f.session_id is None} == expected
+    assert len(points(order.series)) == len(done.follow_ups) == len(expected) + 2
 
 
 def test_a_failed_schedule_leaves_the_session_undischarged(walk: Walk,

@@ -35,7 +35,9 @@ from ketamine_clinic.web.orders.dosing import rules_of
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.schemas import (
     DoseCheckIn,
+    DoseCheckOut,
     LimitEventOut,
+    LimitReportOut,
     OrderChangeIn,
     OrderIn,
     OrderOut,
@@ -92,7 +94,7 @@ def _actor(request: HttpRequest, order: Order) -> Actor:
 # --------------------------------------------------------------------------- dose check
 
 
-@router.post("/dose-check", response={200: dict[str, Any], **ERRORS})
+@router.post("/dose-check", response={200: DoseCheckOut, **ERRORS})
 def dose_check(request: HttpRequest, payload: DoseCheckIn) -> Any:
     """One rate in every form, checked against a stored protocol version's limits (no
     patient data; nothing stored). Same result as ``ketamine-clinic dose --json``."""
@@ -224,7 +226,7 @@ def order_limit_events(request: HttpRequest, order_id: int) -> Any:
     return [_event_out(ev, request.auth) for ev in rows]  # type: ignore[attr-defined]
 
 
-@router.get("/limit-events", response={200: dict[str, Any], **ERRORS})
+@router.get("/limit-events", response={200: LimitReportOut, **ERRORS})
 def limit_events_report(request: HttpRequest, start: date | None = Query(None),  # noqa: B008
                         end: date | None = Query(None)) -> Any:  # noqa: B008
     """The quality report: limit events and overrides at your sites over a date range

@@ -8,7 +8,7 @@ core's entries and the core's view back to rows for the pages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -40,6 +40,8 @@ from ketamine_clinic.web.sessions.facts import (
     entries_as_core,
     order_verified,
     signed_order_of,
+    stored_alarms_as_core,
+    timeline_as_core,
 )
 from ketamine_clinic.web.sessions.models import Alarm, InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.rules import SessionRules, rules_for_version
@@ -145,7 +147,7 @@ class Snapshot:
 
     session: InfusionSession
     view: SessionView
-    rows: dict[int, TimelineEntry]
+    rows: Mapping[int, TimelineEntry]
     alarms: list[Alarm]
     start_gate: GateResult | None = None
     discharge_gate: GateResult | None = None
@@ -308,6 +310,44 @@ def snapshot(session: InfusionSession, *, now: datetime | None = None,
     if gates and view.state is SessionState.RECOVERING:
         snap.discharge_gate = discharge_gate_of(view)
     return snap
+
+
+class RowsOnDemand(Mapping[int, TimelineEntry]):
+    """A session's timeline rows, each read when first asked for: a write needs one or
+    two of them (the entry corrected, the last state change), not the whole record."""
+
+    def __init__(self, session: InfusionSession, ids: Sequence[int]) -> None:
+        self._session = session
+        self._ids = tuple(ids)
+        self._read: dict[int, TimelineEntry] = {}
+
+    def __getitem__(self, entry_id: int) -> TimelineEntry:
+        row: TimelineEntry | None = self._read.get(entry_id)
+        if row is None:
+            row = (TimelineEntry.objects.select_related("recorded_by")
+                   .get(session=self._session, pk=entry_id))
+            self._read[entry_id] = row
+        return row
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def snapshot_for_write(session: InfusionSession, *, now: datetime, rules: SessionRules,
+                       facts: DayFacts, fresh: bool = False) -> Snapshot:
+    """The view a write is decided on: the same derivation as :func:`snapshot` (the core's
+    ``evolve`` over every entry and alarm), read as plain values instead of rows (the
+    timeline's rows read since by this process are kept: ``facts.timeline_as_core``,
+    ``fresh`` reads them all); the rows are read on demand and the alarm rows not at all
+    (``alarms`` is empty)."""
+    entries = timeline_as_core(session.pk, fresh=fresh)
+    view = core.evolve(entries, rules=rules, order=signed_order_of(session.order), facts=facts,
+                       now=now, alarms=stored_alarms_as_core(session.pk))
+    return Snapshot(session=session, view=view,
+                    rows=RowsOnDemand(session, [e.id for e in entries]), alarms=[])
 
 
 # --------------------------------------------------------------------------- gates

@@ -245,7 +245,7 @@ def session_give(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
                 actor=_actor(request, session), session=session, drug=d["drug"],
                 dose=d["dose"], unit=d["unit"], route=d["route"],
                 indication=d["indication"], occurred_at=d["occurred_at"],
-                idempotency_key=d["idempotency_key"])
+                idempotency_key=d["idempotency_key"]).entry
         except UsageError as exc:
             form_error(form, exc)
         else:
@@ -274,7 +274,7 @@ def session_rate(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
                 confirmed=("pump_rate_equals_mg_per_h", "usual_rate_ratio")
                 if d["confirm"] else (),
                 expected_version=d["expected_version"], idempotency_key=d["idempotency_key"],
-                physician=physician, physician_reason=d["physician_reason"])
+                physician=physician, physician_reason=d["physician_reason"]).entry
         except UsageError as exc:
             form_error(form, exc)
         else:
@@ -412,7 +412,7 @@ def session_recovery(request: AuthedHttpRequest, session_id: int) -> HttpRespons
             entry = services.session_recovery_score(
                 actor=_actor(request, session), session=session, observed=form.observed(),
                 score_name=score, occurred_at=form.cleaned_data["occurred_at"],
-                idempotency_key=form.cleaned_data["idempotency_key"])
+                idempotency_key=form.cleaned_data["idempotency_key"]).entry
         except UsageError as exc:
             form_error(form, exc)
         else:
@@ -435,7 +435,7 @@ def session_discharge(request: AuthedHttpRequest, session_id: int) -> HttpRespon
     if form.is_valid():
         d = form.cleaned_data
         try:
-            entry = services.session_discharge(
+            discharged = services.session_discharge(
                 actor=_actor(request, session), session=session,
                 escort_name=d["escort_name"], instructions_given=d["instructions_given"],
                 overrides=form.overrides(), occurred_at=d["occurred_at"],
@@ -443,13 +443,13 @@ def session_discharge(request: AuthedHttpRequest, session_id: int) -> HttpRespon
         except UsageError as exc:
             form_error(form, exc)
         else:
-            return _done(request, session, "Discharged." + _scheduled(entry))
+            return _done(request, session, "Discharged." + _scheduled(discharged))
     return _page(request, session, {"discharge": form}, status=400)
 
 
-def _scheduled(entry: TimelineEntry) -> str:
+def _scheduled(discharged: services.Discharged) -> str:
     """What follows "Discharged." on the page: the follow-ups the discharge scheduled."""
-    new = getattr(entry, "follow_ups", [])
+    new = discharged.follow_ups
     if not new:
         return ""
     labels = point_labels()
