@@ -79,14 +79,14 @@ def world(cast: Any) -> World:
     from ketamine_clinic.web.sessions import services
 
     clinic = build_clinic(cast)
-    entry = services.session_event(actor=Actor(user=cast.bob), session=clinic.session,
-                                   event="check_in", data={},
-                                   occurred_at=timezone.now() - timedelta(seconds=30),
-                                   idempotency_key=uuid.uuid4().hex)
+    written = services.session_event(actor=Actor(user=cast.bob), session=clinic.session,
+                                     event="check_in", data={},
+                                     occurred_at=timezone.now() - timedelta(seconds=30),
+                                     idempotency_key=uuid.uuid4().hex)
     return World(cast, {
         "patient_id": cast.ana.pk, "order_id": clinic.order.pk, "session_id": clinic.session.pk,
         "screening_id": clinic.series.screening_id, "consent_id": clinic.consent.pk,
-        "protocol_version_id": clinic.protocol_version.pk, "entry_id": entry.pk,
+        "protocol_version_id": clinic.protocol_version.pk, "entry_id": written.entry.pk,
     })
 
 
