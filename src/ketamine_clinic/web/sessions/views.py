@@ -27,7 +27,6 @@ from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error, post_and_report
-from ketamine_clinic.web.outcomes.policy import point_labels
 from ketamine_clinic.web.sessions import chart, hooks, selectors, services
 from ketamine_clinic.web.sessions.forms import (
     AckForm,
@@ -452,9 +451,8 @@ def _scheduled(discharged: services.Discharged) -> str:
     new = discharged.follow_ups
     if not new:
         return ""
-    labels = point_labels()
     return " Follow-ups scheduled: " + ", ".join(
-        f"{labels.get(f.point, f.point)} (due {f.due_on.isoformat()})" for f in new) + "."
+        f"{f.label} (due {f.due_on.isoformat()})" for f in new) + "."
 
 
 @require_POST
