@@ -27,7 +27,7 @@ from tests.web.access import (
     fresh,
     page_id,
 )
-from tests.web.sessions.conftest import VITALS, Walk, key, make_clinic
+from tests.web.sessions.conftest import VITALS, Walk, build_clinic, key
 
 
 def _alarm(w: Walk) -> Alarm:
@@ -66,7 +66,7 @@ PAGES: list[Page[Walk]] = [
 def busy_once(django_db_setup: None, django_db_blocker: Any,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
     with built_once(django_db_blocker, tmp_path_factory.mktemp("sessions-access")):
-        walk = Walk(make_clinic(make_cast()))
+        walk = Walk(build_clinic(make_cast()))
         walk.infusing()
         walk.observe("vitals", 40, **{**VITALS, "spo2_percent": 90})  # an alarm to ack
         yield walk
