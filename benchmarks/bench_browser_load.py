@@ -245,11 +245,13 @@ def report(runs: dict[str, dict[str, list[dict[str, float]]]], head: str) -> Non
     for label, modes in runs.items():
         for mode, rs in modes.items():
             ratio = med(r["load"] / r["server"] for r in rs)
-            fcp_ratio = med(r["fcp"] / r["server"] for r in rs if r["fcp"])
+            # (Chromium reports no first-contentful-paint for some navigations: left out)
+            fcp_ratio = med([r["fcp"] / r["server"] for r in rs if r["fcp"]] or [float("nan")])
             worst = max(worst, ratio)
+            fcp = med([r["fcp"] for r in rs if r["fcp"]] or [float("nan")])
             flag = "  > 2x" if ratio > 2 else ""
             print(f"{label:<22}| {mode:<5}| {med(r['server'] for r in rs):9.0f} | "
-                  f"{med(r['load'] for r in rs):7.0f} | {med(r['fcp'] or 0 for r in rs):6.0f} | "
+                  f"{med(r['load'] for r in rs):7.0f} | {fcp:6.0f} | "
                   f"{ratio:10.2f}x | {fcp_ratio:9.2f}x | "
                   f"{med(r['drawn'] for r in rs) or float('nan'):15.0f} | "
                   f"{med(r['html_kb'] for r in rs):7.1f} | "
