@@ -114,7 +114,16 @@ def make_series(cast: Any, pv: Any, patient: Any, start: date,
         entry("stop", at(day, 13, 30), {"reason": "planned end"})
         if after is not None:
             entry("pain", at(day, 13, 35), {"nrs": after, "phase": "end"})
+    charted(built)
     return built
+
+
+def charted(built: Built) -> None:
+    """Work out the series' session summaries, as the sessions services do when they chart
+    (these fixtures write the timeline rows themselves)."""
+    from ketamine_clinic.web.sessions.summaries import outcome_summaries_refresh
+
+    outcome_summaries_refresh([built.series.pk])
 
 
 def answer(cast: Any, built: Built, point: str, pain: int, *, worst: int | None = None,

@@ -43,6 +43,7 @@ from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
 from ketamine_clinic.web.protocols.services import protocol_sync_shipped
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.schemas import KINDS
+from ketamine_clinic.web.sessions.summaries import outcome_summaries_refresh
 
 LOADER_USERNAME = "synthetic.loader"
 MRN_PREFIX = "SYN"
@@ -259,6 +260,8 @@ class _Chunk:
             add(row, "discharge", end + recovery,
                 {"escort_name": "synthetic escort", "instructions_given": True})
         TimelineEntry.objects.bulk_create(entries, batch_size=5000)
+        # The services would have worked out the sessions' outcome summaries entry by entry.
+        outcome_summaries_refresh({row.series_id for row, _ in sessions})
         L.summary.timeline_entries += len(entries)
 
     def _follow_ups(self, series_rows: list[tuple[Series, Any]],
