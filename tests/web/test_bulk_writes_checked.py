@@ -99,3 +99,15 @@ def test_valid_updates_and_expressions_go_through(cast: Any) -> None:
     Site.objects.filter(pk=cast.boulder.pk).update(name=Concat(F("name"), Value(" North")))
     names = set(Site.objects.values_list("name", flat=True))
     assert names == {"Denver Central", "Boulder North"}
+
+
+@pytest.mark.parametrize("model", [m for m in apps.get_models()
+                                   if m.__module__.startswith("ketamine_clinic.")])
+def test_each_clinic_model_manager_is_checked_and_deconstructs(model: Any) -> None:
+    """Every model's default manager hands out the checked query set, and names a class that
+    can be imported from where it says (migrations and model states deconstruct managers)."""
+    manager = model._default_manager
+    assert isinstance(manager.all(), CheckedQuerySet), model
+    _, path, *_ = manager.deconstruct()
+    module, _, name = path.rpartition(".")
+    assert getattr(__import__(module, fromlist=[name]), name) is type(manager)

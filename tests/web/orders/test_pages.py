@@ -316,8 +316,8 @@ def test_a_refused_signature_says_why_the_screening_is_not_current(
                                name="gabapentin")
     client.force_login(world.cast.alice)
     page = client.post(reverse("order_sign", args=[draft.pk]), follow=True).content.decode()
-    assert "Not signed: screening: Ana Ruiz has no current screening for clinic-standard " \
+    assert "Not signed. Screening: Ana Ruiz has no current screening for clinic-standard " \
         "v2 that allows treatment: the patient&#x27;s facts have changed since the " \
-        "screening (medications): screen the patient again" in page
+        "screening (medications): screen the patient again." in page
     draft.refresh_from_db()
     assert draft.status == Order.Status.DRAFT

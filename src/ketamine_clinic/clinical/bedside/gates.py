@@ -5,11 +5,13 @@ before discharge home. Each unmet item is a sentence saying what is missing and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from ketamine_clinic.clinical import discharge as dis
 from ketamine_clinic.clinical.allergies import allergy_matches
 from ketamine_clinic.clinical.bedside import words
 from ketamine_clinic.clinical.bedside.medication import INFUSED_DRUG
+from ketamine_clinic.clinical.bedside.model import Entry
 from ketamine_clinic.clinical.bedside.view import SessionView, vital_signs_of
 from ketamine_clinic.clinical.protocol import Severity
 from ketamine_clinic.clinical.scales import get_scale
@@ -197,40 +199,45 @@ def _phase_one_items(view: SessionView) -> list[GateItem]:
 
 def _back_to_baseline(view: SessionView) -> list[GateItem]:
     rules = view.rules
-    out: list[GateItem] = []
     stopped = view.stopped_at
     if stopped is None:
-        return out
+        return []
     tag = words.tag(rules.back_to_baseline_source)
+    checks = []
     if "sedation" in rules.back_to_baseline:
-        scale = get_scale(rules.sedation_scale)
-        base = view.baseline_sedation
-        base_score = int(base.payload["score"]) if base is not None else scale.maximum
-        now = view.latest("sedation", since=stopped)
-        if now is None:
-            out.append(GateItem("sedation_baseline",
-                                f"No {scale.short} score since the infusion stopped: score "
-                                "sedation before discharge."))
-        elif int(now.payload["score"]) < base_score:
-            out.append(GateItem("sedation_baseline",
-                                f"{scale.short} {now.payload['score']} is below the patient's "
-                                f"pre-infusion {base_score}: sedation is not back to "
-                                f"baseline {tag}."))
+        checks.append(_baseline_item(
+            view, "sedation", rules.sedation_scale, view.baseline_sedation, "score",
+            stopped=stopped, alert_is_higher=True,
+            not_back=f"sedation is not back to baseline {tag}"))
     if "dissociation" in rules.back_to_baseline:
-        scale = get_scale(rules.dissociation_scale)
-        base = view.baseline_dissociation
-        base_total = int(base.payload["total"]) if base is not None else scale.minimum
-        now = view.latest("dissociation", since=stopped)
-        if now is None:
-            out.append(GateItem("dissociation_baseline",
-                                f"No {scale.short} score since the infusion stopped: score "
-                                "dissociation before discharge."))
-        elif int(now.payload["total"]) > base_total:
-            out.append(GateItem("dissociation_baseline",
-                                f"{scale.short} {now.payload['total']} is above the patient's "
-                                f"pre-infusion {base_total}: dissociative effects have not "
-                                f"passed {tag}."))
-    return out
+        checks.append(_baseline_item(
+            view, "dissociation", rules.dissociation_scale, view.baseline_dissociation,
+            "total", stopped=stopped, alert_is_higher=False,
+            not_back=f"dissociative effects have not passed {tag}"))
+    return [item for item in checks if item is not None]
+
+
+def _baseline_item(view: SessionView, kind: str, scale_name: str, baseline: Entry | None,
+                   key: str, *, stopped: datetime, alert_is_higher: bool,
+                   not_back: str) -> GateItem | None:
+    """Whether the newest ``kind`` score since the stop is back to the pre-infusion one. On
+    a scale where the alert end is the highest value (sedation), a lower score is not back;
+    where it is the lowest (dissociation), a higher one. Without a pre-infusion score, the
+    alert end of the scale is the baseline."""
+    scale = get_scale(scale_name)
+    alert_end = scale.maximum if alert_is_higher else scale.minimum
+    base = int(baseline.payload[key]) if baseline is not None else alert_end
+    code = f"{kind}_baseline"
+    now = view.latest(kind, since=stopped)
+    if now is None:
+        return GateItem(code, f"No {scale.short} score since the infusion stopped: score "
+                              f"{kind} before discharge.")
+    value = int(now.payload[key])
+    if value < base if alert_is_higher else value > base:
+        side = "below" if alert_is_higher else "above"
+        return GateItem(code, f"{scale.short} {now.payload[key]} is {side} the patient's "
+                              f"pre-infusion {base}: {not_back}.")
+    return None
 
 
 def discharge_gate_of(view: SessionView, *, escort_name: str | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,7 +19,7 @@ from ketamine_clinic.web.accounts.tokens import (
     tokens_visible_to,
 )
 from ketamine_clinic.web.audit.services import Actor
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, post_and_report
 
 
 class TokenForm(forms.Form):
@@ -58,11 +57,7 @@ def token_revoke_view(request: AuthedHttpRequest, token_id: int) -> HttpResponse
     token = tokens_visible_to(request.user).filter(pk=token_id).first()
     if token is None:
         raise Http404("No such token")
-    try:
-        token_revoke(actor=Actor.from_request(request), token=token)
-    except UsageError as exc:
-        messages.error(request, exc.problem[0].upper() + exc.problem[1:] + ".")
-    else:
-        messages.success(request, f"Token {token.prefix}… of {token.user.username} revoked: "
-                                  "it authenticates nothing from now on.")
+    post_and_report(request, lambda: token_revoke(actor=Actor.from_request(request), token=token),
+                    done=f"Token {token.prefix}… of {token.user.username} revoked: it "
+                         "authenticates nothing from now on.", refused="Not revoked.")
     return redirect("token_list")

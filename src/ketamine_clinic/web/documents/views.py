@@ -27,7 +27,7 @@ from ketamine_clinic.web.documents.forms import ConsentForm, WithdrawForm
 from ketamine_clinic.web.documents.instructions import instruction_sheet
 from ketamine_clinic.web.documents.markup import render_document
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, post_and_report
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.protocols import selectors as protocol_selectors
@@ -214,13 +214,11 @@ def consent_withdraw(request: AuthedHttpRequest, consent_id: int) -> HttpRespons
                                         Actor.from_request(request))
     form = WithdrawForm(request.POST)
     if form.is_valid():
-        try:
-            services.consent_withdraw(actor=Actor.from_request(request), consent=consent,
-                                      reason=form.cleaned_data["reason"])
-        except UsageError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "Consent withdrawn; it stays on record, marked withdrawn.")
+        post_and_report(request, lambda: services.consent_withdraw(
+            actor=Actor.from_request(request), consent=consent,
+            reason=form.cleaned_data["reason"]),
+            done="Consent withdrawn; it stays on record, marked withdrawn.",
+            refused="Not withdrawn.")
     else:
         messages.error(request, "A reason is required to withdraw a consent.")
     return redirect("consent_detail", consent_id=consent.pk)

@@ -68,7 +68,8 @@ class Batch:
 
     def charts(self) -> list[charts.Chart]:
         if self._charts is None:
-            qs = InfusionSession.objects.filter(patient_id__in=self.ids)
+            qs: QuerySet[InfusionSession] = InfusionSession.objects.filter(
+                patient_id__in=self.ids)
             if self.scope.session_ids is not None:
                 qs = qs.filter(pk__in=self.scope.session_ids)
             qs = charts.with_charts(qs.order_by("scheduled_for", "id"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import UserManager
 from django.db import models
@@ -28,6 +28,8 @@ from ketamine_clinic.errors import UsageError
 
 # The standard SQL ranges (PostgreSQL's); SQLite would take wider ones: use these for both.
 INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 def _json_nul(value: Any) -> bool:
@@ -94,22 +96,23 @@ def check_values(model: type[models.Model], values: Mapping[str, Any]) -> None:
             raise UsageError(field.name, problem)
 
 
-class CheckedQuerySet(models.QuerySet[Any]):
+class CheckedQuerySet(models.QuerySet[_M]):
     """The query set of the clinic's models: the writes that bypass ``save()`` are checked
     like a save (see the module docstring)."""
 
-    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+    def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
         objs = list(objs)
         for obj in objs:
             check_row(obj)
         return super().bulk_create(objs, *args, **kwargs)
 
-    def bulk_update(self, objs: Iterable[Any], fields: Iterable[str], *args: Any,
+    def bulk_update(self, objs: Iterable[_M], fields: Iterable[str], *args: Any,
                     **kwargs: Any) -> int:
         objs, fields = list(objs), list(fields)
+        columns = [(name, field.attname) for name in fields
+                   if isinstance(field := self.model._meta.get_field(name), models.Field)]
         for obj in objs:
-            check_values(type(obj), {name: getattr(obj, self.model._meta.get_field(name)
-                                                   .attname) for name in fields})
+            check_values(type(obj), {name: getattr(obj, attname) for name, attname in columns})
         return super().bulk_update(objs, fields, *args, **kwargs)
 
     def update(self, **kwargs: Any) -> int:
@@ -117,8 +120,12 @@ class CheckedQuerySet(models.QuerySet[Any]):
         return super().update(**kwargs)
 
 
-class CheckedManager(models.Manager.from_queryset(CheckedQuerySet)):  # type: ignore[misc]
-    """The default manager of the clinic's models (:class:`CheckedQuerySet`)."""
+# The default manager of the clinic's models (:class:`CheckedQuerySet`). Made at module level
+# with ``from_queryset`` so that django-stubs types each model's manager and query sets.
+# Django names the made class's module after its own; a manager must be importable from where
+# it is defined to deconstruct (migrations, model state), so it is set to this module.
+CheckedManager = models.Manager.from_queryset(CheckedQuerySet, "CheckedManager")
+CheckedManager.__module__ = __name__
 
 
 class CheckedUserManager(UserManager.from_queryset(CheckedQuerySet)):  # type: ignore[misc]

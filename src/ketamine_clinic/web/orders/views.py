@@ -23,7 +23,7 @@ from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.charts import chart_html
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, post_and_report
 from ketamine_clinic.web.orders import selectors, services
 from ketamine_clinic.web.orders.dosing import plan_of, rules_of, weight_of
 from ketamine_clinic.web.orders.forms import (
@@ -244,15 +244,11 @@ def order_detail(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
 @capability_required(Capability.SIGN_ORDER)
 def order_sign(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
-    try:
-        services.order_sign(actor=_actor(request, order), order=order,
-                            overrides=overrides_from(request.POST),
-                            confirmed=request.POST.getlist("confirm"))
-    except UsageError as exc:
-        messages.error(request, f"Not signed: {exc}")
-    else:
-        messages.success(request, "Signed. A second clinician must now verify the bag "
-                                  "concentration and the first pump rate.")
+    post_and_report(request, lambda: services.order_sign(
+        actor=_actor(request, order), order=order, overrides=overrides_from(request.POST),
+        confirmed=request.POST.getlist("confirm")),
+        done="Signed. A second clinician must now verify the bag concentration and the first "
+             "pump rate.", refused="Not signed.")
     return redirect("order_detail", order_id=order.pk)
 
 
@@ -290,13 +286,9 @@ def order_verify(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
 @capability_required(Capability.DISCONTINUE_ORDER)
 def order_discontinue(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
-    try:
-        services.order_discontinue(actor=_actor(request, order), order=order,
-                                   reason=request.POST.get("reason", ""))
-    except UsageError as exc:
-        messages.error(request, f"Not discontinued: {exc}")
-    else:
-        messages.success(request, "Order discontinued; it stays on record.")
+    post_and_report(request, lambda: services.order_discontinue(
+        actor=_actor(request, order), order=order, reason=request.POST.get("reason", "")),
+        done="Order discontinued; it stays on record.", refused="Not discontinued.")
     return redirect("order_detail", order_id=order.pk)
 
 
@@ -304,13 +296,9 @@ def order_discontinue(request: AuthedHttpRequest, order_id: int) -> HttpResponse
 @capability_required(Capability.DISCONTINUE_ORDER)
 def order_complete(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     order = _order(request, order_id)
-    try:
-        services.order_complete(actor=_actor(request, order), order=order,
-                                note=request.POST.get("reason", ""))
-    except UsageError as exc:
-        messages.error(request, f"Not completed: {exc}")
-    else:
-        messages.success(request, "Order completed.")
+    post_and_report(request, lambda: services.order_complete(
+        actor=_actor(request, order), order=order, note=request.POST.get("reason", "")),
+        done="Order completed.", refused="Not completed.")
     return redirect("order_detail", order_id=order.pk)
 
 

@@ -22,7 +22,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, refusal_message
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import charts, exports, policy, selectors, services, worklist
 from ketamine_clinic.web.outcomes.forms import (
@@ -128,7 +128,7 @@ def followup_link_create(request: AuthedHttpRequest, follow_up_id: int) -> HttpR
         link, raw = services.followup_link_issue(
             actor=Actor.from_request(request, fu.patient.site.code), follow_up=fu)
     except UsageError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, refusal_message("No link was issued.", exc))
         return redirect("followup_detail", follow_up_id=fu.pk)
     url = request.build_absolute_uri(reverse("patient_questionnaire", args=[raw]))
     response = render(request, "outcomes/link_issued.html",

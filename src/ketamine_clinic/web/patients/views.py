@@ -20,7 +20,7 @@ from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.areas import patient_panels
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, post_and_report
 from ketamine_clinic.web.patients import selectors, services
 from ketamine_clinic.web.patients.forms import (
     AllergyForm,
@@ -205,13 +205,10 @@ def record_in_error(request: AuthedHttpRequest, patient_id: int, kind: str,
         raise Http404
     form = InErrorForm(request.POST)
     if form.is_valid():
-        try:
-            services.record_mark_in_error(actor=Actor.from_request(request), record=record,
-                                          reason=form.cleaned_data["reason"])
-        except UsageError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "Marked as entered in error; the entry stays visible.")
+        post_and_report(request, lambda: services.record_mark_in_error(
+            actor=Actor.from_request(request), record=record,
+            reason=form.cleaned_data["reason"]),
+            done="Marked as entered in error; the entry stays visible.", refused="Not marked.")
     else:
         messages.error(request, "A reason is required to mark an entry as entered in error.")
     return redirect(f"{patient.get_absolute_url()}#{section}")

@@ -42,16 +42,30 @@ ALLOWS_TREATMENT = (Decision.ELIGIBLE, Decision.ELIGIBLE_WITH_CONDITIONS)
 
 
 @dataclass(frozen=True)
+class VersionRow:
+    """One stored version as the protocol list shows it: its status (from its text) and the
+    version before it, to compare with."""
+
+    version: ProtocolVersion
+    status: str
+    previous: ProtocolVersion | None
+
+
+@dataclass(frozen=True)
 class ProtocolEntry:
     """One protocol name with its stored versions, newest first."""
 
     name: str
     title: str
-    versions: list[ProtocolVersion]
+    rows: list[VersionRow]
+
+    @property
+    def versions(self) -> list[ProtocolVersion]:
+        return [row.version for row in self.rows]
 
     @property
     def newest(self) -> ProtocolVersion:
-        return self.versions[0]
+        return self.rows[0].version
 
 
 def protocol_entries() -> list[ProtocolEntry]:
@@ -59,13 +73,11 @@ def protocol_entries() -> list[ProtocolEntry]:
     grouped: dict[str, list[ProtocolVersion]] = {}
     for pv in (ProtocolVersion.objects.select_related("published_by")
                .order_by("name", "-version")):
-        pv.status = pv.protocol().status.value
         grouped.setdefault(pv.name, []).append(pv)
-    for versions in grouped.values():
-        for newer, older in zip(versions, [*versions[1:], None], strict=True):
-            newer.previous = older  # type: ignore[attr-defined]
-    return [ProtocolEntry(name, versions[0].title, versions)
-            for name, versions in grouped.items()]
+    return [ProtocolEntry(name, versions[0].title, [
+        VersionRow(newer, newer.protocol().status.value, older)
+        for newer, older in zip(versions, [*versions[1:], None], strict=True)])
+        for name, versions in grouped.items()]
 
 
 def protocol_version_get(name: str, version: int) -> ProtocolVersion:

@@ -26,7 +26,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, post_and_report
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.protocols import selectors, services
@@ -240,12 +240,8 @@ def screening_override(request: AuthedHttpRequest, screening_id: int) -> HttpRes
     if not form.is_valid():
         messages.error(request, "An override needs a written justification.")
         return redirect("screening_detail", screening_id=s.pk)
-    try:
-        services.screening_override(actor=Actor.from_request(request), screening=s,
-                                    rule=form.cleaned_data["rule"],
-                                    justification=form.cleaned_data["justification"])
-    except UsageError as exc:
-        messages.error(request, f"Not overridden: {exc.problem}")
-    else:
-        messages.success(request, f"Override of {form.cleaned_data['rule']} recorded.")
+    post_and_report(request, lambda: services.screening_override(
+        actor=Actor.from_request(request), screening=s, rule=form.cleaned_data["rule"],
+        justification=form.cleaned_data["justification"]),
+        done=f"Override of {form.cleaned_data['rule']} recorded.", refused="Not overridden.")
     return redirect("screening_detail", screening_id=s.pk)

@@ -7,7 +7,6 @@ import hmac
 from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -19,6 +18,7 @@ from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import post_and_report
 from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.reminders import services
 from ketamine_clinic.web.reminders.models import Channel, Message
@@ -43,14 +43,10 @@ def patient_reminders_panel(request: AuthedHttpRequest, patient: Any) -> str:
 @capability_required(Capability.ANSWER_CHECKLIST)
 def contact_consent(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for(request.user, patient_id, Actor.from_request(request))
-    try:
-        services.contact_consent_record(actor=Actor.from_request(request), patient=patient,
-                                        channel=request.POST.get("channel", ""),
-                                        granted=request.POST.get("granted") == "yes")
-    except UsageError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Contact consent recorded.")
+    post_and_report(request, lambda: services.contact_consent_record(
+        actor=Actor.from_request(request), patient=patient,
+        channel=request.POST.get("channel", ""), granted=request.POST.get("granted") == "yes"),
+        done="Contact consent recorded.", refused="Not recorded.")
     return redirect(f"{patient.get_absolute_url()}#reminders")
 
 

@@ -23,7 +23,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, refusal_message
 from ketamine_clinic.web.patients.selectors import patient_get_for
 from ketamine_clinic.web.scheduling import selectors, services
 from ketamine_clinic.web.scheduling.forms import (
@@ -298,7 +298,7 @@ def visit_start(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     try:
         session = services.visit_start(actor=_actor(request, visit.site), visit=visit)
     except UsageError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, refusal_message("The session was not started.", exc))
         return redirect("visit_detail", visit_id=visit.pk)
     return redirect("session_detail", session_id=session.pk)
 

@@ -254,6 +254,7 @@ def with_timeline(qs: QuerySet[InfusionSession]) -> QuerySet[InfusionSession]:
     """Prefetch what a snapshot reads (for the board: a fixed number of queries)."""
     return qs.prefetch_related(
         Prefetch("entries", TimelineEntry.objects.select_related("recorded_by").order_by("id")),
+    ).prefetch_related(
         Prefetch("alarms", Alarm.objects.select_related("ack", "ack__by")
                  .order_by("-raised_at", "-id")),
     )

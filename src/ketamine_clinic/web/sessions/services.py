@@ -111,7 +111,7 @@ def _replayed(session: InfusionSession, key: str | None,
         return None
     if found.session_id != session.pk or found.kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
-    found.replayed = True
+    found.replayed = True  # type: ignore[attr-defined]
     return found
 
 

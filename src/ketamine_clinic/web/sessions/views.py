@@ -26,7 +26,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, post_and_report
 from ketamine_clinic.web.outcomes.policy import point_labels
 from ketamine_clinic.web.sessions import chart, hooks, selectors, services
 from ketamine_clinic.web.sessions.forms import (
@@ -392,15 +392,11 @@ def alarm_ack(request: AuthedHttpRequest, session_id: int, alarm_id: int) -> Htt
         raise Http404
     form = AckForm(request.POST)
     if form.is_valid():
-        try:
-            services.alarm_acknowledge(actor=_actor(request, session), alarm=alarm,
-                                       response=form.cleaned_data["response"])
-        except UsageError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "Alarm acknowledged.")
+        post_and_report(request, lambda: services.alarm_acknowledge(
+            actor=_actor(request, session), alarm=alarm, response=form.cleaned_data["response"]),
+            done="Alarm acknowledged.", refused="Not acknowledged.")
     else:
-        messages.error(request, "response: say what you did to acknowledge the alarm")
+        messages.error(request, "Not acknowledged. Say what you did in answer to the alarm.")
     return redirect(f"{session.get_absolute_url()}#alarms")
 
 

@@ -19,7 +19,7 @@ from ketamine_clinic.web.accounts.models import ApiToken, User
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.lib.decorators import capability_required
-from ketamine_clinic.web.lib.forms import form_error
+from ketamine_clinic.web.lib.forms import form_error, post_and_report, refusal_message
 from ketamine_clinic.web.staff import services
 from ketamine_clinic.web.staff.forms import DeactivateForm, DeviceForm, StaffForm, TokenForm
 
@@ -130,7 +130,7 @@ def staff_action(request: AuthedHttpRequest, user_id: int, action: str) -> HttpR
         else:
             raise Http404("No such action")
     except UsageError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, refusal_message("Nothing was changed.", exc))
     return redirect("staff_detail", user_id=user.pk)
 
 
@@ -155,12 +155,8 @@ def token_revoke(request: AuthedHttpRequest, user_id: int, token_id: int) -> Htt
     token = ApiToken.objects.filter(user=user, pk=token_id).first()
     if token is None:
         raise Http404("No such token")
-    try:
-        services.token_revoke(actor=_actor(request), token=token)
-    except UsageError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Token {token.prefix}… revoked.")
+    post_and_report(request, lambda: services.token_revoke(actor=_actor(request), token=token),
+                    done=f"Token {token.prefix}… revoked.", refused="Not revoked.")
     return redirect("staff_detail", user_id=user.pk)
 
 
@@ -175,7 +171,7 @@ def device_create(request: AuthedHttpRequest) -> HttpResponse:
                                             site=sites.get(pk=form.cleaned_data["site"]),
                                             name=form.cleaned_data["name"])
         except UsageError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, refusal_message("No device was added.", exc))
         else:
             return redirect("staff_detail", user_id=device.user_id)
     else:

@@ -82,7 +82,7 @@ def demo_stock() -> int:
                          counted_ml=_counted(boulder))
     services.stock_destroy(
         actor=admin, container=Container.objects.filter(lot__product=vial_100)
-        .order_by("label").first(), method="on_site",
+        .order_by("label")[0], method="on_site",
         witnesses=[staff["dr.alvarez"], staff["nurse.brooks"]],
         manner="chemical digestion kit (demo)", place="Denver stock room")
     _demo_sessions(sites, nurses, witnesses)

@@ -26,6 +26,7 @@ from ketamine_clinic.web.accounts.roles import Capability, Role
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
+from ketamine_clinic.web.lib.forms import refusal_message
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.sessions import selectors as sessions
 from ketamine_clinic.web.stock import chart, exports, selectors, services
@@ -150,8 +151,7 @@ def stock_receive(request: AuthedHttpRequest) -> HttpResponse:
                                       f"{labels[-1]}) on invoice {receipt.invoice_number}.")
             return _back(request, "stock_home", site)
         except UsageError as exc:
-            messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
-                                    f"({exc.field.replace('_', ' ')}).")
+            messages.error(request, refusal_message("Nothing was recorded.", exc))
 
     return _page(request, "stock/receive.html", site, form=form,
                  products=Product.objects.filter(active=True), key=uuid.uuid4().hex,
@@ -182,9 +182,9 @@ def stock_count(request: AuthedHttpRequest) -> HttpResponse:
             return _back(request, "stock_home", site)
         except UsageError as exc:
             vial = next((v for v in vials if exc.field == f"counted_{v.pk}"), None)
-            where = f"vial {vial.label}" if vial else exc.field.replace("_", " ")
-            messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
-                                    f"({where}).")
+            if vial is not None:
+                exc = UsageError(f"vial {vial.label}", exc.problem)
+            messages.error(request, refusal_message("Nothing was recorded.", exc))
     moment = "opening" if selectors.day_state(site) == "not_opened" else "closing"
     return _page(request, "stock/count.html", site, vials=vials, moment=moment,
                  key=uuid.uuid4().hex, posted=request.POST)
@@ -230,8 +230,7 @@ def stock_container(request: AuthedHttpRequest, container_id: int) -> HttpRespon
                 raise UsageError("action", "choose destroy, transfer or loss")
             return _back(request, "stock_home", site)
         except UsageError as exc:
-            messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
-                                    f"({exc.field.replace('_', ' ')}).")
+            messages.error(request, refusal_message("Nothing was recorded.", exc))
     entries = [selectors.entry_row(e) for e in vial.entries.select_related(
         "product", "container__lot", "recorded_by", "witness", "second_witness", "patient",
         "other_site").order_by("-seq")]
@@ -302,8 +301,7 @@ def stock_session(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
                 raise UsageError("action", "choose draw, waste, return or reconcile")
             return redirect("stock_session", session_id=session.pk)
         except UsageError as exc:
-            messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
-                                    f"({exc.field.replace('_', ' ')}).")
+            messages.error(request, refusal_message("Nothing was recorded.", exc))
     status = services.session_stock(session)
     rec = status.reconciliation
     conc = chart.bag_concentration_mg_per_ml(session)
@@ -345,8 +343,7 @@ def stock_discrepancy(request: AuthedHttpRequest, discrepancy_id: int) -> HttpRe
             messages.success(request, "Recorded.")
             return redirect("stock_discrepancy", discrepancy_id=d.pk)
         except UsageError as exc:
-            messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
-                                    f"({exc.field.replace('_', ' ')}).")
+            messages.error(request, refusal_message("Nothing was recorded.", exc))
     return _page(request, "stock/discrepancy.html", site, d=d,
                  notes=d.notes.select_related("by"), loss_types=core.load_rules().loss_types)
 
@@ -365,8 +362,7 @@ def stock_loss_case(request: AuthedHttpRequest, case_id: int) -> HttpResponse:
             messages.success(request, "Recorded.")
             return redirect("stock_loss_case", case_id=case.pk)
         except UsageError as exc:
-            messages.error(request, f"Nothing was recorded. {exc.problem.capitalize()} "
-                                    f"({exc.field.replace('_', ' ')}).")
+            messages.error(request, refusal_message("Nothing was recorded.", exc))
     return _page(request, "stock/loss_case.html", site, case=case,
                  events=case.events.select_related("by"),
                  entries=[selectors.entry_row(e) for e in case.entries.select_related(
@@ -400,7 +396,7 @@ def stock_reports(request: AuthedHttpRequest) -> HttpResponse:
         start = _date(request.GET.get("from"), "from")
         end = _date(request.GET.get("to"), "to")
     except UsageError as exc:
-        messages.error(request, f"{exc.problem.capitalize()} ({exc.field}).")
+        messages.error(request, refusal_message("The report is not limited to a period.", exc))
         start = end = None
     report = request.GET.get("report", "dispensing")
     patient_id = request.GET.get("patient") or None
@@ -467,8 +463,7 @@ def stock_settings(request: AuthedHttpRequest) -> HttpResponse:
             messages.success(request, "Saved.")
             return _back(request, "stock_settings", site)
         except UsageError as exc:
-            messages.error(request, f"Nothing was saved. {exc.problem.capitalize()} "
-                                    f"({exc.field.replace('_', ' ')}).")
+            messages.error(request, refusal_message("Nothing was saved.", exc))
     grants = set(StockGrant.objects.values_list("capability", "role"))
     grid = [(c, [(r, (c.value, r.value) in grants) for r in Role]) for c in StockCapability]
     return _page(request, "stock/settings.html", site, grid=grid, roles=list(Role),

@@ -56,7 +56,7 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
     _require_site(user, site)
     if idempotency_key and (done := Count.objects.filter(
             idempotency_key=idempotency_key).first()) is not None:
-        done.replayed = True
+        done.replayed = True  # type: ignore[attr-defined]
         return done
     try:
         when = core.CountMoment(moment)

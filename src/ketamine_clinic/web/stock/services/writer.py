@@ -106,7 +106,7 @@ def _replayed(key: str | None) -> LedgerEntry | None:
         return None
     found = LedgerEntry.objects.filter(idempotency_key=key).first()
     if found is not None:
-        found.replayed = True
+        found.replayed = True  # type: ignore[attr-defined]
     return found
 
 
