@@ -144,7 +144,16 @@ def answer(cast: Any, built: Built, point: str, pain: int, *, worst: int | None 
             pain_worst_nrs=worst if worst is not None else min(10, pain + 1),
             opioid_mme_per_day=None if mme is None else Decimal(str(mme)),
             entered_by=cast.bob)
+        answered_now(series)
     return fu
+
+
+def answered_now(series: Any) -> None:
+    """Work out the series' follow-up summary, as the services do when they record an
+    answer (these fixtures write the answers themselves)."""
+    from ketamine_clinic.web.outcomes.summaries import followup_summaries_refresh
+
+    followup_summaries_refresh([series.pk])
 
 
 @pytest.fixture

@@ -105,3 +105,55 @@ def session_summaries(sessions: Iterable[ChartedSession],
             adverse_events=dict(sorted(events[s.session_id].items()))
             if s.session_id in events else {}))
     return out
+
+
+# --------------------------------------------------------------------------- follow-up answers
+
+
+@dataclass(frozen=True, slots=True)
+class GivenAnswer:
+    """One answer at a follow-up (``session_id``: the session it follows, if any)."""
+
+    response_id: int
+    point: str
+    session_id: int | None
+    answered_at: datetime
+    corrects_id: int | None
+    pain_nrs: float
+    mme_per_day: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpCell:
+    """What counts of a series' answers at one point (after one session, for a point that
+    follows each session): the pain of the last effective answer (in time answered, then in
+    the order recorded) and the MME of the last that recorded one. The report decides
+    between cells that compete for one day (``*_response_id``: their answers, to order)."""
+
+    point: str
+    session_id: int | None
+    pain_nrs: float
+    pain_response_id: int
+    mme_per_day: float | None
+    mme_response_id: int | None
+
+
+def follow_up_cells(answers: Iterable[GivenAnswer]) -> list[FollowUpCell]:
+    """The cells of one series' answers (pass all of them, corrected ones too), ordered by
+    point and session."""
+    answers = list(answers)
+    corrected = {a.corrects_id for a in answers if a.corrects_id is not None}
+    cells: dict[tuple[str, int], list[GivenAnswer]] = defaultdict(list)
+    for a in answers:
+        if a.response_id not in corrected:
+            cells[(a.point, -1 if a.session_id is None else a.session_id)].append(a)
+    out = []
+    for (point, session), mine in sorted(cells.items()):
+        mine.sort(key=lambda a: (a.answered_at, a.response_id))
+        last = mine[-1]
+        with_mme = [a for a in mine if a.mme_per_day is not None]
+        out.append(FollowUpCell(point, None if session < 0 else session, last.pain_nrs,
+                                last.response_id,
+                                with_mme[-1].mme_per_day if with_mme else None,
+                                with_mme[-1].response_id if with_mme else None))
+    return out

@@ -38,6 +38,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Order, Series
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
+from ketamine_clinic.web.outcomes.summaries import followup_summaries_refresh
 from ketamine_clinic.web.patients.models import Diagnosis, Measurement, Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
 from ketamine_clinic.web.protocols.services import protocol_sync_shipped
@@ -314,6 +315,7 @@ class _Chunk:
                 opioid_mme_per_day=None if mme is None else Decimal(str(mme)),
                 entered_by=L.user, extra={"synthetic": True}))
         FollowUpResponse.objects.bulk_create(responses, batch_size=5000)
+        followup_summaries_refresh(row.pk for row, _ in series_rows)
         L.summary.follow_ups += len(fus)
         L.summary.responses += len(responses)
 

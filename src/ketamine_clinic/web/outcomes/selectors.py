@@ -43,7 +43,7 @@ from ketamine_clinic.clinical import outcomes as core
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
-from ketamine_clinic.web.outcomes.models import FollowUpResponse
+from ketamine_clinic.web.outcomes.models import FollowUpResponse, SeriesFollowUpSummary
 from ketamine_clinic.web.patients.models import Diagnosis
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.sessions.models import (
@@ -418,14 +418,15 @@ def _rows(qs: QuerySet[Any]) -> list[tuple[Any, ...]]:
 
 def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> CohortTable:
     """What :func:`load_cohort` reads, gathered into arrays; the definitions are those of
-    the module docstring. Six queries, whatever the size of the cohort. What the timelines
-    say is read from the sessions' outcome summaries (``SessionOutcomeSummary``, worked
-    out by the core from each timeline as it is charted), grouped by the database: one row
-    per series (given sessions, pain before the first, at the end of the last, the last),
-    one per distinct (pain before, at the end) pair, one per session with adverse events.
-    The follow-up answers come unordered (sorting them all by time costs more than the rest
-    of the query), and one more query puts in time order only the answers that compete for
-    one place (two answers for one follow-up day of a series)."""
+    the module docstring. Seven queries, whatever the size of the cohort. What the
+    timelines say is read from the sessions' outcome summaries (``SessionOutcomeSummary``,
+    worked out by the core from each timeline as it is charted), grouped by the database:
+    one row per series (given sessions, pain before the first, at the end of the last, the
+    last), one per distinct (pain before, at the end) pair, one per session with adverse
+    events. The follow-up answers are read from the series' follow-up summaries
+    (``SeriesFollowUpSummary``: per point and session followed, the last effective answer
+    and the last that recorded an MME); one more query puts in time order only the answers
+    that compete for one place (two cells for one follow-up day of a series)."""
     import numpy as np
     from django.db.models import (
         Case,
@@ -436,7 +437,6 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
         IntegerField,
         Max,
         Min,
-        Value,
         When,
     )
     from django.db.models.functions import Cast
@@ -455,7 +455,7 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
 
     # Ordered by each series' first given session, then series id: the report's order.
     given_rows = _rows(given.values("series_id").annotate(
-        n=Count("session_id"), first_at=Min("session__scheduled_for"),
+        n=Count("session_id"), first_at=Min("scheduled_for"),
         pre=of("first_given", "pain_before_nrs", FloatField()),
         end=of("last_given", "pain_at_end_nrs", FloatField()),
         last=of("last_given", "session_id", IntegerField()))
@@ -469,16 +469,14 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
         "series_id", Cast("adverse_events", CharField())))
     points = [p for p in policy.points() if p.outcome_day is not None]
     days = sorted({0, *(p.outcome_day for p in points if p.outcome_day is not None)})
-    column = Case(*(When(follow_up__point=p.key, then=Value(days.index(p.outcome_day)))
-                    for p in points if p.outcome_day is not None),
-                  When(follow_up__point="baseline", then=Value(-1)),
-                  default=Value(-2), output_field=IntegerField())
-    answer_rows = _rows(effective_only(FollowUpResponse.objects.filter(
-        follow_up__series__in=ids), FollowUpResponse)
-        .order_by()
-        .values_list("follow_up__series_id", column, "follow_up__session_id",
-                     Cast("pain_average_nrs", FloatField()),
-                     Cast("opioid_mme_per_day", FloatField()), "id"))
+    column = {p.key: days.index(p.outcome_day) for p in points if p.outcome_day is not None}
+    column["baseline"] = -1
+    # The follow-up answers, as their series' summaries hold them (one cell per point and
+    # session followed): as text, like the adverse events.
+    cell_rows = _rows(SeriesFollowUpSummary.objects.filter(series__in=ids).order_by()
+                      .values_list("series_id", Cast("cells", CharField())))
+    answer_rows = _answer_rows(cell_rows, column,
+                               {int(r[0]): r[4] for r in given_rows})
 
     def in_time_order(response_ids: list[int]) -> list[int]:
         # Run even when nothing competes (no id is negative), so that the report takes the
@@ -488,6 +486,30 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
 
     return _cohort_table(series_rows, given_rows, pair_rows, event_rows, answer_rows,
                          in_time_order, np.array(days, dtype=float))
+
+
+def _answer_rows(cell_rows: list[tuple[Any, ...]], column: dict[str, int],
+                 last_session: dict[int, Any]) -> list[tuple[Any, ...]]:
+    """Rows (series, column, session followed, pain, MME, answer id) from the follow-up
+    summaries' cells (column -1: baseline; -2: not an outcome point). A cell whose last
+    answer recorded no MME, after one that did, gives a second row for that MME (with the
+    id of its own answer, so that the two are put in time order). Answers after a session
+    other than the series' last given one are left out (they count nowhere)."""
+    rows: list[tuple[Any, ...]] = []
+    # One decode for all series (a decode per series costs more than the rest here).
+    cells = json.loads("[" + ",".join(text for _, text in cell_rows) + "]")
+    for (sid, _), series_cells in zip(cell_rows, cells, strict=True):
+        last = last_session.get(sid)
+        for point, session, pain, pain_id, mme, mme_id in series_cells:
+            col = column.get(point, -2)
+            if col >= 0 and session is not None and session != last:
+                continue
+            if mme_id is None or mme_id == pain_id:
+                rows.append((sid, col, session, pain, mme, pain_id))
+            else:
+                rows.append((sid, col, session, pain, None, pain_id))
+                rows.append((sid, col, session, None, mme, mme_id))
+    return rows
 
 
 def _competing(keys: Any) -> Any:

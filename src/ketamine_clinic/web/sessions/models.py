@@ -91,6 +91,9 @@ class SessionOutcomeSummary(ClinicModel):
     session = models.OneToOneField(InfusionSession, primary_key=True,
                                    on_delete=models.CASCADE, related_name="outcome_summary")
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="+")
+    # The session's, copied: the report orders the series by their first given session
+    # without a join (a session's time is fixed when it is booked).
+    scheduled_for = models.DateTimeField()
     started = models.BooleanField(help_text="an infusion start was charted")
     first_given = models.BooleanField(help_text="the given session of the series with the "
                                                 "lowest visit number")

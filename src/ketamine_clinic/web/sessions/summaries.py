@@ -29,7 +29,7 @@ from ketamine_clinic.web.sessions.models import (
 
 # Series per query: their ids go into the SQL as parameters (SQLite takes at most 999).
 BATCH_SERIES = 500
-FIELDS = ["series", "started", "first_given", "last_given", "pain_before_nrs",
+FIELDS = ["series", "scheduled_for", "started", "first_given", "last_given", "pain_before_nrs",
           "pain_at_end_nrs", "adverse_event_count", "adverse_events"]
 
 
@@ -50,15 +50,21 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
     stored = 0
     for k in range(0, len(ids), BATCH_SERIES):
         batch = ids[k:k + BATCH_SERIES]
-        sessions = [ChartedSession(pk, series, visit) for pk, series, visit in
-                    sessions_of.objects.filter(series_id__in=batch).order_by()
-                    .values_list("id", "series_id", "visit_number")]
+        booked = {}
+        sessions = []
+        for pk, series, visit, at in (sessions_of.objects.filter(series_id__in=batch)
+                                      .order_by().values_list("id", "series_id",
+                                                              "visit_number",
+                                                              "scheduled_for")):
+            sessions.append(ChartedSession(pk, series, visit))
+            booked[pk] = at
         entries = [ChartedEntry(*row) for row in entries_of.objects.filter(
             session__series_id__in=batch).filter(Q(kind__in=SUMMARY_KINDS)
                                                  | Q(corrects__isnull=False))
             .order_by().values_list("session_id", "id", "kind", "occurred_at",
                                     "corrects_id", "payload")]
-        rows = [summary_of(session_id=s.session_id, series_id=s.series_id, started=s.started,
+        rows = [summary_of(session_id=s.session_id, series_id=s.series_id,
+                           scheduled_for=booked[s.session_id], started=s.started,
                            first_given=s.first_given, last_given=s.last_given,
                            pain_before_nrs=s.pain_before_nrs,
                            pain_at_end_nrs=s.pain_at_end_nrs,

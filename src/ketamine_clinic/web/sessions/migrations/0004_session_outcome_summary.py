@@ -29,6 +29,7 @@ class Migration(migrations.Migration):
             name='SessionOutcomeSummary',
             fields=[
                 ('session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='outcome_summary', serialize=False, to='infusion_sessions.infusionsession')),
+                ('scheduled_for', models.DateTimeField()),
                 ('started', models.BooleanField(help_text='an infusion start was charted')),
                 ('first_given', models.BooleanField(help_text='the given session of the series with the lowest visit number')),
                 ('last_given', models.BooleanField(help_text='the given session of the series with the highest visit number')),
