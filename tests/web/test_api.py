@@ -168,6 +168,39 @@ def test_the_openapi_document_is_served(client: Client, cast: Any) -> None:
     assert "/api/v1/patients/{patient_id}/measurements" in doc["paths"]
 
 
+def _untyped(schema: dict[str, Any] | None, components: dict[str, Any]) -> bool:
+    """Whether an answer's schema leaves its shape open: missing, or an object without
+    properties (a bare dict), directly, as a list's rows, or as a component it names."""
+    if not schema:
+        return True
+    if "$ref" in schema:
+        return _untyped(components[schema["$ref"].rsplit("/", 1)[1]], components)
+    if "oneOf" in schema or "anyOf" in schema:
+        return any(_untyped(s, components) for s in schema.get("oneOf", schema.get("anyOf")))
+    if schema.get("type") == "array":
+        return _untyped(schema.get("items"), components)
+    return schema.get("type") == "object" and not schema.get("properties")
+
+
+def test_every_endpoint_answers_through_a_described_schema(client: Client, cast: Any) -> None:
+    client.force_login(cast.bob)
+    doc = client.get("/api/v1/openapi.json").json()
+    components = doc["components"]["schemas"]
+    untyped, operations = [], 0
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            operations += 1
+            ok = {code: r for code, r in op["responses"].items() if str(code).startswith("2")}
+            if not ok:
+                untyped.append(f"{method.upper()} {path}: no success answer described")
+            for code, r in ok.items():
+                schema = r.get("content", {}).get("application/json", {}).get("schema")
+                if _untyped(schema, components):
+                    untyped.append(f"{method.upper()} {path} {code}: {schema}")
+    assert operations > 60  # the whole API, not a part of it
+    assert untyped == []
+
+
 def test_the_patient_list_pages_with_items_and_a_count(cast: Any, api: Any) -> None:
     call = api(cast.alice)
     whole = call("get", "/patients?limit=200").json()

@@ -118,14 +118,14 @@ def charted(cast: Any) -> Charted:
     e["recovery"] = services.session_recovery_score(
         actor=nurse, session=session, score_name="aldrete_modified_1995",
         observed={"activity": 2, "respiration": 2, "consciousness": 2},
-        occurred_at=w.at(200), idempotency_key=key())
+        occurred_at=w.at(200), idempotency_key=key()).entry
     e["home"] = services.session_recovery_score(
         actor=nurse, session=session, score_name="padss_modified",
         observed={"ambulation": 2, "nausea_vomiting": 2},
-        occurred_at=w.at(212), idempotency_key=key())
+        occurred_at=w.at(212), idempotency_key=key()).entry
     e["discharge"] = services.session_discharge(
         actor=nurse, session=session, escort_name="Luis Ruiz", instructions_given=True,
-        occurred_at=w.at(215), idempotency_key=key())
+        occurred_at=w.at(215), idempotency_key=key()).entry
     session.refresh_from_db()
     weight = cast.ana.measurements.get(kind="weight_kg")
     height = patients.measurement_record(actor=nurse, patient=cast.ana, kind="height_cm",

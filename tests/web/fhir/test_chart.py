@@ -22,7 +22,7 @@ def test_a_corrected_vital_sign_set_withdraws_the_old_and_marks_the_new_correcte
     wrong = walk.observe("vitals", 5, **{**VITALS, "heart_rate_per_min": 27})
     right = services.session_entry_correct(
         actor=walk.nurse, session=walk.s, entry=wrong, reason="typed 27 for 72",
-        data={**VITALS}, idempotency_key=key())
+        data={**VITALS}, idempotency_key=key()).entry
     obs = _resources(walk, "Observation")
     assert obs[f"v-{wrong.pk}-heart-rate"]["status"] == "entered-in-error"
     assert obs[f"v-{wrong.pk}-heart-rate"]["valueQuantity"]["value"] == 27

@@ -126,6 +126,12 @@ def make_consent(cast: Any, patient: Any, pv: Any) -> Any:
 
 @pytest.fixture
 def clinic(cast: Any) -> Clinic:
+    return build_clinic(cast)
+
+
+def build_clinic(cast: Any) -> Clinic:
+    """Ana's verified order under clinic-standard, her consent, and a session booked a
+    minute ago (the ``clinic`` fixture; other folders' tests call this)."""
     from ketamine_clinic.web.audit.services import Actor
     from ketamine_clinic.web.protocols.services import protocol_current, protocol_sync_shipped
     from ketamine_clinic.web.sessions import services
@@ -168,21 +174,21 @@ class Walk:
 
         return services.session_event(actor=self.nurse, session=self.s, event=event,
                                       data=data, occurred_at=self.at(minutes),
-                                      idempotency_key=key())
+                                      idempotency_key=key()).entry
 
     def observe(self, kind: str, minutes: float, **data: Any) -> Any:
         from ketamine_clinic.web.sessions import services
 
         return services.session_observe(actor=self.nurse, session=self.s, kind=kind,
                                         data=data, occurred_at=self.at(minutes),
-                                        idempotency_key=key())
+                                        idempotency_key=key()).entry
 
     def rate(self, rate: str, minutes: float, **kw: Any) -> Any:
         from ketamine_clinic.web.sessions import services
 
         return services.session_rate_set(actor=self.nurse, session=self.s, rate=rate,
                                          occurred_at=self.at(minutes), idempotency_key=key(),
-                                         **kw)
+                                         **kw).entry
 
     def give(self, drug: str, minutes: float, dose: float, unit: str = "mg",
              route: str = "IV") -> Any:
@@ -190,7 +196,7 @@ class Walk:
 
         return services.session_give(actor=self.nurse, session=self.s, drug=drug, dose=dose,
                                      unit=unit, route=route, occurred_at=self.at(minutes),
-                                     idempotency_key=key())
+                                     idempotency_key=key()).entry
 
     def scores(self, minutes: float, moaas: int = 5,
                cadss: dict[str, int] | None = None) -> None:

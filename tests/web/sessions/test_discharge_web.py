@@ -342,15 +342,17 @@ def test_scheduling_again_after_a_discharge_adds_no_second_row(walk: Walk) -> No
     from ketamine_clinic.web.outcomes.services import followups_schedule
 
     same = key()
-    entry = discharged(walk, idempotency_key=same)
-    assert [f.point for f in entry.follow_ups] == ["baseline", "day1"]
+    done = discharged(walk, idempotency_key=same)
+    assert [f.point for f in done.follow_ups] == ["baseline", "day1"]
     after = points(walk.c.series)
     # The outcomes page's button, and a retried discharge, find nothing new to add.
     assert followups_schedule(actor=walk.nurse, series=walk.c.series) == []
     again = services.session_discharge(actor=walk.nurse, session=walk.s,
                                        escort_name="Luis Ruiz", instructions_given=True,
                                        idempotency_key=same)
-    assert again.pk == entry.pk
+    assert again.entry.pk == done.entry.pk
+    assert again.replayed
+    assert again.follow_ups == ()
     assert points(walk.c.series) == after
 
 
@@ -369,22 +371,51 @@ def test_discharging_the_last_visit_schedules_the_series_end_points(walk: Walk) 
                                         scheduled_for=walk.s.scheduled_for)
     single = Walk(Clinic(walk.c.cast, walk.c.protocol_version, order.series, order, session,
                          None))
-    entry = discharged(single)
+    done = discharged(single)
     end = timezone.localdate(session.scheduled_for)
     expected = {(p.key, end + timedelta(days=p.offset_days)) for p in policy.points()
                 if p.anchor == "series_end"}
     assert expected  # the policy has series-end points to schedule
-    assert {(f.point, f.due_on) for f in entry.follow_ups if f.session_id is None} == expected
-    assert len(points(order.series)) == len(entry.follow_ups) == len(expected) + 2
+    assert {(f.point, f.due_on) for f in done.follow_ups if f.session_id is None} == expected
+    assert len(points(order.series)) == len(done.follow_ups) == len(expected) + 2
 
 
 def test_a_failed_schedule_leaves_the_session_undischarged(walk: Walk,
                                                            monkeypatch: Any) -> None:
+    from ketamine_clinic.web.outcomes import services as outcomes
+
     def broken(**_: Any) -> Any:
         raise UsageError("series", "schedule unavailable")
 
-    monkeypatch.setattr(services, "followups_schedule", broken)
+    monkeypatch.setattr(outcomes, "followups_schedule", broken)
     with pytest.raises(UsageError, match="schedule unavailable"):
         discharged(walk)
     assert walk.state() == "recovering"
     assert not TimelineEntry.objects.filter(session=walk.s, kind="discharge").exists()
+
+
+def test_the_discharge_and_its_follow_ups_commit_or_fail_together(walk: Walk,
+                                                                  monkeypatch: Any) -> None:
+    """The follow-ups are booked through the at-discharge hook, inside the discharge's
+    transaction: a failure after they were written takes them back with the discharge."""
+    from ketamine_clinic.web.sessions import hooks
+
+    assert hooks._at_discharge  # the outcomes area registered its hook (apps.py)
+
+    def fails_after_booking(actor: Any, session: Any) -> Any:
+        assert points(session.series)  # the follow-ups are written by now...
+        raise UsageError("series", "a later record failed")
+
+    monkeypatch.setattr(hooks, "_at_discharge", [*hooks._at_discharge, fails_after_booking])
+    with pytest.raises(UsageError, match="a later record failed"):
+        discharged(walk)
+    assert points(walk.c.series) == []  # ... and gone with the discharge
+    assert walk.state() == "recovering"
+    assert not TimelineEntry.objects.filter(session=walk.s, kind="discharge").exists()
+    monkeypatch.undo()
+    done = services.session_discharge(actor=walk.nurse, session=walk.s,
+                                      escort_name="Luis Ruiz", instructions_given=True,
+                                      idempotency_key=key())
+    assert [f.point for f in done.follow_ups] == ["baseline", "day1"]
+    assert [(f.point, f.session_id, f.due_on) for f in done.follow_ups] == points(walk.c.series)
+    assert walk.state() == "discharged"

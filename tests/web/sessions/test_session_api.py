@@ -138,7 +138,7 @@ def test_two_nurses_charting_at_once_lose_nothing(transactional_db: Any, walk: W
             actor=walk.nurse if i % 2 else alice, session=walk.s, kind="vitals",
             data={**VITALS, "heart_rate_per_min": 70 + i}, idempotency_key=f"w{i}")
           for i in range(6)))
-    assert all(isinstance(r, TimelineEntry) for r in results), results
+    assert all(isinstance(r, services.Written) for r in results), results
     rates = sorted(e.payload["heart_rate_per_min"] for e in
                    TimelineEntry.objects.filter(session=walk.s, kind="vitals"))
     assert rates == sorted([*range(70, 76), VITALS["heart_rate_per_min"]])
@@ -156,7 +156,7 @@ def test_two_conflicting_transitions_at_once_one_wins_and_the_other_is_told_why(
                                        expected_version=seen, idempotency_key=key()),
         lambda: services.session_event(actor=alice, session=walk.s, event="stop",
                                        expected_version=seen, idempotency_key=key()))
-    wins = [r for r in results if isinstance(r, TimelineEntry)]
+    wins = [r for r in results if isinstance(r, services.Written)]
     losses = [r for r in results if isinstance(r, UsageError)]
     assert len(wins) == 1, results
     assert len(losses) == 1, results
@@ -172,6 +172,6 @@ def test_the_same_retry_arriving_twice_at_once_is_recorded_once(transactional_db
     results = _together(*(lambda: services.session_observe(
         actor=walk.nurse, session=walk.s, kind="note", data={"text": "retry"},
         idempotency_key="same-key") for _ in range(4)))
-    assert all(isinstance(r, TimelineEntry) for r in results), results
-    assert len({r.pk for r in results}) == 1
+    assert all(isinstance(r, services.Written) for r in results), results
+    assert len({r.entry.pk for r in results}) == 1
     assert TimelineEntry.objects.filter(session=walk.s, kind="note").count() == 1

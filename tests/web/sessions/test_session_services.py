@@ -398,7 +398,7 @@ def test_a_correction_supersedes_the_original_which_stays_visible(walk: Walk) ->
     wrong = walk.observe("vitals", 45, **{**VITALS, "heart_rate_per_min": 17 * 10})
     fixed = services.session_entry_correct(
         actor=walk.nurse, session=walk.s, entry=wrong, reason="typo: 71, not 170",
-        data={"heart_rate_per_min": 71}, idempotency_key=key())
+        data={"heart_rate_per_min": 71}, idempotency_key=key()).entry
     views = {v.entry.pk: v for v in selectors.snapshot(walk.s).views}
     assert views[wrong.pk].status == "superseded"
     assert views[wrong.pk].replaced_by == fixed.pk
@@ -452,7 +452,7 @@ def test_an_entry_marked_in_error_stays_visible_but_leaves_the_derived_view(
     pain = walk.observe("pain", 45, nrs=9)
     retraction = services.session_entry_correct(
         actor=walk.nurse, session=walk.s, entry=pain, reason="wrong patient",
-        entered_in_error=True, idempotency_key=key())
+        entered_in_error=True, idempotency_key=key()).entry
     snap = selectors.snapshot(walk.s)
     views = {v.entry.pk: v.status for v in snap.views}
     assert views[pain.pk] == "entered_in_error"
@@ -470,8 +470,9 @@ def test_a_retried_write_with_the_same_key_creates_nothing_new(walk: Walk) -> No
                                      data=VITALS, occurred_at=walk.at(45), idempotency_key=k)
     again = services.session_observe(actor=walk.nurse, session=walk.s, kind="vitals",
                                      data=VITALS, occurred_at=walk.at(45), idempotency_key=k)
-    assert again.pk == first.pk
-    assert getattr(again, "replayed", False)
+    assert again.entry.pk == first.entry.pk
+    assert again.replayed
+    assert not first.replayed
     assert TimelineEntry.objects.filter(session=walk.s, kind="vitals").count() == 2
     k2 = key()
     walk.s.refresh_from_db()
@@ -480,7 +481,7 @@ def test_a_retried_write_with_the_same_key_creates_nothing_new(walk: Walk) -> No
     # The retry carries the old version; it still gets the stored answer, not a conflict.
     retry = services.session_event(actor=walk.nurse, session=walk.s, event="pause",
                                    expected_version=walk.s.version, idempotency_key=k2)
-    assert getattr(retry, "replayed", False)
+    assert retry.replayed
     with pytest.raises(UsageError, match="another request") as err:
         services.session_observe(actor=walk.nurse, session=walk.s, kind="note",
                                  data={"text": "x"}, idempotency_key=k)
@@ -538,8 +539,9 @@ def test_a_retried_start_finds_the_infusion_started_and_answers_with_the_start(
                                       occurred_at=walk.at(30), idempotency_key=k)
     again = services.session_rate_set(actor=walk.nurse, session=walk.s, rate="60 mg/h",
                                       occurred_at=walk.at(30), idempotency_key=k)
-    assert again.pk == first.pk
-    assert first.kind == "infusion_start"
+    assert again.entry.pk == first.entry.pk
+    assert again.replayed
+    assert first.entry.kind == "infusion_start"
     assert TimelineEntry.objects.filter(session=walk.s, kind__in=["infusion_start",
                                                                    "rate_change"]).count() == 1
 

@@ -14,6 +14,12 @@ clients could collide on one key. :func:`idempotent` is an API-wide operation de
   different body it is refused with **409**, naming the fields that differ;
 * the check, the write and the key's row share one transaction: of two racing requests
   with one key, one commits and the other is re-judged against it.
+
+Usually that transaction is opened here, around the whole view. A view marked
+:func:`own_transaction` opens its own instead (a bedside write reads and derives the
+session before it takes the database's write lock, which on SQLite is the whole
+database's): its service calls :func:`claim` inside the transaction that writes, and the
+key's row is stored there.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -34,6 +42,39 @@ from ninja.responses import Status
 from ketamine_clinic.web.lib.models import IdempotencyKey
 
 KEY_FIELD = "idempotency_key"
+_OWN = "_idempotency_own_transaction"
+
+
+@dataclass
+class _Claim:
+    scope: str
+    body_mac: str
+    fields: dict[str, str]
+    endpoint: str
+    stored: bool = False
+
+
+_pending: ContextVar[_Claim | None] = ContextVar("idempotency_pending", default=None)
+
+
+def own_transaction(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an API view whose service opens the write transaction itself and calls
+    :func:`claim` in it (see the module docstring)."""
+    setattr(view, _OWN, True)
+    return view
+
+
+def claim() -> None:
+    """Store the request's idempotency key in the caller's transaction (the one that
+    writes). Nothing to do outside a request with a new key. Raises ``_Raced`` (which
+    rolls the transaction back, and the request is judged again) when another request
+    stored the same key first."""
+    pending = _pending.get()
+    if pending is None or pending.stored:
+        return
+    _record(scope=pending.scope, body_mac=pending.body_mac, fields=pending.fields,
+            endpoint=pending.endpoint)
+    pending.stored = True
 
 
 def _mac(*parts: str) -> str:
@@ -112,6 +153,9 @@ def _run(view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any,
         if stored is not None and stored.body_sha256 != body_mac:
             raise _conflict(stored, fields)
         try:
+            if getattr(view, _OWN, False):
+                return _run_own(view, request, args, kwargs, None if stored is not None
+                                else _Claim(scope, body_mac, fields, endpoint))
             with transaction.atomic():
                 result = view(request, *args, **kwargs)
                 if stored is None and _status(result) < 300:
@@ -121,6 +165,20 @@ def _run(view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any,
             continue  # another request with this key committed first: judge against it
     raise HttpError(409, "this idempotency_key is being used by another request right now; "
                          "retry in a moment")
+
+
+def _run_own(view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any,
+             pending: _Claim | None) -> Any:
+    token = _pending.set(pending)
+    try:
+        result = view(request, *args, **kwargs)
+    finally:
+        _pending.reset(token)
+    if pending is not None and not pending.stored and _status(result) < 300:
+        # The service answered without writing (nothing to store with the key).
+        _record(scope=pending.scope, body_mac=pending.body_mac, fields=pending.fields,
+                endpoint=pending.endpoint)
+    return result
 
 
 class _Raced(Exception):

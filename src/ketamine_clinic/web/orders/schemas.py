@@ -182,3 +182,79 @@ class LimitEventOut(Schema):
 class ReportIn(Schema):
     start: date
     end: date
+
+
+class ProtocolRefOut(Schema):
+    name: str
+    version: str
+
+
+class RateEnteredOut(Schema):
+    value: float
+    unit: str
+    text: str
+
+
+class DoseInputsOut(Schema):
+    rate: RateEnteredOut
+    weight_kg: float
+    concentration_mg_per_ml: float
+    previous_rate_mg_per_h: float | None
+    minutes_since_last_change: float | None
+    session_given_mg: float
+    session_remaining_h: float | None
+    series_given_mg: float | None
+
+
+class WeightMeasurementOut(Schema):
+    weight_kg: float
+    measured_on: date
+    height_cm: float | None
+    sex: str | None
+
+
+class DosingWeightOut(Schema):
+    weight_kg: float
+    basis: str
+    actual_kg: float
+    ideal_kg: float | None
+    adjusted_kg: float | None
+    measurement: WeightMeasurementOut
+    age_days: int
+    sources: list[str]
+
+
+class DoseCheckOut(Schema):
+    """The core's ``RateCheck.to_dict()`` with the dosing weight it was computed on."""
+
+    protocol: ProtocolRefOut
+    inputs: DoseInputsOut
+    rate_mg_per_kg_per_h: float
+    rate_mg_per_h: float
+    pump_rate_ml_per_h: float
+    concentration_mg_per_ml: float
+    step_mg_per_h: float | None
+    projected_session_total_mg: float | None
+    projected_session_total_mg_per_kg: float | None
+    projected_session_volume_ml: float | None
+    projected_series_total_mg: float | None
+    outcome: str
+    limits: list[dict[str, Any]] = Field(description="each limit checked: bound, value, status")
+    cross_checks: list[dict[str, Any]]
+    dosing_weight: DosingWeightOut
+    protocol_version_id: int
+
+
+class LimitReportOut(Schema):
+    """Limit events and overrides over a date range, counted several ways (each row: the
+    key's fields and ``count``)."""
+
+    start: date
+    end: date
+    total: int
+    by_outcome: list[dict[str, Any]]
+    by_protocol: list[dict[str, Any]]
+    by_prescriber: list[dict[str, Any]]
+    by_reason: list[dict[str, Any]]
+    by_quantity: list[dict[str, Any]]
+    events: list[LimitEventOut]

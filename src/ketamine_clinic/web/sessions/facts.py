@@ -26,7 +26,7 @@ from ketamine_clinic.web.orders.dosing import order_rate_rules
 from ketamine_clinic.web.patients.models import TEST_KINDS, MeasurementKind, TestOutcome
 from ketamine_clinic.web.protocols import selectors as protocols
 from ketamine_clinic.web.sessions import hooks
-from ketamine_clinic.web.sessions.models import TimelineEntry
+from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
 
 
 def order_verified(order: Any) -> bool:
@@ -102,18 +102,72 @@ def alarms_as_core(rows: Any) -> tuple[StoredAlarm, ...]:
             acked = a.ack is not None
         except a.__class__.ack.RelatedObjectDoesNotExist:
             acked = False
-        out.append(StoredAlarm(str(a.detail.get("key") or _legacy_key(a)), a.kind, a.message,
+        out.append(StoredAlarm(_alarm_key(a.kind, a.detail, a.pk), a.kind, a.message,
                                a.raised_at, acked))
     return tuple(out)
 
 
-def _legacy_key(alarm: Any) -> str:
-    d = alarm.detail
-    if alarm.kind.startswith("vital_") and d.get("vital"):
-        return f"{alarm.kind}:{d['vital']}"
-    if alarm.kind == "overdue":
-        return f"overdue:{d.get('due_at')}"
-    return f"{alarm.kind}:{d.get('due_at', alarm.pk)}"
+def _alarm_key(kind: str, detail: Any, pk: int) -> str:
+    if detail.get("key"):
+        return str(detail["key"])
+    if kind.startswith("vital_") and detail.get("vital"):
+        return f"{kind}:{detail['vital']}"
+    if kind == "overdue":
+        return f"overdue:{detail.get('due_at')}"
+    return f"{kind}:{detail.get('due_at', pk)}"
+
+
+# What a write reads of the record, as plain values: no model instance per row.
+_ENTRY_COLUMNS = ("id", "kind", "occurred_at", "payload", "corrects_id", "correction_reason",
+                  "recorded_at")
+# The timelines this process read last, by session: entries are append-only, so a write
+# reads only the rows added since (a long session is hundreds of rows, read at every write).
+_timelines: OrderedDict[int, tuple[Entry, ...]] = OrderedDict()
+_TIMELINES_KEPT = 256  # cache size, not clinical
+
+
+def _as_entries(rows: Any) -> tuple[Entry, ...]:
+    return tuple(Entry(id=i, kind=kind, at=at, payload=payload, corrects=corrects,
+                       reason=reason, recorded_at=recorded_at)
+                 for i, kind, at, payload, corrects, reason, recorded_at in rows)
+
+
+def timeline_as_core(session_id: int, *, fresh: bool = False) -> tuple[Entry, ...]:
+    """The session's timeline as the core reads it (record order).
+
+    The rows this process already read are kept; the rows after the last of them are read
+    again with it, and if that row is not the one kept (a database restored, a test's
+    rows rolled back and their ids used again) the whole timeline is read. ``fresh``
+    reads the whole timeline. A row committed late with an id below the last one kept
+    (two writers of one session at once; every write holds the session's lock, so only a
+    writer that does not would do this) is not seen here: a write decided on this read
+    compares the count of entries under its lock (``services._unchanged``); a write
+    decided under the lock reads ``fresh``.
+    """
+    qs = TimelineEntry.objects.filter(session_id=session_id).order_by("id")
+    known = () if fresh else _timelines.get(session_id, ())
+    if known:
+        last = known[-1]
+        rows = _as_entries(qs.filter(id__gte=last.id).values_list(*_ENTRY_COLUMNS))
+        entries = (*known, *rows[1:]) if rows and rows[0] == last else None
+    else:
+        entries = None
+    if entries is None:
+        entries = _as_entries(qs.values_list(*_ENTRY_COLUMNS))
+    _timelines[session_id] = entries
+    _timelines.move_to_end(session_id)
+    while len(_timelines) > _TIMELINES_KEPT:
+        _timelines.popitem(last=False)
+    return entries
+
+
+def stored_alarms_as_core(session_id: int) -> tuple[StoredAlarm, ...]:
+    """The session's alarms as the core reads them (newest first), read as values."""
+    rows = (Alarm.objects.filter(session_id=session_id).order_by("-raised_at", "-id")
+            .values_list("id", "kind", "message", "detail", "raised_at", "ack__id"))
+    return tuple(StoredAlarm(_alarm_key(kind, detail, pk), kind, message, raised_at,
+                             ack is not None)
+                 for pk, kind, message, detail, raised_at, ack in rows)
 
 
 def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:

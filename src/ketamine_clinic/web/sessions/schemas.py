@@ -339,3 +339,8 @@ class SessionOut(Schema):
     start_gate: dict[str, Any] | None
     discharge_gate: dict[str, Any] | None
     protocol: dict[str, str]
+
+
+class PingOut(Schema):
+    user: str
+    at: _datetime

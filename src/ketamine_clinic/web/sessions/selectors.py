@@ -8,7 +8,7 @@ core's entries and the core's view back to rows for the pages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -33,13 +33,15 @@ from ketamine_clinic.clinical.session import GateResult, SessionState
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.models import AuditEntry
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.sessions.facts import (
     alarms_as_core,
     day_facts,
     entries_as_core,
     order_verified,
     signed_order_of,
+    stored_alarms_as_core,
+    timeline_as_core,
 )
 from ketamine_clinic.web.sessions.models import Alarm, InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.rules import SessionRules, rules_for_version
@@ -55,14 +57,33 @@ def sessions_visible_to(user: User) -> QuerySet[InfusionSession]:
             .select_related("patient", "site", "order", "order__protocol_version", "series"))
 
 
-def session_get_for(user: User, session_id: int, actor: Actor) -> InfusionSession:
-    """The session if the user works at its site; otherwise 404, and the attempt audited."""
+def session_get_for(user: User, session_id: int, actor: Actor, *,
+                    read: AuditAction) -> InfusionSession:
+    """The session if the user works at its site, the read recorded as ``read`` (e.g.
+    ``API_SESSION_VIEW``); otherwise 404, and the attempt audited."""
+    found = session_get_unaudited(user, session_id, actor)
+    session_read_record(actor, found, read)
+    return found
+
+
+def session_get_unaudited(user: User, session_id: int, actor: Actor) -> InfusionSession:
+    """The session as ``session_get_for`` finds it, with no read entry: for a write (its
+    service records the entry), and for a page that records its read itself, later or only
+    on some paths (``session_read_record``: the page shown after a refused write, the live
+    region's de-duplicated refresh). A refused access is audited."""
     found = sessions_visible_to(user).filter(pk=session_id).first()
     if found is None:
         audit_record(actor=actor, action=AuditAction.SESSION_ACCESS_DENIED, object_type="session",
                      object_id=session_id)
         raise Http404("No such session")
     return found
+
+
+def session_read_record(actor: Actor, session: InfusionSession, action: AuditAction,
+                        detail: dict[str, Any] | None = None) -> None:
+    """Record a read of the session, filed under the session's site."""
+    audit_read(actor=actor, action=action, object_type="session", object_id=session.pk,
+               site_code=session.site.code, patient_id=session.patient_id, detail=detail)
 
 
 def viewed_recently(user: User, session: InfusionSession, *, within: timedelta) -> bool:
@@ -126,7 +147,7 @@ class Snapshot:
 
     session: InfusionSession
     view: SessionView
-    rows: dict[int, TimelineEntry]
+    rows: Mapping[int, TimelineEntry]
     alarms: list[Alarm]
     start_gate: GateResult | None = None
     discharge_gate: GateResult | None = None
@@ -289,6 +310,44 @@ def snapshot(session: InfusionSession, *, now: datetime | None = None,
     if gates and view.state is SessionState.RECOVERING:
         snap.discharge_gate = discharge_gate_of(view)
     return snap
+
+
+class RowsOnDemand(Mapping[int, TimelineEntry]):
+    """A session's timeline rows, each read when first asked for: a write needs one or
+    two of them (the entry corrected, the last state change), not the whole record."""
+
+    def __init__(self, session: InfusionSession, ids: Sequence[int]) -> None:
+        self._session = session
+        self._ids = tuple(ids)
+        self._read: dict[int, TimelineEntry] = {}
+
+    def __getitem__(self, entry_id: int) -> TimelineEntry:
+        row: TimelineEntry | None = self._read.get(entry_id)
+        if row is None:
+            row = (TimelineEntry.objects.select_related("recorded_by")
+                   .get(session=self._session, pk=entry_id))
+            self._read[entry_id] = row
+        return row
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def snapshot_for_write(session: InfusionSession, *, now: datetime, rules: SessionRules,
+                       facts: DayFacts, fresh: bool = False) -> Snapshot:
+    """The view a write is decided on: the same derivation as :func:`snapshot` (the core's
+    ``evolve`` over every entry and alarm), read as plain values instead of rows (the
+    timeline's rows read since by this process are kept: ``facts.timeline_as_core``,
+    ``fresh`` reads them all); the rows are read on demand and the alarm rows not at all
+    (``alarms`` is empty)."""
+    entries = timeline_as_core(session.pk, fresh=fresh)
+    view = core.evolve(entries, rules=rules, order=signed_order_of(session.order), facts=facts,
+                       now=now, alarms=stored_alarms_as_core(session.pk))
+    return Snapshot(session=session, view=view,
+                    rows=RowsOnDemand(session, [e.id for e in entries]), alarms=[])
 
 
 # --------------------------------------------------------------------------- gates

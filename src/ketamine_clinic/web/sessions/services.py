@@ -13,7 +13,7 @@ of one session queue up; each then derives the view again. A state change may ca
 state in between, the change is refused and the message says what happened.
 
 Retries: every write takes an ``idempotency_key``. A key already stored for the same
-session and kind returns the stored entry (marked ``replayed``) and writes nothing; a key
+session and kind returns the stored entry (``Written.replayed``) and writes nothing; a key
 used for something else is refused.
 """
 
@@ -26,7 +26,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -40,10 +40,10 @@ from ketamine_clinic.errors import Refusal, UsageError
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.lib import idempotency
 from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.services import limit_event_record
-from ketamine_clinic.web.outcomes.services import followups_schedule
 from ketamine_clinic.web.sessions import hooks, selectors
 from ketamine_clinic.web.sessions.facts import day_facts
 from ketamine_clinic.web.sessions.models import (
@@ -54,6 +54,22 @@ from ketamine_clinic.web.sessions.models import (
 )
 from ketamine_clinic.web.sessions.schemas import KINDS, OBSERVATION_KINDS, STATE_KINDS, Payload
 from ketamine_clinic.web.sessions.summaries import changes_summary, outcome_summaries_refresh
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a session write answers: the entry it stored (the first, when it stored
+    several), or with ``replayed`` the entry a retry of the same request found stored."""
+
+    entry: TimelineEntry
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Discharged(Written):
+    """A discharge, with the series' follow-ups it scheduled (none on a replay)."""
+
+    follow_ups: tuple[hooks.FollowUpBooked, ...] = ()
 
 
 def _payload(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,16 +119,20 @@ def session_schedule(*, actor: Actor, order: Order, scheduled_for: datetime,
 
 
 def _replayed(session: InfusionSession, key: str | None,
-              kinds: Sequence[str]) -> TimelineEntry | None:
+              kinds: Sequence[str]) -> Written | None:
     if not key:
         return None
-    found = TimelineEntry.objects.filter(idempotency_key=key).first()
-    if found is None:
+    # The usual answer is "no such key": asked as one narrow row, the entry read only if
+    # there is one.
+    hit = (TimelineEntry.objects.filter(idempotency_key=key).order_by()
+           .values_list("pk", "session_id", "kind")[:1])
+    if not hit:
         return None
-    if found.session_id != session.pk or found.kind not in kinds:
+    pk, session_id, kind = hit[0]
+    if session_id != session.pk or kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
-    found.replayed = True  # type: ignore[attr-defined]
-    return found
+    found = TimelineEntry.objects.select_related("recorded_by").get(pk=pk)
+    return Written(found, replayed=True)
 
 
 def _state_check(snap: selectors.Snapshot, expected_version: int | None) -> None:
@@ -140,33 +160,117 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
          key: str | None, command: Callable[[selectors.Snapshot], cmd.Command],
          expected_version: int | None = None, device_id: str = "",
          after: Callable[[selectors.Snapshot, TimelineEntry, Accepted], None] | None = None,
-         light_command: cmd.Command | None = None) -> TimelineEntry:
+         light_command: cmd.Command | None = None) -> Written:
     """Lock, replay check, derive, decide, store. Returns the first stored entry.
 
     ``light_command``: the command, when it does not depend on the snapshot; the day's
-    facts are then gathered only if the core says that judging it reads them."""
+    facts are then gathered only if the core says that judging it reads them, and the
+    session is read and the command decided *before* the lock is taken (see
+    :func:`_decided_early`)."""
     now = timezone.now()
+    early = (_decided_early(session, now, light_command)
+             if light_command is not None and not cmd.needs_day_facts(light_command)
+             else None)
     with transaction.atomic():
-        # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
-        # side of the joins).
-        locked = (InfusionSession.objects.select_for_update(of=("self",))
-                  .select_related("order", "order__protocol_version", "order__signed_by",
-                                  "patient", "site", "series")
-                  .get(pk=session.pk))
-        again = _replayed(locked, key, kinds)
-        if again is not None:
-            return again
-        rules = selectors.session_rules(locked)
-        facts = (day_facts(locked, rules, now) if light_command is None
-                 or cmd.needs_day_facts(light_command) else selectors.light_facts(locked))
-        snap = selectors.snapshot(locked, now=now, rules=rules, gates=False, facts=facts)
-        _state_check(snap, expected_version)
-        result = cmd.decide(snap.view, command(snap))
+        if early is not None and _unchanged(session, early):
+            # Nothing of the session changed since it was read: the early decision stands.
+            again = _replayed(session, key, kinds)
+            if again is not None:
+                idempotency.claim()
+                return again
+            snap, result = early.snap, early.result
+        else:
+            # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
+            # side of the joins).
+            locked = (InfusionSession.objects.select_for_update(of=("self",))
+                      .select_related("order", "order__protocol_version", "order__signed_by",
+                                      "patient", "site", "series")
+                      .get(pk=session.pk))
+            again = _replayed(locked, key, kinds)
+            if again is not None:
+                idempotency.claim()
+                return again
+            rules = selectors.session_rules(locked)
+            facts = (day_facts(locked, rules, now) if light_command is None
+                     or cmd.needs_day_facts(light_command) else selectors.light_facts(locked))
+            snap = selectors.snapshot_for_write(locked, now=now, rules=rules, facts=facts,
+                                               fresh=True)
+            _state_check(snap, expected_version)
+            result = cmd.decide(snap.view, command(snap))
         if isinstance(result, Accepted):
-            return _store(actor, snap, result, key, device_id, after)
+            written = Written(_store(actor, snap, result, key, device_id, after))
+            idempotency.claim()
+            return written
     assert isinstance(result, Refused)
     _refused(actor, session, result)
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class _Early:
+    snap: selectors.Snapshot
+    result: Accepted | Refused
+    stamp: tuple[object, ...]
+
+
+def _decided_early(session: InfusionSession, now: datetime,
+                   command: cmd.Command) -> _Early | None:
+    """Read the session and decide ``command`` without a lock, outside any transaction.
+
+    A bedside write spends most of its time reading the timeline and deriving the view;
+    on SQLite a write transaction holds the whole database's write lock, so every chair
+    of the clinic would wait for it. Under the lock, :func:`_unchanged` checks that the
+    session is as it was read (its row, and the number of its entries, alarms and
+    acknowledgements: all three are append-only, so an equal count is an equal record);
+    if anything changed, the write derives and decides again under the lock. ``None`` (no
+    early decision) when the ``session`` given is not the stored one (read before a
+    change)."""
+    row = _stamp(session, lock=False)
+    if row is None or row[:3] != (session.state, session.version, session.order.status):
+        return None
+    rules = selectors.session_rules(session)
+    snap = selectors.snapshot_for_write(session, now=now, rules=rules,
+                                        facts=selectors.light_facts(session))
+    alarms = snap.view.alarms
+    stamp = (session.state, session.version, session.order.status, len(snap.view.entries),
+             len(alarms), sum(1 for a in alarms if a.acknowledged))
+    return _Early(snap, cmd.decide(snap.view, command), stamp)
+
+
+def _unchanged(session: InfusionSession, early: _Early) -> bool:
+    """Lock the session row and tell whether it and its record are as ``early`` read them.
+
+    One statement in SQL of its own: this runs while the write lock is held, and building
+    the same query through the ORM (three counting subqueries) costs far more than running
+    it."""
+    row = _stamp(session, lock=True)
+    return row is not None and row == early.stamp
+
+
+def _stamp(session: InfusionSession, *, lock: bool) -> tuple[object, ...] | None:
+    """The session's state, version and order status, and the counts of its entries,
+    alarms and acknowledgements; the row locked when ``lock``."""
+    lock_sql = " FOR UPDATE OF s" if lock and connection.features.has_select_for_update_of \
+        else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_STAMP_SQL + lock_sql, [session.pk] * 4)
+        row = cursor.fetchone()
+    return None if row is None else tuple(row)
+
+
+def _stamp_sql() -> str:
+    s, o = InfusionSession._meta.db_table, Order._meta.db_table
+    e, a = TimelineEntry._meta.db_table, Alarm._meta.db_table
+    k = AlarmAcknowledgement._meta.db_table
+    return (f'SELECT s.state, s.version, o.status, '
+            f'(SELECT COUNT(*) FROM "{e}" WHERE session_id = %s), '
+            f'(SELECT COUNT(*) FROM "{a}" WHERE session_id = %s), '
+            f'(SELECT COUNT(*) FROM "{k}" k JOIN "{a}" a ON a.id = k.alarm_id '
+            f'WHERE a.session_id = %s) '
+            f'FROM "{s}" s JOIN "{o}" o ON o.id = s.order_id WHERE s.id = %s')
+
+
+_STAMP_SQL = _stamp_sql()
 
 
 def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | None,
@@ -246,7 +350,7 @@ def _at(value: datetime | None) -> datetime:
 def session_observe(*, actor: Actor, session: InfusionSession, kind: str,
                     data: Mapping[str, Any], occurred_at: datetime | None = None,
                     idempotency_key: str | None = None,
-                    device_id: str = "") -> TimelineEntry:
+                    device_id: str = "") -> Written:
     """Record an observation: vital signs, a sedation / dissociation / pain score, an
     adverse event or a note; a drug given is recorded through :func:`session_give`
     (``premedication`` and ``rescue_medication`` here are passed on to it).
@@ -278,7 +382,7 @@ def session_give(*, actor: Actor, session: InfusionSession, drug: str, dose: Any
                  route: str, indication: str = "", occurred_at: datetime | None = None,
                  idempotency_key: str | None = None,
                  kinds: Sequence[str] = ("premedication", "rescue_medication")
-                 ) -> TimelineEntry:
+                 ) -> Written:
     """Give a premedication or an as-needed drug from the signed order's list; the core
     refuses a drug not on the order, a higher dose, ketamine as a rescue drug, a dose
     beyond the ordered count or interval, and a drug the patient is allergic to."""
@@ -299,7 +403,7 @@ def session_give(*, actor: Actor, session: InfusionSession, drug: str, dose: Any
 def session_event(*, actor: Actor, session: InfusionSession, event: str,
                   data: Mapping[str, Any] | None = None, occurred_at: datetime | None = None,
                   expected_version: int | None = None,
-                  idempotency_key: str | None = None) -> TimelineEntry:
+                  idempotency_key: str | None = None) -> Written:
     """Record a state change: check in, pre-assessment, pause, resume, stop, begin
     recovery, transfer (with a reason), abandon (with a reason).
 
@@ -343,11 +447,11 @@ def session_event(*, actor: Actor, session: InfusionSession, event: str,
             snap.session.chair = chair
             snap.session.save(update_fields=["chair"])
 
-    entry = _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
-                 expected_version=expected_version, command=command, after=after)
-    if kind in ("stop", "transfer", "abandon") and not getattr(entry, "replayed", False):
+    written = _run(actor=actor, session=session, kinds=(kind,), key=idempotency_key,
+                   expected_version=expected_version, command=command, after=after)
+    if kind in ("stop", "transfer", "abandon") and not written.replayed:
         hooks.closed(actor, session)
-    return entry
+    return written
 
 
 def _prediction_at_stop(snap: selectors.Snapshot, at: datetime) -> dict[str, Any]:
@@ -395,7 +499,7 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
                      override_text: str = "", confirmed: Sequence[str] = (),
                      expected_version: int | None = None,
                      idempotency_key: str | None = None, physician: Any = None,
-                     physician_reason: str = "") -> TimelineEntry:
+                     physician_reason: str = "") -> Written:
     """Start the infusion, or change its rate, as the core decides.
 
     ``rate`` is typed in any form ("0.5 mg/kg/h", "60 mg/h", "25 mL/h"). Inside the signed
@@ -418,7 +522,7 @@ def session_rate_set(*, actor: Actor, session: InfusionSession, rate: str,
 def session_entry_correct(*, actor: Actor, session: InfusionSession, entry: TimelineEntry,
                           reason: str, data: Mapping[str, Any] | None = None,
                           occurred_at: datetime | None = None, entered_in_error: bool = False,
-                          idempotency_key: str | None = None) -> TimelineEntry:
+                          idempotency_key: str | None = None) -> Written:
     """Correct an entry (a new entry of the same kind that replaces it) or mark it entered
     in error. The original stays, struck through; a reason is required."""
     reason = required_text("reason", reason)
@@ -478,7 +582,7 @@ def session_watch(*, session: InfusionSession, now: datetime | None = None,
 
 def session_recovery_score(*, actor: Actor, session: InfusionSession, observed: Mapping[str, int],
                            score_name: str | None = None, occurred_at: datetime | None = None,
-                           idempotency_key: str | None = None) -> TimelineEntry:
+                           idempotency_key: str | None = None) -> Written:
     """Score a recovery assessment (the phase-I score, or the home-readiness score), item
     by item against the pre-infusion baseline."""
     at = _at(occurred_at)
@@ -489,12 +593,13 @@ def session_recovery_score(*, actor: Actor, session: InfusionSession, observed: 
 def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: str,
                       instructions_given: bool, overrides: Mapping[str, str] | None = None,
                       occurred_at: datetime | None = None, expected_version: int | None = None,
-                      idempotency_key: str | None = None) -> TimelineEntry:
+                      idempotency_key: str | None = None) -> Discharged:
     """Discharge through the gate. ``overrides`` maps a failed gate item to a physician's
     written reason; only a physician may give them.
 
-    The series' follow-ups due so far are scheduled with the discharge (outcomes'
-    ``followups_schedule``); the new ones are on the returned entry as ``follow_ups``.
+    The series' follow-ups due so far are booked with the discharge, in its transaction,
+    by the follow-up area's at-discharge hook (``hooks.discharging``); the new ones are the
+    result's ``follow_ups``.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if (v or "").strip()}
     user = actor.user
@@ -503,15 +608,16 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
     at = _at(occurred_at)
     name = user.display_name if user is not None and overrides else ""
 
+    booked: list[hooks.FollowUpBooked] = []
+
     def after(snap: selectors.Snapshot, entry: TimelineEntry, result: Accepted) -> None:
         # The follow-ups this visit makes due, in the same transaction.
-        entry.follow_ups = followups_schedule(  # type: ignore[attr-defined]
-            actor=actor, series=snap.session.series)
+        booked.extend(hooks.discharging(actor, snap.session))
 
-    entry = _run(actor=actor, session=session, kinds=("discharge",), key=idempotency_key,
-                 expected_version=expected_version, after=after,
-                 command=lambda snap: cmd.Discharge(at, escort_name, instructions_given,
-                                                    overrides, name))
-    if not getattr(entry, "replayed", False):
+    written = _run(actor=actor, session=session, kinds=("discharge",), key=idempotency_key,
+                   expected_version=expected_version, after=after,
+                   command=lambda snap: cmd.Discharge(at, escort_name, instructions_given,
+                                                      overrides, name))
+    if not written.replayed:
         hooks.closed(actor, session)
-    return entry
+    return Discharged(written.entry, written.replayed, tuple(booked))

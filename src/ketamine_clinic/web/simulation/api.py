@@ -28,6 +28,12 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients.schemas import ErrorOut
 from ketamine_clinic.web.simulation.models import PopulationJob
 from ketamine_clinic.web.simulation.population_jobs import population_job_create, population_job_out
+from ketamine_clinic.web.simulation.schemas import (
+    ModelOut,
+    PopulationJobOut,
+    PopulationOut,
+    SimulationOut,
+)
 
 router = Router(tags=["pk"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -79,7 +85,7 @@ def _inputs(payload: SimulateIn) -> tuple[Covariates, Regimen]:
     return covariates, regimen
 
 
-@router.get("/pk/models", response={200: list[dict[str, Any]], **ERRORS})
+@router.get("/pk/models", response={200: list[ModelOut], **ERRORS})
 def pk_models(request: HttpRequest) -> Any:
     require(request, Capability.RUN_SIMULATION)
     cat = catalogue()
@@ -97,7 +103,7 @@ def pk_models(request: HttpRequest) -> Any:
     return rows
 
 
-@router.post("/pk/simulate", response={200: dict[str, Any], **ERRORS})
+@router.post("/pk/simulate", response={200: SimulationOut, **ERRORS})
 def pk_simulate(request: HttpRequest, payload: SimulateIn) -> Any:
     require(request, Capability.RUN_SIMULATION)
     covariates, regimen = _inputs(payload)
@@ -121,7 +127,8 @@ def run_population(payload: PopulationIn,
     return out
 
 
-@router.post("/pk/population", response={200: dict[str, Any], 202: dict[str, Any], **ERRORS})
+@router.post("/pk/population", response={200: PopulationOut, 202: PopulationJobOut,
+                                           **ERRORS})
 def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
     """A virtual population's bands. Up to ``PK_SYNC_MAX_WORK`` patients × times the answer
     comes at once (200); above it, up to ``PK_JOB_MAX_WORK``, the run becomes a background
@@ -141,7 +148,7 @@ def pk_population(request: HttpRequest, payload: PopulationIn) -> Any:
     return run_population(payload)
 
 
-@router.get("/pk/population/jobs/{job_id}", response={200: dict[str, Any], **ERRORS})
+@router.get("/pk/population/jobs/{job_id}", response={200: PopulationJobOut, **ERRORS})
 def pk_population_job(request: HttpRequest, job_id: int) -> Any:
     """A background population run: status, progress and, once done, the result."""
     user = require(request, Capability.RUN_SIMULATION)

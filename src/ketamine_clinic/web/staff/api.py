@@ -15,7 +15,7 @@ from ketamine_clinic.clinical import clock
 from ketamine_clinic.web.accounts.models import ApiToken
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.sessions import services
-from ketamine_clinic.web.sessions.api import ERRORS, _written
+from ketamine_clinic.web.sessions.api import ERRORS, written_out
 from ketamine_clinic.web.sessions.models import InfusionSession
 from ketamine_clinic.web.sessions.schemas import EntryOut, VitalsIn
 from ketamine_clinic.web.staff.models import Device
@@ -52,9 +52,9 @@ def device_vitals(request: HttpRequest, session_id: int, payload: VitalsIn) -> A
     key = data.pop("idempotency_key")
     data.pop("device_id")
     data = {k: v for k, v in data.items() if v is not None}
-    entry = services.session_observe(
+    written = services.session_observe(
         actor=Actor(user=device.user, client_address=str(request.META.get("REMOTE_ADDR", "")),
                     site_code=session.site.code),
         session=session, kind="vitals", data=data, occurred_at=at, idempotency_key=key,
         device_id=device.name)
-    return _written(entry)
+    return written_out(written)

@@ -1,0 +1,140 @@
+"""The write path's reading of a session: a vital-sign set is read and decided before the
+lock (and from the rows this process read before), and must come to exactly what the
+full reading of the pages comes to; a session changed in between is read again."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ketamine_clinic.clinical.bedside import decisions as cmd
+from ketamine_clinic.clinical.bedside.model import Entry
+from ketamine_clinic.errors import Refusal
+from ketamine_clinic.web.sessions import facts, selectors, services
+from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
+from tests.web.sessions.conftest import VITALS, Walk, key
+
+
+def _both_views(walk: Walk) -> tuple[object, object]:
+    now = timezone.now()
+    session = selectors.sessions_visible_to(walk.c.cast.bob).get(pk=walk.s.pk)
+    rules = selectors.session_rules(session)
+    light = selectors.light_facts(session)
+    page = selectors.snapshot(session, now=now, rules=rules, gates=False, facts=light).view
+    write = selectors.snapshot_for_write(session, now=now, rules=rules, facts=light).view
+    return page, write
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_write_path_reads_the_same_view_as_the_pages_over_a_corrected_timeline(
+        walk: Walk, seed: int) -> None:
+    """Random vital signs, rate changes, a pause and resume, corrections and entries
+    marked in error, some back-dated: after each step the write path's view (read as
+    values, most of it kept from the step before) equals the pages' view."""
+    rng = random.Random(seed)
+    walk.infusing()
+    minute = 31.0
+    paused = False
+    for _step in range(14):
+        minute += rng.choice([0.5, 1, 3])
+        move = rng.random()
+        rows = list(TimelineEntry.objects.filter(session=walk.s, kind="vitals",
+                                                 corrects__isnull=True)
+                    .exclude(corrections__isnull=False))
+        if move < 0.45:
+            at = minute - rng.choice([0, 0, 2])  # some sets charted late
+            walk.observe("vitals", at, **{**VITALS, "heart_rate_per_min": rng.randint(50, 140)})
+        elif move < 0.6 and rows:
+            target = rng.choice(rows)
+            services.session_entry_correct(
+                actor=walk.nurse, session=walk.s, entry=target, reason="typed in the wrong box",
+                data={"heart_rate_per_min": rng.randint(55, 95)}, idempotency_key=key())
+        elif move < 0.7 and rows:
+            services.session_entry_correct(
+                actor=walk.nurse, session=walk.s, entry=rng.choice(rows),
+                reason="another patient's set", entered_in_error=True, idempotency_key=key())
+        elif move < 0.85:
+            walk.event("resume" if paused else "pause", minute)
+            paused = not paused
+        elif not paused:
+            with contextlib.suppress(Refusal):  # a step the order does not allow
+                walk.rate(rng.choice(["30 mg/h", "45 mg/h", "60 mg/h"]), minute)
+        page, write = _both_views(walk)
+        assert write == page
+        assert write.totals == page.totals  # type: ignore[attr-defined]
+        assert write.limit_check == page.limit_check  # type: ignore[attr-defined]
+        assert write.overdue == page.overdue  # type: ignore[attr-defined]
+
+
+def test_a_vital_sign_set_decided_before_the_lock_is_decided_again_if_the_session_changed(
+        walk: Walk) -> None:
+    """The early read sees no baseline-breaking set; a set charted in between (one more
+    entry) makes the stamp differ, so the write is judged again under the lock."""
+    walk.infusing()
+    now = timezone.now()
+    session = selectors.sessions_visible_to(walk.c.cast.bob).get(pk=walk.s.pk)
+    command = cmd.Observe(walk.at(39), "vitals", dict(VITALS))
+    early = services._decided_early(session, now, command)
+    assert early is not None
+    assert services._unchanged(session, early)
+    walk.observe("vitals", 38, **VITALS)
+    assert not services._unchanged(session, early)
+    # An acknowledgement changes the alarms' open keys without a new entry: also seen.
+    walk.observe("vitals", 38.5, **{**VITALS, "spo2_percent": 80})
+    session = selectors.sessions_visible_to(walk.c.cast.bob).get(pk=walk.s.pk)
+    early = services._decided_early(session, timezone.now(), command)
+    assert early is not None
+    alarm = Alarm.objects.filter(session=walk.s).first()
+    assert alarm is not None
+    services.alarm_acknowledge(actor=walk.nurse, alarm=alarm, response="oxygen on, resolved")
+    assert not services._unchanged(session, early)
+
+
+def test_a_session_read_before_a_change_is_not_decided_early(walk: Walk) -> None:
+    walk.infusing()
+    session = selectors.sessions_visible_to(walk.c.cast.bob).get(pk=walk.s.pk)
+    walk.event("pause", 35)
+    command = cmd.Observe(walk.at(36), "vitals", dict(VITALS))
+    assert services._decided_early(session, timezone.now(), command) is None
+
+
+def test_a_kept_timeline_whose_last_row_is_not_in_the_database_is_read_again(
+        walk: Walk) -> None:
+    """Rows kept from before (a test rolled back, a database restored) whose last id now
+    names another row are not used."""
+    walk.infusing()
+    truth = facts.timeline_as_core(walk.s.pk, fresh=True)
+    last = truth[-1]
+    forged = Entry(id=last.id, kind="vitals", at=last.at - timedelta(minutes=1),
+                   payload={"heart_rate_per_min": 200}, recorded_at=last.recorded_at)
+    facts._timelines[walk.s.pk] = (*truth[:-1], forged)
+    assert facts.timeline_as_core(walk.s.pk) == truth
+    facts._timelines[walk.s.pk] = truth[:-2]  # an older read: the rows since are added
+    assert facts.timeline_as_core(walk.s.pk) == truth
+
+
+def test_a_vital_sign_set_through_the_api_stores_its_key_with_the_entry(walk: Walk) -> None:
+    """The vitals endpoint opens its own transaction; the idempotency key is stored in it:
+    a retry replays the stored entry, the same key with another body is refused."""
+    from django.test import Client
+
+    from ketamine_clinic.web.accounts.models import ApiToken
+
+    walk.infusing()
+    _, raw = ApiToken.issue(walk.c.cast.bob, label="monitor")
+    c = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    body = {**VITALS, "idempotency_key": "chair-1-0001"}
+    url = f"/api/v1/sessions/{walk.s.pk}/vitals"
+    first = c.post(url, body, content_type="application/json")
+    assert first.status_code == 201, first.content
+    again = c.post(url, body, content_type="application/json")
+    assert again.status_code == 200
+    assert again.json()["replayed"] is True
+    assert again.json()["id"] == first.json()["id"]
+    other = c.post(url, {**body, "heart_rate_per_min": 99}, content_type="application/json")
+    assert other.status_code == 409
+    assert TimelineEntry.objects.filter(session=walk.s, kind="vitals").count() == 2
