@@ -85,6 +85,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 
 @pytest.fixture
 def cast(db: Any) -> Cast:
+    return make_cast()
+
+
+def make_cast() -> Cast:
+    """The cast in the database (the ``cast`` fixture; a world built once per module calls
+    it inside its own transaction, see ``tests/web/access.py``)."""
     from ketamine_clinic.web.accounts.models import Site, User
     from ketamine_clinic.web.audit.services import Actor
     from ketamine_clinic.web.patients import services

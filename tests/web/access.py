@@ -4,16 +4,29 @@ An area lists its pages (:class:`Page`: how to call it and which roles may) over
 fixture of its own; these helpers call a page and check the three answers every area
 gives: a role gets exactly its pages (403 otherwise), a user of another site gets a 404
 and an audit entry for a patient's page, and an anonymous visitor is sent to log in.
+
+A matrix calls the same pages over the same world many times, so an area builds that world
+once per module (:func:`built_once`) instead of once per case. Each case still starts from
+the world as built: pytest-django runs every test in a transaction of its own, which here
+becomes a savepoint inside the module's transaction and is rolled back after the case (its
+audit entries, its writes, its logins), as Django's ``TestCase.setUpTestData`` does for a
+class; and each case gets a deep copy of the world's Python objects (:func:`fresh`), so
+that one case's changes to an instance in memory do not reach the next. The module's
+transaction is rolled back at its end: nothing is left for the next module.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from django.test import Client
+from django.db import transaction
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from ketamine_clinic.web.accounts.models import ApiToken
@@ -39,6 +52,26 @@ class Page(Generic[W]):
     # About one patient: a user of another site gets 404 and an audit entry.
     scoped: bool = True
     api: bool = False  # a JSON endpoint of the API (the session's log-in is enough)
+
+
+@contextmanager
+def built_once(django_db_blocker: Any, folder: Path) -> Iterator[None]:
+    """The database for a module-scoped world: build the world inside the block, yield it,
+    and every test of the module runs inside this transaction (its own rolled back after
+    it); the whole is rolled back when the module ends. ``folder`` takes the checkpoint
+    files the world's audit and stock writes may make (``_audit_triggers`` gives each test
+    its own as before)."""
+    with (django_db_blocker.unblock(),
+          override_settings(AUDIT_CHECKPOINTS=folder / "audit-checkpoints.log",
+                            STOCK_CHECKPOINTS=folder / "stock-checkpoints"),
+          transaction.atomic()):
+        yield
+        transaction.set_rollback(True)
+
+
+def fresh(world: W) -> W:
+    """A test's own copy of a module's world (instances and all): the rows are the same."""
+    return copy.deepcopy(world)
 
 
 def page_id(page: Page[Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.conftest import Cast, make_cast
 from tests.web.access import (
     ALL,
     CLINICAL,
@@ -18,8 +20,10 @@ from tests.web.access import (
     assert_not_found_and_audited,
     assert_role_answer,
     assert_sent_to_log_in,
+    built_once,
     call,
     denials,
+    fresh,
     page_id,
 )
 
@@ -56,6 +60,19 @@ PAGES: list[Page[Any]] = [
     Page("audit trail", "get", lambda c: reverse("audit_list"),
          frozenset({"clinic_admin", "auditor"}), scoped=False),
 ]
+
+
+@pytest.fixture(scope="module")
+def cast_once(django_db_setup: None, django_db_blocker: Any,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cast]:
+    with built_once(django_db_blocker, tmp_path_factory.mktemp("access")):
+        yield make_cast()
+
+
+@pytest.fixture
+def cast(cast_once: Cast, db: Any) -> Cast:
+    """The cast, built once for the module (each case rolled back after it)."""
+    return fresh(cast_once)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from ninja import Field, NinjaAPI, Schema
@@ -138,6 +139,18 @@ def require(request: HttpRequest, capability: Capability) -> User:
     if not user.can(capability):
         raise HttpError(403, f"your role may not {capability.label.lower()}")
     return user
+
+
+T = TypeVar("T")
+
+
+def found(get: Callable[[], T], what: str) -> T:
+    """``get()`` (a site-scoped ``*_get_for`` selector), its not-found answered as the API's
+    404 naming ``what``: "no such patient"."""
+    try:
+        return get()
+    except Http404 as exc:
+        raise HttpError(404, f"no such {what}") from exc
 
 
 # Strict types and bounds on every operation's input, after authentication (lib/api_input).

@@ -3,6 +3,7 @@ another site) and for anonymous visitors."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.documents import services
 from ketamine_clinic.web.documents.consent import consent_for
+from tests.conftest import make_cast
 from tests.web.access import (
     ALL,
     CLINICAL,
@@ -25,8 +27,10 @@ from tests.web.access import (
     assert_not_found_and_audited,
     assert_role_answer,
     assert_sent_to_log_in,
+    built_once,
     call,
     denials,
+    fresh,
     page_id,
 )
 
@@ -43,14 +47,28 @@ class World:
     session: Any
 
 
+@pytest.fixture(scope="module")
+def world_once(django_db_setup: None, django_db_blocker: Any,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with built_once(django_db_blocker, tmp_path_factory.mktemp("documents-access")):
+        cast = make_cast()
+        pv1, pv2 = make_protocol_version(version=1), make_protocol_version(version=2)
+        consent = services.consent_record(
+            actor=Actor(user=cast.bob), patient=cast.ana, protocol_version=pv1,
+            document_sha256=consent_for(pv1).sha256, method="paper", explained_by=cast.bob,
+            signed_at=timezone.now() - timedelta(hours=1), paper_attested=True)
+        yield World(cast, pv1, pv2, consent, build_finished_session(cast, pv1))
+
+
 @pytest.fixture
-def world(cast: Any) -> World:
-    pv1, pv2 = make_protocol_version(version=1), make_protocol_version(version=2)
-    consent = services.consent_record(
-        actor=Actor(user=cast.bob), patient=cast.ana, protocol_version=pv1,
-        document_sha256=consent_for(pv1).sha256, method="paper", explained_by=cast.bob,
-        signed_at=timezone.now() - timedelta(hours=1), paper_attested=True)
-    return World(cast, pv1, pv2, consent, build_finished_session(cast, pv1))
+def world(world_once: World, db: Any) -> World:
+    """The world, built once for the module (each case rolled back after it)."""
+    return fresh(world_once)
+
+
+@pytest.fixture
+def cast(world: World) -> Any:
+    return world.cast
 
 
 def consent_post(w: World, user: Any) -> dict[str, Any]:

@@ -119,6 +119,11 @@ def make_weight(cast: Any, patient: Any, kg: str = "70", days_ago: int = 1) -> A
 
 @pytest.fixture
 def world(cast: Any) -> World:
+    return make_world(cast)
+
+
+def make_world(cast: Any) -> World:
+    """What ``world`` builds, for a world built outside a test."""
     from ketamine_clinic.web.protocols.services import protocol_current, protocol_sync_shipped
 
     protocol_sync_shipped()
@@ -141,6 +146,11 @@ class Orders:
 
 @pytest.fixture
 def orders(world: World) -> Orders:
+    return make_orders(world)
+
+
+def make_orders(world: World) -> Orders:
+    """What ``orders`` builds, for a world built outside a test."""
     built = Orders(world, world.write(), world.signed(), world.active())
     world.screen()
     return built

@@ -1,5 +1,4 @@
-"""Order pages: every URL for every role, for Oscar (a nurse of another site) and for
-anonymous visitors; then what the pages show and refuse."""
+"""What the order pages show and refuse (every URL for every role: ``test_access.py``)."""
 
 from __future__ import annotations
 
@@ -17,86 +16,8 @@ from pypdf import PdfReader
 from ketamine_clinic.clinical.limit_checks import Override
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.orders.models import LimitEvent, Order
-from tests.web.access import (
-    ALL,
-    CLINICAL,
-    PHYSICIAN,
-    ROLES,
-    Page,
-    assert_not_found_and_audited,
-    assert_role_answer,
-    assert_sent_to_log_in,
-    call,
-    denials,
-    page_id,
-)
 
 from .conftest import ORDER, Orders, World
-
-REPORTS = frozenset({"physician", "clinic_admin", "auditor"})
-
-
-# scoped pages: Oscar gets 404 (audited) where his role is allowed.
-PAGES: list[Page[Orders]] = [
-    Page("order list", "get", lambda o: reverse("order_list"), CLINICAL, scoped=False),
-    Page("new order form", "get", lambda o: reverse("order_new", args=[o.w.cast.ana.pk]),
-         PHYSICIAN),
-    Page("write order", "post", lambda o: reverse("order_new", args=[o.w.cast.ana.pk]),
-         PHYSICIAN, lambda o, _u: {**ORDER, "protocol_version": o.w.pv.pk}),
-    Page("dose preview", "post", lambda o: reverse("order_preview", args=[o.w.cast.ana.pk]),
-         PHYSICIAN, lambda o, _u: {**ORDER, "protocol_version": o.w.pv.pk}),
-    Page("order detail", "get", lambda o: reverse("order_detail", args=[o.active.pk]), ALL),
-    Page("sign", "post", lambda o: reverse("order_sign", args=[o.draft.pk]), PHYSICIAN),
-    Page("verify form", "get", lambda o: reverse("order_verify", args=[o.signed.pk]),
-         CLINICAL),
-    Page("verify", "post", lambda o: reverse("order_verify", args=[o.signed.pk]), CLINICAL,
-         lambda o, _u: {"concentration_mg_per_ml": "1", "pump_rate_ml_per_h": "60"}),
-    Page("discontinue", "post", lambda o: reverse("order_discontinue", args=[o.active.pk]),
-         PHYSICIAN, lambda o, _u: {"reason": "stopped"}),
-    Page("complete", "post", lambda o: reverse("order_complete", args=[o.active.pk]),
-         PHYSICIAN),
-    Page("change form", "get", lambda o: reverse("order_change", args=[o.active.pk]),
-         PHYSICIAN),
-    Page("order sheet pdf", "get", lambda o: reverse("order_pdf", args=[o.active.pk]), ALL),
-    Page("limit report", "get", lambda o: reverse("limit_report"), REPORTS,
-         scoped=False),
-]
-
-
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-@pytest.mark.parametrize("role", ROLES)
-def test_each_role_gets_exactly_the_pages_it_is_allowed(orders: Orders, client: Client,
-                                                        page: Page[Orders], role: str) -> None:
-    user = orders.w.cast.by_role()[role]
-    client.force_login(user)
-    # 400: the view was reached and refused the act itself (Alice signed the order she
-    # would verify; the services' refusals are tested on their own).
-    reached = (200, 302, 400) if page.name == "verify" and role == "physician" else (200, 302)
-    assert_role_answer(call(client, page, orders, user), role, page, reached)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_a_user_of_another_site_cannot_reach_the_patients_orders(orders: Orders,
-                                                                 client: Client,
-                                                                 page: Page[Orders]) -> None:
-    oscar = orders.w.cast.oscar  # a Boulder nurse; Ana is at Denver
-    client.force_login(oscar)
-    before = denials("oscar")
-    response = call(client, page, orders, oscar)
-    if "nurse" not in page.allowed:
-        assert response.status_code == 403
-    elif page.scoped:
-        assert_not_found_and_audited(response, "oscar", before)
-    else:
-        assert response.status_code == 200
-        assert b"Ruiz" not in response.content
-
-
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_anonymous_visitors_are_sent_to_log_in(orders: Orders, client: Client,
-                                               page: Page[Orders]) -> None:
-    assert_sent_to_log_in(call(client, page, orders))
-
 
 # --------------------------------------------------------------------------- behaviour
 

@@ -3,6 +3,7 @@ and for anonymous visitors."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.conftest import make_cast
 from tests.web.access import (
     ALL,
     ROLES,
@@ -19,11 +21,13 @@ from tests.web.access import (
     assert_not_found_and_audited,
     assert_role_answer,
     assert_sent_to_log_in,
+    built_once,
     call,
     denials,
+    fresh,
     page_id,
 )
-from tests.web.outcomes.conftest import answer, make_series
+from tests.web.outcomes.conftest import answer, make_pv, make_series
 
 FOLLOW_UP = frozenset({"physician", "nurse", "front_desk"})
 REPORTS = frozenset({"physician", "clinic_admin", "auditor"})
@@ -71,12 +75,26 @@ class World:
     fu: Any
 
 
+@pytest.fixture(scope="module")
+def world_once(django_db_setup: None, django_db_blocker: Any,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with built_once(django_db_blocker, tmp_path_factory.mktemp("outcomes-access")):
+        cast = make_cast()
+        built = make_series(cast, make_pv(), cast.ana, timezone.localdate() - timedelta(days=9),
+                            [(7, 3), (6, 2)])
+        fu = answer(cast, built, "week1", 0, answered=False, due=timezone.localdate())
+        yield World(cast, built.series, fu)
+
+
 @pytest.fixture
-def world(cast: Any, pv: Any) -> World:
-    built = make_series(cast, pv, cast.ana, timezone.localdate() - timedelta(days=9),
-                        [(7, 3), (6, 2)])
-    fu = answer(cast, built, "week1", 0, answered=False, due=timezone.localdate())
-    return World(cast, built.series, fu)
+def world(world_once: World, db: Any) -> World:
+    """The world, built once for the module (each case rolled back after it)."""
+    return fresh(world_once)
+
+
+@pytest.fixture
+def cast(world: World) -> Any:
+    return world.cast
 
 
 @pytest.mark.parametrize("ep", ENDPOINTS, ids=page_id)
@@ -122,12 +140,3 @@ def test_anonymous_visitors_are_sent_to_log_in(cast: Any, client: Client, world:
         assert response.status_code == 401
     else:
         assert_sent_to_log_in(response)
-
-
-def test_a_report_user_of_one_site_sees_only_that_sites_series(cast: Any, client: Client,
-                                                               pv: Any) -> None:
-    make_series(cast, pv, cast.zed, timezone.localdate() - timedelta(days=9), [(7, 3)])
-    client.force_login(cast.dave)  # Denver
-    assert client.get("/api/v1/outcomes/report").json()["report"]["n_series"] == 0
-    client.force_login(cast.alice)  # Denver and Boulder
-    assert client.get("/api/v1/outcomes/report").json()["report"]["n_series"] == 1

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from ketamine_clinic.clinical import outcomes as core
 from ketamine_clinic.web.audit.models import AuditEntry
@@ -260,3 +261,12 @@ def test_the_array_report_equals_the_exact_report_on_a_synthetic_cohort(cast: An
     sites = [cast.denver.pk, cast.boulder.pk]
     assert (_report_json(outcome_report_for(sites, CohortFilters()))
             == _report_json(exact_outcome_report_for(sites, CohortFilters())))
+
+
+def test_a_report_user_of_one_site_sees_only_that_sites_series(cast: Any, client: Client,
+                                                               pv: Any) -> None:
+    make_series(cast, pv, cast.zed, timezone.localdate() - timedelta(days=9), [(7, 3)])
+    client.force_login(cast.dave)  # Denver
+    assert client.get("/api/v1/outcomes/report").json()["report"]["n_series"] == 0
+    client.force_login(cast.alice)  # Denver and Boulder
+    assert client.get("/api/v1/outcomes/report").json()["report"]["n_series"] == 1

@@ -49,6 +49,11 @@ def ana_ready(cast: Any) -> Any:
     """Ana (39, female, her birthday half a year away so that age does not change while a
     screening is valid) with a weight, a negative pregnancy test, a CRPS diagnosis and one
     medication in the registry."""
+    return make_ana_ready(cast)
+
+
+def make_ana_ready(cast: Any) -> Any:
+    """What ``ana_ready`` records, for a world built outside a test."""
     from ketamine_clinic.web.audit.services import Actor
     from ketamine_clinic.web.patients import services
 

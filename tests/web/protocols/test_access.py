@@ -3,6 +3,7 @@ another site) and for anonymous visitors."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from django.urls import reverse
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.protocols import services
+from ketamine_clinic.web.protocols.models import ProtocolVersion
+from tests.conftest import make_cast
 from tests.web.access import (
     ALL,
     CLINICAL,
@@ -23,12 +26,14 @@ from tests.web.access import (
     assert_not_found_and_audited,
     assert_role_answer,
     assert_sent_to_log_in,
+    built_once,
     call,
     denials,
+    fresh,
     page_id,
 )
 
-from .conftest import answers_all_absent, renamed_text
+from .conftest import answers_all_absent, make_ana_ready, renamed_text
 
 ADMIN = frozenset({"clinic_admin"})
 
@@ -41,14 +46,24 @@ class World:
     screening: Any
 
 
+@pytest.fixture(scope="module")
+def world_once(django_db_setup: None, django_db_blocker: Any,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with built_once(django_db_blocker, tmp_path_factory.mktemp("protocols-access")):
+        cast = make_cast()
+        standard = ProtocolVersion.objects.get(name="clinic-standard", version=2)
+        v2 = services.protocol_publish(actor=Actor(user=cast.dave), change_note="v2",
+                                       toml_text=renamed_text(standard, version=3))
+        s = services.screening_record(actor=Actor(user=cast.bob), patient=make_ana_ready(cast),
+                                      protocol_version=standard,
+                                      answers=answers_all_absent(medications_complete=False))
+        yield World(cast, standard, v2, s)
+
+
 @pytest.fixture
-def world(cast: Any, standard: Any, ana_ready: Any) -> World:
-    v2 = services.protocol_publish(actor=Actor(user=cast.dave), change_note="v2",
-                                   toml_text=renamed_text(standard, version=3))
-    s = services.screening_record(actor=Actor(user=cast.bob), patient=ana_ready,
-                                  protocol_version=standard,
-                                  answers=answers_all_absent(medications_complete=False))
-    return World(cast, standard, v2, s)
+def world(world_once: World, db: Any) -> World:
+    """The world, built once for the module (each case rolled back after it)."""
+    return fresh(world_once)
 
 
 def screening_post(w: World, user: Any) -> dict[str, Any]:

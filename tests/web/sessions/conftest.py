@@ -126,6 +126,12 @@ def make_consent(cast: Any, patient: Any, pv: Any) -> Any:
 
 @pytest.fixture
 def clinic(cast: Any) -> Clinic:
+    return build_clinic(cast)
+
+
+def build_clinic(cast: Any) -> Clinic:
+    """Ana's verified order under clinic-standard, her consent, and a session booked a
+    minute ago (the ``clinic`` fixture; other folders' tests call this)."""
     from ketamine_clinic.web.audit.services import Actor
     from ketamine_clinic.web.protocols.services import protocol_current, protocol_sync_shipped
     from ketamine_clinic.web.sessions import services

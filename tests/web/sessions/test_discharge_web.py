@@ -382,11 +382,40 @@ def test_discharging_the_last_visit_schedules_the_series_end_points(walk: Walk) 
 
 def test_a_failed_schedule_leaves_the_session_undischarged(walk: Walk,
                                                            monkeypatch: Any) -> None:
+    from ketamine_clinic.web.outcomes import services as outcomes
+
     def broken(**_: Any) -> Any:
         raise UsageError("series", "schedule unavailable")
 
-    monkeypatch.setattr(services, "followups_schedule", broken)
+    monkeypatch.setattr(outcomes, "followups_schedule", broken)
     with pytest.raises(UsageError, match="schedule unavailable"):
         discharged(walk)
     assert walk.state() == "recovering"
     assert not TimelineEntry.objects.filter(session=walk.s, kind="discharge").exists()
+
+
+def test_the_discharge_and_its_follow_ups_commit_or_fail_together(walk: Walk,
+                                                                  monkeypatch: Any) -> None:
+    """The follow-ups are booked through the at-discharge hook, inside the discharge's
+    transaction: a failure after they were written takes them back with the discharge."""
+    from ketamine_clinic.web.sessions import hooks
+
+    assert hooks._at_discharge  # the outcomes area registered its hook (apps.py)
+
+    def fails_after_booking(actor: Any, session: Any) -> Any:
+        assert points(session.series)  # the follow-ups are written by now...
+        raise UsageError("series", "a later record failed")
+
+    monkeypatch.setattr(hooks, "_at_discharge", [*hooks._at_discharge, fails_after_booking])
+    with pytest.raises(UsageError, match="a later record failed"):
+        discharged(walk)
+    assert points(walk.c.series) == []  # ... and gone with the discharge
+    assert walk.state() == "recovering"
+    assert not TimelineEntry.objects.filter(session=walk.s, kind="discharge").exists()
+    monkeypatch.undo()
+    done = services.session_discharge(actor=walk.nurse, session=walk.s,
+                                      escort_name="Luis Ruiz", instructions_given=True,
+                                      idempotency_key=key())
+    assert [f.point for f in done.follow_ups] == ["baseline", "day1"]
+    assert [(f.point, f.session_id, f.due_on) for f in done.follow_ups] == points(walk.c.series)
+    assert walk.state() == "discharged"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,8 +15,19 @@ from ketamine_clinic.web.accounts.models import ApiToken
 from ketamine_clinic.web.accounts.roles import Role
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
-from tests.web.access import ALL, CLINICAL, ROLES, Page, assert_role_answer, call, page_id
-from tests.web.sessions.conftest import VITALS, Walk, key
+from tests.conftest import make_cast
+from tests.web.access import (
+    ALL,
+    CLINICAL,
+    ROLES,
+    Page,
+    assert_role_answer,
+    built_once,
+    call,
+    fresh,
+    page_id,
+)
+from tests.web.sessions.conftest import VITALS, Walk, build_clinic, key
 
 
 def _alarm(w: Walk) -> Alarm:
@@ -51,11 +62,20 @@ PAGES: list[Page[Walk]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def busy_once(django_db_setup: None, django_db_blocker: Any,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
+    with built_once(django_db_blocker, tmp_path_factory.mktemp("sessions-access")):
+        walk = Walk(build_clinic(make_cast()))
+        walk.infusing()
+        walk.observe("vitals", 40, **{**VITALS, "spo2_percent": 90})  # an alarm to ack
+        yield walk
+
+
 @pytest.fixture
-def busy(walk: Walk) -> Walk:
-    walk.infusing()
-    walk.observe("vitals", 40, **{**VITALS, "spo2_percent": 90})  # an alarm to ack
-    return walk
+def busy(busy_once: Walk, db: Any) -> Walk:
+    """The running session, built once for the module (each case rolled back after it)."""
+    return fresh(busy_once)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)

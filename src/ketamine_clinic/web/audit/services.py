@@ -183,6 +183,29 @@ def audit_record(
     return entry
 
 
+def audit_read(
+    *,
+    actor: Actor,
+    action: AuditAction,
+    object_type: str,
+    object_id: object,
+    site_code: str,
+    patient_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry | None:
+    """Record that ``actor`` read one object of a patient's record, filed under the site
+    the object belongs to (``site_code``), whichever site the reader was at.
+
+    ``patient_id`` names the patient whose record it is when the object is not the patient
+    itself; it comes first in the entry's detail as ``patient``. The ``*_get_for``
+    selectors call this for every page and API read they serve (docs/audit.md).
+    """
+    full: dict[str, Any] = {} if patient_id is None else {"patient": patient_id}
+    full.update(detail or {})
+    return audit_record(actor=actor.at(site_code), action=action, object_type=object_type,
+                        object_id=object_id, detail=full or None)
+
+
 @dataclass(frozen=True)
 class SealReport:
     sealed: int

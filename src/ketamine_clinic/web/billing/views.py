@@ -14,7 +14,7 @@ from django.utils import timezone
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.billing.selectors import billing_summary
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.sessions.selectors import session_get_for
@@ -25,11 +25,8 @@ CSV_COLUMNS = ("section", "code", "description", "units", "quantity", "ndc", "ti
 
 def _summary(request: AuthedHttpRequest, session_id: int, action: AuditAction) -> Any:
     """The session (if the user may see it), its summary and inputs; the read audited."""
-    session = session_get_for(request.user, session_id, Actor.from_request(request))
+    session = session_get_for(request.user, session_id, Actor.from_request(request), read=action)
     summary, inputs = billing_summary(session)
-    audit_record(actor=Actor.from_request(request, session.site.code), action=action,
-                 object_type="session", object_id=session.pk,
-                 detail={"patient": session.patient_id})
     return session, summary, inputs
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
@@ -13,9 +13,9 @@ from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import require
+from ketamine_clinic.web.api import found, require
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.documents import selectors, services
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.schemas import (
@@ -27,7 +27,7 @@ from ketamine_clinic.web.documents.schemas import (
     WithdrawIn,
 )
 from ketamine_clinic.web.patients.models import Patient
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_for, patient_get_unaudited
 from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion
 
@@ -36,11 +36,10 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: Error
           422: ErrorOut}
 
 
-def _patient(request: HttpRequest, user: User, patient_id: int) -> Patient:
-    try:
-        return patient_get_for(user, patient_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such patient") from exc
+def _patient_to_write(request: HttpRequest, user: User, patient_id: int) -> Patient:
+    """The patient for a write, whose service records the entry."""
+    return found(lambda: patient_get_unaudited(user, patient_id, Actor.from_request(request)),
+                 "patient")
 
 
 def _consent_out(c: Consent) -> dict[str, Any]:
@@ -80,16 +79,15 @@ def consent_document(request: HttpRequest, protocol_version_id: int) -> Any:
 @router.get("/patients/{patient_id}/consents", response={200: list[ConsentOut], **ERRORS})
 def list_consents(request: HttpRequest, patient_id: int) -> Any:
     user = require(request, Capability.VIEW_PATIENTS)
-    patient = _patient(request, user, patient_id)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.API_CONSENT_LIST, object_type="patient", object_id=patient.pk)
+    patient = found(lambda: patient_get_for(user, patient_id, Actor.from_request(request),
+                                            read=AuditAction.API_CONSENT_LIST), "patient")
     return [_consent_out(c) for c in protocol_selectors.consents_of(patient)]
 
 
 @router.post("/patients/{patient_id}/consents", response={201: ConsentOut, **ERRORS})
 def record_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) -> Any:
     user = require(request, Capability.RECORD_CONSENT)
-    patient = _patient(request, user, patient_id)
+    patient = _patient_to_write(request, user, patient_id)
     data = payload.dict()
     clock.aware("signed_at", data["signed_at"])
     explainer = User.objects.filter(username=data.pop("explained_by")).first()
@@ -104,22 +102,18 @@ def record_consent(request: HttpRequest, patient_id: int, payload: ConsentIn) ->
 @router.get("/consents/{consent_id}", response={200: ConsentOut, **ERRORS})
 def get_consent(request: HttpRequest, consent_id: int) -> Any:
     user = require(request, Capability.VIEW_PATIENTS)
-    try:
-        consent = selectors.consent_get_for(user, consent_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such consent") from exc
-    audit_record(actor=Actor.from_request(request, consent.patient.site.code),
-                 action=AuditAction.API_CONSENT_VIEW, object_type="consent", object_id=consent.pk)
+    consent = found(lambda: selectors.consent_get_for(user, consent_id, Actor.from_request(request),
+                                                      read=AuditAction.API_CONSENT_VIEW),
+                    "consent")
     return _consent_out(consent)
 
 
 @router.post("/consents/{consent_id}/withdraw", response={200: ConsentOut, **ERRORS})
 def withdraw_consent(request: HttpRequest, consent_id: int, payload: WithdrawIn) -> Any:
     user = require(request, Capability.RECORD_CONSENT)
-    try:
-        consent = selectors.consent_get_for(user, consent_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such consent") from exc
+    consent = found(lambda: selectors.consent_get_unaudited(user, consent_id,
+                                                            Actor.from_request(request)),
+                    "consent")
     clock.aware_or_none("withdrawn_at", payload.withdrawn_at)
     services.consent_withdraw(actor=Actor.from_request(request), consent=consent,
                               reason=payload.reason, withdrawn_at=payload.withdrawn_at)
@@ -132,14 +126,12 @@ def withdraw_consent(request: HttpRequest, consent_id: int, payload: WithdrawIn)
             response={200: DischargeSummaryOut, **ERRORS})
 def discharge_summary(request: HttpRequest, session_id: int) -> Any:
     user = require(request, Capability.DISCHARGE_PATIENT)
-    try:
-        session = selectors.session_get_for(user, session_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such session") from exc
+    session = found(lambda: selectors.session_get_unaudited(user, session_id,
+                                                            Actor.from_request(request)),
+                    "session")
     s = selectors.session_summary(session)
-    audit_record(actor=Actor.from_request(request, session.patient.site.code),
-                 action=AuditAction.API_DISCHARGE_INSTRUCTIONS_VIEW, object_type="infusion_session",
-                 object_id=session.pk, detail={"patient": session.patient_id})
+    selectors.sheet_read_record(Actor.from_request(request), session,
+                                AuditAction.API_DISCHARGE_INSTRUCTIONS_VIEW)
     total = s.ketamine_total_mg
     return {
         "session": session.pk, "patient": session.patient_id, "drug": s.drug,

@@ -4,8 +4,9 @@ Consent currency (``consent_current``) lives with the Consent model in the proto
 ``session_summary`` derives what the discharge instruction sheet shows from the session's
 append-only timeline, using only effective entries (``clinical.monitoring.fold_corrections``,
 applied by the sessions area's ``fold``: an entry corrected by another, or entered in error,
-no longer counts). Sessions are reached through the sessions area's ``session_get_for``
-(site-scoped, audited), re-exported here for the documents views.
+no longer counts). Sessions are reached through the sessions area's
+``session_get_unaudited`` (site-scoped, a refusal audited), re-exported here for the
+documents views, which record the sheet's read with ``sheet_read_record``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ketamine_clinic.clinical.discharge import NoDrivingAdvice, no_driving_until
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.documents.consent import aim_line
 from ketamine_clinic.web.documents.models import ConsentDocument
 from ketamine_clinic.web.documents.protocol_facts import protocol_facts
@@ -34,13 +35,25 @@ from ketamine_clinic.web.protocols.services import protocol_current
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.selectors import fold as session_fold
 from ketamine_clinic.web.sessions.selectors import rate_event_of
-from ketamine_clinic.web.sessions.selectors import session_get_for as session_get_for
+from ketamine_clinic.web.sessions.selectors import session_get_unaudited as session_get_unaudited
 
 # --------------------------------------------------------------------------- consent
 
 
-def consent_get_for(user: User, consent_id: int, actor: Actor) -> Consent:
-    """A consent of a patient the user may see; otherwise not found, and audited."""
+def consent_get_for(user: User, consent_id: int, actor: Actor, *,
+                    read: AuditAction) -> Consent:
+    """A consent of a patient the user may see, the read recorded as ``read`` (e.g.
+    ``CONSENT_VIEW`` or ``API_CONSENT_VIEW``, filed under the patient's site); otherwise not
+    found, and audited."""
+    consent = consent_get_unaudited(user, consent_id, actor)
+    audit_read(actor=actor, action=read, object_type="consent", object_id=consent.pk,
+               site_code=consent.patient.site.code, patient_id=consent.patient_id)
+    return consent
+
+
+def consent_get_unaudited(user: User, consent_id: int, actor: Actor) -> Consent:
+    """The consent as ``consent_get_for`` finds it, with no read entry: for a write (a
+    withdrawal), whose service records the entry. A refused access is audited."""
     consent = (Consent.objects.filter(pk=consent_id,
                                       patient__in=patients_visible_to(user))
                .select_related("patient", "patient__site", "protocol_version",
@@ -50,6 +63,15 @@ def consent_get_for(user: User, consent_id: int, actor: Actor) -> Consent:
                      object_id=consent_id)
         raise Http404("No such consent")
     return consent
+
+
+def sheet_read_record(actor: Actor, session: InfusionSession, action: AuditAction,
+                      **detail: Any) -> None:
+    """Record a read of the session's discharge instruction sheet (subject
+    ``infusion_session``), filed under the patient's site."""
+    audit_read(actor=actor, action=action, object_type="infusion_session",
+               object_id=session.pk, site_code=session.patient.site.code,
+               patient_id=session.patient_id, detail=detail)
 
 
 def consent_document(consent: Consent) -> ConsentDocument | None:

@@ -20,7 +20,7 @@ from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.accounts.roles import Capability, Role, role_can
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.documents import dates, education, selectors, services
 from ketamine_clinic.web.documents.consent import consent_for
 from ketamine_clinic.web.documents.forms import ConsentForm, WithdrawForm
@@ -29,7 +29,7 @@ from ketamine_clinic.web.documents.markup import render_document
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error, post_and_report
 from ketamine_clinic.web.patients.models import Patient
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_unaudited, patient_read_record
 from ketamine_clinic.web.protocols import selectors as protocol_selectors
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 
@@ -85,8 +85,9 @@ def education_sources(request: HttpRequest) -> HttpResponse:
 
 
 def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id,
-                           Actor.from_request(request))
+    """The patient for a write or a form; the view records the read, with what the
+    document it shows is (``patient_read_record``)."""
+    return patient_get_unaudited(request.user, patient_id, Actor.from_request(request))
 
 
 def _clinicians_at(patient: Patient) -> Any:
@@ -150,9 +151,9 @@ def consent_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
                 messages.success(request, f"Consent recorded for {pv}.")
                 return redirect("consent_detail", consent_id=consent.pk)
     else:
-        audit_record(actor=actor, action=AuditAction.CONSENT_PREPARE, object_type="patient",
-                     object_id=patient.pk, detail={"protocol_version": pv.pk,
-                                                   "document_sha256": generated.sha256})
+        patient_read_record(actor, patient, AuditAction.CONSENT_PREPARE,
+                            detail={"protocol_version": pv.pk,
+                                    "document_sha256": generated.sha256})
     context.update({
         "form": form, "generated": generated,
         "document_html": render_document(generated.text, _sources_url(), for_patient=True),
@@ -171,10 +172,8 @@ def consent_print(request: AuthedHttpRequest, patient_id: int,
     if pv is None:
         raise Http404("No such protocol version")
     generated = consent_for(pv)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.CONSENT_PRINT,
-                 object_type="patient", object_id=patient.pk,
-                 detail={"protocol_version": pv.pk, "document_sha256": generated.sha256})
+    patient_read_record(Actor.from_request(request), patient, AuditAction.CONSENT_PRINT,
+                        detail={"protocol_version": pv.pk, "document_sha256": generated.sha256})
     return render(request, "documents/consent_print.html", {
         "patient": patient, "protocol_version": pv, "generated": generated,
         "document_html": render_document(generated.text, _sources_url(), for_patient=True),
@@ -185,12 +184,9 @@ def consent_print(request: AuthedHttpRequest, patient_id: int,
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
 def consent_detail(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
-    consent = selectors.consent_get_for(request.user, consent_id,
-                                        Actor.from_request(request))
+    consent = selectors.consent_get_for(request.user, consent_id, Actor.from_request(request),
+                                        read=AuditAction.CONSENT_VIEW)
     patient = consent.patient
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.CONSENT_VIEW,
-                 object_type="consent", object_id=consent.pk, detail={"patient": patient.pk})
     document = selectors.consent_document(consent)
     withdrawal = getattr(consent, "withdrawal", None)
     current = protocol_selectors.consent_current(patient, consent.protocol_version_id)
@@ -210,8 +206,8 @@ def consent_detail(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
 @require_POST
 @capability_required(Capability.RECORD_CONSENT)
 def consent_withdraw(request: AuthedHttpRequest, consent_id: int) -> HttpResponse:
-    consent = selectors.consent_get_for(request.user, consent_id,
-                                        Actor.from_request(request))
+    consent = selectors.consent_get_unaudited(request.user, consent_id,
+                                              Actor.from_request(request))
     form = WithdrawForm(request.POST)
     if form.is_valid():
         post_and_report(request, lambda: services.consent_withdraw(
@@ -238,14 +234,14 @@ def consent_panel(request: AuthedHttpRequest, patient: Patient) -> str:
 
 
 def _sheet(request: AuthedHttpRequest, session_id: int, action: AuditAction) -> Any:
-    session = selectors.session_get_for(request.user, session_id,
-                                        Actor.from_request(request))
+    # The sheet's entry names the end of the infusion it was made for, known only once the
+    # summary is derived: the read is recorded here, as the sheet's (documents.selectors).
+    session = selectors.session_get_unaudited(request.user, session_id,
+                                              Actor.from_request(request))
     summary = selectors.session_summary(session)
     sheet = instruction_sheet(summary)
-    audit_record(actor=Actor.from_request(request, session.patient.site.code), action=action,
-                 object_type="infusion_session", object_id=session.pk,
-                 detail={"patient": session.patient_id,
-                         "infusion_ended_at": summary.to_dict()["infusion_ended_at"]})
+    selectors.sheet_read_record(Actor.from_request(request), session, action,
+                                infusion_ended_at=summary.to_dict()["infusion_ended_at"])
     return sheet
 
 

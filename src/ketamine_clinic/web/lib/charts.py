@@ -1,10 +1,12 @@
 """Charts on pages: a plotly figure as data, drawn by the page script once plotly is loaded.
 
-Pages load plotly with ``{% plotly_script %}`` (``defer``: it never blocks the first paint)
-and put each figure in with :func:`chart_html`: a ``<div data-chart>`` and the figure as JSON
-in a ``<script type="application/json">`` (data, not code, so no inline script runs). The
-page script (``static/js/app.js``) draws every such chart when the page is parsed and after
-each htmx swap.
+Pages put each figure in with :func:`chart_html`: a ``<div data-chart>`` that names the
+plotly script (``data-chart-script``) and the figure as JSON in a
+``<script type="application/json">`` (data, not code, so no inline script runs). The page
+script (``static/js/app.js``) fetches plotly only on a page that has such a div, and only
+after the page's load event: 4.8 MB of JavaScript to parse would otherwise hold up the load
+of every page with a chart by seconds on a tablet (``benchmarks/bench_browser_load.py``).
+It then draws every chart, and again after each htmx swap.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import json
 from typing import Any
 
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -31,6 +34,7 @@ def chart_html(fig: Any, *, config: dict[str, Any] | None = None) -> SafeString:
     data_id = f"chart-data-{next(_ids)}"
     conf = json.dumps({**CONFIG, **(config or {})})
     return format_html(
-        '<div class="chart" data-chart="{}" data-chart-config="{}"></div>'
-        '<script type="application/json" id="{}">{}</script>',
-        data_id, conf, data_id, mark_safe(figure_json(fig)))  # <, > and & escaped above
+        '<div class="chart" data-chart="{}" data-chart-config="{}" data-chart-script="{}">'
+        '</div><script type="application/json" id="{}">{}</script>',
+        data_id, conf, reverse("plotly_js"), data_id,
+        mark_safe(figure_json(fig)))  # <, > and & escaped above

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router
 from ninja.errors import HttpError
@@ -27,7 +27,7 @@ from ketamine_clinic.clinical.units import (
 )
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import Paging, require
+from ketamine_clinic.web.api import Paging, found, require
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders import selectors, services
@@ -46,7 +46,7 @@ from ketamine_clinic.web.orders.schemas import (
     VerifyIn,
 )
 from ketamine_clinic.web.patients.schemas import ErrorOut
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_unaudited
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.protocols.services import protocol_current
 
@@ -73,12 +73,18 @@ def _event_out(ev: LimitEvent, user: Any) -> dict[str, Any]:
     }
 
 
-def _order(request: HttpRequest, order_id: int) -> Order:
+def _read(request: HttpRequest, order_id: int, action: AuditAction) -> Order:
+    """The order, the read recorded as ``action``."""
     user = require(request, Capability.VIEW_PATIENTS)
-    try:
-        return selectors.order_get_for(user, order_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such order") from exc
+    return found(lambda: selectors.order_get_for(user, order_id, Actor.from_request(request),
+                                                 read=action), "order")
+
+
+def _order(request: HttpRequest, order_id: int) -> Order:
+    """The order for a write, whose service records the entry."""
+    user = require(request, Capability.VIEW_PATIENTS)
+    return found(lambda: selectors.order_get_unaudited(user, order_id,
+                                                       Actor.from_request(request)), "order")
 
 
 def _actor(request: HttpRequest, order: Order) -> Actor:
@@ -146,10 +152,8 @@ def list_orders(request: HttpRequest, status: str = "", patient_id: int | None =
 @router.post("/patients/{patient_id}/orders", response={201: OrderOut, **ERRORS})
 def write_order(request: HttpRequest, patient_id: int, payload: OrderIn) -> Any:
     user = require(request, Capability.WRITE_ORDER)
-    try:
-        patient = patient_get_for(user, patient_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such patient") from exc
+    patient = found(lambda: patient_get_unaudited(user, patient_id, Actor.from_request(request)),
+                    "patient")
     data = payload.dict()
     pv = ProtocolVersion.objects.filter(pk=data.pop("protocol_version_id")).first()
     if pv is None:
@@ -161,11 +165,7 @@ def write_order(request: HttpRequest, patient_id: int, payload: OrderIn) -> Any:
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS})
 def get_order(request: HttpRequest, order_id: int) -> Any:
-    order = _order(request, order_id)
-    audit_record(actor=_actor(request, order),
-                 action=AuditAction.API_ORDER_VIEW, object_type="order",
-                 object_id=order.pk, detail={"patient": order.patient_id})
-    return order
+    return _read(request, order_id, AuditAction.API_ORDER_VIEW)
 
 
 @router.post("/orders/{order_id}/sign", response={200: OrderOut, **ERRORS})
@@ -220,9 +220,7 @@ def change_order(request: HttpRequest, order_id: int, payload: OrderChangeIn) ->
 
 @router.get("/orders/{order_id}/limit-events", response={200: list[LimitEventOut], **ERRORS})
 def order_limit_events(request: HttpRequest, order_id: int) -> Any:
-    order = _order(request, order_id)
-    audit_record(actor=_actor(request, order), action=AuditAction.API_ORDER_LIMIT_EVENTS,
-                 object_type="order", object_id=order.pk, detail={"patient": order.patient_id})
+    order = _read(request, order_id, AuditAction.API_ORDER_LIMIT_EVENTS)
     rows = order.limit_events.select_related("protocol_version", "by", "order",
                                              "order__signed_by", "order__written_by")
     return [_event_out(ev, request.auth) for ev in rows]  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.orders.models import LimitEvent, Order, Series
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
@@ -37,8 +37,18 @@ def orders_visible_to(user: User) -> QuerySet[Order]:
                             "written_by", "signed_by", "verified_by"))
 
 
-def order_get_for(user: User, order_id: int, actor: Actor) -> Order:
-    """The order if the user may see its patient; otherwise not found, audited."""
+def order_get_for(user: User, order_id: int, actor: Actor, *, read: AuditAction) -> Order:
+    """The order if the user may see its patient, the read recorded as ``read`` (e.g.
+    ``ORDER_VIEW`` or ``API_ORDER_VIEW``); otherwise not found, audited."""
+    order = order_get_unaudited(user, order_id, actor)
+    order_read_record(actor, order, read)
+    return order
+
+
+def order_get_unaudited(user: User, order_id: int, actor: Actor) -> Order:
+    """The order as ``order_get_for`` finds it, with no read entry: for a write (its service
+    records the entry) and for a page that records its read only on some paths (it calls
+    ``order_read_record`` itself). A refused access is audited."""
     order = orders_visible_to(user).select_related("weight_measurement", "replaces").filter(
         pk=order_id).first()
     if order is None:
@@ -46,6 +56,12 @@ def order_get_for(user: User, order_id: int, actor: Actor) -> Order:
                      object_id=order_id)
         raise Http404("No such order")
     return order
+
+
+def order_read_record(actor: Actor, order: Order, action: AuditAction) -> None:
+    """Record a read of the order, filed under its patient's site."""
+    audit_read(actor=actor, action=action, object_type="order", object_id=order.pk,
+               site_code=order.patient.site.code, patient_id=order.patient_id)
 
 
 def orders_awaiting(user: User) -> dict[str, list[Order]]:

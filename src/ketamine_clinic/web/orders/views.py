@@ -38,7 +38,11 @@ from ketamine_clinic.web.orders.forms import (
 from ketamine_clinic.web.orders.models import Order
 from ketamine_clinic.web.orders.templatetags.order_tags import qlabel
 from ketamine_clinic.web.patients.models import Patient
-from ketamine_clinic.web.patients.selectors import latest_weight, patient_get_for
+from ketamine_clinic.web.patients.selectors import (
+    latest_weight,
+    patient_get_unaudited,
+    patient_read_record,
+)
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.protocols.selectors import order_allergy_summary
 from ketamine_clinic.web.simulation.views import order_prediction_panel
@@ -52,11 +56,13 @@ def _actor(request: AuthedHttpRequest, order: Order | None = None) -> Actor:
 
 
 def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id, Actor.from_request(request))
+    """The patient for a write or a form; the view records the read where it is one."""
+    return patient_get_unaudited(request.user, patient_id, Actor.from_request(request))
 
 
 def _order(request: AuthedHttpRequest, order_id: int) -> Order:
-    return selectors.order_get_for(request.user, order_id, Actor.from_request(request))
+    """The order for a write or a form; the view records the read where it is one."""
+    return selectors.order_get_unaudited(request.user, order_id, Actor.from_request(request))
 
 
 # --------------------------------------------------------------------------- list
@@ -177,8 +183,7 @@ def _initial_from(order: Order) -> dict[str, Any]:
 def order_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(request, patient_id)
     if request.method == "GET":
-        audit_record(actor=Actor.from_request(request, patient.site.code),
-                     action=AuditAction.ORDER_NEW_FORM, object_type="patient", object_id=patient.pk)
+        patient_read_record(Actor.from_request(request), patient, AuditAction.ORDER_NEW_FORM)
     return _form_page(request, patient)
 
 
@@ -191,10 +196,8 @@ def order_preview(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
     if pv is None:
         raise Http404("no protocol version the patient may be treated under")
     c, error = _preview(patient, pv, request.POST)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.ORDER_PREVIEW,
-                 object_type="patient", object_id=patient.pk,
-                 detail={"outcome": c["outcome"] if c else "error"})
+    patient_read_record(Actor.from_request(request), patient, AuditAction.ORDER_PREVIEW,
+                        detail={"outcome": c["outcome"] if c else "error"})
     return render(request, "orders/order_form.html#preview",
                   {"c": c, "preview_error": error, "reasons": reason_choices(),
                    "posted": request.POST})
@@ -234,9 +237,8 @@ def _detail_context(request: AuthedHttpRequest, order: Order) -> dict[str, Any]:
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
 def order_detail(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
-    order = _order(request, order_id)
-    audit_record(actor=_actor(request, order), action=AuditAction.ORDER_VIEW, object_type="order",
-                 object_id=order.pk, detail={"patient": order.patient_id})
+    order = selectors.order_get_for(request.user, order_id, Actor.from_request(request),
+                                    read=AuditAction.ORDER_VIEW)
     return render(request, "orders/order_detail.html", _detail_context(request, order))
 
 
@@ -266,9 +268,7 @@ def order_verify(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
             messages.success(request, "Verified: the order is active.")
             return redirect("order_detail", order_id=order.pk)
     else:
-        audit_record(actor=_actor(request, order), action=AuditAction.ORDER_VERIFY_FORM,
-                     object_type="order", object_id=order.pk,
-                     detail={"patient": order.patient_id})
+        selectors.order_read_record(_actor(request), order, AuditAction.ORDER_VERIFY_FORM)
     c = order.signed_computed or order.computed
     rules = c.get("rules", {})
     basis = rules.get("dosing_basis", "mg/h")
@@ -312,9 +312,7 @@ def order_change(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
     if not selectors.can_see_numbers(request.user, order):
         raise PermissionDenied("Only the prescriber may change an order awaiting its check.")
     if request.method == "GET":
-        audit_record(actor=_actor(request, order), action=AuditAction.ORDER_CHANGE_FORM,
-                     object_type="order", object_id=order.pk,
-                     detail={"patient": order.patient_id})
+        selectors.order_read_record(_actor(request), order, AuditAction.ORDER_CHANGE_FORM)
     return _form_page(request, order.patient, old=order)
 
 
@@ -332,8 +330,7 @@ def order_pdf(request: AuthedHttpRequest, order_id: int) -> HttpResponse:
         messages.error(request, "This is a synthetic demo order: it has no dose computation, "
                                 "so there is no pump-programming sheet to print.")
         return redirect("order_detail", order_id=order.pk)
-    audit_record(actor=_actor(request, order), action=AuditAction.ORDER_PDF, object_type="order",
-                 object_id=order.pk, detail={"patient": order.patient_id})
+    selectors.order_read_record(_actor(request), order, AuditAction.ORDER_PDF)
     context = _detail_context(request, order)
     context["protocol"] = order.protocol_version.protocol()
     context["printed_at"] = timezone.localtime()

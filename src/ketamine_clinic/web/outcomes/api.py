@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
 from ninja.errors import HttpError
@@ -14,7 +14,7 @@ from ninja.responses import Status
 from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import require
+from ketamine_clinic.web.api import found, require
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.outcomes import selectors, services, worklist
@@ -27,7 +27,7 @@ from ketamine_clinic.web.outcomes.schemas import (
     TrajectoryOut,
 )
 from ketamine_clinic.web.patients.schemas import ErrorOut
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_for, patient_get_unaudited
 
 router = Router(tags=["outcomes"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -85,10 +85,9 @@ def answer_follow_up(request: HttpRequest, follow_up_id: int, payload: AnswersIn
     fu = FollowUp.objects.select_related("patient__site").filter(pk=follow_up_id).first()
     if fu is None:
         raise HttpError(404, "no such follow-up")
-    try:
-        patient_get_for(user, fu.patient_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such follow-up") from exc
+    # Another site's patient: the same 404 as no follow-up (and the refusal audited).
+    found(lambda: patient_get_unaudited(user, fu.patient_id, Actor.from_request(request)),
+          "follow-up")
     data = payload.dict()
     clock.aware_or_none("answered_at", data["answered_at"])
     corrects = None
@@ -111,11 +110,6 @@ def answer_follow_up(request: HttpRequest, follow_up_id: int, payload: AnswersIn
 def pain_trajectory(request: HttpRequest, patient_id: int) -> Any:
     """Pain before and at the end of each infusion, and at each follow-up, over time."""
     user = require(request, Capability.VIEW_PATIENTS)
-    try:
-        patient = patient_get_for(user, patient_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such patient") from exc
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.API_OUTCOMES_TRAJECTORY,
-                 object_type="patient", object_id=patient.pk)
+    patient = found(lambda: patient_get_for(user, patient_id, Actor.from_request(request),
+                                            read=AuditAction.API_OUTCOMES_TRAJECTORY), "patient")
     return worklist.patient_trajectory(patient)

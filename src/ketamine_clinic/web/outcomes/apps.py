@@ -12,3 +12,12 @@ class OutcomesConfig(AppConfig):
         ("Outcomes", "outcome_report", Capability.VIEW_REPORTS),
     ]
     patient_panels: list[str] = ["ketamine_clinic.web.outcomes.views.outcomes_panel"]
+
+    def ready(self) -> None:
+        # A discharge books the series' follow-ups in its transaction; the sessions area
+        # sits below this one and asks through its hooks (imported here: the services
+        # import the models, loaded only once the app registry is ready).
+        from ketamine_clinic.web.outcomes import services
+        from ketamine_clinic.web.sessions import hooks
+
+        hooks.register(at_discharge=services.followups_at_discharge)

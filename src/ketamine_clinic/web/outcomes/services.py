@@ -24,6 +24,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpLink, FollowUpResponse
+from ketamine_clinic.web.sessions.hooks import FollowUpBooked
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 
 # --------------------------------------------------------------------------- schedule
@@ -77,6 +78,14 @@ def followups_schedule(*, actor: Actor, series: Series) -> list[FollowUp]:
                      detail={"patient": series.patient_id,
                              "points": [f"{f.point}@{f.due_on.isoformat()}" for f in new]})
     return new
+
+
+def followups_at_discharge(actor: Actor, session: InfusionSession) -> list[FollowUpBooked]:
+    """The sessions' at-discharge hook (registered in ``apps.py``): book the series'
+    follow-ups the discharge makes due, in the discharge's transaction, and name them."""
+    labels = policy.point_labels()
+    return [FollowUpBooked(f.point, labels.get(f.point, f.point), f.due_on, f.session_id)
+            for f in followups_schedule(actor=actor, series=session.series)]
 
 
 # --------------------------------------------------------------------------- answers

@@ -20,7 +20,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record, client_address
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record, client_address
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error, refusal_message
 from ketamine_clinic.web.orders.models import Series
@@ -32,12 +32,12 @@ from ketamine_clinic.web.outcomes.forms import (
 )
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
 from ketamine_clinic.web.patients.models import Patient
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_unaudited, patient_read_record
 
 
 def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id,
-                           Actor.from_request(request))
+    """The patient for a write, or a follow-up's access check: the view records the read."""
+    return patient_get_unaudited(request.user, patient_id, Actor.from_request(request))
 
 
 def _follow_up(request: AuthedHttpRequest, follow_up_id: int) -> FollowUp:
@@ -110,8 +110,8 @@ def followup_detail(request: AuthedHttpRequest, follow_up_id: int) -> HttpRespon
                 return redirect("followup_detail", follow_up_id=fu.pk)
         status = 400
     else:
-        audit_record(actor=actor, action=AuditAction.FOLLOW_UP_VIEW, object_type="follow_up",
-                     object_id=fu.pk, detail={"patient": fu.patient_id})
+        audit_read(actor=actor, action=AuditAction.FOLLOW_UP_VIEW, object_type="follow_up",
+                   object_id=fu.pk, site_code=fu.patient.site.code, patient_id=fu.patient_id)
     return render(request, "outcomes/followup_detail.html", {
         "fu": fu, "form": form, "responses": responses, "current": current,
         "corrected": corrected, "labels": policy.point_labels(),
@@ -285,9 +285,7 @@ def outcomes_panel(request: AuthedHttpRequest, patient: Patient) -> str:
         return ""
     traj = worklist.patient_trajectory(patient)
     booster = worklist.boosters_suggested([patient.site_id], patient=patient)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.OUTCOMES_PATIENT_PANEL,
-                 object_type="patient", object_id=patient.pk)
+    patient_read_record(Actor.from_request(request), patient, AuditAction.OUTCOMES_PATIENT_PANEL)
     plot = (charts.patient_trajectory(traj)
             if traj["session_pain"] or traj["follow_up_pain"] else "")
     return render_to_string("outcomes/_patient_panel.html", {

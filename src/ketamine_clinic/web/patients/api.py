@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.errors import HttpError
 from ninja.pagination import paginate
@@ -11,7 +11,7 @@ from ninja.responses import Status
 from ketamine_clinic.clinical import clock
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import Paging, require
+from ketamine_clinic.web.api import Paging, found, require
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.patients import selectors, services
@@ -32,13 +32,18 @@ router = Router(tags=["patients"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
-def _get(request: HttpRequest, patient_id: int) -> Patient:
+def _read(request: HttpRequest, patient_id: int, action: AuditAction) -> Patient:
+    """The patient, the read recorded as ``action``."""
     user = require(request, Capability.VIEW_PATIENTS)
+    return found(lambda: selectors.patient_get_for(user, patient_id, Actor.from_request(request),
+                                                   read=action), "patient")
 
-    try:
-        return selectors.patient_get_for(user, patient_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such patient") from exc
+
+def _get_to_write(request: HttpRequest, patient_id: int) -> Patient:
+    """The patient for a write, whose service records the entry."""
+    user = require(request, Capability.VIEW_PATIENTS)
+    return found(lambda: selectors.patient_get_unaudited(user, patient_id,
+                                                         Actor.from_request(request)), "patient")
 
 
 @router.get("/patients", response={200: list[PatientOut], **ERRORS})
@@ -65,16 +70,13 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
 
 @router.get("/patients/{patient_id}", response={200: PatientOut, **ERRORS})
 def get_patient(request: HttpRequest, patient_id: int) -> Any:
-    patient = _get(request, patient_id)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.API_PATIENT_VIEW, object_type="patient", object_id=patient.pk)
-    return patient
+    return _read(request, patient_id, AuditAction.API_PATIENT_VIEW)
 
 
 @router.patch("/patients/{patient_id}", response={200: PatientOut, **ERRORS})
 def amend_patient(request: HttpRequest, patient_id: int, payload: PatientAmendIn) -> Any:
     require(request, Capability.AMEND_DEMOGRAPHICS)
-    patient = _get(request, patient_id)
+    patient = _get_to_write(request, patient_id)
     data = payload.dict(exclude_unset=True)
     reason = data.pop("reason")
     services.patient_amend(actor=Actor.from_request(request), patient=patient,
@@ -85,16 +87,14 @@ def amend_patient(request: HttpRequest, patient_id: int, payload: PatientAmendIn
 
 @router.get("/patients/{patient_id}/diagnoses", response={200: list[DiagnosisOut], **ERRORS})
 def list_diagnoses(request: HttpRequest, patient_id: int) -> Any:
-    patient = _get(request, patient_id)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.API_DIAGNOSIS_LIST, object_type="patient", object_id=patient.pk)
+    patient = _read(request, patient_id, AuditAction.API_DIAGNOSIS_LIST)
     return patient.diagnoses.select_related("recorded_by")
 
 
 @router.post("/patients/{patient_id}/diagnoses", response={201: DiagnosisOut, **ERRORS})
 def add_diagnosis(request: HttpRequest, patient_id: int, payload: DiagnosisIn) -> Any:
     require(request, Capability.RECORD_DIAGNOSIS)
-    patient = _get(request, patient_id)
+    patient = _get_to_write(request, patient_id)
     d = services.diagnosis_record(actor=Actor.from_request(request), patient=patient,
                                   **payload.dict())
     return Status(201, d)
@@ -103,13 +103,10 @@ def add_diagnosis(request: HttpRequest, patient_id: int, payload: DiagnosisIn) -
 @router.get("/patients/{patient_id}/measurements",
             response={200: list[MeasurementOut], **ERRORS})
 def list_measurements(request: HttpRequest, patient_id: int, kind: str = "") -> Any:
-    patient = _get(request, patient_id)
+    patient = _read(request, patient_id, AuditAction.API_MEASUREMENT_LIST)
     qs = patient.measurements.select_related("recorded_by").order_by("-measured_at", "-id")
     if kind:
         qs = qs.filter(kind=kind)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.API_MEASUREMENT_LIST,
-                 object_type="patient", object_id=patient.pk)
     return qs
 
 
@@ -117,7 +114,7 @@ def list_measurements(request: HttpRequest, patient_id: int, kind: str = "") -> 
              response={201: MeasurementOut, **ERRORS})
 def add_measurement(request: HttpRequest, patient_id: int, payload: MeasurementIn) -> Any:
     require(request, Capability.RECORD_MEASUREMENT)
-    patient = _get(request, patient_id)
+    patient = _get_to_write(request, patient_id)
     data = payload.dict()
     clock.aware("measured_at", data["measured_at"])
     m = services.measurement_record(actor=Actor.from_request(request), patient=patient, **data)
@@ -129,7 +126,7 @@ def add_measurement(request: HttpRequest, patient_id: int, payload: MeasurementI
 def measurement_in_error(request: HttpRequest, patient_id: int, measurement_id: int,
                          payload: InErrorIn) -> Any:
     require(request, Capability.RECORD_MEASUREMENT)
-    patient = _get(request, patient_id)
+    patient = _get_to_write(request, patient_id)
     m = patient.measurements.filter(pk=measurement_id).first()
     if m is None:
         raise HttpError(404, "no such measurement")

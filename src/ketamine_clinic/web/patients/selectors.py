@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.patients.models import Measurement, MeasurementKind, Patient
 
 
@@ -41,14 +42,33 @@ def patient_search(user: User, query: str) -> QuerySet[Patient]:
     return qs.filter(cond)
 
 
-def patient_get_for(user: User, patient_id: int, actor: Actor) -> Patient:
-    """The patient if the user may see them; otherwise not found, and the attempt is audited."""
+def patient_get_for(user: User, patient_id: int, actor: Actor, *,
+                    read: AuditAction) -> Patient:
+    """The patient if the user may see them, the read recorded as ``read`` (the page's or
+    the API's action, e.g. ``PATIENT_VIEW`` or ``API_PATIENT_VIEW``); otherwise not found,
+    and the attempt is audited."""
+    patient = patient_get_unaudited(user, patient_id, actor)
+    patient_read_record(actor, patient, read)
+    return patient
+
+
+def patient_get_unaudited(user: User, patient_id: int, actor: Actor) -> Patient:
+    """The patient as ``patient_get_for`` finds them, with no read entry: for a write (its
+    service records the entry) and for a read whose entry carries what the view works out
+    afterwards (it calls ``patient_read_record`` itself). A refused access is audited."""
     patient = patients_visible_to(user).filter(pk=patient_id).first()
     if patient is None:
         audit_record(actor=actor, action=AuditAction.PATIENT_ACCESS_DENIED, object_type="patient",
                      object_id=patient_id)
         raise Http404("No such patient")
     return patient
+
+
+def patient_read_record(actor: Actor, patient: Patient, action: AuditAction,
+                        detail: dict[str, Any] | None = None) -> None:
+    """Record a read of the patient's record, filed under the patient's site."""
+    audit_read(actor=actor, action=action, object_type="patient", object_id=patient.pk,
+               site_code=patient.site.code, detail=detail)
 
 
 def latest_weight(patient: Patient) -> Measurement | None:

@@ -73,17 +73,14 @@ def patient_create(request: AuthedHttpRequest) -> HttpResponse:
 
 
 def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
-    return selectors.patient_get_for(
-        request.user, patient_id, Actor.from_request(request)
-    )
+    """The patient for a write (its service records the entry) or its form."""
+    return selectors.patient_get_unaudited(request.user, patient_id, Actor.from_request(request))
 
 
 @capability_required(Capability.VIEW_PATIENTS)
 def patient_detail(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient(request, patient_id)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.PATIENT_VIEW,
-                 object_type="patient", object_id=patient.pk)
+    patient = selectors.patient_get_for(request.user, patient_id, Actor.from_request(request),
+                                        read=AuditAction.PATIENT_VIEW)
     measurements = patient.measurements.select_related(
         "recorded_by", "entered_in_error_by").order_by("-measured_at", "-id")
     context: dict[str, Any] = {

@@ -12,12 +12,12 @@ from ninja.responses import Status
 from ketamine_clinic.clinical.protocol import protocol_diff, references
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import require
+from ketamine_clinic.web.api import found, require
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.patients.models import Patient
 from ketamine_clinic.web.patients.schemas import ErrorOut
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_for, patient_get_unaudited
 from ketamine_clinic.web.protocols import selectors, services
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
 from ketamine_clinic.web.protocols.schemas import (
@@ -97,20 +97,19 @@ def publish_protocol_version(request: HttpRequest, payload: PublishIn) -> Any:
 # --------------------------------------------------------------------------- screening
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
+def _patient_to_write(request: HttpRequest, patient_id: int) -> Patient:
+    """The patient for a write, whose service records the entry."""
     user = require(request, Capability.VIEW_PATIENTS)
-    try:
-        return patient_get_for(user, patient_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such patient") from exc
+    return found(lambda: patient_get_unaudited(user, patient_id, Actor.from_request(request)),
+                 "patient")
 
 
-def _screening(request: HttpRequest, screening_id: int) -> Screening:
+def _screening_to_write(request: HttpRequest, screening_id: int) -> Screening:
+    """The screening for a write, whose service records the entry."""
     user = require(request, Capability.VIEW_PATIENTS)
-    try:
-        return selectors.screening_get_for(user, screening_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such screening") from exc
+    return found(lambda: selectors.screening_get_unaudited(user, screening_id,
+                                                           Actor.from_request(request)),
+                 "screening")
 
 
 def screening_out(s: Screening) -> dict[str, Any]:
@@ -149,7 +148,7 @@ def _protocol_for(payload: ScreenIn) -> ProtocolVersion:
 @router.post("/patients/{patient_id}/screenings", response={201: ScreeningOut, **ERRORS})
 def screen_patient(request: HttpRequest, patient_id: int, payload: ScreenIn) -> Any:
     require(request, Capability.SCREEN_PATIENT)
-    patient = _patient(request, patient_id)
+    patient = _patient_to_write(request, patient_id)
     s = services.screening_record(
         actor=Actor.from_request(request), patient=patient, protocol_version=_protocol_for(payload),
         answers={"medications_complete": payload.medications_complete,
@@ -161,25 +160,25 @@ def screen_patient(request: HttpRequest, patient_id: int, payload: ScreenIn) -> 
 
 @router.get("/patients/{patient_id}/screenings", response={200: list[ScreeningOut], **ERRORS})
 def list_screenings(request: HttpRequest, patient_id: int) -> Any:
-    patient = _patient(request, patient_id)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.API_SCREENING_LIST, object_type="patient", object_id=patient.pk)
+    user = require(request, Capability.VIEW_PATIENTS)
+    patient = found(lambda: patient_get_for(user, patient_id, Actor.from_request(request),
+                                            read=AuditAction.API_SCREENING_LIST), "patient")
     return [screening_out(s) for s in selectors.screenings_of(patient).prefetch_related("series")]
 
 
 @router.get("/screenings/{screening_id}", response={200: ScreeningOut, **ERRORS})
 def get_screening(request: HttpRequest, screening_id: int) -> Any:
-    s = _screening(request, screening_id)
-    audit_record(actor=Actor.from_request(request, s.patient.site.code),
-                 action=AuditAction.API_SCREENING_VIEW, object_type="screening", object_id=s.pk,
-                 detail={"patient": s.patient_id})
+    user = require(request, Capability.VIEW_PATIENTS)
+    s = found(lambda: selectors.screening_get_for(user, screening_id, Actor.from_request(request),
+                                                  read=AuditAction.API_SCREENING_VIEW),
+              "screening")
     return screening_out(s)
 
 
 @router.post("/screenings/{screening_id}/overrides", response={201: ScreeningOut, **ERRORS})
 def override_screening(request: HttpRequest, screening_id: int, payload: OverrideIn) -> Any:
     require(request, Capability.OVERRIDE_SCREENING)
-    s = _screening(request, screening_id)
+    s = _screening_to_write(request, screening_id)
     services.screening_override(actor=Actor.from_request(request), screening=s,
                                 rule=payload.rule, justification=payload.justification)
     return Status(201, screening_out(s))

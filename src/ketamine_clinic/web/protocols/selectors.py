@@ -29,7 +29,7 @@ from ketamine_clinic.clinical.screening import (
 )
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.patients.models import MeasurementKind, Patient
 from ketamine_clinic.web.patients.selectors import latest_weight, patients_visible_to
 from ketamine_clinic.web.protocols.models import Consent, ProtocolVersion, Screening
@@ -201,8 +201,20 @@ def screenings_of(patient: Patient) -> QuerySet[Screening]:
             .order_by("-screened_at", "-id"))
 
 
-def screening_get_for(user: User, screening_id: int, actor: Actor) -> Screening:
-    """The screening if the user may see its patient; otherwise not found (and audited)."""
+def screening_get_for(user: User, screening_id: int, actor: Actor, *,
+                      read: AuditAction) -> Screening:
+    """The screening if the user may see its patient, the read recorded as ``read`` (e.g.
+    ``SCREENING_VIEW`` or ``API_SCREENING_VIEW``, filed under the patient's site); otherwise
+    not found (and audited)."""
+    s = screening_get_unaudited(user, screening_id, actor)
+    audit_read(actor=actor, action=read, object_type="screening", object_id=s.pk,
+               site_code=s.patient.site.code, patient_id=s.patient_id)
+    return s
+
+
+def screening_get_unaudited(user: User, screening_id: int, actor: Actor) -> Screening:
+    """The screening as ``screening_get_for`` finds it, with no read entry: for a write,
+    whose service records the entry. A refused access is audited."""
     s = (Screening.objects.select_related("patient__site", "protocol_version", "screened_by")
          .filter(pk=screening_id, patient__in=patients_visible_to(user)).first())
     if s is None:

@@ -24,11 +24,15 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error, post_and_report
 from ketamine_clinic.web.patients.models import Patient
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import (
+    patient_get_for,
+    patient_get_unaudited,
+    patient_read_record,
+)
 from ketamine_clinic.web.protocols import selectors, services
 from ketamine_clinic.web.protocols.forms import OverrideForm, PublishForm, ScreeningForm
 from ketamine_clinic.web.protocols.models import ProtocolVersion
@@ -151,9 +155,9 @@ def protocol_publish(request: AuthedHttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- screening
 
 
-def _patient(request: AuthedHttpRequest, patient_id: int) -> Patient:
-    return patient_get_for(request.user, patient_id,
-                           Actor.from_request(request))
+def _patient(request: AuthedHttpRequest, patient_id: int, action: AuditAction) -> Patient:
+    """The patient, the read recorded as ``action``."""
+    return patient_get_for(request.user, patient_id, Actor.from_request(request), read=action)
 
 
 def screening_panel(request: AuthedHttpRequest, patient: Patient) -> str:
@@ -169,7 +173,7 @@ def _registry_view(patient: Patient) -> tuple[dict[str, Any], dict[str, str]]:
 
 @capability_required(Capability.SCREEN_PATIENT)
 def screening_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient(request, patient_id)
+    patient = patient_get_unaudited(request.user, patient_id, Actor.from_request(request))
     versions = selectors.protocol_versions_for_screening()
     initial = {}
     wanted = request.GET.get("protocol_version", "")
@@ -191,8 +195,7 @@ def screening_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
             messages.success(request, f"Screening recorded: {s.decision}.")
             return redirect("screening_detail", screening_id=s.pk)
     facts, where = _registry_view(patient)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.SCREENING_FORM, object_type="patient", object_id=patient.pk)
+    patient_read_record(Actor.from_request(request), patient, AuditAction.SCREENING_FORM)
     crit = budapest_criteria()
     return render(request, "protocols/screening_form.html", {
         "patient": patient, "form": form, "facts": facts, "where": where,
@@ -204,11 +207,8 @@ def screening_new(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
 def screening_detail(request: AuthedHttpRequest, screening_id: int) -> HttpResponse:
-    s = selectors.screening_get_for(request.user, screening_id,
-                                    Actor.from_request(request))
-    audit_record(actor=Actor.from_request(request, s.patient.site.code),
-                 action=AuditAction.SCREENING_VIEW, object_type="screening", object_id=s.pk,
-                 detail={"patient": s.patient_id})
+    s = selectors.screening_get_for(request.user, screening_id, Actor.from_request(request),
+                                    read=AuditAction.SCREENING_VIEW)
     status = selectors.screening_status(s)
     overrides = {o.rule: o for o in s.overrides.select_related("physician")}
     reasons = [{**r, "override": overrides.get(r["rule"])} for r in s.reasons]
@@ -223,9 +223,7 @@ def screening_detail(request: AuthedHttpRequest, screening_id: int) -> HttpRespo
 @require_GET
 @capability_required(Capability.VIEW_PATIENTS)
 def screening_list(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient(request, patient_id)
-    audit_record(actor=Actor.from_request(request, patient.site.code),
-                 action=AuditAction.SCREENING_LIST, object_type="patient", object_id=patient.pk)
+    patient = _patient(request, patient_id, AuditAction.SCREENING_LIST)
     screenings = list(selectors.screenings_of(patient))
     return render(request, "protocols/screening_list.html",
                   {"patient": patient, "screenings": screenings})
@@ -234,8 +232,7 @@ def screening_list(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
 @require_POST
 @capability_required(Capability.OVERRIDE_SCREENING)
 def screening_override(request: AuthedHttpRequest, screening_id: int) -> HttpResponse:
-    s = selectors.screening_get_for(request.user, screening_id,
-                                    Actor.from_request(request))
+    s = selectors.screening_get_unaudited(request.user, screening_id, Actor.from_request(request))
     form = OverrideForm(request.POST)
     if not form.is_valid():
         messages.error(request, "An override needs a written justification.")

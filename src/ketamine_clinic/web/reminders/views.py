@@ -19,7 +19,7 @@ from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import post_and_report
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_unaudited
 from ketamine_clinic.web.reminders import services
 from ketamine_clinic.web.reminders.models import Channel, Message
 from ketamine_clinic.web.reminders.policy import policy
@@ -42,7 +42,7 @@ def patient_reminders_panel(request: AuthedHttpRequest, patient: Any) -> str:
 @require_POST
 @capability_required(Capability.ANSWER_CHECKLIST)
 def contact_consent(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_get_for(request.user, patient_id, Actor.from_request(request))
+    patient = patient_get_unaudited(request.user, patient_id, Actor.from_request(request))
     post_and_report(request, lambda: services.contact_consent_record(
         actor=Actor.from_request(request), patient=patient,
         channel=request.POST.get("channel", ""), granted=request.POST.get("granted") == "yes"),

@@ -21,10 +21,10 @@ from ketamine_clinic.web.accounts.http import AuthedHttpRequest
 from ketamine_clinic.web.accounts.models import Site
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.audit.actions import AuditAction
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error, refusal_message
-from ketamine_clinic.web.patients.selectors import patient_get_for
+from ketamine_clinic.web.patients.selectors import patient_get_unaudited
 from ketamine_clinic.web.scheduling import selectors, services
 from ketamine_clinic.web.scheduling.forms import (
     BookSeriesForm,
@@ -145,7 +145,7 @@ def _parse_picks(request: AuthedHttpRequest) -> tuple[list[services.VisitRequest
 
 @capability_required(Capability.BOOK_VISIT)
 def book_series(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_get_for(request.user, patient_id, _actor(request))
+    patient = patient_get_unaudited(request.user, patient_id, _actor(request))
     site = patient.site
     tz = selectors.site_tz(site)
     orders = selectors.bookable_orders(patient)
@@ -243,9 +243,8 @@ def _visit_page(request: AuthedHttpRequest, visit: Visit, *,
 @capability_required(Capability.VIEW_PATIENTS)
 def visit_detail(request: AuthedHttpRequest, visit_id: int) -> HttpResponse:
     visit = _visit(request, visit_id)
-    audit_record(actor=_actor(request, visit.site),
-                 action=AuditAction.VISIT_VIEW, object_type="visit",
-                 object_id=visit.pk, detail={"patient": visit.patient_id})
+    audit_read(actor=_actor(request), action=AuditAction.VISIT_VIEW, object_type="visit",
+               object_id=visit.pk, site_code=visit.site.code, patient_id=visit.patient_id)
     return _visit_page(request, visit)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Header, Router
 from ninja.errors import HttpError
@@ -16,7 +16,7 @@ from ninja.responses import Status
 
 from ketamine_clinic.clinical import clock
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import require
+from ketamine_clinic.web.api import found, require
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib import idempotency
@@ -43,11 +43,17 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: Error
 
 
 def _get(request: HttpRequest, session_id: int, capability: Capability) -> InfusionSession:
+    """The session for a write, whose service records the entry."""
     user = require(request, capability)
-    try:
-        return selectors.session_get_for(user, session_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such session") from exc
+    return found(lambda: selectors.session_get_unaudited(user, session_id,
+                                                         Actor.from_request(request)), "session")
+
+
+def _read(request: HttpRequest, session_id: int, action: AuditAction) -> InfusionSession:
+    """The session, the read recorded as ``action``."""
+    user = require(request, Capability.VIEW_PATIENTS)
+    return found(lambda: selectors.session_get_for(user, session_id, Actor.from_request(request),
+                                                   read=action), "session")
 
 
 def entry_out(e: TimelineEntry, status: str = "effective",
@@ -108,21 +114,14 @@ def board(request: HttpRequest) -> Any:
 
 @router.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS})
 def get_session(request: HttpRequest, session_id: int) -> Any:
-    session = _get(request, session_id, Capability.VIEW_PATIENTS)
+    session = _read(request, session_id, AuditAction.API_SESSION_VIEW)
     services.session_watch(session=session)
-    audit_record(actor=Actor.from_request(request, session.site.code),
-                 action=AuditAction.API_SESSION_VIEW, object_type="session", object_id=session.pk,
-                 detail={"patient": session.patient_id})
     return session_out(selectors.snapshot(session))
 
 
 @router.get("/sessions/{session_id}/timeline", response={200: list[EntryOut], **ERRORS})
 def timeline(request: HttpRequest, session_id: int) -> Any:
-    session = _get(request, session_id, Capability.VIEW_PATIENTS)
-    audit_record(actor=Actor.from_request(request, session.site.code),
-                 action=AuditAction.API_SESSION_TIMELINE,
-                 object_type="session", object_id=session.pk,
-                 detail={"patient": session.patient_id})
+    session = _read(request, session_id, AuditAction.API_SESSION_TIMELINE)
     views = selectors.fold(selectors.entries_of(session))
     return [entry_out(v.entry, v.status) for v in views]
 

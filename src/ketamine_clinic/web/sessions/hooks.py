@@ -9,14 +9,19 @@ other way round. They register here, in their ``AppConfig.ready()``:
 * an **on-close** action: called after a stop or a discharge is stored, in its own
   transaction (the stock record books the charted dose). A failure there is logged and
   never undoes the chart: the bedside record comes first;
+* an **at-discharge** action: called while a discharge is stored, inside its transaction
+  (the follow-up area books the series' follow-ups the visit makes due). It answers what it
+  booked, for the page to name; a failure there undoes the discharge, so the two commit or
+  fail together;
 * a **link** to the record's page for this session, shown on the session page.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ketamine_clinic.clinical.bedside.model import RecordHold
@@ -38,18 +43,35 @@ class RecordLink:
 
 LinkOf = Callable[[Any], RecordLink | None]
 
+
+@dataclass(frozen=True)
+class FollowUpBooked:
+    """A follow-up booked with a discharge: its point, how pages name it, when it is due
+    (the clinic's date) and the visit it follows (None: a point of the series' end)."""
+
+    point: str
+    label: str
+    due_on: date
+    session_id: int | None
+
+
+AtDischarge = Callable[["Actor", Any], Sequence[FollowUpBooked]]
+
 _close_checks: list[CloseCheck] = []
 _on_close: list[OnClose] = []
+_at_discharge: list[AtDischarge] = []
 _links: list[LinkOf] = []
 
 
 def register(*, close_check: CloseCheck | None = None, on_close: OnClose | None = None,
-             link: LinkOf | None = None) -> None:
+             at_discharge: AtDischarge | None = None, link: LinkOf | None = None) -> None:
     """Register another area's hooks (once, from its ``AppConfig.ready()``)."""
     if close_check is not None and close_check not in _close_checks:
         _close_checks.append(close_check)
     if on_close is not None and on_close not in _on_close:
         _on_close.append(on_close)
+    if at_discharge is not None and at_discharge not in _at_discharge:
+        _at_discharge.append(at_discharge)
     if link is not None and link not in _links:
         _links.append(link)
 
@@ -66,6 +88,12 @@ def closed(actor: Actor, session: Any) -> None:
         except Exception:  # a record above must never undo the bedside's entry
             log.exception("after closing session %s: %s failed", session.pk,
                           getattr(fn, "__qualname__", fn))
+
+
+def discharging(actor: Actor, session: Any) -> tuple[FollowUpBooked, ...]:
+    """A discharge is being stored (inside its transaction): what the areas above book
+    with it. Nothing is caught: a failure undoes the discharge."""
+    return tuple(booked for fn in _at_discharge for booked in fn(actor, session))
 
 
 def record_links(session: Any) -> list[RecordLink]:

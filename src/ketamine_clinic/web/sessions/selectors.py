@@ -33,7 +33,7 @@ from ketamine_clinic.clinical.session import GateResult, SessionState
 from ketamine_clinic.web.accounts.models import User
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.models import AuditEntry
-from ketamine_clinic.web.audit.services import Actor, audit_record
+from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.sessions.facts import (
     alarms_as_core,
     day_facts,
@@ -57,14 +57,33 @@ def sessions_visible_to(user: User) -> QuerySet[InfusionSession]:
             .select_related("patient", "site", "order", "order__protocol_version", "series"))
 
 
-def session_get_for(user: User, session_id: int, actor: Actor) -> InfusionSession:
-    """The session if the user works at its site; otherwise 404, and the attempt audited."""
+def session_get_for(user: User, session_id: int, actor: Actor, *,
+                    read: AuditAction) -> InfusionSession:
+    """The session if the user works at its site, the read recorded as ``read`` (e.g.
+    ``API_SESSION_VIEW``); otherwise 404, and the attempt audited."""
+    found = session_get_unaudited(user, session_id, actor)
+    session_read_record(actor, found, read)
+    return found
+
+
+def session_get_unaudited(user: User, session_id: int, actor: Actor) -> InfusionSession:
+    """The session as ``session_get_for`` finds it, with no read entry: for a write (its
+    service records the entry), and for a page that records its read itself, later or only
+    on some paths (``session_read_record``: the page shown after a refused write, the live
+    region's de-duplicated refresh). A refused access is audited."""
     found = sessions_visible_to(user).filter(pk=session_id).first()
     if found is None:
         audit_record(actor=actor, action=AuditAction.SESSION_ACCESS_DENIED, object_type="session",
                      object_id=session_id)
         raise Http404("No such session")
     return found
+
+
+def session_read_record(actor: Actor, session: InfusionSession, action: AuditAction,
+                        detail: dict[str, Any] | None = None) -> None:
+    """Record a read of the session, filed under the session's site."""
+    audit_read(actor=actor, action=action, object_type="session", object_id=session.pk,
+               site_code=session.site.code, patient_id=session.patient_id, detail=detail)
 
 
 def viewed_recently(user: User, session: InfusionSession, *, within: timedelta) -> bool:

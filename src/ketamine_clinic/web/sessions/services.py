@@ -44,7 +44,6 @@ from ketamine_clinic.web.lib import idempotency
 from ketamine_clinic.web.lib.inputs import required_text
 from ketamine_clinic.web.orders.models import LimitEvent, Order
 from ketamine_clinic.web.orders.services import limit_event_record
-from ketamine_clinic.web.outcomes.services import followups_schedule
 from ketamine_clinic.web.sessions import hooks, selectors
 from ketamine_clinic.web.sessions.facts import day_facts
 from ketamine_clinic.web.sessions.models import (
@@ -69,7 +68,7 @@ class Written:
 class Discharged(Written):
     """A discharge, with the series' follow-ups it scheduled (none on a replay)."""
 
-    follow_ups: tuple[Any, ...] = ()
+    follow_ups: tuple[hooks.FollowUpBooked, ...] = ()
 
 
 def _payload(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -595,8 +594,9 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
     """Discharge through the gate. ``overrides`` maps a failed gate item to a physician's
     written reason; only a physician may give them.
 
-    The series' follow-ups due so far are scheduled with the discharge (outcomes'
-    ``followups_schedule``); the new ones are the result's ``follow_ups``.
+    The series' follow-ups due so far are booked with the discharge, in its transaction,
+    by the follow-up area's at-discharge hook (``hooks.discharging``); the new ones are the
+    result's ``follow_ups``.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if (v or "").strip()}
     user = actor.user
@@ -605,11 +605,11 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
     at = _at(occurred_at)
     name = user.display_name if user is not None and overrides else ""
 
-    scheduled: list[Any] = []
+    booked: list[hooks.FollowUpBooked] = []
 
     def after(snap: selectors.Snapshot, entry: TimelineEntry, result: Accepted) -> None:
         # The follow-ups this visit makes due, in the same transaction.
-        scheduled.extend(followups_schedule(actor=actor, series=snap.session.series))
+        booked.extend(hooks.discharging(actor, snap.session))
 
     written = _run(actor=actor, session=session, kinds=("discharge",), key=idempotency_key,
                    expected_version=expected_version, after=after,
@@ -617,4 +617,4 @@ def session_discharge(*, actor: Actor, session: InfusionSession, escort_name: st
                                                       overrides, name))
     if not written.replayed:
         hooks.closed(actor, session)
-    return Discharged(written.entry, written.replayed, tuple(scheduled))
+    return Discharged(written.entry, written.replayed, tuple(booked))

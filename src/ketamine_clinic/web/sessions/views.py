@@ -27,7 +27,6 @@ from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error, post_and_report
-from ketamine_clinic.web.outcomes.policy import point_labels
 from ketamine_clinic.web.sessions import chart, hooks, selectors, services
 from ketamine_clinic.web.sessions.forms import (
     AckForm,
@@ -77,8 +76,8 @@ def _actor(request: AuthedHttpRequest, session: InfusionSession | None = None) -
 
 
 def _session(request: AuthedHttpRequest, session_id: int) -> InfusionSession:
-    return selectors.session_get_for(request.user, session_id,
-                                     _actor(request))
+    """The session for a write or a fragment; the view records the read where it is one."""
+    return selectors.session_get_unaudited(request.user, session_id, _actor(request))
 
 
 def _forms(snap: selectors.Snapshot, physician: bool) -> dict[str, forms.Form]:
@@ -145,15 +144,17 @@ def _page(request: AuthedHttpRequest, session: InfusionSession,
                            ("Going home" if snap.rules.home_score else "Alternative score",
                             page_forms["recovery_alt"])],
     }
-    audit_record(actor=_actor(request, session),
-                 action=AuditAction.SESSION_VIEW, object_type="session",
-                 object_id=session.pk, detail={"patient": session.patient_id})
+    if bound is not None:
+        # The page again after a refused write, with the form's errors: a read of the
+        # session like the first look, which session_get_for records.
+        selectors.session_read_record(_actor(request), session, AuditAction.SESSION_VIEW)
     return render(request, "sessions/session_detail.html", context, status=status)
 
 
 @capability_required(Capability.VIEW_PATIENTS)
 def session_detail(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
-    return _page(request, _session(request, session_id))
+    return _page(request, selectors.session_get_for(request.user, session_id, _actor(request),
+                                                    read=AuditAction.SESSION_VIEW))
 
 
 @capability_required(Capability.VIEW_PATIENTS)
@@ -164,9 +165,7 @@ def session_live(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     snap = selectors.snapshot(session)
     if not selectors.viewed_recently(request.user, session,
                                      within=LIVE_AUDIT_WINDOW):
-        audit_record(actor=_actor(request, session), action=AuditAction.SESSION_VIEW_LIVE,
-                     object_type="session", object_id=session.pk,
-                     detail={"patient": session.patient_id})
+        selectors.session_read_record(_actor(request), session, AuditAction.SESSION_VIEW_LIVE)
     return render(request, "sessions/session_detail.html#live",
                   {**_live_context(request, snap), "oob": True})
 
@@ -344,9 +343,8 @@ def session_correct(request: AuthedHttpRequest, session_id: int, entry_id: int) 
             form_error(form, exc)
         else:
             return _done(request, session, "Correction recorded; the original stays visible.")
-    audit_record(actor=_actor(request, session), action=AuditAction.SESSION_VIEW_ENTRY,
-                 object_type="session", object_id=session.pk,
-                 detail={"patient": session.patient_id, "entry": entry.pk})
+    selectors.session_read_record(_actor(request), session, AuditAction.SESSION_VIEW_ENTRY,
+                                  detail={"entry": entry.pk})
     return render(request, "sessions/correct.html",
                   {"session": session, "entry": entry, "form": form, "value_form": value_form},
                   status=400 if request.method == "POST" else 200)
@@ -453,9 +451,8 @@ def _scheduled(discharged: services.Discharged) -> str:
     new = discharged.follow_ups
     if not new:
         return ""
-    labels = point_labels()
     return " Follow-ups scheduled: " + ", ".join(
-        f"{labels.get(f.point, f.point)} (due {f.due_on.isoformat()})" for f in new) + "."
+        f"{f.label} (due {f.due_on.isoformat()})" for f in new) + "."
 
 
 @require_POST
@@ -479,9 +476,7 @@ def session_discharge_check(request: AuthedHttpRequest, session_id: int) -> Http
                 instructions_given=bool(d.get("instructions_given")), overrides=overrides)
         except UsageError as exc:
             return HttpResponse(f'<p class="errorlist">{exc}</p>', status=400)
-    audit_record(actor=_actor(request, session), action=AuditAction.SESSION_DISCHARGE_CHECK,
-                 object_type="session", object_id=session.pk,
-                 detail={"patient": session.patient_id})
+    selectors.session_read_record(_actor(request), session, AuditAction.SESSION_DISCHARGE_CHECK)
     return render(request, "sessions/session_detail.html#gate",
                   {"gate": gate, "session": session, "snap": snap})
 

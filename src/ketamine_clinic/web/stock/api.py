@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
@@ -16,7 +16,7 @@ from ketamine_clinic.clinical import stock as core
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.accounts.roles import Capability
-from ketamine_clinic.web.api import require
+from ketamine_clinic.web.api import found, require
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.patients.schemas import ErrorOut
 from ketamine_clinic.web.sessions import selectors as sessions
@@ -65,11 +65,10 @@ def _vial(user: User, label: str) -> Container:
 
 
 def _session(request: HttpRequest, session_id: int) -> Any:
-
-    try:
-        return sessions.session_get_for(_user(request), session_id, Actor.from_request(request))
-    except Http404 as exc:
-        raise HttpError(404, "no such session") from exc
+    """The session for a stock write, whose service records the entry."""
+    user = _user(request)
+    return found(lambda: sessions.session_get_unaudited(user, session_id,
+                                                        Actor.from_request(request)), "session")
 
 
 def _witness(request: HttpRequest, username: str, password: str) -> User:

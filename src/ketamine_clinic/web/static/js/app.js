@@ -39,13 +39,26 @@
     reset();
   }
 
-  // Charts (web/lib/charts.py): a <div data-chart="ID"> and the figure as JSON in the
-  // <script type="application/json" id="ID">. Plotly is loaded with "defer", so it is
-  // there by DOMContentLoaded. An htmx swap may bring new charts, or new data for a chart
-  // that stays (the bedside page polls its figure): a chart is drawn again only when its
-  // data changed, with Plotly.react, which keeps the zoom (the figure's uirevision).
+  // Charts (web/lib/charts.py): a <div data-chart="ID" data-chart-script="URL"> and the
+  // figure as JSON in the <script type="application/json" id="ID">. Plotly (4.8 MB of
+  // JavaScript, compressed and cached for a year) is fetched from URL only on a page that
+  // shows a chart, and only once the page has loaded: parsing it would hold up the page's
+  // load by seconds on a tablet, and the rest of the page does not need it. An htmx swap
+  // may bring new charts, or new data for a chart that stays (the bedside page polls its
+  // figure): a chart is drawn again only when its data changed, with Plotly.react, which
+  // keeps the zoom (the figure's uirevision).
+  var chartScript = null;
+  function loadChartScript() {
+    var div = document.querySelector("div[data-chart][data-chart-script]");
+    if (chartScript || !div || document.readyState !== "complete") { return; }
+    chartScript = document.createElement("script");
+    chartScript.src = div.dataset.chartScript;
+    chartScript.async = true;
+    chartScript.addEventListener("load", drawCharts);
+    document.head.appendChild(chartScript);
+  }
   function drawCharts() {
-    if (!window.Plotly) { return; }
+    if (!window.Plotly) { loadChartScript(); return; }
     document.querySelectorAll("div[data-chart]").forEach(function (div) {
       var data = document.getElementById(div.dataset.chart);
       if (!data || div.chartSource === data.textContent) { return; }
@@ -56,10 +69,11 @@
       div.setAttribute("data-drawn", "");
     });
   }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", drawCharts);
-  } else {
+  if (document.readyState === "complete") {
     drawCharts();
+  } else {
+    // After the load event's handlers (a script added in one would delay its end).
+    window.addEventListener("load", function () { setTimeout(drawCharts, 0); });
   }
   document.addEventListener("htmx:afterSettle", drawCharts);
 
