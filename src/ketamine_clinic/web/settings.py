@@ -134,10 +134,17 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions: a writer takes the lock when it begins, so two writers queue
     # instead of one failing to upgrade its read lock (the audit chain appends need this).
+    # A bedside write reads and decides before it begins (sessions/services.py), so the
+    # lock is held only for its few inserts.
+    # WAL lets readers go on while one writer writes. synchronous=FULL, not NORMAL: in WAL
+    # mode NORMAL does not sync the log at each commit, so a power cut or an operating
+    # system crash can take back the last commits after the client was told they were
+    # stored (a monitor that got its 201 does not send the vital signs again). The file
+    # stays consistent either way; only FULL keeps what was acknowledged (no data loss).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "") or None}

@@ -114,7 +114,16 @@ def make_series(cast: Any, pv: Any, patient: Any, start: date,
         entry("stop", at(day, 13, 30), {"reason": "planned end"})
         if after is not None:
             entry("pain", at(day, 13, 35), {"nrs": after, "phase": "end"})
+    charted(built)
     return built
+
+
+def charted(built: Built) -> None:
+    """Work out the series' session summaries, as the sessions services do when they chart
+    (these fixtures write the timeline rows themselves)."""
+    from ketamine_clinic.web.sessions.summaries import outcome_summaries_refresh
+
+    outcome_summaries_refresh([built.series.pk])
 
 
 def answer(cast: Any, built: Built, point: str, pain: int, *, worst: int | None = None,
@@ -135,7 +144,16 @@ def answer(cast: Any, built: Built, point: str, pain: int, *, worst: int | None 
             pain_worst_nrs=worst if worst is not None else min(10, pain + 1),
             opioid_mme_per_day=None if mme is None else Decimal(str(mme)),
             entered_by=cast.bob)
+        answered_now(series)
     return fu
+
+
+def answered_now(series: Any) -> None:
+    """Work out the series' follow-up summary, as the services do when they record an
+    answer (these fixtures write the answers themselves)."""
+    from ketamine_clinic.web.outcomes.summaries import followup_summaries_refresh
+
+    followup_summaries_refresh([series.pk])
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ketamine_clinic.clinical import outcomes as core
 from ketamine_clinic.web.audit.models import AuditEntry
-from tests.web.outcomes.conftest import answer, at, make_patient, make_series
+from tests.web.outcomes.conftest import answer, at, charted, make_patient, make_series
 
 F = core.FollowUp
 
@@ -138,6 +138,7 @@ def test_a_corrected_pain_score_counts_and_the_one_it_corrects_does_not(
     TimelineEntry.objects.create(session=last, kind="pain", occurred_at=wrong.occurred_at,
                                  payload={"nrs": 4, "phase": "end"}, recorded_by=cast.bob,
                                  corrects=wrong, correction_reason="misheard")
+    charted(hand_cohort.p4)
     client.force_login(cast.dave)
     got = _api_report(client, protocol="test-standard", diagnosis="other")
     # s4 end pain is now 4 of baseline 5: a 20% reduction, not a responder.
@@ -227,6 +228,7 @@ def test_the_array_report_equals_the_exact_report_with_competing_rows(
                                  occurred_at=wrong.occurred_at,
                                  payload={"nrs": 6, "phase": "end"}, recorded_by=cast.bob,
                                  corrects=wrong, correction_reason="misheard")
+    charted(b)
     answer(cast, b, "baseline", 8, mme=40)
     answer(cast, b, "week1", 3, mme=30, due=date(2025, 6, 12))
     answer(cast, b, "week1", 6, mme=None, due=date(2025, 6, 11))

@@ -138,3 +138,16 @@ def test_a_vital_sign_set_through_the_api_stores_its_key_with_the_entry(walk: Wa
     other = c.post(url, {**body, "heart_rate_per_min": 99}, content_type="application/json")
     assert other.status_code == 409
     assert TimelineEntry.objects.filter(session=walk.s, kind="vitals").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_commit_on_sqlite_is_synced_to_disk_before_it_is_acknowledged() -> None:
+    """WAL with synchronous=FULL: a vital-sign set the monitor was told is stored survives
+    a power cut (NORMAL would sync the log only at checkpoints)."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite file's setting; PostgreSQL syncs every commit by default")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 2  # FULL

@@ -86,5 +86,5 @@ def stock(cast: Any) -> Stock:
     receipt = services.stock_receive(
         actor=_actor(cast.bob), site=cast.denver, product=product, lot_number="KX2031",
         expires_on=timezone.localdate() + timedelta(days=300), containers=4,
-        invoice_number="INV-7781", received_on=timezone.localdate(), **SUPPLIER)
+        invoice_number="INV-7781", received_on=timezone.localdate(), **SUPPLIER).record
     return Stock(cast, nina, product, receipt, list(receipt.containers.order_by("label")))

@@ -36,7 +36,7 @@ def test_two_concurrent_draws_of_one_vial_never_overdraw_it(transactional_db: An
     receipt = services.stock_receive(
         actor=_actor(cast.bob), site=cast.denver, product=product, lot_number="KX1",
         expires_on=timezone.localdate() + timedelta(days=60), containers=1,
-        invoice_number="I-1", received_on=timezone.localdate(), **SUPPLIER)
+        invoice_number="I-1", received_on=timezone.localdate(), **SUPPLIER).record
     vial = receipt.containers.get()
     protocol_sync_shipped()
     pv = protocol_current("clinic-standard")

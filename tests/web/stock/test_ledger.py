@@ -47,7 +47,8 @@ def test_a_receipt_replayed_with_its_key_records_nothing_twice(stock: Stock) -> 
                 idempotency_key="rx-1", **SUPPLIER)
     first = services.stock_receive(**args)
     again = services.stock_receive(**args)
-    assert again.pk == first.pk
+    assert again.record.pk == first.record.pk
+    assert (first.replayed, again.replayed) == (False, True)
     assert Container.objects.count() == 6
 
 
@@ -118,7 +119,7 @@ def test_a_draw_needs_the_day_opened_by_its_count(stock: Stock, walk: Walk) -> N
                             container=stock.vials[0])
     open_day(stock)
     entry = services.stock_draw(actor=stock.actor(stock.cast.bob), session=walk.s,
-                                container=stock.vials[0])
+                                container=stock.vials[0]).record
     assert entry.quantity_mg == 500
     assert entry.custody_balance_mg == 500
     assert balance(stock.vials[0]) == 0
@@ -156,7 +157,8 @@ def test_a_waste_without_a_witness_or_self_witnessed_is_refused(stock: Stock,
         services.stock_waste(actor=bob, session=walk.s, witness=stock.cast.carol,
                              quantity_mg="100")
     assert LedgerEntry.objects.count() == before
-    w = services.stock_waste(actor=bob, session=walk.s, witness=stock.nina, quantity_mg="100")
+    w = services.stock_waste(actor=bob, session=walk.s, witness=stock.nina,
+                             quantity_mg="100").record
     assert w.witness == stock.nina
     assert w.custody_balance_mg == 400
 
@@ -164,7 +166,7 @@ def test_a_waste_without_a_witness_or_self_witnessed_is_refused(stock: Stock,
 def test_the_database_itself_refuses_a_self_witnessed_waste(stock: Stock, walk: Walk) -> None:
     open_day(stock)
     draw = services.stock_draw(actor=stock.actor(stock.cast.bob), session=walk.s,
-                               container=stock.vials[0])
+                               container=stock.vials[0]).record
     row = LedgerEntry(site=draw.site, seq=999, kind="waste", product=draw.product,
                       session=walk.s, occurred_at=draw.occurred_at,
                       recorded_at=draw.recorded_at, recorded_by=stock.cast.bob,
@@ -188,7 +190,7 @@ def test_a_return_puts_an_unused_vial_back(stock: Stock, walk: Walk) -> None:
     bob = stock.actor(stock.cast.bob)
     services.stock_draw(actor=bob, session=walk.s, container=stock.vials[0])
     services.stock_draw(actor=bob, session=walk.s, container=stock.vials[1])
-    back = services.stock_return(actor=bob, session=walk.s, container=stock.vials[1])
+    back = services.stock_return(actor=bob, session=walk.s, container=stock.vials[1]).record
     assert back.quantity_mg == 500
     assert balance(stock.vials[1]) == 500
     with pytest.raises(UsageError, match="nothing was drawn"):
@@ -269,7 +271,8 @@ def test_a_corrected_waste_is_a_new_entry_and_the_original_stays(stock: Stock,
     open_day(stock)
     bob = stock.actor(stock.cast.bob)
     services.stock_draw(actor=bob, session=walk.s, container=stock.vials[0])
-    w = services.stock_waste(actor=bob, session=walk.s, witness=stock.nina, quantity_mg="300")
+    w = services.stock_waste(actor=bob, session=walk.s, witness=stock.nina,
+                             quantity_mg="300").record
     fixed = services.stock_entry_correct(actor=bob, entry=w, quantity_mg="250",
                                          reason="misread the syringe", witness=stock.nina)
     assert fixed.corrects == w
@@ -289,7 +292,7 @@ def test_a_blind_count_that_differs_opens_a_discrepancy(stock: Stock) -> None:
     count = services.stock_count(
         actor=stock.actor(stock.cast.bob), site=stock.cast.denver, moment="opening",
         counted_ml={stock.vials[0].pk: "10", stock.vials[1].pk: "10", stock.vials[2].pk: "10",
-                    stock.vials[3].pk: "7"})
+                    stock.vials[3].pk: "7"}).record
     assert count.mismatches == 1
     d = Discrepancy.objects.get(count=count)
     assert d.container == stock.vials[3]
@@ -332,7 +335,8 @@ def test_a_count_can_be_the_biennial_inventory(stock: Stock) -> None:
     full = {v.pk: "10" for v in stock.vials}
     full[stock.vials[3].pk] = "4.5"
     count = services.stock_count(actor=stock.actor(stock.cast.bob), site=stock.cast.denver,
-                                 moment="opening", counted_ml=full, inventory_kind="biennial")
+                                 moment="opening", counted_ml=full,
+                                 inventory_kind="biennial").record
     inv = count.inventory
     assert inv.kind == "biennial"
     assert inv.business_moment == "opening"
@@ -349,7 +353,7 @@ def test_a_transfer_goes_only_to_a_registered_site(stock: Stock) -> None:
                                 to_site=stock.cast.boulder, invoice_number="T-1")
     register(stock.cast, stock.cast.boulder, "BF1234563")
     out = services.stock_transfer(actor=dave, container=stock.vials[0],
-                                  to_site=stock.cast.boulder, invoice_number="T-1")
+                                  to_site=stock.cast.boulder, invoice_number="T-1").record
     stock.vials[0].refresh_from_db()
     assert out.kind == "transfer_out"
     assert stock.vials[0].site == stock.cast.boulder
@@ -365,7 +369,7 @@ def test_destruction_on_site_records_form_41_with_two_witnesses(stock: Stock) ->
                                witnesses=[stock.nina], manner="chemical digestion")
     e = services.stock_destroy(actor=dave, container=stock.vials[0], method="on_site",
                                witnesses=[stock.nina, stock.cast.bob],
-                               manner="chemical digestion kit", place="Denver stock room")
+                               manner="chemical digestion kit", place="Denver stock room").record
     form = e.detail["form_41"]
     assert form["batch"] == "KX2031"
     assert form["full_packages"] == 1
@@ -384,7 +388,7 @@ def test_a_reverse_distributor_needs_its_name_and_registration(stock: Stock) -> 
     e = services.stock_destroy(
         actor=dave, container=stock.vials[1], method="reverse_distributor",
         reverse_distributor={"name": "Returns Co", "address": "9 Dock Rd, Aurora CO",
-                             "dea_number": "RR1234563", "invoice_number": "RD-55"})
+                             "dea_number": "RR1234563", "invoice_number": "RD-55"}).record
     assert e.detail["form_41"]["reverse_distributor"]["dea_number"] == "RR1234563"
 
 
@@ -415,7 +419,7 @@ def test_a_discrepancy_escalated_becomes_a_loss_case(stock: Stock) -> None:
     counted = {v.pk: "10" for v in stock.vials}
     counted[stock.vials[0].pk] = "0"
     count = services.stock_count(actor=stock.actor(stock.cast.bob), site=stock.cast.denver,
-                                 moment="opening", counted_ml=counted)
+                                 moment="opening", counted_ml=counted).record
     d = count.discrepancies.get()
     services.discrepancy_act(actor=stock.actor(stock.cast.dave), discrepancy=d,
                              event="escalate", note="vial not found anywhere",
@@ -534,10 +538,10 @@ def test_late_entries_are_flagged(stock: Stock, walk: Walk) -> None:
     counted = {v.pk: v.balance_mg / v.lot.product.strength_mg_per_ml for v in stock.vials}
     opening = services.stock_count(actor=stock.actor(stock.cast.bob), site=stock.cast.denver,
                                    moment="opening", counted_ml=counted,
-                                   occurred_at=drawn_at - timedelta(minutes=1))
+                                   occurred_at=drawn_at - timedelta(minutes=1)).record
     assert opening.pk
     late = services.stock_draw(actor=stock.actor(stock.cast.bob), session=walk.s,
-                               container=stock.vials[0], volume_ml="2", occurred_at=drawn_at)
+                               container=stock.vials[0], volume_ml="2", occurred_at=drawn_at).record
     assert late.late
 
 

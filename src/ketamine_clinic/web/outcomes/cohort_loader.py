@@ -38,11 +38,13 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Order, Series
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpResponse
+from ketamine_clinic.web.outcomes.summaries import followup_summaries_refresh
 from ketamine_clinic.web.patients.models import Diagnosis, Measurement, Patient
 from ketamine_clinic.web.protocols.models import ProtocolVersion, Screening
 from ketamine_clinic.web.protocols.services import protocol_sync_shipped
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.schemas import KINDS
+from ketamine_clinic.web.sessions.summaries import outcome_summaries_refresh
 
 LOADER_USERNAME = "synthetic.loader"
 MRN_PREFIX = "SYN"
@@ -259,6 +261,8 @@ class _Chunk:
             add(row, "discharge", end + recovery,
                 {"escort_name": "synthetic escort", "instructions_given": True})
         TimelineEntry.objects.bulk_create(entries, batch_size=5000)
+        # The services would have worked out the sessions' outcome summaries entry by entry.
+        outcome_summaries_refresh({row.series_id for row, _ in sessions})
         L.summary.timeline_entries += len(entries)
 
     def _follow_ups(self, series_rows: list[tuple[Series, Any]],
@@ -311,6 +315,7 @@ class _Chunk:
                 opioid_mme_per_day=None if mme is None else Decimal(str(mme)),
                 entered_by=L.user, extra={"synthetic": True}))
         FollowUpResponse.objects.bulk_create(responses, batch_size=5000)
+        followup_summaries_refresh(row.pk for row, _ in series_rows)
         L.summary.follow_ups += len(fus)
         L.summary.responses += len(responses)
 

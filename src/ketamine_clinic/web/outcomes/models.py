@@ -66,3 +66,18 @@ class FollowUpLink(ClinicModel):
 
     def __str__(self) -> str:
         return f"link for follow-up {self.follow_up_id}"
+
+
+class SeriesFollowUpSummary(ClinicModel):
+    """What the outcome report reads of a series' follow-up answers, derived from them
+    (``clinical.outcomes.charted.follow_up_cells``): not a record, a cache of the records,
+    worked out again in the transaction that records an answer or its correction
+    (``summaries.followup_summaries_refresh``). ``cells``: one list per point (and session
+    followed) ``[point, session id, pain, its answer's id, MME, its answer's id]``."""
+
+    series = models.OneToOneField(Series, primary_key=True, on_delete=models.CASCADE,
+                                  related_name="follow_up_summary")
+    cells = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"follow-up summary of series {self.series_id}"

@@ -28,6 +28,7 @@ rules; they are kept side by side so that a change to one is seen beside the oth
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,10 +43,14 @@ from ketamine_clinic.clinical import outcomes as core
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
-from ketamine_clinic.web.outcomes.models import FollowUpResponse
+from ketamine_clinic.web.outcomes.models import FollowUpResponse, SeriesFollowUpSummary
 from ketamine_clinic.web.patients.models import Diagnosis
 from ketamine_clinic.web.protocols.models import ProtocolVersion
-from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
+from ketamine_clinic.web.sessions.models import (
+    InfusionSession,
+    SessionOutcomeSummary,
+    TimelineEntry,
+)
 
 DIAGNOSIS_GROUPS = ("crps", "other")
 
@@ -395,7 +400,7 @@ class CohortTable:
     page needs."""
 
     arrays: core.CohortArrays
-    immediate_pairs: Any  # numpy array, shape (infusions, 2)
+    immediate_pairs: Any  # numpy array: (pain before, pain at the end, infusions) rows
     protocol_version_ids: set[int]
     without_baseline: int
 
@@ -413,13 +418,28 @@ def _rows(qs: QuerySet[Any]) -> list[tuple[Any, ...]]:
 
 def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> CohortTable:
     """What :func:`load_cohort` reads, gathered into arrays; the definitions are those of
-    the module docstring. Six queries, whatever the size of the cohort: the rows come
-    unordered (sorting them all by time costs more than the rest of each query), and one
-    more query puts in time order only the rows that compete for one place (two pain scores
-    charted before one infusion, two answers for one follow-up day of a series)."""
+    the module docstring. Seven queries, whatever the size of the cohort. What the
+    timelines say is read from the sessions' outcome summaries (``SessionOutcomeSummary``,
+    worked out by the core from each timeline as it is charted), grouped by the database:
+    one row per series (given sessions, pain before the first, at the end of the last, the
+    last), one per distinct (pain before, at the end) pair, one per session with adverse
+    events. The follow-up answers are read from the series' follow-up summaries
+    (``SeriesFollowUpSummary``: per point and session followed, the last effective answer
+    and the last that recorded an MME); one more query puts in time order only the answers
+    that compete for one place (two cells for one follow-up day of a series)."""
     import numpy as np
-    from django.db.models import Case, CharField, FloatField, IntegerField, Value, When
-    from django.db.models.functions import Cast, NullIf
+    from django.db.models import (
+        Case,
+        CharField,
+        Count,
+        F,
+        FloatField,
+        IntegerField,
+        Max,
+        Min,
+        When,
+    )
+    from django.db.models.functions import Cast
 
     site_ids = list(site_ids)
     scope = _series_queryset(site_ids, filters, scope_only=True)
@@ -428,54 +448,68 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     series_rows = _rows(scope.annotate(crps=Exists(crps)).values_list(
         "id", "patient_id", "protocol_version__name", "crps", "protocol_version_id"))
     ids = scope.values("id")
-    started = TimelineEntry.objects.filter(session=OuterRef("pk"), kind="infusion_start")
-    given = InfusionSession.objects.filter(series__in=ids).filter(Exists(started))
-    # Ordered by time, so that a series' first row is its first given session.
-    session_rows = _rows(given.order_by("scheduled_for", "series_id", "id")
-                         .values_list("series_id", "id", "visit_number"))
-    # The phase as a number and the score as a float, in SQL (a JSON null read as text
-    # is 'null' on SQLite: NULL here, like a missing score).
-    pain_rows = _rows(effective_only(TimelineEntry.objects.filter(
-        session__series__in=ids, kind="pain"), TimelineEntry)
-        .annotate(phase_text=Cast(KT("payload__phase"), CharField()),
-                  nrs_text=Cast(KT("payload__nrs"), CharField()))
-        .order_by().values_list(
-            "session_id",
-            Case(When(phase_text="pre", then=Value(0)), When(phase_text="end", then=Value(1)),
-                 default=Value(2), output_field=IntegerField()),
-            Cast(NullIf("nrs_text", Value("null")), FloatField()), "id"))
-    event_rows = _rows(effective_only(TimelineEntry.objects.filter(
-        session__series__in=ids, kind="adverse_event"), TimelineEntry)
-        .order_by().values_list("session_id", KT("payload__type")))
+    given = SessionOutcomeSummary.objects.filter(series__in=ids, started=True).order_by()
+
+    def of(flag: str, value: str, output: Any) -> Any:
+        return Max(Case(When(**{flag: True}, then=F(value)), output_field=output))
+
+    # Ordered by each series' first given session, then series id: the report's order.
+    given_rows = _rows(given.values("series_id").annotate(
+        n=Count("session_id"), first_at=Min("scheduled_for"),
+        pre=of("first_given", "pain_before_nrs", FloatField()),
+        end=of("last_given", "pain_at_end_nrs", FloatField()),
+        last=of("last_given", "session_id", IntegerField()))
+        .order_by("first_at", "series_id").values_list("series_id", "n", "pre", "end", "last"))
+    pair_rows = _rows(given.filter(pain_before_nrs__isnull=False,
+                                   pain_at_end_nrs__isnull=False)
+                      .values("pain_before_nrs", "pain_at_end_nrs").annotate(k=Count("pk"))
+                      .values_list("pain_before_nrs", "pain_at_end_nrs", "k"))
+    # As text: the driver would decode the JSON on PostgreSQL but not on SQLite.
+    event_rows = _rows(given.filter(adverse_event_count__gt=0).values_list(
+        "series_id", Cast("adverse_events", CharField())))
     points = [p for p in policy.points() if p.outcome_day is not None]
     days = sorted({0, *(p.outcome_day for p in points if p.outcome_day is not None)})
-    column = Case(*(When(follow_up__point=p.key, then=Value(days.index(p.outcome_day)))
-                    for p in points if p.outcome_day is not None),
-                  When(follow_up__point="baseline", then=Value(-1)),
-                  default=Value(-2), output_field=IntegerField())
-    answer_rows = _rows(effective_only(FollowUpResponse.objects.filter(
-        follow_up__series__in=ids), FollowUpResponse)
-        .order_by()
-        .values_list("follow_up__series_id", column, "follow_up__session_id",
-                     Cast("pain_average_nrs", FloatField()),
-                     Cast("opioid_mme_per_day", FloatField()), "id"))
+    column = {p.key: days.index(p.outcome_day) for p in points if p.outcome_day is not None}
+    column["baseline"] = -1
+    # The follow-up answers, as their series' summaries hold them (one cell per point and
+    # session followed): as text, like the adverse events.
+    cell_rows = _rows(SeriesFollowUpSummary.objects.filter(series__in=ids).order_by()
+                      .values_list("series_id", Cast("cells", CharField())))
+    answer_rows = _answer_rows(cell_rows, column,
+                               {int(r[0]): r[4] for r in given_rows})
 
-    def in_time_order(entry_ids: list[int], response_ids: list[int]) -> tuple[list[int],
-                                                                             list[int]]:
-        # One query for both, run even when nothing competes (no id is negative), so that
-        # the report takes the same number of queries whatever its data.
-        entries = (TimelineEntry.objects.filter(pk__in=entry_ids or [-1])
-                   .annotate(table=Value(0)).order_by()
-                   .values_list("table", "occurred_at", "id"))
-        answers = (FollowUpResponse.objects.filter(pk__in=response_ids or [-1])
-                   .annotate(table=Value(1)).order_by()
-                   .values_list("table", "answered_at", "id"))
-        both = entries.union(answers, all=True).order_by("table", "occurred_at", "id")
-        rows = list(both)
-        return ([pk for t, _, pk in rows if t == 0], [pk for t, _, pk in rows if t == 1])
+    def in_time_order(response_ids: list[int]) -> list[int]:
+        # Run even when nothing competes (no id is negative), so that the report takes the
+        # same number of queries whatever its data.
+        return list(FollowUpResponse.objects.filter(pk__in=response_ids or [-1])
+                    .order_by("answered_at", "id").values_list("id", flat=True))
 
-    return _cohort_table(series_rows, session_rows, pain_rows, event_rows, answer_rows,
+    return _cohort_table(series_rows, given_rows, pair_rows, event_rows, answer_rows,
                          in_time_order, np.array(days, dtype=float))
+
+
+def _answer_rows(cell_rows: list[tuple[Any, ...]], column: dict[str, int],
+                 last_session: dict[int, Any]) -> list[tuple[Any, ...]]:
+    """Rows (series, column, session followed, pain, MME, answer id) from the follow-up
+    summaries' cells (column -1: baseline; -2: not an outcome point). A cell whose last
+    answer recorded no MME, after one that did, gives a second row for that MME (with the
+    id of its own answer, so that the two are put in time order). Answers after a session
+    other than the series' last given one are left out (they count nowhere)."""
+    rows: list[tuple[Any, ...]] = []
+    # One decode for all series (a decode per series costs more than the rest here).
+    cells = json.loads("[" + ",".join(text for _, text in cell_rows) + "]")
+    for (sid, _), series_cells in zip(cell_rows, cells, strict=True):
+        last = last_session.get(sid)
+        for point, session, pain, pain_id, mme, mme_id in series_cells:
+            col = column.get(point, -2)
+            if col >= 0 and session is not None and session != last:
+                continue
+            if mme_id is None or mme_id == pain_id:
+                rows.append((sid, col, session, pain, mme, pain_id))
+            else:
+                rows.append((sid, col, session, pain, None, pain_id))
+                rows.append((sid, col, session, None, mme, mme_id))
+    return rows
 
 
 def _competing(keys: Any) -> Any:
@@ -510,11 +544,10 @@ def _last_by(keys: Any, seq: Any, mask: Any, size: int) -> Any:
     return out
 
 
-def _cohort_table(series_rows: list[tuple[Any, ...]], session_rows: list[tuple[Any, ...]],
-                  pain_rows: list[tuple[Any, ...]], event_rows: list[tuple[Any, ...]],
+def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any, ...]],
+                  pair_rows: list[tuple[Any, ...]], event_rows: list[tuple[Any, ...]],
                   answer_rows: list[tuple[Any, ...]],
-                  in_time_order: Callable[[list[int], list[int]], tuple[list[int], list[int]]],
-                  days: Any) -> CohortTable:
+                  in_time_order: Callable[[list[int]], list[int]], days: Any) -> CohortTable:
     """The arrays of :func:`load_cohort_arrays` from its query rows (see there)."""
     import numpy as np
 
@@ -536,39 +569,21 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], session_rows: list[tuple[A
             return np.full(np.shape(index), nan)
         return np.where(index >= 0, values[np.maximum(index, 0)], nan)
 
-    # Given sessions: one per visit number of a series (as load_cohort keeps them).
-    sess = np.array(session_rows, dtype=float).reshape(-1, 3)
-    s_row, s_found = index_of(sess[:, 0].astype(np.int64))
-    sess, s_row = sess[s_found], s_row[s_found]
-    given_ids, given_row = sess[:, 1].astype(np.int64), s_row
-    visit_key = s_row.astype(np.int64) * 65536 + sess[:, 2].astype(np.int64)
-    _, keep = np.unique(visit_key[::-1], return_index=True)
-    keep = np.sort(sess.shape[0] - 1 - keep)
-    sess, s_row = sess[keep], s_row[keep]
-    n_given = np.bincount(s_row, minlength=m)
-    started = n_given > 0
-    position = np.full(m, np.iinfo(np.int64).max)
-    np.minimum.at(position, s_row, np.arange(s_row.size))
-    by_visit = np.lexsort((sess[:, 2], s_row))  # by series, then visit number
-    first_of, last_of = np.full(m, -1), np.full(m, -1)
-    grouped = s_row[by_visit]
-    if grouped.size:
-        change = grouped[1:] != grouped[:-1]
-        starts, ends = np.r_[True, change], np.r_[change, True]
-        first_of[grouped[starts]] = by_visit[starts]
-        last_of[grouped[ends]] = by_visit[ends]
-    last_session = pick(sess[:, 1], last_of)
+    # Per series with a given session (NULL, a missing pain, is NaN here).
+    g = np.array(given_rows, dtype=float).reshape(-1, 5)
+    g_row, g_found = index_of(g[:, 0].astype(np.int64))
+    g, g_row = g[g_found], g_row[g_found]
 
-    # Pain scores of the given sessions: (session row, phase) is a place.
-    pains = np.array(pain_rows, dtype=float).reshape(-1, 4)
-    by_id = np.argsort(sess[:, 1])
-    p_session = pains[:, 0]
-    at = np.minimum(np.searchsorted(sess[by_id, 1], p_session), max(sess.shape[0] - 1, 0))
-    p_ok = ((sess[by_id[at], 1] == p_session) if sess.size else np.zeros(len(pains), bool))
-    p_ok &= (pains[:, 1] < 2) & ~np.isnan(pains[:, 2])
-    pains, p_sess = pains[p_ok], by_id[at[p_ok]] if sess.size else np.zeros(0, np.intp)
-    p_place = p_sess * 2 + pains[:, 1].astype(np.int64)
-    p_competing = _competing(p_place)
+    def per_series(values: Any, fill: Any = nan) -> Any:
+        out = np.full(m, fill)
+        out[g_row] = values
+        return out
+
+    n_given = per_series(g[:, 1], 0).astype(np.int64)
+    started = n_given > 0
+    position = per_series(np.arange(g_row.size), np.iinfo(np.int64).max).astype(np.int64)
+    pre_first, end_last, last_session = (per_series(g[:, j]) for j in (2, 3, 4))
+    pairs = np.array(pair_rows, dtype=float).reshape(-1, 3)
 
     # Follow-up answers of the series with a given session.
     ans = np.array(answer_rows, dtype=float).reshape(-1, 6)
@@ -584,20 +599,8 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], session_rows: list[tuple[A
     counted = np.flatnonzero(place >= 0)
     a_competing = np.zeros(ans.shape[0], dtype=bool)
     a_competing[counted[_competing(place[counted])]] = True
-
-    pain_order, answer_order = in_time_order(
-        pains[p_competing, 3].astype(np.int64).tolist(),
-        ans[a_competing, 5].astype(np.int64).tolist())
-    p_seq = _ranked(np.arange(pains.shape[0]), p_competing, pains[:, 3], pain_order)
+    answer_order = in_time_order(ans[a_competing, 5].astype(np.int64).tolist())
     seq = _ranked(np.arange(ans.shape[0]), a_competing, ans[:, 5], answer_order)
-
-    # The first score before the infusion, the last at its end.
-    pre_of = _last_by(p_sess, -p_seq, pains[:, 1] == 0, sess.shape[0])
-    end_of = _last_by(p_sess, p_seq, pains[:, 1] == 1, sess.shape[0])
-    pre, end = pick(pains[:, 2], pre_of), pick(pains[:, 2], end_of)
-    pre_first, end_last = pick(pre, first_of), pick(end, last_of)
-    both = ~np.isnan(pre) & ~np.isnan(end)
-    immediate = np.column_stack([pre[both], end[both]])
 
     baseline_answer = pick(ans[:, 3], _last_by(a_row, seq, base, m))
     mme_before = pick(ans[:, 4], _last_by(a_row, seq, base & ~np.isnan(ans[:, 4]), m))
@@ -615,17 +618,18 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], session_rows: list[tuple[A
     rows = np.flatnonzero(include)
     rows = rows[np.argsort(position[rows], kind="stable")]
 
-    # Adverse events of the given sessions (before one per visit), by series and type.
-    types = sorted({str(t) for _, t in event_rows})
+    # Adverse events of the given sessions, by series and type.
+    counted_events = [(sid, json.loads(by_type)) for sid, by_type in event_rows]
+    types = sorted({str(t) for _, by_type in counted_events for t in by_type})
     events = np.zeros((m, len(types)), dtype=np.int64)
-    if event_rows and given_ids.size:
-        g_order = np.argsort(given_ids)
-        e_session = np.array([r[0] for r in event_rows], dtype=np.int64)
-        e_at = np.minimum(np.searchsorted(given_ids[g_order], e_session), given_ids.size - 1)
-        hit = given_ids[g_order][e_at] == e_session
+    if counted_events:
         type_code = {t: k for k, t in enumerate(types)}
-        e_type = np.array([type_code[str(r[1])] for r in event_rows])
-        np.add.at(events, (given_row[g_order][e_at][hit], e_type[hit]), 1)
+        e_row, e_found = index_of(np.array([sid for sid, _ in counted_events], dtype=np.int64))
+        for r, ok, (_, by_type) in zip(e_row.tolist(), e_found.tolist(), counted_events,
+                                       strict=True):
+            if ok:
+                for t, k in by_type.items():
+                    events[r, type_code[str(t)]] += int(k)
 
     meta = [series_rows[i] for i in order]
     protocols = sorted({str(r[2]) for r in meta})
@@ -639,29 +643,28 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], session_rows: list[tuple[A
         diagnosis_group=crps_code[rows], diagnosis_labels=DIAGNOSIS_GROUPS,
         protocol=proto_code[rows], protocol_labels=tuple(protocols),
         baseline_pain=baseline[rows], days=days, pain=pain[rows],
-        sessions=n_given[rows].astype(np.int64),
+        sessions=n_given[rows],
         adverse_event_types=tuple(types), adverse_events=events[rows],
         last_contact_day=np.full(rows.size, nan),
         mme_before=mme_before[rows], mme_after=mme_after[rows])
-    return CohortTable(arrays, immediate,
+    return CohortTable(arrays, pairs,
                        {int(meta[i][4]) for i in np.flatnonzero(started)},
                        int((started & np.isnan(baseline)).sum()))
 
 
 def _immediate_of_pairs(pairs: Any) -> dict[str, Any]:
-    """:func:`immediate_summary` of the (before, at end) pain of the given infusions, with
-    the exact response worked out once per distinct pair."""
+    """:func:`immediate_summary` of the given infusions, from the count of each distinct
+    (pain before, pain at the end) (rows of ``pairs``), the exact response worked out once
+    per pair."""
     import numpy as np
 
     bands: dict[str, int] = defaultdict(int)
     reductions: list[float] = []
-    if len(pairs):
-        distinct, counts = np.unique(pairs[:, 0] + 1j * pairs[:, 1], return_counts=True)
-        for pair, k in zip(distinct.tolist(), counts.tolist(), strict=True):
-            r = core.immediate_response(pair.real, pair.imag)
-            bands[r.band] += k
-            if r.percent_reduction is not None:
-                reductions.extend([float(r.percent_reduction)] * k)
+    for before, after, k in pairs.tolist():
+        r = core.immediate_response(before, after)
+        bands[r.band] += int(k)
+        if r.percent_reduction is not None:
+            reductions.extend([float(r.percent_reduction)] * int(k))
     thresholds = core.default_responder_thresholds()
     values = np.array(reductions, dtype=float)
     at_least = {f"{float(p):g}": core.proportion(

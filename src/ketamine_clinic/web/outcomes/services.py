@@ -24,6 +24,7 @@ from ketamine_clinic.web.audit.services import Actor, audit_record
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import FollowUp, FollowUpLink, FollowUpResponse
+from ketamine_clinic.web.outcomes.summaries import followup_summaries_refresh
 from ketamine_clinic.web.sessions.hooks import FollowUpBooked
 from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
 
@@ -190,6 +191,7 @@ def followup_respond(
         opioid_mme_per_day=answers.opioid_mme_per_day, extra=extra or {},
         entered_by=actor.user, via_patient_link=via_patient_link, corrects=corrects,
         correction_reason=correction_reason)
+    followup_summaries_refresh([fu.series_id])
     audit_record(actor=actor.at(fu.patient.site.code),
                  action=AuditAction.FOLLOW_UP_CORRECT if corrects else AuditAction.FOLLOW_UP_ANSWER,
                  object_type="follow_up_response", object_id=response.pk,

@@ -80,6 +80,34 @@ class TimelineEntry(AppendOnly):
         return f"{self.kind} at {self.occurred_at:%H:%M}"
 
 
+class SessionOutcomeSummary(ClinicModel):
+    """What the outcome report reads of one session, derived from its timeline
+    (``clinical/outcomes/charted.py``): not a record, a cache of the records. It is worked
+    out again from the session's entries in the transaction that appends an entry that
+    changes it (``summaries.outcome_summaries_refresh``), so a correction or retraction is
+    reflected at once; the report's exact path, which reads the timeline itself, is the
+    check (``tests/web/outcomes/test_report.py``)."""
+
+    session = models.OneToOneField(InfusionSession, primary_key=True,
+                                   on_delete=models.CASCADE, related_name="outcome_summary")
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="+")
+    # The session's, copied: the report orders the series by their first given session
+    # without a join (a session's time is fixed when it is booked).
+    scheduled_for = models.DateTimeField()
+    started = models.BooleanField(help_text="an infusion start was charted")
+    first_given = models.BooleanField(help_text="the given session of the series with the "
+                                                "lowest visit number")
+    last_given = models.BooleanField(help_text="the given session of the series with the "
+                                               "highest visit number")
+    pain_before_nrs = models.FloatField(null=True, blank=True)
+    pain_at_end_nrs = models.FloatField(null=True, blank=True)
+    adverse_event_count = models.PositiveIntegerField(default=0)
+    adverse_events = models.JSONField(default=dict, blank=True, help_text="type -> count")
+
+    def __str__(self) -> str:
+        return f"outcome summary of session {self.session_id}"
+
+
 class Alarm(AppendOnly):
     """A vital sign beyond the protocol's threshold, or overdue monitoring."""
 

@@ -53,6 +53,7 @@ from ketamine_clinic.web.sessions.models import (
     TimelineEntry,
 )
 from ketamine_clinic.web.sessions.schemas import KINDS, OBSERVATION_KINDS, STATE_KINDS, Payload
+from ketamine_clinic.web.sessions.summaries import changes_summary, outcome_summaries_refresh
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,8 @@ def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | 
                      detail={"patient": session.patient_id, "entry": entry.pk,
                              "corrects": new.corrects, "device": device_id or None})
     first = stored[0]
+    if any(changes_summary(e.kind, e.corrects_id) for e in stored):
+        outcome_summaries_refresh([session.series_id])
     _raise_alarms(snap, result.alarms, first)
     if result.state is not None:
         session.state = result.state.value

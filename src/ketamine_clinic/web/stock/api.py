@@ -82,7 +82,7 @@ def _mg(v: Any) -> str | None:
     return None if v is None else f"{v.normalize():f}"
 
 
-def entry_out(e: LedgerEntry) -> dict[str, Any]:
+def entry_out(e: LedgerEntry, *, replayed: bool = False) -> dict[str, Any]:
     return {
         "id": e.pk, "site": e.site.code, "seq": e.seq, "kind": e.kind,
         "occurred_at": e.occurred_at, "recorded_at": e.recorded_at, "late": e.late,
@@ -95,12 +95,12 @@ def entry_out(e: LedgerEntry) -> dict[str, Any]:
         "witness": e.witness.get_username() if e.witness else None,
         "second_witness": e.second_witness.get_username() if e.second_witness else None,
         "corrects": e.corrects_id, "detail": e.detail,
-        "replayed": bool(getattr(e, "replayed", False)),
+        "replayed": replayed,
     }
 
 
-def _written(e: LedgerEntry) -> Any:
-    return Status(200 if getattr(e, "replayed", False) else 201, entry_out(e))
+def _written(done: services.Recorded[LedgerEntry]) -> Any:
+    return Status(200 if done.replayed else 201, entry_out(done.record, replayed=done.replayed))
 
 
 def _actor(request: HttpRequest, site: Site) -> Actor:
@@ -114,7 +114,7 @@ def post_receive(request: HttpRequest, payload: ReceiveIn) -> Any:
     product = Product.objects.filter(ndc=payload.product_ndc).first()
     if product is None:
         raise UsageError("product_ndc", f"no product with NDC {payload.product_ndc}")
-    receipt = services.stock_receive(
+    done = services.stock_receive(
         actor=_actor(request, site), site=site, product=product,
         lot_number=payload.lot_number, expires_on=payload.expires_on,
         containers=payload.containers, supplier_name=payload.supplier_name,
@@ -122,9 +122,9 @@ def post_receive(request: HttpRequest, payload: ReceiveIn) -> Any:
         supplier_dea_number=payload.supplier_dea_number,
         invoice_number=payload.invoice_number, received_on=payload.received_on,
         note=payload.note, idempotency_key=payload.idempotency_key)
-    replayed = bool(getattr(receipt, "replayed", False))
-    return Status(200 if replayed else 201, {
-        "id": receipt.pk, "replayed": replayed,
+    receipt = done.record
+    return Status(200 if done.replayed else 201, {
+        "id": receipt.pk, "replayed": done.replayed,
         "containers": list(receipt.containers.order_by("label")
                            .values_list("label", flat=True))})
 
@@ -207,15 +207,15 @@ def post_count(request: HttpRequest, payload: CountIn) -> Any:
     unknown = sorted(set(payload.counted_ml) - set(vials))
     if unknown:
         raise UsageError("counted_ml", f"vial {unknown[0]} is not in this site's stock")
-    count = services.stock_count(
+    done = services.stock_count(
         actor=_actor(request, site), site=site, moment=payload.moment,
         counted_ml={vials[label]: ml for label, ml in payload.counted_ml.items()},
         inventory_kind=payload.inventory_kind, occurred_at=payload.occurred_at,
         idempotency_key=payload.idempotency_key)
-    replayed = bool(getattr(count, "replayed", False))
-    return Status(200 if replayed else 201, {
+    count = done.record
+    return Status(200 if done.replayed else 201, {
         "id": count.pk, "moment": count.moment, "mismatches": count.mismatches,
-        "replayed": replayed,
+        "replayed": done.replayed,
         "discrepancies": list(count.discrepancies.values_list("pk", flat=True))})
 
 

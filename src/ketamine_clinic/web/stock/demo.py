@@ -92,7 +92,7 @@ def demo_stock() -> int:
     if short is not None:
         counted[short.pk] = "9.6"
         count = services.stock_count(actor=nurses["denver"], site=denver, moment="spot",
-                                     counted_ml=counted)
+                                     counted_ml=counted).record
         for d in count.discrepancies.all():
             services.discrepancy_act(actor=nurses["denver"], discrepancy=d, event="explain",
                                      note="Stopper looked punctured; vial set aside for the "

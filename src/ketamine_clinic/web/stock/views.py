@@ -145,7 +145,7 @@ def stock_receive(request: AuthedHttpRequest) -> HttpResponse:
                 supplier_address=form.get("supplier_address", ""),
                 supplier_dea_number=form.get("supplier_dea_number", ""),
                 invoice_number=form.get("invoice_number", ""), received_on=received,
-                note=form.get("note", ""), idempotency_key=form.get("idempotency_key"))
+                note=form.get("note", ""), idempotency_key=form.get("idempotency_key")).record
             labels = [c.label for c in receipt.containers.order_by("label")]
             messages.success(request, f"Received {len(labels)} vials ({labels[0]} to "
                                       f"{labels[-1]}) on invoice {receipt.invoice_number}.")
@@ -170,7 +170,7 @@ def stock_count(request: AuthedHttpRequest) -> HttpResponse:
                 actor=_actor(request, site), site=site,
                 moment=request.POST.get("moment", ""), counted_ml=counted,
                 inventory_kind=request.POST.get("inventory_kind", ""),
-                idempotency_key=request.POST.get("idempotency_key"))
+                idempotency_key=request.POST.get("idempotency_key")).record
             if count.mismatches:
                 messages.warning(request, f"{count.mismatches} vial(s) differ from the ledger: "
                                           "a discrepancy is open for each.")
@@ -259,7 +259,7 @@ def stock_session(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
                     raise UsageError("container", "choose the vial")
                 e = services.stock_draw(actor=actor, session=session, container=vial,
                                         volume_ml=request.POST.get("volume_ml"),
-                                        idempotency_key=key)
+                                        idempotency_key=key).record
                 messages.success(request, f"Drew {core.show_mg(e.quantity_mg)} from vial "
                                           f"{vial.label}.")
             elif action == "waste":
@@ -267,7 +267,7 @@ def stock_session(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
                                          witness=_witness(request),
                                          quantity_mg=request.POST.get("quantity_mg"),
                                          note=request.POST.get("note", ""),
-                                         idempotency_key=key)
+                                         idempotency_key=key).record
                 messages.success(request, f"Wasted {core.show_mg(e.quantity_mg)}, witnessed by "
                                           f"{e.witness.display_name if e.witness else ''}.")
             elif action == "return":

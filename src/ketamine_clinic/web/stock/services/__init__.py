@@ -40,6 +40,7 @@ from ketamine_clinic.web.stock.services.verify import (
     stock_verify,
 )
 from ketamine_clinic.web.stock.services.writer import (
+    Recorded,
     custody_mg,
     dec,
     ensure_default_grants,
@@ -50,6 +51,7 @@ from ketamine_clinic.web.stock.services.writer import (
 
 __all__ = [
     "CORRECTABLE",
+    "Recorded",
     "SessionStock",
     "custody_mg",
     "dec",

@@ -33,6 +33,7 @@ from ketamine_clinic.web.stock.models import (
 )
 from ketamine_clinic.web.stock.permissions import StockCapability, stock_can
 from ketamine_clinic.web.stock.services.writer import (
+    Recorded,
     _append,
     _audit,
     _lock,
@@ -71,7 +72,7 @@ def _session_site_check(session: Any, container: Container) -> None:
 def stock_draw(*, actor: Actor, session: Any, container: Container,
                volume_ml: Any = None, quantity_mg: Any = None,
                occurred_at: datetime | None = None,
-               idempotency_key: str | None = None) -> LedgerEntry:
+               idempotency_key: str | None = None) -> Recorded[LedgerEntry]:
     """Draw from a vial into the session's bag (the whole vial unless a volume is given)."""
     user = _require(actor.user, StockCapability.DRAW)
     _require_site(user, session.site)
@@ -100,7 +101,7 @@ def stock_draw(*, actor: Actor, session: Any, container: Container,
                                 "volume_ml": str(units.volume_ml(amount, strength))},
                         idempotency_key=idempotency_key)
         _audit(actor, AuditAction.STOCK_DRAW, entry, {"session": session.pk, "mg": str(amount)})
-    return entry
+    return Recorded(entry)
 
 
 def _witness_check(user: User, witnesses: Sequence[User | None], kind: EntryKind,
@@ -118,7 +119,7 @@ def _witness_check(user: User, witnesses: Sequence[User | None], kind: EntryKind
 def stock_waste(*, actor: Actor, session: Any, witness: User | None,
                 quantity_mg: Any = None, volume_ml: Any = None,
                 occurred_at: datetime | None = None, note: str = "",
-                idempotency_key: str | None = None) -> LedgerEntry:
+                idempotency_key: str | None = None) -> Recorded[LedgerEntry]:
     """Waste what was drawn and not given, co-signed by a second authorised person.
 
     A volume is of the bag (at the ordered concentration)."""
@@ -142,7 +143,7 @@ def stock_waste(*, actor: Actor, session: Any, witness: User | None,
                         idempotency_key=idempotency_key)
         _audit(actor, AuditAction.STOCK_WASTE, entry, {"session": session.pk, "mg": str(amount),
                                               "witness": entry.witness_id})
-    return entry
+    return Recorded(entry)
 
 
 def _session_product(session: Any) -> Product:
@@ -155,7 +156,7 @@ def _session_product(session: Any) -> Product:
 
 def stock_return(*, actor: Actor, session: Any, container: Container,
                  quantity_mg: Any = None, occurred_at: datetime | None = None,
-                 idempotency_key: str | None = None) -> LedgerEntry:
+                 idempotency_key: str | None = None) -> Recorded[LedgerEntry]:
     """Return a drawn vial, unused, to stock (the amount drawn from it unless given)."""
     user = _require(actor.user, StockCapability.DRAW)
     _require_site(user, session.site)
@@ -178,7 +179,7 @@ def stock_return(*, actor: Actor, session: Any, container: Container,
                         product=container.lot.product, quantity=amount, occurred_at=at,
                         container=container, session=session, idempotency_key=idempotency_key)
         _audit(actor, AuditAction.STOCK_RETURN, entry, {"session": session.pk, "mg": str(amount)})
-    return entry
+    return Recorded(entry)
 
 
 def session_totals(session: Any) -> dict[str, Fraction]:

@@ -32,6 +32,7 @@ from ketamine_clinic.web.stock.permissions import StockCapability
 from ketamine_clinic.web.stock.services.bedside import _witness_check
 from ketamine_clinic.web.stock.services.room import stock_loss_report
 from ketamine_clinic.web.stock.services.writer import (
+    Recorded,
     _append,
     _audit,
     _lock,
@@ -49,15 +50,14 @@ from ketamine_clinic.web.stock.services.writer import (
 
 def stock_count(*, actor: Actor, site: Site, moment: str,
                 counted_ml: Mapping[int, Any], occurred_at: datetime | None = None,
-                inventory_kind: str = "", idempotency_key: str | None = None) -> Count:
+                inventory_kind: str = "", idempotency_key: str | None = None) -> Recorded[Count]:
     """A blind count: the counter says what is in each vial (mL; a sealed vial is its
     full volume, an opened one may be estimated); differences open discrepancies."""
     user = _require(actor.user, StockCapability.COUNT)
     _require_site(user, site)
     if idempotency_key and (done := Count.objects.filter(
             idempotency_key=idempotency_key).first()) is not None:
-        done.replayed = True  # type: ignore[attr-defined]
-        return done
+        return Recorded(done, replayed=True)
     try:
         when = core.CountMoment(moment)
     except ValueError as exc:
@@ -118,7 +118,7 @@ def stock_count(*, actor: Actor, site: Site, moment: str,
                            counted=lines)
         _audit(actor, AuditAction.STOCK_COUNT, count, {"moment": when.value,
                                               "mismatches": len(mismatched)})
-    return count
+    return Recorded(count)
 
 
 def inventory_take(*, actor: Actor, count: Count, kind: str, vials: Sequence[Container],

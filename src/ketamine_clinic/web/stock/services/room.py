@@ -30,6 +30,7 @@ from ketamine_clinic.web.stock.models import (
 from ketamine_clinic.web.stock.permissions import StockCapability
 from ketamine_clinic.web.stock.services.bedside import _session_product, _witness_check
 from ketamine_clinic.web.stock.services.writer import (
+    Recorded,
     _append,
     _audit,
     _lock,
@@ -49,7 +50,7 @@ from ketamine_clinic.web.stock.services.writer import (
 
 def stock_transfer(*, actor: Actor, container: Container, to_site: Site,
                    invoice_number: str, occurred_at: datetime | None = None,
-                   idempotency_key: str | None = None) -> LedgerEntry:
+                   idempotency_key: str | None = None) -> Recorded[LedgerEntry]:
     """Move a whole vial to another registered site (an invoice; no Form 222 for CIII)."""
     user = _require(actor.user, StockCapability.DESTROY)
     _require_site(user, container.site)
@@ -84,7 +85,7 @@ def stock_transfer(*, actor: Actor, container: Container, to_site: Site,
                 quantity=amount, occurred_at=at, container=container, other_site=from_site,
                 detail=detail)
         _audit(actor, AuditAction.STOCK_TRANSFER, out, {"to": to_site.code, "mg": str(amount)})
-    return out
+    return Recorded(out)
 
 
 FORM_41_METHODS = ("on_site", "reverse_distributor")
@@ -94,7 +95,7 @@ def stock_destroy(*, actor: Actor, container: Container, method: str,
                   witnesses: Sequence[User | None] = (), manner: str = "", place: str = "",
                   reverse_distributor: Mapping[str, str] | None = None,
                   occurred_at: datetime | None = None,
-                  idempotency_key: str | None = None) -> LedgerEntry:
+                  idempotency_key: str | None = None) -> Recorded[LedgerEntry]:
     """Destroy what is left of a vial: on site (DEA Form 41, two witnesses) or handed to a
     reverse distributor (who files Form 41; its name, address, DEA number and invoice)."""
     user = _require(actor.user, StockCapability.DESTROY)
@@ -145,7 +146,7 @@ def stock_destroy(*, actor: Actor, container: Container, method: str,
                         second_witness=present[1] if len(present) > 1 else None,
                         detail={"form_41": form_41}, idempotency_key=idempotency_key)
         _audit(actor, AuditAction.STOCK_DESTROY, entry, {"method": method, "mg": str(amount)})
-    return entry
+    return Recorded(entry)
 
 
 def stock_loss_report(*, actor: Actor, site: Site, loss_type: str, discovered_at: datetime,

@@ -27,6 +27,7 @@ from ketamine_clinic.web.stock.models import (
 )
 from ketamine_clinic.web.stock.permissions import StockCapability
 from ketamine_clinic.web.stock.services.writer import (
+    Recorded,
     _append,
     _audit,
     _lock,
@@ -107,14 +108,13 @@ def stock_receive(*, actor: Actor, site: Site, product: Product, lot_number: str
                   expires_on: date, containers: int, supplier_name: str,
                   supplier_address: str, supplier_dea_number: str, invoice_number: str,
                   received_on: date, note: str = "",
-                  idempotency_key: str | None = None) -> Receipt:
+                  idempotency_key: str | None = None) -> Recorded[Receipt]:
     """A shipment: one RECEIVE entry per numbered vial, on the date actually received."""
     user = _require(actor.user, StockCapability.RECEIVE)
     _require_site(user, site)
     if (done := _replayed(idempotency_key)) is not None:
-        assert done.receipt is not None
-        done.receipt.replayed = True  # type: ignore[attr-defined]
-        return done.receipt
+        assert done.record.receipt is not None
+        return Recorded(done.record.receipt, replayed=True)
     reg = registration_of(site)
     if reg is None:
         raise UsageError("site", f"{site.name} has no DEA registration on file; it may not "
@@ -164,7 +164,7 @@ def stock_receive(*, actor: Actor, site: Site, product: Product, lot_number: str
                                      else idempotency_key))
         _audit(actor, AuditAction.STOCK_RECEIVE, receipt, {"containers": containers,
                                                   "lot": lot.lot_number})
-    return receipt
+    return Recorded(receipt)
 
 
 def _next_label(prefix: str, n: int) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.db.models import Sum
@@ -36,6 +36,8 @@ from ketamine_clinic.web.stock.models import (
     StockGrant,
 )
 from ketamine_clinic.web.stock.permissions import DEFAULT_GRANTS, StockCapability, stock_can
+
+_R = TypeVar("_R")
 
 
 def fr(value: Decimal | None) -> Fraction:
@@ -101,13 +103,20 @@ def _lock_sites(*sites: Site) -> dict[int, _Locked]:
     return {s.pk: _lock(s) for s in sorted(sites, key=lambda s: s.pk)}
 
 
-def _replayed(key: str | None) -> LedgerEntry | None:
+@dataclass(frozen=True)
+class Recorded(Generic[_R]):
+    """What a stock write answers: the record it stored, or with ``replayed`` the record a
+    retry of the same request (the same idempotency key) found already stored."""
+
+    record: _R
+    replayed: bool = False
+
+
+def _replayed(key: str | None) -> Recorded[LedgerEntry] | None:
     if not key:
         return None
     found = LedgerEntry.objects.filter(idempotency_key=key).first()
-    if found is not None:
-        found.replayed = True  # type: ignore[attr-defined]
-    return found
+    return Recorded(found, replayed=True) if found is not None else None
 
 
 def _site_balance(site: Site, product: Product) -> Fraction:

@@ -1,0 +1,77 @@
+"""The sessions' outcome summaries (:class:`~.models.SessionOutcomeSummary`), worked out
+again from their timelines by the core (``clinical.outcomes.charted``).
+
+Called in the transaction that appends a timeline entry that changes a summary (the
+services' ``_store``), by the synthetic cohort loader after its bulk inserts, and by the
+migration that made the table (with that migration's models: the three model arguments).
+A whole series is worked out at once, since its first and last given sessions are
+decided within it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Q
+
+from ketamine_clinic.clinical.outcomes.charted import (
+    SUMMARY_KINDS,
+    ChartedEntry,
+    ChartedSession,
+    session_summaries,
+)
+from ketamine_clinic.web.sessions.models import (
+    InfusionSession,
+    SessionOutcomeSummary,
+    TimelineEntry,
+)
+
+# Series per query: their ids go into the SQL as parameters (SQLite takes at most 999).
+BATCH_SERIES = 500
+FIELDS = ["series", "scheduled_for", "started", "first_given", "last_given", "pain_before_nrs",
+          "pain_at_end_nrs", "adverse_event_count", "adverse_events"]
+
+
+def changes_summary(kind: str, corrects_id: int | None) -> bool:
+    """Whether appending an entry of ``kind`` (correcting ``corrects_id``) may change its
+    session's outcome summary."""
+    return kind in SUMMARY_KINDS or corrects_id is not None
+
+
+def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any = None,
+                              entry_model: Any = None, summary_model: Any = None) -> int:
+    """Work out and store the summaries of every session of ``series_ids``; returns how
+    many were stored. Sessions never given get a summary too (``started`` False)."""
+    sessions_of: Any = session_model or InfusionSession
+    entries_of: Any = entry_model or TimelineEntry
+    summary_of: Any = summary_model or SessionOutcomeSummary
+    ids = sorted(set(series_ids))
+    stored = 0
+    for k in range(0, len(ids), BATCH_SERIES):
+        batch = ids[k:k + BATCH_SERIES]
+        booked = {}
+        sessions = []
+        for pk, series, visit, at in (sessions_of.objects.filter(series_id__in=batch)
+                                      .order_by().values_list("id", "series_id",
+                                                              "visit_number",
+                                                              "scheduled_for")):
+            sessions.append(ChartedSession(pk, series, visit))
+            booked[pk] = at
+        entries = [ChartedEntry(*row) for row in entries_of.objects.filter(
+            session__series_id__in=batch).filter(Q(kind__in=SUMMARY_KINDS)
+                                                 | Q(corrects__isnull=False))
+            .order_by().values_list("session_id", "id", "kind", "occurred_at",
+                                    "corrects_id", "payload")]
+        rows = [summary_of(session_id=s.session_id, series_id=s.series_id,
+                           scheduled_for=booked[s.session_id], started=s.started,
+                           first_given=s.first_given, last_given=s.last_given,
+                           pain_before_nrs=s.pain_before_nrs,
+                           pain_at_end_nrs=s.pain_at_end_nrs,
+                           adverse_event_count=s.adverse_event_count,
+                           adverse_events=dict(s.adverse_events))
+                for s in session_summaries(sessions, entries)]
+        summary_of.objects.bulk_create(rows, batch_size=2000, update_conflicts=True,
+                                       unique_fields=["session"], update_fields=FIELDS)
+        stored += len(rows)
+    return stored
