@@ -39,12 +39,7 @@ ACTIONS = {
 
 # Reads that record no entry today, each with what it shows. Adding a route here needs a
 # reason as good as these; removing one (its read now recorded) is the way forward.
-NOT_RECORDED = {
-    "patient_amend": "the correction form: its write records the entry",
-    "book_series": "the booking form: the booking records the entry",
-    "stock_session": "the session's vials: each draw and waste records its entry",
-    "get_session_stock": "the session's vials (API): each draw and waste records its entry",
-}
+NOT_RECORDED: dict[str, str] = {}
 
 # Query strings a read needs to show its record at all.
 QUERIES = {"consent_new": "protocol_version"}

@@ -34,6 +34,7 @@ class AuditAction(enum.StrEnum):
     API_SESSION_BOARD = "api.session.board"
     API_SESSION_TIMELINE = "api.session.timeline"
     API_SESSION_VIEW = "api.session.view"
+    API_STOCK_SESSION_VIEW = "api.stock.session_view"
     # audit
     AUDIT_ANONYMOUS_SUPPRESSED = "audit.anonymous_suppressed"
     AUDIT_BROWSE = "audit.browse"
@@ -125,6 +126,7 @@ class AuditAction(enum.StrEnum):
     PATIENT_REGISTER = "patient.register"
     PATIENT_SEARCH = "patient.search"
     PATIENT_VIEW = "patient.view"
+    PATIENT_AMEND_FORM = "patient.amend_form"
     # prediction
     PREDICTION_RUN = "prediction.run"
     # protocol
@@ -198,6 +200,7 @@ class AuditAction(enum.StrEnum):
     STOCK_LOSS_REPORT = "stock.loss_report"
     STOCK_PRODUCT_CREATE = "stock.product_create"
     STOCK_RECEIVE = "stock.receive"
+    STOCK_SESSION_VIEW = "stock.session_view"
     STOCK_RECONCILE = "stock.reconcile"
     STOCK_REGISTRATION_SAVE = "stock.registration_save"
     STOCK_REPORT = "stock.report"
@@ -211,6 +214,7 @@ class AuditAction(enum.StrEnum):
     # visit
     VISIT_ACCESS_DENIED = "visit.access_denied"
     VISIT_BOOK_SERIES = "visit.book_series"
+    VISIT_BOOK_FORM = "visit.book_form"
     VISIT_CANCEL = "visit.cancel"
     VISIT_CHECKLIST = "visit.checklist"
     VISIT_RESCHEDULE = "visit.reschedule"

@@ -110,7 +110,9 @@ def _ketamine_allergy(patient: Patient) -> list[str]:
 
 @capability_required(Capability.AMEND_DEMOGRAPHICS)
 def patient_amend(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
-    patient = _patient(request, patient_id)
+    patient = (_patient(request, patient_id) if request.method == "POST" else
+               selectors.patient_get_for(request.user, patient_id, Actor.from_request(request),
+                                         read=AuditAction.PATIENT_AMEND_FORM))
     initial = {f: getattr(patient, f) for f in Patient.AMENDABLE_FIELDS}
     form = AmendForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

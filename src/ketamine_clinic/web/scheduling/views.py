@@ -24,7 +24,7 @@ from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
 from ketamine_clinic.web.lib.decorators import capability_required
 from ketamine_clinic.web.lib.forms import form_error, refusal_message
-from ketamine_clinic.web.patients.selectors import patient_get_unaudited
+from ketamine_clinic.web.patients.selectors import patient_get_for, patient_get_unaudited
 from ketamine_clinic.web.scheduling import selectors, services
 from ketamine_clinic.web.scheduling.forms import (
     BookSeriesForm,
@@ -145,7 +145,10 @@ def _parse_picks(request: AuthedHttpRequest) -> tuple[list[services.VisitRequest
 
 @capability_required(Capability.BOOK_VISIT)
 def book_series(request: AuthedHttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_get_unaudited(request.user, patient_id, _actor(request))
+    patient = (patient_get_unaudited(request.user, patient_id, _actor(request))
+               if request.method == "POST" else
+               patient_get_for(request.user, patient_id, _actor(request),
+                               read=AuditAction.VISIT_BOOK_FORM))
     site = patient.site
     tz = selectors.site_tz(site)
     orders = selectors.bookable_orders(patient)

@@ -17,6 +17,7 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.accounts.roles import Capability
 from ketamine_clinic.web.api import found, require
+from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.patients.schemas import ErrorOut
 from ketamine_clinic.web.sessions import selectors as sessions
@@ -234,7 +235,10 @@ def _reconcile_out(session: Any, result: services.SessionStock) -> dict[str, Any
 
 @router.get("/stock/sessions/{session_id}", response={200: ReconcileOut, **ERRORS})
 def get_session_stock(request: HttpRequest, session_id: int) -> Any:
-    session = _session(request, session_id)
+    user = _user(request)
+    session = found(lambda: sessions.session_get_for(
+        user, session_id, Actor.from_request(request), read=AuditAction.API_STOCK_SESSION_VIEW),
+        "session")
     return _reconcile_out(session, services.session_stock(session))
 
 

@@ -245,8 +245,11 @@ def stock_container(request: AuthedHttpRequest, container_id: int) -> HttpRespon
 @capability_required(VIEW)
 def stock_session(request: AuthedHttpRequest, session_id: int) -> HttpResponse:
     """The session's ketamine at the bedside: draw, waste with a witness, reconcile."""
-    session = sessions.session_get_unaudited(request.user, session_id,
-                                             Actor.from_request(request))
+    session = (sessions.session_get_unaudited(request.user, session_id,
+                                              Actor.from_request(request))
+               if request.method == "POST" else
+               sessions.session_get_for(request.user, session_id, Actor.from_request(request),
+                                        read=AuditAction.STOCK_SESSION_VIEW))
     site = session.site
     if request.method == "POST":
         actor, action = _actor(request, site), request.POST.get("action")
