@@ -10,6 +10,11 @@ class UsageError(ValueError):
     ``"dosing.start_rate"``); the message says what is wrong with it.
     """
 
+    # Whether the service that raised it has committed records of the refusal (the limit
+    # decisions kept for quality review, the refusal's audit entry) that an enclosing
+    # transaction must keep: the API's idempotency wrapper commits them and re-raises.
+    keeps_records = False
+
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
         self.problem = problem
@@ -20,6 +25,8 @@ class Refusal(UsageError):
     """A clinical decision that refused a request: ``reasons`` are sentences for the
     clinician (the value, the limit, its source, what to do). ``field`` is the input they
     are about."""
+
+    keeps_records = True
 
     def __init__(self, field: str, reasons: tuple[str, ...] | list[str],
                  codes: tuple[str, ...] = ()) -> None:

@@ -175,3 +175,30 @@ def test_the_same_retry_arriving_twice_at_once_is_recorded_once(transactional_db
     assert all(isinstance(r, services.Written) for r in results), results
     assert len({r.entry.pk for r in results}) == 1
     assert TimelineEntry.objects.filter(session=walk.s, kind="note").count() == 1
+
+
+def test_a_rate_refused_through_the_api_with_a_key_keeps_its_limit_decision_and_audit(
+        walk: Walk, client: Client) -> None:
+    """A refused rate leaves its limit decision for quality review and its refusal in the
+    audit trail, also when the monitor sends an idempotency key (whose transaction must not
+    take them back); nothing is charted and the key is not spent, so a corrected retry is
+    judged afresh."""
+    from ketamine_clinic.web.audit.models import AuditEntry
+    from ketamine_clinic.web.orders.models import LimitEvent
+
+    walk.infusing()
+    charted = TimelineEntry.objects.filter(session=walk.s).count()
+    same_key = key()
+    body = {"rate": "150 mg/h", "occurred_at": walk.at(60).isoformat(),
+            "idempotency_key": same_key}
+    refused = post(client, walk.c.cast.bob, f"/sessions/{walk.s.pk}/rate", body)
+    assert refused.status_code == 400, refused.content
+    assert "above the hard limit" in refused.content.decode()
+    assert TimelineEntry.objects.filter(session=walk.s).count() == charted
+    assert LimitEvent.objects.filter(session_id_value=walk.s.pk, outcome="blocked",
+                                     quantity="rate_mg_per_h").exists()
+    assert AuditEntry.objects.filter(action="session.refused", object_id=str(walk.s.pk)).exists()
+    again = post(client, walk.c.cast.bob, f"/sessions/{walk.s.pk}/rate", body)
+    assert again.status_code == 400
+    assert LimitEvent.objects.filter(session_id_value=walk.s.pk, outcome="blocked",
+                                     quantity="rate_mg_per_h").count() == 2

@@ -39,6 +39,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja.errors import HttpError
 from ninja.responses import Status
 
+from ketamine_clinic.errors import UsageError
 from ketamine_clinic.web.lib.models import IdempotencyKey
 
 KEY_FIELD = "idempotency_key"
@@ -156,11 +157,22 @@ def _run(view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any,
             if getattr(view, _OWN, False):
                 return _run_own(view, request, args, kwargs, None if stored is not None
                                 else _Claim(scope, body_mac, fields, endpoint))
+            refused: UsageError | None = None
             with transaction.atomic():
-                result = view(request, *args, **kwargs)
-                if stored is None and _status(result) < 300:
-                    _record(scope=scope, body_mac=body_mac, fields=fields, endpoint=endpoint)
-                return result
+                try:
+                    result = view(request, *args, **kwargs)
+                except UsageError as exc:
+                    if not exc.keeps_records:
+                        raise
+                    # A refusal with its records (limit decisions, audit entry): they
+                    # commit, the key is not spent, and a retry is judged again.
+                    refused = exc
+                else:
+                    if stored is None and _status(result) < 300:
+                        _record(scope=scope, body_mac=body_mac, fields=fields,
+                                endpoint=endpoint)
+                    return result
+            raise refused
         except _Raced:
             continue  # another request with this key committed first: judge against it
     raise HttpError(409, "this idempotency_key is being used by another request right now; "

@@ -56,7 +56,10 @@ OUTCOMES = {"block": "blocked", "hit": "hit", "override": "overridden", "confirm
 class LimitRefusal(UsageError):
     """A write or signature refused by a limit: blocked, or a soft limit without an
     override, or a wrong-unit guard without a confirmation. Carries the check so that the
-    page can show what is needed."""
+    page can show what is needed. The write or signature that raises it has recorded its
+    limit decisions and an audit entry first."""
+
+    keeps_records = True
 
     def __init__(self, field: str, problem: str, *, check: OrderCheck,
                  acceptance: Acceptance) -> None:
