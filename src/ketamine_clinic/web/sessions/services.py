@@ -7,10 +7,18 @@ it decided (entries, alarms, limit decisions), audits and answers. A refusal is 
 :class:`~ketamine_clinic.errors.Refusal` with the core's sentences; the limit decisions of
 a refused rate are kept for quality review.
 
-Concurrency: every write first locks the session row (``select_for_update``), so writers
-of one session queue up; each then derives the view again. A state change may carry
-``expected_version`` (the version the nurse's page showed): if someone else changed the
-state in between, the change is refused and the message says what happened.
+Concurrency: every write locks the session row (``select_for_update``), so writers of one
+session queue up. A command that is known before the session is read and needs none of
+the day's facts (an observation such as a vital-sign set) is decided before the lock
+(:func:`_decided_early`); under the lock the write checks that the session is still as it
+was read and otherwise derives and decides again, so the decision stored is always the one
+the locked record gives. A state change may carry ``expected_version`` (the version the
+nurse's page showed): if someone else changed the state in between, the change is refused
+and the message says what happened.
+
+The module stays whole (about 620 lines): every write goes through the same lock, early
+decision, store and audit steps here, and split by command those shared steps would be
+spread over several files.
 
 Retries: every write takes an ``idempotency_key``. A key already stored for the same
 session and kind returns the stored entry (``Written.replayed``) and writes nothing; a key
