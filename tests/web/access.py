@@ -112,6 +112,24 @@ def assert_not_found_and_audited(response: Any, username: str, before: int,
     assert denials(username, action) == before + 1
 
 
+def assert_other_site_kept_out(client: Client, page: Page[W], world: W, user: Any,
+                               hidden: bytes = b"") -> None:
+    """``user`` works at another site than the world's patient: a page their role may not
+    open answers 403; a page about the patient 404, with the refusal in the audit trail; a
+    page about no one patient opens, without ``hidden`` (the patient's name) on it."""
+    client.force_login(user)
+    before = denials(user.username)
+    response = call(client, page, world, user)
+    if user.role not in page.allowed:
+        assert response.status_code == 403
+    elif page.scoped:
+        assert_not_found_and_audited(response, user.username, before)
+    else:
+        assert response.status_code == 200
+        if hidden:
+            assert hidden not in response.content
+
+
 def assert_sent_to_log_in(response: Any) -> None:
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
