@@ -180,24 +180,22 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
              if light_command is not None and not cmd.needs_day_facts(light_command)
              else None)
     with transaction.atomic():
-        if early is not None and _unchanged(session, early):
-            # Nothing of the session changed since it was read: the early decision stands.
-            again = _replayed(session, key, kinds)
-            if again is not None:
-                idempotency.claim()
-                return again
-            snap, result = early.snap, early.result
-        else:
+        # Nothing of the session changed since it was read: the early decision stands.
+        stands = early if early is not None and _unchanged(session, early) else None
+        locked = session if stands is not None else (
             # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
             # side of the joins).
-            locked = (InfusionSession.objects.select_for_update(of=("self",))
-                      .select_related("order", "order__protocol_version", "order__signed_by",
-                                      "patient", "site", "series")
-                      .get(pk=session.pk))
-            again = _replayed(locked, key, kinds)
-            if again is not None:
-                idempotency.claim()
-                return again
+            InfusionSession.objects.select_for_update(of=("self",))
+            .select_related("order", "order__protocol_version", "order__signed_by",
+                            "patient", "site", "series")
+            .get(pk=session.pk))
+        again = _replayed(locked, key, kinds)
+        if again is not None:
+            idempotency.claim()
+            return again
+        if stands is not None:
+            snap, result = stands.snap, stands.result
+        else:
             rules = selectors.session_rules(locked)
             facts = (day_facts(locked, rules, now) if light_command is None
                      or cmd.needs_day_facts(light_command) else selectors.light_facts(locked))
