@@ -215,7 +215,10 @@ STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Content-hashed names (app.3f2a….css), Brotli and gzip copies, cached for a year by
+    # whitenoise; `collectstatic` (in `ketamine-clinic migrate`/`demo`, and once per test
+    # run in tests/conftest.py) writes them and the manifest the {% static %} tag reads.
+    "staticfiles": {"BACKEND": "ketamine_clinic.web.lib.vendor.HashedCompressedStorage"},
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
