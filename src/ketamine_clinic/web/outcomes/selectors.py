@@ -619,17 +619,25 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
     rows = rows[np.argsort(position[rows], kind="stable")]
 
     # Adverse events of the given sessions, by series and type.
-    counted_events = [(sid, json.loads(by_type)) for sid, by_type in event_rows]
-    types = sorted({str(t) for _, by_type in counted_events for t in by_type})
+    # One decode for all sessions (a decode per session costs more than the counting).
+    by_type = json.loads("[" + ",".join(text for _, text in event_rows) + "]")
+    type_of: dict[str, int] = {}
+    e_sid: list[int] = []
+    e_type: list[int] = []
+    e_count: list[int] = []
+    for (sid, _), counts in zip(event_rows, by_type, strict=True):
+        for t, k in counts.items():
+            e_sid.append(sid)
+            e_type.append(type_of.setdefault(str(t), len(type_of)))
+            e_count.append(k)
+    types = sorted(type_of)
     events = np.zeros((m, len(types)), dtype=np.int64)
-    if counted_events:
-        type_code = {t: k for k, t in enumerate(types)}
-        e_row, e_found = index_of(np.array([sid for sid, _ in counted_events], dtype=np.int64))
-        for r, ok, (_, by_type) in zip(e_row.tolist(), e_found.tolist(), counted_events,
-                                       strict=True):
-            if ok:
-                for t, k in by_type.items():
-                    events[r, type_code[str(t)]] += int(k)
+    if e_sid:
+        # Type codes in label order.
+        relabel = np.array([types.index(t) for t in type_of], dtype=np.intp)
+        e_row, e_found = index_of(np.array(e_sid, dtype=np.int64))
+        np.add.at(events, (e_row[e_found], relabel[np.array(e_type)[e_found]]),
+                  np.array(e_count, dtype=np.int64)[e_found])
 
     meta = [series_rows[i] for i in order]
     protocols = sorted({str(r[2]) for r in meta})
