@@ -423,10 +423,11 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     worked out by the core from each timeline as it is charted), grouped by the database:
     one row per series (given sessions, pain before the first, at the end of the last, the
     last), one per distinct (pain before, at the end) pair, one per session with adverse
-    events. The follow-up answers are read from the series' follow-up summaries
-    (``SeriesFollowUpSummary``: per point and session followed, the last effective answer
-    and the last that recorded an MME); one more query puts in time order only the answers
-    that compete for one place (two cells for one follow-up day of a series)."""
+    events. The follow-up answers are read from their cells (``FollowUpCell``: per point
+    and session followed, the last effective answer and the last that recorded an MME),
+    grouped by the database into one row per series, place by place (baseline, each
+    follow-up day); one more query reads cell by cell, with their answers' times, only the
+    series where two cells compete for one place."""
     import numpy as np
     from django.db.models import (
         Case,
