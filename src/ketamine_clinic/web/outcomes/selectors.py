@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
@@ -480,18 +481,20 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     cells = (FollowUpCell.objects.filter(series__in=ids).order_by()
              .filter(Q(point="baseline") | Q(session__isnull=True) | Exists(followed_last)))
     places = sorted(set(column.values()))
-    # One row per series, place by place (baseline, then each follow-up day): how many
-    # cells, the pain and the MME of the one there is (the database reads the cells).
-    place_rows = _rows(cells.values("series_id").annotate(**{
-        f"{name}{k}": agg(field, filter=Q(point__in=[p for p, c in column.items() if c == j]))
-        for k, j in enumerate(places)
-        for name, agg, field in (("n", Count, "pk"), ("pain", Max, "pain_nrs"),
-                                 ("mme", Max, "mme_per_day"))})
-        .values_list("series_id", *(f"{name}{k}" for k in range(len(places))
-                                    for name in ("n", "pain", "mme"))))
-    # Where two cells compete for one place, their answers decide in time order: only
-    # those series' cells are read one by one.
-    competing = [int(r[0]) for r in place_rows if any(n > 1 for n in r[1::3])]
+    # One row per series: how many cells count, then place by place (baseline, each
+    # follow-up day) the pain and the MME of the cell there (the database reads the cells).
+    place_rows = _rows(cells.filter(point__in=list(column)).values("series_id").annotate(
+        n=Count("pk"), **{
+            f"{name}{k}": Max(field, filter=Q(point__in=[p for p, c in column.items() if c == j]))
+            for k, j in enumerate(places)
+            for name, field in (("pain", "pain_nrs"), ("mme", "mme_per_day"))})
+        .values_list("series_id", "n", *(f"{name}{k}" for k in range(len(places))
+                                         for name in ("pain", "mme"))))
+    # Where two cells compete for one place (more cells than places with a pain), their
+    # answers decide in time order: only those series' cells are read one by one.
+    place_table = np.array(place_rows, dtype=float).reshape(-1, 2 + 2 * len(places))
+    filled = (~np.isnan(place_table[:, 2::2])).sum(axis=1)
+    competing = place_table[place_table[:, 1] > filled, 0].astype(int).tolist()
     competing_rows = _rows(FollowUpCell.objects.filter(series_id__in=competing or [-1])
                            .order_by().values_list(
                                "series_id", "point", "session_id", "pain_nrs",
@@ -506,17 +509,17 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
         return sorted(response_ids, key=lambda pk: (answered_at[pk], pk))
 
     return _cohort_table(series_rows, given_rows, pair_rows, event_rows,
-                         _PlaceTable(place_rows, places, competing), answer_rows,
+                         _PlaceTable(place_table, places, competing), answer_rows,
                          in_time_order, np.array(days, dtype=float))
 
 
 @dataclass(frozen=True)
 class _PlaceTable:
     """The follow-up answers by series and place (column -1: baseline, else the day's
-    column): rows (series, then per place: cells, pain, MME); ``competing``: the series
-    whose answers are read cell by cell instead."""
+    column): a float array, rows (series, cells, then per place: pain, MME; NaN: none);
+    ``competing``: the series whose answers are read cell by cell instead."""
 
-    rows: list[tuple[Any, ...]]
+    rows: Any
     places: list[int]
     competing: list[int]
 
@@ -641,12 +644,12 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
                                          fu & ~np.isnan(ans[:, 4]), m))
 
     # The other series: at most one cell per place, taken as the database counted it.
-    pt = np.array(places.rows, dtype=float).reshape(-1, 1 + 3 * len(places.places))
+    pt = places.rows
     p_row, p_found = index_of(pt[:, 0].astype(np.int64))
     p_found &= ~np.isin(pt[:, 0], np.array(places.competing, dtype=float))
     pt, p_row = pt[p_found], p_row[p_found]
     for k, j in enumerate(places.places):  # baseline, then the days in order
-        place_pain, place_mme = pt[:, 2 + 3 * k], pt[:, 3 + 3 * k]
+        place_pain, place_mme = pt[:, 2 + 2 * k], pt[:, 3 + 2 * k]
         if j < 0:
             baseline_answer[p_row], mme_before[p_row] = place_pain, place_mme
             continue
@@ -663,25 +666,20 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
     rows = rows[np.argsort(position[rows], kind="stable")]
 
     # Adverse events of the given sessions, by series and type.
-    # One decode for all sessions (a decode per session costs more than the counting).
+    # One decode for all sessions, then (type, count) pairs flattened without a Python
+    # step per pair (a decode or a loop per session costs more than the counting).
     by_type = json.loads("[" + ",".join(text for _, text in event_rows) + "]")
-    type_of: dict[str, int] = {}
-    e_sid: list[int] = []
-    e_type: list[int] = []
-    e_count: list[int] = []
-    for (sid, _), counts in zip(event_rows, by_type, strict=True):
-        for t, k in counts.items():
-            e_sid.append(sid)
-            e_type.append(type_of.setdefault(str(t), len(type_of)))
-            e_count.append(k)
-    types = sorted(type_of)
+    pairs_of = list(chain.from_iterable(counts.items() for counts in by_type))
+    type_names, type_counts = zip(*pairs_of, strict=True) if pairs_of else ((), ())
+    labels, type_code = np.unique(np.array(type_names, dtype=str), return_inverse=True)
+    types = [str(t) for t in labels.tolist()]
     events = np.zeros((m, len(types)), dtype=np.int64)
-    if e_sid:
-        # Type codes in label order.
-        relabel = np.array([types.index(t) for t in type_of], dtype=np.intp)
-        e_row, e_found = index_of(np.array(e_sid, dtype=np.int64))
-        np.add.at(events, (e_row[e_found], relabel[np.array(e_type)[e_found]]),
-                  np.array(e_count, dtype=np.int64)[e_found])
+    if pairs_of:
+        e_sid = np.repeat(np.array([sid for sid, _ in event_rows], dtype=np.int64),
+                          [len(counts) for counts in by_type])
+        e_row, e_found = index_of(e_sid)
+        np.add.at(events, (e_row[e_found], type_code.reshape(-1)[e_found]),
+                  np.array(type_counts, dtype=np.int64)[e_found])
 
     meta = [series_rows[i] for i in order]
     protocols = sorted({str(r[2]) for r in meta})
