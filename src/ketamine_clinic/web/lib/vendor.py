@@ -11,6 +11,7 @@ serves the same bytes uncompressed at the same URL.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 from functools import cache
@@ -53,9 +54,19 @@ def vendor_dir() -> Path:
 
 
 def prepare_vendor_files() -> Path:
-    """Copy and compress the script into ``vendor_dir()`` once (a no-op when current)."""
+    """Copy and compress the script into ``vendor_dir()`` once (a no-op when current).
+
+    Processes that start at once (the server and its worker, two test runs over one data
+    folder) take turns under a lock file beside the folder (in it, it would be served), so
+    none reads or serves a half-written copy."""
     folder = vendor_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / ".vendor.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare_in(folder)
+
+
+def _prepare_in(folder: Path) -> Path:
     target = folder / plotly_name()
     if not target.exists():
         for old in folder.glob("plotly.*.min.js*"):
