@@ -19,21 +19,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import brotli
 from django.conf import settings
-from whitenoise.compress import Compressor
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from ketamine_clinic.web.lib.compression import QuickCompressor
+
 URL_PREFIX = "/vendor/"
-# Brotli quality: 9 gives 1.23 MB in 0.7 s of CPU; the library's default 11 gives 1.11 MB in
-# 11 s, a wait at every first start that 0.1 MB less to send once a year does not repay.
-BROTLI_QUALITY = 9
-
-
-class _Compressor(Compressor):
-    @staticmethod
-    def compress_brotli(data: bytes) -> bytes:
-        return bytes(brotli.compress(data, quality=BROTLI_QUALITY))
 
 
 @cache
@@ -76,7 +67,7 @@ def _prepare_in(folder: Path) -> Path:
         tmp.replace(target)
     if not (target.with_name(target.name + ".br").exists()
             and target.with_name(target.name + ".gz").exists()):
-        _Compressor(quiet=True).compress(str(target))
+        QuickCompressor(quiet=True).compress(str(target))
     return target
 
 
