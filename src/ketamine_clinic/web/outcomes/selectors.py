@@ -476,10 +476,12 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     # The follow-up answers as their cells hold them (one row per point and session
     # followed), counted: those after a session other than the series' last given one
     # count nowhere (a baseline counts whatever session it follows).
-    followed_last = SessionOutcomeSummary.objects.filter(
-        session_id=OuterRef("session_id"), series_id=OuterRef("series_id"), last_given=True)
+    # A join to the session's summary, not a subquery per cell (PostgreSQL cannot make a
+    # join of a subquery under OR, and plans a costly loop).
+    followed_last = Q(session__outcome_summary__last_given=True,
+                      session__series_id=F("series_id"))
     cells = (FollowUpCell.objects.filter(series__in=ids).order_by()
-             .filter(Q(point="baseline") | Q(session__isnull=True) | Exists(followed_last)))
+             .filter(Q(point="baseline") | Q(session__isnull=True) | followed_last))
     places = sorted(set(column.values()))
     # One row per series: how many cells count, then place by place (baseline, each
     # follow-up day) the pain and the MME of the cell there (the database reads the cells).
