@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from whitenoise.compress import Compressor
 
 from ketamine_clinic.web.env import (
     AUDIT_KEY_VAR,
@@ -218,8 +219,10 @@ STORAGES = {
     # Content-hashed names (app.3f2a….css), Brotli and gzip copies, cached for a year by
     # whitenoise; `collectstatic` (in `ketamine-clinic migrate`/`demo`, and once per test
     # run in tests/conftest.py) writes them and the manifest the {% static %} tag reads.
-    "staticfiles": {"BACKEND": "ketamine_clinic.web.lib.vendor.HashedCompressedStorage"},
+    "staticfiles": {"BACKEND": "ketamine_clinic.web.lib.compression.CompressedStaticStorage"},
 }
+# Source maps are fetched only by a browser's developer tools: not worth compressing.
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
