@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -50,6 +51,8 @@ from fresh_db import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# (the browser tests' conftest names its screenshot folder by the database: settings needed)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ketamine_clinic.web.settings")
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "ketamine-clinic")
@@ -146,7 +149,10 @@ def write_floor_pages(data_dir: Path) -> None:
     """The two static floor pages, in the collected static folder before the server starts
     (whitenoise lists the folder once, at start)."""
     static = data_dir / "static"
-    names = json.loads((static / "staticfiles.json").read_text())["paths"]
+    manifest = static / "staticfiles.json"  # (none before the static files were hashed)
+    wanted = ("css/app.css", "django_htmx/htmx-2.min.js", "js/app.js")
+    hashed = json.loads(manifest.read_text())["paths"] if manifest.exists() else {}
+    names = {name: hashed.get(name, name) for name in wanted}
     scripts = "".join(f'<script src="/static/{names[n]}" defer></script>'
                       for n in ("django_htmx/htmx-2.min.js", "js/app.js"))
     (static / FLOOR_BLANK).write_text(
