@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run
 # while one is running unless told that this (test-only) use is safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+# A folder per database, so that the SQLite and PostgreSQL runs CI starts side by side never
+# write, clear or read each other's screenshots and rendered pages.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots" / connection.vendor
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

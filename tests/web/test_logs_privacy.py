@@ -54,13 +54,9 @@ def test_django_log_lines_are_redacted() -> None:
 
 
 def test_the_served_app_logs_no_search_terms_or_tokens_and_keeps_its_files_private(
-        tmp_path: Path) -> None:
-    data = tmp_path / "data"
+        migrated_data: Path) -> None:
+    data = migrated_data
     env = _env()
-    migrated = subprocess.run(
-        [sys.executable, "-m", "ketamine_clinic.cli", "migrate", "--data-dir", str(data)],
-        env=env, capture_output=True, text=True, timeout=300)
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "ketamine_clinic.cli", "serve", "--data-dir", str(data),

@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.web.conftest import command_env
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -19,9 +21,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+_env = command_env
 
 
 def test_serve_refuses_a_database_with_pending_migrations(tmp_path: Path) -> None:
@@ -76,17 +76,13 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def test_a_stopped_serve_leaves_no_listener_and_no_process(tmp_path: Path) -> None:
+def test_a_stopped_serve_leaves_no_listener_and_no_process(migrated_data: Path) -> None:
     """SIGTERM to `serve` (as a service manager or the end of `make demo` sends it) stops
     gunicorn with it: nothing is left listening on the port, no process of it is left."""
     port = free_port()
     env = _env()
-    migrated = subprocess.run(
-        [sys.executable, "-m", "ketamine_clinic.cli", "migrate", "--data-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=300)
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ketamine_clinic.cli", "serve", "--data-dir", str(tmp_path),
+        [sys.executable, "-m", "ketamine_clinic.cli", "serve", "--data-dir", str(migrated_data),
          "--port", str(port), "--workers", "2"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)  # its own process group: whatever it starts is found

@@ -127,6 +127,32 @@ def test_the_data_folder_and_its_keys_are_made_once_and_kept_private(
     assert (data / "static").is_dir()
 
 
+def test_processes_starting_at_once_all_read_the_one_whole_key_that_was_made(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many processes preparing one new data folder at the same moment (as CI's two test
+    runs, or a server and its worker, do) each read back the same complete keys, and leave
+    no draft files behind."""
+    monkeypatch.delenv(SECRET_KEY_VAR, raising=False)
+    monkeypatch.delenv(AUDIT_KEY_VAR, raising=False)
+    monkeypatch.delenv("KETAMINE_CLINIC_AUDIT_KEY_FILE", raising=False)
+    data = tmp_path / "data"
+    script = (
+        "import sys; from pathlib import Path;"
+        "from ketamine_clinic.web.env import key_files, prepare_data_dir, read_key;"
+        "files = key_files(prepare_data_dir(Path(sys.argv[1])));"
+        "print(','.join(read_key(name, path) for name, path in sorted(files.items())))"
+    )
+    env = {k: v for k, v in os.environ.items()
+           if k not in (SECRET_KEY_VAR, AUDIT_KEY_VAR, "KETAMINE_CLINIC_AUDIT_KEY_FILE")}
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(data)], env=env,
+                             stdout=subprocess.PIPE, text=True) for _ in range(8)]
+    seen = {run.communicate()[0].strip() for run in runs}
+    assert all(run.returncode == 0 for run in runs)
+    assert len(seen) == 1
+    assert all(len(key) >= 64 for key in seen.pop().split(","))
+    assert sorted(p.name for p in data.iterdir() if p.name.startswith(".")) == []
+
+
 def test_a_key_in_the_environment_is_not_written_to_a_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SECRET_KEY_VAR, "k" * 60)

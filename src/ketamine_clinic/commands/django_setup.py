@@ -33,16 +33,19 @@ def setup_django(data_dir: Path | None) -> None:
     django.setup()
 
 
-def prepare(data_dir: Path | None, *, verbose: bool = True) -> None:
-    """Start Django over ``data_dir``, apply migrations, collect static and vendor files."""
+def prepare(data_dir: Path | None, *, verbose: bool = True, pages: bool = True) -> None:
+    """Start Django over ``data_dir`` and apply migrations; with ``pages`` (the commands that
+    serve them) also collect the static and vendor files, which a command that only writes
+    to the database does not need."""
     setup_django(data_dir)
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    from ketamine_clinic.web.lib.vendor import prepare_vendor_files
+    if pages:
+        call_command("collectstatic", interactive=False, verbosity=0)
+        from ketamine_clinic.web.lib.vendor import prepare_vendor_files
 
-    prepare_vendor_files()
+        prepare_vendor_files()
     if verbose:
         from django.conf import settings
 

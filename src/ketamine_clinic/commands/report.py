@@ -117,7 +117,9 @@ def cmd_report_outcomes(args: argparse.Namespace) -> int:
 
 
 def cmd_cohort_generate(args: argparse.Namespace) -> int:
-    prepare(args.data_dir, verbose=False)
+    if args.patients < 1:  # before any set-up, so that a typing slip answers at once
+        raise UsageError("--patients", "must be at least 1")
+    prepare(args.data_dir, verbose=False, pages=False)
     from ketamine_clinic.web.accounts.models import Site
     from ketamine_clinic.web.outcomes.cohort_loader import load_synthetic_cohort
 

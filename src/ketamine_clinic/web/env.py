@@ -11,8 +11,10 @@ Importing the settings writes nothing: the data folder and its keys are made by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -118,10 +120,20 @@ def prepare_data_dir(folder: Path | None = None) -> Path:
         if _raw(name) is not None or key_file.exists():
             continue
         key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(64))
+        _create_whole(key_file, secrets.token_urlsafe(64))
     return folder
+
+
+def _create_whole(path: Path, text: str) -> None:
+    """Create ``path`` holding ``text``, unless it exists. Two processes starting at once (the
+    server and its worker, or two test runs) never see a half-written file: the text is
+    written to a private file first and then linked under its name in one step, which fails
+    if the other process got there first."""
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(draft, path)
+    finally:
+        os.unlink(draft)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from whitenoise.compress import Compressor
 
 from ketamine_clinic.web.env import (
     AUDIT_KEY_VAR,
@@ -215,8 +216,10 @@ STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "ketamine_clinic.web.lib.compression.CompressedStaticStorage"},
 }
+# Source maps are fetched only by a browser's developer tools: not worth compressing.
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

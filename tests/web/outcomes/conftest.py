@@ -149,7 +149,7 @@ def answer(cast: Any, built: Built, point: str, pain: int, *, worst: int | None 
 
 
 def answered_now(series: Any) -> None:
-    """Work out the series' follow-up summary, as the services do when they record an
+    """Work out the series' follow-up cells, as the services do when they record an
     answer (these fixtures write the answers themselves)."""
     from ketamine_clinic.web.outcomes.summaries import followup_summaries_refresh
 

@@ -205,7 +205,8 @@ def test_the_array_report_equals_the_exact_report_with_competing_rows(
         cast: Any, hand_cohort: Any, pv: Any) -> None:
     """The report read as arrays is the one computed series by series, also where rows
     compete for one place: two pain scores before one infusion and two at its end (the
-    first before and the last at the end count), two answers for one follow-up day, an
+    first before and the last at the end count), two answers for one follow-up day, two
+    cells for one day (one after the last session, one after none) and two baselines, an
     answer after an earlier session, a corrected pain score, and a series never started."""
     from ketamine_clinic.web.outcomes.selectors import (
         CohortFilters,
@@ -234,6 +235,10 @@ def test_the_array_report_equals_the_exact_report_with_competing_rows(
     answer(cast, b, "week1", 6, mme=None, due=date(2025, 6, 11))
     answer(cast, b, "week2", 7, due=date(2025, 6, 19))
     answer(cast, b, "day1", 9, session=first)  # after an earlier session: not counted
+    # Two cells for one place: week 2 after the last session (earlier, with an MME) and
+    # without a session (later, without); two baselines after different sessions.
+    answer(cast, b, "week2", 4, mme=25, session=last, due=date(2025, 6, 18))
+    answer(cast, b, "baseline", 6, mme=35, session=b.sessions[1], due=date(2025, 3, 2))
     q = make_patient(cast, cast.denver, "DEN-C2", "Nora", "Never")
     make_series(cast, pv, q, date(2025, 6, 3), [])
 

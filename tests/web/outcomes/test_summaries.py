@@ -1,4 +1,4 @@
-"""The series' follow-up summary (what the outcome report reads of the answers) follows
+"""The series' follow-up cells (what the outcome report reads of the answers) follow
 every answer recorded through the services, corrections included, and the report read
 from it is the one computed from the answers themselves."""
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.outcomes import services
-from ketamine_clinic.web.outcomes.models import SeriesFollowUpSummary
+from ketamine_clinic.web.outcomes.models import FollowUpCell
 from ketamine_clinic.web.outcomes.selectors import (
     CohortFilters,
     exact_outcome_report_for,
@@ -23,7 +23,11 @@ from tests.web.outcomes.conftest import answer, make_patient, make_series
 
 
 def _cells(built: Any) -> list[list[Any]]:
-    return list(SeriesFollowUpSummary.objects.get(series=built.series).cells)
+    """The series' cells as [point, session, pain, its answer, MME, its answer]."""
+    return [list(row) for row in FollowUpCell.objects.filter(series=built.series)
+            .order_by("point", "session_id").values_list(
+                "point", "session_id", "pain_nrs", "pain_response_id", "mme_per_day",
+                "mme_response_id")]
 
 
 def _same_report(cast: Any) -> bool:
@@ -72,6 +76,7 @@ def test_an_mme_before_a_later_answer_without_one_still_counts(cast: Any, pv: An
     assert (report.opioids.n, report.opioids.mean_after_mme) == (1, 30.0)
 
     kept = _cells(built)
-    SeriesFollowUpSummary.objects.filter(series=built.series).delete()
+    FollowUpCell.objects.filter(series=built.series).delete()
+    assert _cells(built) == []
     assert followup_summaries_refresh([built.series.pk]) == 1
     assert _cells(built) == kept

@@ -11,6 +11,7 @@ serves the same bytes uncompressed at the same URL.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 from functools import cache
@@ -18,21 +19,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import brotli
 from django.conf import settings
-from whitenoise.compress import Compressor
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from ketamine_clinic.web.lib.compression import QuickCompressor
+
 URL_PREFIX = "/vendor/"
-# Brotli quality: 9 gives 1.23 MB in 0.7 s of CPU; the library's default 11 gives 1.11 MB in
-# 11 s, a wait at every first start that 0.1 MB less to send once a year does not repay.
-BROTLI_QUALITY = 9
-
-
-class _Compressor(Compressor):
-    @staticmethod
-    def compress_brotli(data: bytes) -> bytes:
-        return bytes(brotli.compress(data, quality=BROTLI_QUALITY))
 
 
 @cache
@@ -53,9 +45,19 @@ def vendor_dir() -> Path:
 
 
 def prepare_vendor_files() -> Path:
-    """Copy and compress the script into ``vendor_dir()`` once (a no-op when current)."""
+    """Copy and compress the script into ``vendor_dir()`` once (a no-op when current).
+
+    Processes that start at once (the server and its worker, two test runs over one data
+    folder) take turns under a lock file beside the folder (in it, it would be served), so
+    none reads or serves a half-written copy."""
     folder = vendor_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / ".vendor.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare_in(folder)
+
+
+def _prepare_in(folder: Path) -> Path:
     target = folder / plotly_name()
     if not target.exists():
         for old in folder.glob("plotly.*.min.js*"):
@@ -65,7 +67,7 @@ def prepare_vendor_files() -> Path:
         tmp.replace(target)
     if not (target.with_name(target.name + ".br").exists()
             and target.with_name(target.name + ".gz").exists()):
-        _Compressor(quiet=True).compress(str(target))
+        QuickCompressor(quiet=True).compress(str(target))
     return target
 
 

@@ -68,16 +68,29 @@ class FollowUpLink(ClinicModel):
         return f"link for follow-up {self.follow_up_id}"
 
 
-class SeriesFollowUpSummary(ClinicModel):
-    """What the outcome report reads of a series' follow-up answers, derived from them
+class FollowUpCell(ClinicModel):
+    """What the outcome report reads of a series' follow-up answers at one point (and the
+    session it follows, for a point that follows each session), derived from the answers
     (``clinical.outcomes.charted.follow_up_cells``): not a record, a cache of the records,
-    worked out again in the transaction that records an answer or its correction
-    (``summaries.followup_summaries_refresh``). ``cells``: one list per point (and session
-    followed) ``[point, session id, pain, its answer's id, MME, its answer's id]``."""
+    worked out again for the whole series in the transaction that records an answer or its
+    correction (``summaries.followup_summaries_refresh``). One row, by column, so that the
+    report takes each series' place by place in SQL instead of decoding JSON per cell: the
+    pain of the last effective answer and the MME of the last that recorded one, each with
+    its answer's id (to put answers that compete for one follow-up day in time order)."""
 
-    series = models.OneToOneField(Series, primary_key=True, on_delete=models.CASCADE,
-                                  related_name="follow_up_summary")
-    cells = models.JSONField(default=list, blank=True)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="+")
+    point = models.CharField(max_length=20)
+    session = models.ForeignKey(InfusionSession, null=True, blank=True,
+                                on_delete=models.CASCADE, related_name="+")
+    pain_nrs = models.FloatField()
+    pain_response = models.ForeignKey(FollowUpResponse, on_delete=models.CASCADE,
+                                      related_name="+")
+    mme_per_day = models.FloatField(null=True, blank=True)
+    mme_response = models.ForeignKey(FollowUpResponse, null=True, blank=True,
+                                     on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["series", "point"])]
 
     def __str__(self) -> str:
-        return f"follow-up summary of series {self.series_id}"
+        return f"{self.point} follow-up cell of series {self.series_id}"

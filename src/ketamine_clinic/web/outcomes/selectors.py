@@ -33,9 +33,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
-from django.db.models import Exists, Model, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -43,7 +44,7 @@ from ketamine_clinic.clinical import outcomes as core
 from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
-from ketamine_clinic.web.outcomes.models import FollowUpResponse, SeriesFollowUpSummary
+from ketamine_clinic.web.outcomes.models import FollowUpCell, FollowUpResponse
 from ketamine_clinic.web.patients.models import Diagnosis
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.sessions.models import (
@@ -423,10 +424,11 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     worked out by the core from each timeline as it is charted), grouped by the database:
     one row per series (given sessions, pain before the first, at the end of the last, the
     last), one per distinct (pain before, at the end) pair, one per session with adverse
-    events. The follow-up answers are read from the series' follow-up summaries
-    (``SeriesFollowUpSummary``: per point and session followed, the last effective answer
-    and the last that recorded an MME); one more query puts in time order only the answers
-    that compete for one place (two cells for one follow-up day of a series)."""
+    events. The follow-up answers are read from their cells (``FollowUpCell``: per point
+    and session followed, the last effective answer and the last that recorded an MME),
+    grouped by the database into one row per series, place by place (baseline, each
+    follow-up day); one more query reads cell by cell, with their answers' times, only the
+    series where two cells compete for one place."""
     import numpy as np
     from django.db.models import (
         Case,
@@ -471,44 +473,77 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     days = sorted({0, *(p.outcome_day for p in points if p.outcome_day is not None)})
     column = {p.key: days.index(p.outcome_day) for p in points if p.outcome_day is not None}
     column["baseline"] = -1
-    # The follow-up answers, as their series' summaries hold them (one cell per point and
-    # session followed): as text, like the adverse events.
-    cell_rows = _rows(SeriesFollowUpSummary.objects.filter(series__in=ids).order_by()
-                      .values_list("series_id", Cast("cells", CharField())))
-    answer_rows = _answer_rows(cell_rows, column,
+    # The follow-up answers as their cells hold them (one row per point and session
+    # followed), counted: those after a session other than the series' last given one
+    # count nowhere (a baseline counts whatever session it follows).
+    # A join to the session's summary, not a subquery per cell (PostgreSQL cannot make a
+    # join of a subquery under OR, and plans a costly loop).
+    followed_last = Q(session__outcome_summary__last_given=True,
+                      session__series_id=F("series_id"))
+    cells = (FollowUpCell.objects.filter(series__in=ids).order_by()
+             .filter(Q(point="baseline") | Q(session__isnull=True) | followed_last))
+    places = sorted(set(column.values()))
+    # One row per series: how many cells count, then place by place (baseline, each
+    # follow-up day) the pain and the MME of the cell there (the database reads the cells).
+    place_rows = _rows(cells.filter(point__in=list(column)).values("series_id").annotate(
+        n=Count("pk"), **{
+            f"{name}{k}": Max(field, filter=Q(point__in=[p for p, c in column.items() if c == j]))
+            for k, j in enumerate(places)
+            for name, field in (("pain", "pain_nrs"), ("mme", "mme_per_day"))})
+        .values_list("series_id", "n", *(f"{name}{k}" for k in range(len(places))
+                                         for name in ("pain", "mme"))))
+    # Where two cells compete for one place (more cells than places with a pain), their
+    # answers decide in time order: only those series' cells are read one by one.
+    place_table = np.array(place_rows, dtype=float).reshape(-1, 2 + 2 * len(places))
+    filled = (~np.isnan(place_table[:, 2::2])).sum(axis=1)
+    competing = place_table[place_table[:, 1] > filled, 0].astype(int).tolist()
+    competing_rows = _rows(FollowUpCell.objects.filter(series_id__in=competing or [-1])
+                           .order_by().values_list(
+                               "series_id", "point", "session_id", "pain_nrs",
+                               "pain_response_id", "mme_per_day", "mme_response_id",
+                               "pain_response__answered_at", "mme_response__answered_at"))
+    answered_at = {int(r[4]): r[7] for r in competing_rows}
+    answered_at.update({int(r[6]): r[8] for r in competing_rows if r[6] is not None})
+    answer_rows = _answer_rows([r[:7] for r in competing_rows], column,
                                {int(r[0]): r[4] for r in given_rows})
 
     def in_time_order(response_ids: list[int]) -> list[int]:
-        # Run even when nothing competes (no id is negative), so that the report takes the
-        # same number of queries whatever its data.
-        return list(FollowUpResponse.objects.filter(pk__in=response_ids or [-1])
-                    .order_by("answered_at", "id").values_list("id", flat=True))
+        return sorted(response_ids, key=lambda pk: (answered_at[pk], pk))
 
-    return _cohort_table(series_rows, given_rows, pair_rows, event_rows, answer_rows,
+    return _cohort_table(series_rows, given_rows, pair_rows, event_rows,
+                         _PlaceTable(place_table, places, competing), answer_rows,
                          in_time_order, np.array(days, dtype=float))
+
+
+@dataclass(frozen=True)
+class _PlaceTable:
+    """The follow-up answers by series and place (column -1: baseline, else the day's
+    column): a float array, rows (series, cells, then per place: pain, MME; NaN: none);
+    ``competing``: the series whose answers are read cell by cell instead."""
+
+    rows: Any
+    places: list[int]
+    competing: list[int]
 
 
 def _answer_rows(cell_rows: list[tuple[Any, ...]], column: dict[str, int],
                  last_session: dict[int, Any]) -> list[tuple[Any, ...]]:
-    """Rows (series, column, session followed, pain, MME, answer id) from the follow-up
-    summaries' cells (column -1: baseline; -2: not an outcome point). A cell whose last
-    answer recorded no MME, after one that did, gives a second row for that MME (with the
-    id of its own answer, so that the two are put in time order). Answers after a session
-    other than the series' last given one are left out (they count nowhere)."""
+    """Rows (series, column, session followed, pain, MME, answer id) from follow-up cells
+    (series, point, session, pain, its answer, MME, its answer) (column -1: baseline; -2:
+    not an outcome point). A cell whose last answer recorded no MME, after one that did,
+    gives a second row for that MME (with the id of its own answer, so that the two are put
+    in time order). Answers after a session other than the series' last given one are left
+    out (they count nowhere)."""
     rows: list[tuple[Any, ...]] = []
-    # One decode for all series (a decode per series costs more than the rest here).
-    cells = json.loads("[" + ",".join(text for _, text in cell_rows) + "]")
-    for (sid, _), series_cells in zip(cell_rows, cells, strict=True):
-        last = last_session.get(sid)
-        for point, session, pain, pain_id, mme, mme_id in series_cells:
-            col = column.get(point, -2)
-            if col >= 0 and session is not None and session != last:
-                continue
-            if mme_id is None or mme_id == pain_id:
-                rows.append((sid, col, session, pain, mme, pain_id))
-            else:
-                rows.append((sid, col, session, pain, None, pain_id))
-                rows.append((sid, col, session, None, mme, mme_id))
+    for sid, point, session, pain, pain_id, mme, mme_id in cell_rows:
+        col = column.get(point, -2)
+        if col >= 0 and session is not None and session != last_session.get(sid):
+            continue
+        if mme_id is None or mme_id == pain_id:
+            rows.append((sid, col, session, pain, mme, pain_id))
+        else:
+            rows.append((sid, col, session, pain, None, pain_id))
+            rows.append((sid, col, session, None, mme, mme_id))
     return rows
 
 
@@ -546,7 +581,7 @@ def _last_by(keys: Any, seq: Any, mask: Any, size: int) -> Any:
 
 def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any, ...]],
                   pair_rows: list[tuple[Any, ...]], event_rows: list[tuple[Any, ...]],
-                  answer_rows: list[tuple[Any, ...]],
+                  places: _PlaceTable, answer_rows: list[tuple[Any, ...]],
                   in_time_order: Callable[[list[int]], list[int]], days: Any) -> CohortTable:
     """The arrays of :func:`load_cohort_arrays` from its query rows (see there)."""
     import numpy as np
@@ -585,7 +620,7 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
     pre_first, end_last, last_session = (per_series(g[:, j]) for j in (2, 3, 4))
     pairs = np.array(pair_rows, dtype=float).reshape(-1, 3)
 
-    # Follow-up answers of the series with a given session.
+    # Follow-up answers of the series with a given session whose cells compete.
     ans = np.array(answer_rows, dtype=float).reshape(-1, 6)
     a_row, a_found = index_of(ans[:, 0].astype(np.int64))
     if m:
@@ -606,11 +641,25 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
     mme_before = pick(ans[:, 4], _last_by(a_row, seq, base & ~np.isnan(ans[:, 4]), m))
     cell = _last_by(a_row * d + np.maximum(col, 0), seq, fu, m * d).reshape(m, d)
     pain = pick(ans[:, 3], cell)
-    has_end = ~np.isnan(end_last)
-    pain[has_end, 0] = end_last[has_end]
     # MME after: the answer at the latest day that recorded it (the last of that day).
     mme_after = pick(ans[:, 4], _last_by(a_row, col * (len(seq) + 1) + seq,
                                          fu & ~np.isnan(ans[:, 4]), m))
+
+    # The other series: at most one cell per place, taken as the database counted it.
+    pt = places.rows
+    p_row, p_found = index_of(pt[:, 0].astype(np.int64))
+    p_found &= ~np.isin(pt[:, 0], np.array(places.competing, dtype=float))
+    pt, p_row = pt[p_found], p_row[p_found]
+    for k, j in enumerate(places.places):  # baseline, then the days in order
+        place_pain, place_mme = pt[:, 2 + 2 * k], pt[:, 3 + 2 * k]
+        if j < 0:
+            baseline_answer[p_row], mme_before[p_row] = place_pain, place_mme
+            continue
+        pain[p_row, j] = place_pain
+        recorded = ~np.isnan(place_mme)
+        mme_after[p_row[recorded]] = place_mme[recorded]
+    has_end = ~np.isnan(end_last)
+    pain[has_end, 0] = end_last[has_end]
 
     baseline = np.where(np.isnan(pre_first), baseline_answer, pre_first)
     include = started & ~np.isnan(baseline)
@@ -619,17 +668,20 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
     rows = rows[np.argsort(position[rows], kind="stable")]
 
     # Adverse events of the given sessions, by series and type.
-    counted_events = [(sid, json.loads(by_type)) for sid, by_type in event_rows]
-    types = sorted({str(t) for _, by_type in counted_events for t in by_type})
+    # One decode for all sessions, then (type, count) pairs flattened without a Python
+    # step per pair (a decode or a loop per session costs more than the counting).
+    by_type = json.loads("[" + ",".join(text for _, text in event_rows) + "]")
+    pairs_of = list(chain.from_iterable(counts.items() for counts in by_type))
+    type_names, type_counts = zip(*pairs_of, strict=True) if pairs_of else ((), ())
+    labels, type_code = np.unique(np.array(type_names, dtype=str), return_inverse=True)
+    types = [str(t) for t in labels.tolist()]
     events = np.zeros((m, len(types)), dtype=np.int64)
-    if counted_events:
-        type_code = {t: k for k, t in enumerate(types)}
-        e_row, e_found = index_of(np.array([sid for sid, _ in counted_events], dtype=np.int64))
-        for r, ok, (_, by_type) in zip(e_row.tolist(), e_found.tolist(), counted_events,
-                                       strict=True):
-            if ok:
-                for t, k in by_type.items():
-                    events[r, type_code[str(t)]] += int(k)
+    if pairs_of:
+        e_sid = np.repeat(np.array([sid for sid, _ in event_rows], dtype=np.int64),
+                          [len(counts) for counts in by_type])
+        e_row, e_found = index_of(e_sid)
+        np.add.at(events, (e_row[e_found], type_code.reshape(-1)[e_found]),
+                  np.array(type_counts, dtype=np.int64)[e_found])
 
     meta = [series_rows[i] for i in order]
     protocols = sorted({str(r[2]) for r in meta})

@@ -1,5 +1,5 @@
-"""The series' follow-up summaries (:class:`~.models.SeriesFollowUpSummary`), worked out
-again from their answers by the core (``clinical.outcomes.charted.follow_up_cells``).
+"""The series' follow-up cells (:class:`~.models.FollowUpCell`), worked out again from
+their answers by the core (``clinical.outcomes.charted.follow_up_cells``).
 
 Called in the transaction that records an answer (``services.followup_respond``), by the
 synthetic cohort loader after its bulk inserts, and by the migration that made the table
@@ -13,18 +13,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from ketamine_clinic.clinical.outcomes.charted import GivenAnswer, follow_up_cells
-from ketamine_clinic.web.outcomes.models import FollowUpResponse, SeriesFollowUpSummary
+from ketamine_clinic.web.outcomes.models import FollowUpCell, FollowUpResponse
 
 # Series per query: their ids go into the SQL as parameters (SQLite takes at most 999).
 BATCH_SERIES = 500
 
 
 def followup_summaries_refresh(series_ids: Iterable[int], *, response_model: Any = None,
-                               summary_model: Any = None) -> int:
-    """Work out and store the follow-up summaries of ``series_ids`` (those without an
-    answer get an empty one); returns how many were stored."""
+                               cell_model: Any = None) -> int:
+    """Work out and store again the follow-up cells of ``series_ids`` (a series without an
+    answer has none); returns how many series were refreshed."""
     responses_of: Any = response_model or FollowUpResponse
-    summary_of: Any = summary_model or SeriesFollowUpSummary
+    cells_of: Any = cell_model or FollowUpCell
     ids = sorted(set(series_ids))
     for k in range(0, len(ids), BATCH_SERIES):
         batch = ids[k:k + BATCH_SERIES]
@@ -37,10 +37,11 @@ def followup_summaries_refresh(series_ids: Iterable[int], *, response_model: Any
             rid, point, session, at, corrects, pain, mme = row
             answers[sid].append(GivenAnswer(rid, point, session, at, corrects, float(pain),
                                             None if mme is None else float(mme)))
-        rows = [summary_of(series_id=sid, cells=[
-            [c.point, c.session_id, c.pain_nrs, c.pain_response_id, c.mme_per_day,
-             c.mme_response_id] for c in follow_up_cells(answers.get(sid, []))])
-            for sid in batch]
-        summary_of.objects.bulk_create(rows, batch_size=2000, update_conflicts=True,
-                                       unique_fields=["series"], update_fields=["cells"])
+        cells_of.objects.filter(series_id__in=batch).delete()
+        cells_of.objects.bulk_create([
+            cells_of(series_id=sid, point=c.point, session_id=c.session_id,
+                     pain_nrs=c.pain_nrs, pain_response_id=c.pain_response_id,
+                     mme_per_day=c.mme_per_day, mme_response_id=c.mme_response_id)
+            for sid in batch if sid in answers for c in follow_up_cells(answers[sid])],
+            batch_size=2000)
     return len(ids)

@@ -1,19 +1,12 @@
 """The series' follow-up summaries (issue 17), backfilled from the answers already
-recorded; reversing drops the table (the summaries are derived, the answers stay)."""
+recorded; reversing drops the table (the summaries are derived, the answers stay).
+
+The table is replaced by the follow-up cells of 0003, which backfills them; its own backfill
+is left out (it called the refresh that now writes the cells).
+"""
 
 import django.db.models.deletion
 from django.db import migrations, models
-
-from ketamine_clinic.web.outcomes.summaries import followup_summaries_refresh
-
-
-def backfill(apps, schema_editor):
-    follow_up = apps.get_model("outcomes", "FollowUp")
-    series_ids = list(follow_up.objects.order_by().values_list("series_id", flat=True)
-                      .distinct())
-    followup_summaries_refresh(
-        series_ids, response_model=apps.get_model("outcomes", "FollowUpResponse"),
-        summary_model=apps.get_model("outcomes", "SeriesFollowUpSummary"))
 
 
 class Migration(migrations.Migration):
@@ -34,5 +27,4 @@ class Migration(migrations.Migration):
                 'abstract': False,
             },
         ),
-        migrations.RunPython(backfill, migrations.RunPython.noop),
     ]

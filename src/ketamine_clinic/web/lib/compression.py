@@ -1,0 +1,31 @@
+"""How the files whitenoise serves are compressed: Brotli at quality 9 instead of the library's
+11, for the static files as for the vendor script.
+
+Quality 9 makes plotly's script 1.23 MB in 0.7 s of CPU, 11 makes it 1.11 MB in 11 s; over
+the static files (about 9 MB, most of it the API documentation's bundles) 11 cost about 20 s
+at every fresh ``migrate``, ``serve`` and ``demo``, a wait that a tenth less to send once a
+year does not repay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import brotli
+from whitenoise.compress import Compressor
+from whitenoise.storage import CompressedStaticFilesStorage
+
+BROTLI_QUALITY = 9
+
+
+class QuickCompressor(Compressor):
+    @staticmethod
+    def compress_brotli(data: bytes) -> bytes:
+        return bytes(brotli.compress(data, quality=BROTLI_QUALITY))
+
+
+class CompressedStaticStorage(CompressedStaticFilesStorage):
+    """whitenoise's compressed static storage, compressing with :class:`QuickCompressor`."""
+
+    def create_compressor(self, **kwargs: Any) -> Compressor:
+        return QuickCompressor(**kwargs)
