@@ -39,8 +39,8 @@ from ketamine_clinic.web.sessions.facts import (
     day_facts,
     entries_as_core,
     order_verified,
-    signed_order_of,
     record_as_core,
+    signed_order_of,
     stored_alarms_as_core,
 )
 from ketamine_clinic.web.sessions.models import Alarm, InfusionSession, TimelineEntry
