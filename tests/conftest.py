@@ -44,6 +44,30 @@ def pytest_configure(config: pytest.Config) -> None:
     # What the settings read, or would have read had the files been there.
     settings.SECRET_KEY = read_key(SECRET_KEY_VAR, keys[SECRET_KEY_VAR])
     settings.AUDIT_KEY = read_key(AUDIT_KEY_VAR, keys[AUDIT_KEY_VAR]).encode()
+    _collect_static(settings)
+
+
+def _collect_static(settings: Any) -> None:
+    """The pages name their static files by content hash from the manifest collectstatic
+    writes (as `ketamine-clinic migrate` does at deploy): collect them once per test process
+    into a folder of its own (xdist workers do not write over one another's)."""
+    import tempfile
+    from pathlib import Path
+
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = Path(tempfile.mkdtemp(prefix="ketamine-clinic-static-"))
+    call_command("collectstatic", interactive=False, verbosity=0)
+    # The live server (pytest-django wraps it in Django's StaticFilesHandler, which serves
+    # the finders' unhashed names only) answers /static/ through the app's whitenoise, as
+    # `ketamine-clinic serve` does: hashed names, compressed, cached for a year.
+    from django.contrib.staticfiles import handlers
+
+    handlers.StaticFilesHandler = _through_the_app  # type: ignore[assignment,misc]
+
+
+def _through_the_app(application: Any) -> Any:
+    return application
 
 
 @dataclass

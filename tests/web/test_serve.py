@@ -4,6 +4,7 @@ migrates nothing (that is `ketamine-clinic migrate`, the deploy step)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,6 +34,18 @@ def test_serve_refuses_a_database_with_pending_migrations(tmp_path: Path) -> Non
     assert "Serving on" not in out.stdout
 
 
+def test_serve_refuses_a_folder_whose_static_files_were_not_collected(
+        migrated_data: Path) -> None:
+    (migrated_data / "static" / "staticfiles.json").unlink()
+    out = subprocess.run(
+        [sys.executable, "-m", "ketamine_clinic.cli", "serve", "--data-dir", str(migrated_data),
+         "--port", str(free_port())], env=_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "static files" in out.stderr
+    assert "ketamine-clinic migrate" in out.stderr
+    assert "Serving on" not in out.stdout
+
+
 def test_serve_answers_over_http_with_gunicorn_after_migrate(tmp_path: Path) -> None:
     port = free_port()
     env = _env()
@@ -57,6 +70,7 @@ def test_serve_answers_over_http_with_gunicorn_after_migrate(tmp_path: Path) -> 
                 time.sleep(0.3)
         assert "Log in" in body
         assert "gunicorn" in server.lower()
+        assert re.search(r'href="/static/css/app\.[0-9a-f]{12}\.css"', body)  # hashed name
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -153,6 +153,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("database", f"{len(pending)} migration(s) not applied (first: "
                                      f"{pending[0]}): run `ketamine-clinic migrate`, then "
                                      "serve again")
+    from ketamine_clinic.web.lib.compression import static_manifest  # needs Django set up
+
+    if not static_manifest().exists():  # every page names its files by the manifest's hashes
+        raise UsageError("static files", f"not collected (no {static_manifest()}): run "
+                                         "`ketamine-clinic migrate`, then serve again")
     return _serve(args.port, args.host, args.workers)
 
 

@@ -216,6 +216,9 @@ STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Content-hashed names (app.3f2a….css), Brotli and gzip copies, cached for a year by
+    # whitenoise; `collectstatic` (in `ketamine-clinic migrate`/`demo`, and once per test
+    # run in tests/conftest.py) writes them and the manifest the {% static %} tag reads.
     "staticfiles": {"BACKEND": "ketamine_clinic.web.lib.compression.CompressedStaticStorage"},
 }
 # Source maps are fetched only by a browser's developer tools: not worth compressing.
