@@ -112,3 +112,24 @@ def test_only_an_administrator_of_the_site_sees_and_revokes_others_tokens(
     oscars.refresh_from_db()
     assert bobs.revoked_at is not None
     assert oscars.revoked_at is None
+
+
+def test_a_tokens_last_use_is_written_only_once_the_stored_time_is_older_than_the_setting(
+        cast: Any, settings: Any) -> None:
+    """"Last used" is kept to API_TOKEN_LAST_USED_SECONDS: a request soon after the last
+    write leaves the row alone; one after the interval (or with 0) writes it again."""
+    settings.API_TOKEN_LAST_USED_SECONDS = 60
+    token, raw = token_issue(actor=Actor(user=None), user=cast.carol)
+    assert _get(raw).status_code == 200
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first is not None
+    assert _get(raw).status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first
+    older = first - timedelta(seconds=61)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=older)
+    assert _get(raw).status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first
+    settings.API_TOKEN_LAST_USED_SECONDS = 0
+    before = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert _get(raw).status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > before

@@ -32,7 +32,7 @@ class BearerToken(HttpBearer):
                          scope=ApiToken.Scope.API).first())  # a fhir_read token: /fhir/ only
         if found is None or not found.user.is_active:
             return None
-        ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
+        found.mark_used(timezone.now())
         request.user = found.user
         return found.user
 

@@ -237,6 +237,12 @@ TASKS = {
 # API tokens expire: this many days by default, at most API_TOKEN_MAX_DAYS.
 API_TOKEN_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_DAYS", 90)
 API_TOKEN_MAX_DAYS = env_int("KETAMINE_CLINIC_API_TOKEN_MAX_DAYS", 365)
+# A token's "last used" time is written again only when the stored one is at least this
+# many seconds old (0: at every request). The column tells an administrator whether a
+# token is still in use, to the minute; writing it at every request made every API read
+# a database write (on SQLite, the whole database's write lock and a sync to disk).
+API_TOKEN_LAST_USED_SECONDS = env_int("KETAMINE_CLINIC_API_TOKEN_LAST_USED_SECONDS", 60,
+                                      minimum=0)
 
 # PK/PD work one request may ask for (docs/api.md). A population run
 # of more than PK_SYNC_MAX_WORK patients × times becomes a background job; more than

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ketamine_clinic.clinical.bedside import decisions as cmd
 from ketamine_clinic.clinical.bedside.model import Entry
+from ketamine_clinic.clinical.bedside.view import record_of
 from ketamine_clinic.errors import Refusal
 from ketamine_clinic.web.sessions import facts, selectors, services
 from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
@@ -29,12 +30,12 @@ def _both_views(walk: Walk) -> tuple[object, object]:
     return page, write
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_the_write_path_reads_the_same_view_as_the_pages_over_a_corrected_timeline(
         walk: Walk, seed: int) -> None:
     """Random vital signs, rate changes, a pause and resume, corrections and entries
     marked in error, some back-dated: after each step the write path's view (read as
-    values, most of it kept from the step before) equals the pages' view."""
+    values, folded onto the record kept from the step before) equals the pages' view."""
     rng = random.Random(seed)
     walk.infusing()
     minute = 31.0
@@ -64,6 +65,11 @@ def test_the_write_path_reads_the_same_view_as_the_pages_over_a_corrected_timeli
             with contextlib.suppress(Refusal):  # a step the order does not allow
                 walk.rate(rng.choice(["30 mg/h", "45 mg/h", "60 mg/h"]), minute)
         page, write = _both_views(walk)
+        # The record kept from the writes before, with the rows since folded onto it, is
+        # the whole timeline folded again.
+        rows = (TimelineEntry.objects.filter(session=walk.s).order_by("id")
+                .values_list(*facts._ENTRY_COLUMNS))
+        assert facts.record_as_core(walk.s.pk) == record_of(facts._as_entries(rows))
         assert write == page
         assert write.totals == page.totals  # type: ignore[attr-defined]
         assert write.limit_check == page.limit_check  # type: ignore[attr-defined]
@@ -107,14 +113,15 @@ def test_a_kept_timeline_whose_last_row_is_not_in_the_database_is_read_again(
     """Rows kept from before (a test rolled back, a database restored) whose last id now
     names another row are not used."""
     walk.infusing()
-    truth = facts.timeline_as_core(walk.s.pk, fresh=True)
-    last = truth[-1]
+    truth = facts.record_as_core(walk.s.pk, fresh=True)
+    last = truth.entries[-1]
     forged = Entry(id=last.id, kind="vitals", at=last.at - timedelta(minutes=1),
                    payload={"heart_rate_per_min": 200}, recorded_at=last.recorded_at)
-    facts._timelines[walk.s.pk] = (*truth[:-1], forged)
-    assert facts.timeline_as_core(walk.s.pk) == truth
-    facts._timelines[walk.s.pk] = truth[:-2]  # an older read: the rows since are added
-    assert facts.timeline_as_core(walk.s.pk) == truth
+    facts._timelines[walk.s.pk] = record_of((*truth.entries[:-1], forged))
+    assert facts.record_as_core(walk.s.pk) == truth
+    # An older read: the rows since are folded onto it.
+    facts._timelines[walk.s.pk] = record_of(truth.entries[:-2])
+    assert facts.record_as_core(walk.s.pk) == truth
 
 
 def test_a_vital_sign_set_through_the_api_stores_its_key_with_the_entry(walk: Walk) -> None:

@@ -7,6 +7,7 @@ and every decision read the view it returns.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,11 +112,17 @@ def replay_state(entries: Iterable[Entry]) -> SessionState:
     Gates were judged when each change was recorded; the replay checks the path. The
     first premedication after the pre-assessment is the premedication step.
     """
-    opened = TransitionContext(start_gate=GateResult("start", ()),
-                               discharge_gate=GateResult("discharge", ()),
-                               premedication_required=False)
-    state = SessionState.SCHEDULED
-    for e in sorted(entries, key=lambda x: x.id):
+    return _replay(SessionState.SCHEDULED, sorted(entries, key=lambda x: x.id))
+
+
+_OPENED = TransitionContext(start_gate=GateResult("start", ()),
+                            discharge_gate=GateResult("discharge", ()),
+                            premedication_required=False)
+
+
+def _replay(state: SessionState, ordered: Iterable[Entry]) -> SessionState:
+    """``state`` carried on through ``ordered`` (record order, after those that led to it)."""
+    for e in ordered:
         if e.corrects is not None:
             continue
         if e.kind == "premedication":
@@ -126,12 +133,94 @@ def replay_state(entries: Iterable[Entry]) -> SessionState:
             event = SessionEvent(STATE_KINDS[e.kind])
         else:
             continue
-        ctx = TransitionContext(start_gate=opened.start_gate,
-                                discharge_gate=opened.discharge_gate,
+        ctx = TransitionContext(start_gate=_OPENED.start_gate,
+                                discharge_gate=_OPENED.discharge_gate,
                                 premedication_required=False,
                                 reason=str(e.payload.get("reason", "")))
         state = transition(state, event, ctx)
     return state
+
+
+def _is_state_entry(e: Entry) -> bool:
+    return e.kind in STATE_KINDS or e.kind == "premedication"
+
+
+def _time_key(e: Entry) -> tuple[datetime, int]:
+    return (e.at, e.id)
+
+
+@dataclass(frozen=True)
+class Record:
+    """The session's record folded, before any clock is read: every entry with its
+    correction status, the effective entries (clinical time order) and by kind, the state
+    the record replays to and the rate events. :func:`evolve` derives the view at ``now``
+    from it.
+
+    The shell keeps a session's record between writes; :func:`record_more` folds the
+    entries appended since in one step each, and comes to what :func:`record_of` comes to
+    over the whole timeline (``tests/clinical/test_bedside_record.py``)."""
+
+    entries: tuple[Entry, ...]
+    folded: tuple[Folded, ...]
+    effective: tuple[Entry, ...]
+    by_kind: Mapping[str, tuple[Entry, ...]]
+    state: SessionState
+    last_state_entry: Entry | None
+    rate_events: tuple[mon.RateEvent, ...]
+
+    @property
+    def last_id(self) -> int | None:
+        return self.folded[-1].entry.id if self.folded else None
+
+
+def record_of(entries: Sequence[Entry]) -> Record:
+    """The whole timeline folded (any order given; folded in record order)."""
+    folded = fold(entries)
+    effective = tuple(sorted((f.entry for f in folded if f.status == "effective"
+                              and f.entry.kind != "entered_in_error"), key=_time_key))
+    by_kind: dict[str, list[Entry]] = {}
+    for e in effective:
+        by_kind.setdefault(e.kind, []).append(e)
+    state_entries = [e for e in entries if _is_state_entry(e)]
+    return Record(
+        entries=tuple(entries), folded=folded, effective=effective,
+        by_kind={k: tuple(v) for k, v in by_kind.items()},
+        state=replay_state(entries),
+        last_state_entry=max(state_entries, key=lambda e: e.id, default=None),
+        rate_events=tuple(rate_event_of(e) for e in effective if e.kind in RATE_KINDS))
+
+
+def record_more(record: Record, new: Sequence[Entry]) -> Record:
+    """``record`` with the entries appended after it (record order, every id above the
+    last one folded): each entry that corrects nothing folds in one step (it is effective,
+    and changes no earlier entry); a correction or retraction, or entries not after the
+    record, fold the whole timeline again (:func:`record_of`)."""
+    if not new:
+        return record
+    last = record.last_id
+    for e in new:
+        if (e.corrects is not None or e.kind == "entered_in_error" or e.payload is None
+                or (last is not None and e.id <= last)):
+            return record_of((*record.entries, *new))
+        last = e.id
+    effective = list(record.effective)
+    by_kind = dict(record.by_kind)
+    last_state = record.last_state_entry
+    for e in new:
+        key = _time_key(e)
+        effective.insert(bisect_right(effective, key, key=_time_key), e)
+        same = by_kind.get(e.kind, ())
+        i = bisect_right(same, key, key=_time_key)
+        by_kind[e.kind] = (*same[:i], e, *same[i:])
+        if _is_state_entry(e):
+            last_state = e
+    folded = (*record.folded, *(Folded(e, "effective", None, e.kind) for e in new))
+    rate_events = record.rate_events
+    if any(e.kind in RATE_KINDS for e in new):
+        rate_events = tuple(rate_event_of(e) for e in effective if e.kind in RATE_KINDS)
+    return Record(entries=(*record.entries, *new), folded=folded, effective=tuple(effective),
+                  by_kind=by_kind, state=_replay(record.state, new),
+                  last_state_entry=last_state, rate_events=rate_events)
 
 
 @dataclass(frozen=True)
@@ -243,18 +332,12 @@ class SessionView:
         return None if since is None else since + self.rules.recovery_interval
 
 
-def evolve(entries: Sequence[Entry], *, rules: SessionRules, order: SignedOrder,
+def evolve(entries: Sequence[Entry] | Record, *, rules: SessionRules, order: SignedOrder,
            facts: DayFacts, now: datetime, alarms: Sequence[StoredAlarm] = ()) -> SessionView:
-    """Fold the session's entries into its :class:`SessionView` at ``now``."""
-    folded = fold(entries)
-    effective = tuple(sorted((f.entry for f in folded if f.status == "effective"
-                              and f.entry.kind != "entered_in_error"),
-                             key=lambda e: (e.at, e.id)))
-    by_kind: dict[str, list[Entry]] = {}
-    for e in effective:
-        by_kind.setdefault(e.kind, []).append(e)
-    state = replay_state(entries)
-    rate_events = tuple(rate_event_of(e) for e in effective if e.kind in RATE_KINDS)
+    """Fold the session's entries (or take their :class:`Record`, folded already) into
+    its :class:`SessionView` at ``now``."""
+    record = entries if isinstance(entries, Record) else record_of(entries)
+    state, effective, rate_events = record.state, record.effective, record.rate_events
     totals = limit_check = planned_end = None
     if rate_events:
         at = max(now, rate_events[-1].at)
@@ -270,20 +353,17 @@ def evolve(entries: Sequence[Entry], *, rules: SessionRules, order: SignedOrder,
     overdue = None
     started = totals.started_at if totals else None
     if state in MONITORED_STATES and started is not None:
-        vitals = by_kind.get("vitals", [])
+        vitals = record.by_kind.get("vitals", ())
         last = vitals[-1].at if vitals else None
         overdue = mon.vitals_overdue(last, monitoring_since=started,
                                      now=max(now, last or started, started),
                                      interval=rules.monitoring_interval)
-    state_entries = [e for e in entries if e.kind in STATE_KINDS or e.kind == "premedication"]
     return SessionView(
-        rules=rules, order=order, facts=facts, now=now, state=state, entries=tuple(entries),
-        folded=folded,
+        rules=rules, order=order, facts=facts, now=now, state=state, entries=record.entries,
+        folded=record.folded,
         effective=effective, rate_events=rate_events, totals=totals,
         planned_end=planned_end, limit_check=limit_check, overdue=overdue,
         alarms=tuple(alarms),
-        last_state_entry=max(state_entries, key=lambda e: e.id, default=None),
-        _by_kind={k: tuple(v) for k, v in by_kind.items()},
+        last_state_entry=record.last_state_entry,
+        _by_kind=record.by_kind,
     )
-
-

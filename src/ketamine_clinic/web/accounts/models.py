@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -82,6 +84,17 @@ class ApiToken(ClinicModel):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+    def mark_used(self, now: datetime) -> None:
+        """Bring ``last_used_at`` forward to ``now`` when the stored time is older than
+        ``API_TOKEN_LAST_USED_SECONDS`` (settings): "last used" is kept to that
+        resolution, so that a token's reads are not each a database write."""
+        last = self.last_used_at
+        if last is not None and 0 <= (now - last).total_seconds() < \
+                settings.API_TOKEN_LAST_USED_SECONDS:
+            return  # a stored time ahead of ``now`` (a clock set back) is written again
+        ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+        self.last_used_at = now
 
     @staticmethod
     def digest(raw: str) -> str:

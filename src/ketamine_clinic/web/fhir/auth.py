@@ -33,7 +33,8 @@ def token_in_force(raw: str, scopes: frozenset[str]) -> ApiToken | None:
     """The token ``raw`` names if it is in force for one of ``scopes``; else None.
 
     A token is in force when it exists, was not revoked, has not expired, belongs to an
-    active user and carries one of ``scopes``. Its ``last_used_at`` is brought forward.
+    active user and carries one of ``scopes``. Its ``last_used_at`` is brought forward
+    (``ApiToken.mark_used``).
     """
     now = timezone.now()
     found = (ApiToken.objects.select_related("user")
@@ -41,7 +42,7 @@ def token_in_force(raw: str, scopes: frozenset[str]) -> ApiToken | None:
     if (found is None or not found.user.is_active or found.scope not in scopes
             or (found.expires_at is not None and found.expires_at <= now)):
         return None
-    ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
+    found.mark_used(now)
     return found
 
 

@@ -685,14 +685,18 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
         np.add.at(events, (e_row[e_found], type_code.reshape(-1)[e_found]),
                   np.array(type_counts, dtype=np.int64)[e_found])
 
-    meta = [series_rows[i] for i in order]
-    protocols = sorted({str(r[2]) for r in meta})
-    proto_index = {p: k for k, p in enumerate(protocols)}
-    proto_code = np.array([proto_index[str(r[2])] for r in meta], dtype=np.intp)
-    crps_code = np.array([0 if r[3] else 1 for r in meta], dtype=np.intp)
-    patient = np.array([r[1] for r in meta], dtype=np.int64)
+    # The series' columns in id order (codes in label order, as np.unique gives them).
+    _, patient_of, name_of, crps_of, version_of = (
+        np.array(column, dtype=kind)[order] for column, kind in zip(
+            zip(*series_rows, strict=True) if series_rows else ((),) * 5,
+            (np.int64, np.int64, str, bool, np.int64), strict=True))
+    protocol_labels, proto_code = np.unique(name_of, return_inverse=True)
+    protocols = [str(p) for p in protocol_labels.tolist()]
+    proto_code = proto_code.reshape(-1).astype(np.intp)
+    crps_code = np.where(crps_of, 0, 1).astype(np.intp)
+    patient = patient_of
     arrays = core.CohortArrays(
-        series_id=tuple(str(int(all_ids[i])) for i in rows),
+        series_id=tuple(all_ids[rows].astype(str).tolist()),
         patient=patient[rows],
         diagnosis_group=crps_code[rows], diagnosis_labels=DIAGNOSIS_GROUPS,
         protocol=proto_code[rows], protocol_labels=tuple(protocols),
@@ -701,8 +705,7 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
         adverse_event_types=tuple(types), adverse_events=events[rows],
         last_contact_day=np.full(rows.size, nan),
         mme_before=mme_before[rows], mme_after=mme_after[rows])
-    return CohortTable(arrays, pairs,
-                       {int(meta[i][4]) for i in np.flatnonzero(started)},
+    return CohortTable(arrays, pairs, set(np.unique(version_of[started]).tolist()),
                        int((started & np.isnan(baseline)).sum()))
 
 

@@ -19,6 +19,7 @@ from ketamine_clinic.clinical.bedside.model import (
     TestResult,
 )
 from ketamine_clinic.clinical.bedside.rules import SessionRules
+from ketamine_clinic.clinical.bedside.view import Record, record_more, record_of
 from ketamine_clinic.clinical.limit_checks import Override
 from ketamine_clinic.clinical.session import SessionState
 from ketamine_clinic.clinical.units import exact
@@ -120,9 +121,10 @@ def _alarm_key(kind: str, detail: Any, pk: int) -> str:
 # What a write reads of the record, as plain values: no model instance per row.
 _ENTRY_COLUMNS = ("id", "kind", "occurred_at", "payload", "corrects_id", "correction_reason",
                   "recorded_at")
-# The timelines this process read last, by session: entries are append-only, so a write
-# reads only the rows added since (a long session is hundreds of rows, read at every write).
-_timelines: OrderedDict[int, tuple[Entry, ...]] = OrderedDict()
+# The records this process folded last, by session: entries are append-only, so a write
+# reads only the rows added since and the core folds them onto the kept record (a long
+# session is hundreds of rows, read and folded at every write).
+_timelines: OrderedDict[int, Record] = OrderedDict()
 _TIMELINES_KEPT = 256  # cache size, not clinical
 
 
@@ -132,33 +134,39 @@ def _as_entries(rows: Any) -> tuple[Entry, ...]:
                  for i, kind, at, payload, corrects, reason, recorded_at in rows)
 
 
-def timeline_as_core(session_id: int, *, fresh: bool = False) -> tuple[Entry, ...]:
-    """The session's timeline as the core reads it (record order).
+def record_as_core(session_id: int, *, fresh: bool = False) -> Record:
+    """The session's timeline folded by the core (``bedside.view.Record``).
 
-    The rows this process already read are kept; the rows after the last of them are read
-    again with it, and if that row is not the one kept (a database restored, a test's
-    rows rolled back and their ids used again) the whole timeline is read. ``fresh``
-    reads the whole timeline. A row committed late with an id below the last one kept
-    (two writers of one session at once; every write holds the session's lock, so only a
-    writer that does not would do this) is not seen here: a write decided on this read
-    compares the count of entries under its lock (``services._unchanged``); a write
-    decided under the lock reads ``fresh``.
+    The record this process folded last is kept; the rows after its last entry are read
+    again with it and folded onto it (``record_more``), and if that row is not the one
+    kept (a database restored, a test's rows rolled back and their ids used again) the
+    whole timeline is read and folded. ``fresh`` reads and folds the whole timeline. A row
+    committed late with an id below the last one kept (two writers of one session at once;
+    every write holds the session's lock, so only a writer that does not would do this)
+    is not seen here: a write decided on this read compares the count of entries under
+    its lock (``services._unchanged``); a write decided under the lock reads ``fresh``.
     """
     qs = TimelineEntry.objects.filter(session_id=session_id).order_by("id")
-    known = () if fresh else _timelines.get(session_id, ())
-    if known:
-        last = known[-1]
+    known = None if fresh else _timelines.get(session_id)
+    record = None
+    if known is not None and known.folded:
+        last = known.folded[-1].entry
         rows = _as_entries(qs.filter(id__gte=last.id).values_list(*_ENTRY_COLUMNS))
-        entries = (*known, *rows[1:]) if rows and rows[0] == last else None
-    else:
-        entries = None
-    if entries is None:
-        entries = _as_entries(qs.values_list(*_ENTRY_COLUMNS))
-    _timelines[session_id] = entries
+        if rows and rows[0] == last:
+            record = record_more(known, rows[1:])
+    if record is None:
+        record = record_of(_as_entries(qs.values_list(*_ENTRY_COLUMNS)))
+    _timelines[session_id] = record
     _timelines.move_to_end(session_id)
     while len(_timelines) > _TIMELINES_KEPT:
         _timelines.popitem(last=False)
-    return entries
+    return record
+
+
+def timeline_as_core(session_id: int, *, fresh: bool = False) -> tuple[Entry, ...]:
+    """The session's timeline as the core reads it (record order): the entries of
+    :func:`record_as_core`."""
+    return record_as_core(session_id, fresh=fresh).entries
 
 
 def stored_alarms_as_core(session_id: int) -> tuple[StoredAlarm, ...]:

@@ -39,9 +39,9 @@ from ketamine_clinic.web.sessions.facts import (
     day_facts,
     entries_as_core,
     order_verified,
+    record_as_core,
     signed_order_of,
     stored_alarms_as_core,
-    timeline_as_core,
 )
 from ketamine_clinic.web.sessions.models import Alarm, InfusionSession, TimelineEntry
 from ketamine_clinic.web.sessions.rules import SessionRules, rules_for_version
@@ -340,14 +340,14 @@ def snapshot_for_write(session: InfusionSession, *, now: datetime, rules: Sessio
                        facts: DayFacts, fresh: bool = False) -> Snapshot:
     """The view a write is decided on: the same derivation as :func:`snapshot` (the core's
     ``evolve`` over every entry and alarm), read as plain values instead of rows (the
-    timeline's rows read since by this process are kept: ``facts.timeline_as_core``,
-    ``fresh`` reads them all); the rows are read on demand and the alarm rows not at all
-    (``alarms`` is empty)."""
-    entries = timeline_as_core(session.pk, fresh=fresh)
-    view = core.evolve(entries, rules=rules, order=signed_order_of(session.order), facts=facts,
+    record this process folded before is kept, and the rows since are folded onto it:
+    ``facts.record_as_core``; ``fresh`` reads and folds them all); the rows are read on
+    demand and the alarm rows not at all (``alarms`` is empty)."""
+    record = record_as_core(session.pk, fresh=fresh)
+    view = core.evolve(record, rules=rules, order=signed_order_of(session.order), facts=facts,
                        now=now, alarms=stored_alarms_as_core(session.pk))
     return Snapshot(session=session, view=view,
-                    rows=RowsOnDemand(session, [e.id for e in entries]), alarms=[])
+                    rows=RowsOnDemand(session, [e.id for e in record.entries]), alarms=[])
 
 
 # --------------------------------------------------------------------------- gates

@@ -30,7 +30,7 @@ class DeviceToken(HttpBearer):
         if (found is None or not found.user.is_active or not hasattr(found.user, "device")
                 or (found.expires_at is not None and found.expires_at <= now)):
             return None
-        ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
+        found.mark_used(now)
         request.user = found.user
         return found.user.device
 
