@@ -297,10 +297,15 @@ def report(runs: dict[str, dict[str, list[dict[str, float]]]], head: str) -> Non
     for label, modes in runs.items():
         is_floor = label.startswith("floor")
         for mode, rs in modes.items():
-            ratio = med(r["load"] / r["server"] for r in rs)
-            floor_ratio = med((r["server"] + floor[mode]) / r["server"] for r in rs)
+            # A warm static floor page may come from the browser's cache (no server time):
+            # its ratios are left out.
+            timed = [r for r in rs if r["server"] > 0]
+            ratio = med([r["load"] / r["server"] for r in timed] or [float("nan")])
+            floor_ratio = med([(r["server"] + floor[mode]) / r["server"] for r in timed]
+                              or [float("nan")])
             # (Chromium reports no first-contentful-paint for some navigations: left out)
-            fcp_ratio = med([r["fcp"] / r["server"] for r in rs if r["fcp"]] or [float("nan")])
+            fcp_ratio = med([r["fcp"] / r["server"] for r in timed if r["fcp"]]
+                            or [float("nan")])
             if not is_floor:
                 worst = max(worst, ratio)
             fcp = med([r["fcp"] for r in rs if r["fcp"]] or [float("nan")])

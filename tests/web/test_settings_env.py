@@ -108,6 +108,36 @@ def test_a_typo_in_the_environment_stops_the_settings(tmp_path: Path) -> None:
     assert "KETAMINE_CLINIC_ENV='prod' is not one of local, production" in out.stderr
 
 
+KEPT = r"""
+import django
+from django.core.signals import request_finished, request_started
+from django.db import connection
+django.setup()
+request_started.send(sender=None)
+with connection.cursor() as cursor:
+    cursor.execute("SELECT 1")
+first = connection.connection
+request_finished.send(sender=None)
+request_started.send(sender=None)
+print(first is not None and connection.connection is first)
+"""
+
+
+def test_a_sqlite_connection_is_kept_from_one_request_to_the_next(tmp_path: Path) -> None:
+    """Closing the last connection to a WAL database checkpoints and deletes the log (a
+    sync), and opening one runs the PRAGMAs again: a request should not pay for either."""
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("KETAMINE_CLINIC_", "DATABASE_URL", "DJANGO_"))}
+    out = subprocess.run([sys.executable, "-c", KEPT], capture_output=True, text=True,
+                         timeout=120,
+                         env={**clean, "KETAMINE_CLINIC_DATA_DIR": str(tmp_path),
+                              "KETAMINE_CLINIC_SECRET_KEY": "s" * 64,
+                              "KETAMINE_CLINIC_AUDIT_KEY": "a" * 64,
+                              "DJANGO_SETTINGS_MODULE": "ketamine_clinic.web.settings"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+
+
 def test_the_data_folder_and_its_keys_are_made_once_and_kept_private(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SECRET_KEY_VAR, raising=False)
