@@ -19,6 +19,12 @@ follow-up answers; no vital signs), then time
 Each timing is the best of three (the exact path: one run). The goal of issue 17 is a
 full report within 3x the floor. Results are figures, not pass/fail. With DATABASE_URL
 set, the PostgreSQL database is named after it (``<its name>_bench_outcomes``).
+
+Loading 10,000 patients takes tens of minutes: ``--keep DIR`` keeps each backend's
+database instead (SQLite in ``DIR/sqlite-<patients>``; PostgreSQL as
+``<name>_<patients>``, e.g. ``bench_outcomes_10000``) and, when ``DIR`` says a cohort of
+that size was loaded there (``DIR/<backend>-<patients>.json``), reuses it: migrations are
+applied and the tables analysed again, the cohort is not loaded again.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import subprocess
 import sys
 import time
 
-from fresh_db import fresh_database
+from fresh_db import fresh_database, kept_database
 
 FLOOR_SQL = """
 SELECT fu.series_id, COUNT(*), AVG(r.pain_average_nrs), MAX(r.opioid_mme_per_day)
@@ -50,8 +56,10 @@ def _best(fn, repeat: int = 3):  # type: ignore[no-untyped-def]
     return best, result
 
 
-def run_one(backend: str, n_patients: int) -> dict[str, object]:
-    """Inside a fresh process whose environment points at the benchmark database."""
+def run_one(backend: str, n_patients: int, loaded: str | None = None) -> dict[str, object]:
+    """Inside a fresh process whose environment points at the benchmark database.
+    ``loaded``: the file that records a cohort loaded there before (reused if it exists,
+    written after loading if not)."""
     from ketamine_clinic.commands.web import setup_django
 
     setup_django(None)
@@ -60,7 +68,7 @@ def run_one(backend: str, n_patients: int) -> dict[str, object]:
     from django.test.utils import CaptureQueriesContext
 
     from ketamine_clinic.web.accounts.models import Site
-    from ketamine_clinic.web.outcomes.cohort_loader import load_synthetic_cohort
+    from ketamine_clinic.web.outcomes.cohort_loader import LoadSummary, load_synthetic_cohort
     from ketamine_clinic.web.outcomes.selectors import (
         CohortFilters,
         exact_outcome_report_for,
@@ -68,13 +76,23 @@ def run_one(backend: str, n_patients: int) -> dict[str, object]:
     )
 
     call_command("migrate", interactive=False, verbosity=0)
-    sites = [Site.objects.create(code="denver", name="Denver"),
-             Site.objects.create(code="boulder", name="Boulder")]
-    t0 = time.perf_counter()
-    summary = load_synthetic_cohort(n_patients=n_patients, seed=1, sites=sites,
-                                    detail="outcomes", chunk_size=500, progress=True,
-                                    protocols=["clinic-standard", "schwartzman-2009"])
-    load_s = time.perf_counter() - t0
+    if loaded and os.path.exists(loaded):
+        with open(loaded) as f:
+            kept = json.load(f)
+        sites = list(Site.objects.filter(code__in=["denver", "boulder"]).order_by("-code"))
+        summary = LoadSummary(**kept["summary"])
+        load_s = float(kept["load_s"])
+    else:
+        sites = [Site.objects.create(code="denver", name="Denver"),
+                 Site.objects.create(code="boulder", name="Boulder")]
+        t0 = time.perf_counter()
+        summary = load_synthetic_cohort(n_patients=n_patients, seed=1, sites=sites,
+                                        detail="outcomes", chunk_size=500, progress=True,
+                                        protocols=["clinic-standard", "schwartzman-2009"])
+        load_s = time.perf_counter() - t0
+        if loaded:
+            with open(loaded, "w") as f:
+                json.dump({"summary": summary.to_dict(), "load_s": load_s}, f)
     if backend == "postgres":
         with connection.cursor() as c:
             c.execute("VACUUM ANALYZE")
@@ -125,26 +143,40 @@ def _postgres_name() -> str:
     return f"{name}_bench_outcomes" if name else "bench_outcomes"
 
 
-def run_backend(backend: str, n_patients: int) -> dict[str, object]:
+def _child(backend: str, n_patients: int, env: dict[str, str],
+           loaded: str | None = None) -> dict[str, object]:
+    argv = [sys.executable, __file__, "--one", backend, "--patients", str(n_patients)]
+    out = subprocess.run(argv + (["--loaded", loaded] if loaded else []), env=env,
+                         check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run_backend(backend: str, n_patients: int, keep: str | None = None) -> dict[str, object]:
+    if keep:
+        folder = os.path.abspath(keep)
+        env = kept_database(backend, f"{_postgres_name()}_{n_patients}",
+                            os.path.join(folder, f"sqlite-{n_patients}"))
+        return _child(backend, n_patients, env,
+                      os.path.join(folder, f"{backend}-{n_patients}.json"))
     with fresh_database(backend, _postgres_name()) as env:
-        out = subprocess.run([sys.executable, __file__, "--one", backend, "--patients",
-                              str(n_patients)], env=env, check=True, stdout=subprocess.PIPE,
-                             text=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+        return _child(backend, n_patients, env)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep each backend's database and reuse it (see above)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--loaded", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.patients)))
+        print(json.dumps(run_one(args.one, args.patients, args.loaded)))
         return
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        r = run_backend(backend, args.patients)
+        r = run_backend(backend, args.patients, args.keep)
         print(f"{backend}: {r['patients']} patients, {r['series']} series, {r['sessions']} "
               f"sessions, {r['timeline_entries']} timeline entries, "
               f"{r['follow_up_answers']} follow-up answers (loaded in {r['load_s']} s)")

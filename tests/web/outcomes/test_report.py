@@ -241,6 +241,12 @@ def test_the_array_report_equals_the_exact_report_with_competing_rows(
     answer(cast, b, "baseline", 6, mme=35, session=b.sessions[1], due=date(2025, 3, 2))
     q = make_patient(cast, cast.denver, "DEN-C2", "Nora", "Never")
     make_series(cast, pv, q, date(2025, 6, 3), [])
+    # A day-1 answer recorded against another series' last session counts for neither.
+    r = make_patient(cast, cast.denver, "DEN-C3", "Otto", "Other")
+    c = make_series(cast, pv, r, date(2025, 6, 4), [(7, 3)])
+    charted(c)
+    answer(cast, c, "baseline", 7)
+    answer(cast, c, "day1", 1, session=last)
 
     sites = [cast.denver.pk, cast.boulder.pk]
     fast = outcome_report_for(sites, CohortFilters())

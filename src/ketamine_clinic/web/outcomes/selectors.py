@@ -33,7 +33,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from itertools import chain
 from typing import Any
 
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
@@ -447,7 +446,7 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     scope = _series_queryset(site_ids, filters, scope_only=True)
     crps = Diagnosis.objects.filter(patient=OuterRef("patient_id"), group__startswith="crps",
                                     entered_in_error_at__isnull=True)
-    series_rows = _rows(scope.annotate(crps=Exists(crps)).values_list(
+    series_rows = _rows(scope.annotate(crps=Exists(crps)).order_by().values_list(
         "id", "patient_id", "protocol_version__name", "crps", "protocol_version_id"))
     ids = scope.values("id")
     given = SessionOutcomeSummary.objects.filter(series__in=ids, started=True).order_by()
@@ -476,29 +475,49 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     # The follow-up answers as their cells hold them (one row per point and session
     # followed), counted: those after a session other than the series' last given one
     # count nowhere (a baseline counts whatever session it follows).
-    # A join to the session's summary, not a subquery per cell (PostgreSQL cannot make a
-    # join of a subquery under OR, and plans a costly loop).
-    followed_last = Q(session__outcome_summary__last_given=True,
-                      session__series_id=F("series_id"))
+    # The cells after a session are taken when that session is the last given one of a
+    # series (an uncorrelated subquery, which both databases read once into a set, instead
+    # of a join per cell to the session and its summary); that the series is the cell's own
+    # is checked below, on the session ids of the cells taken (an answer recorded against
+    # another series' session would make its series be read cell by cell).
+    last_given = SessionOutcomeSummary.objects.filter(last_given=True).values("session_id")
     cells = (FollowUpCell.objects.filter(series__in=ids).order_by()
-             .filter(Q(point="baseline") | Q(session__isnull=True) | followed_last))
+             .filter(Q(point="baseline") | Q(session__isnull=True)
+                     | Q(session_id__in=last_given)))
     places = sorted(set(column.values()))
+    after_session = Q(point__in=[p for p, c in column.items() if c >= 0],
+                      session__isnull=False)
     # One row per series: how many cells count, then place by place (baseline, each
-    # follow-up day) the pain and the MME of the cell there (the database reads the cells).
+    # follow-up day) the pain and the MME of the cell there (the database reads the cells),
+    # then the least and greatest session followed by a follow-up day's cell.
     # (The count filters on the points rather than the WHERE clause: SQLite would then look
     # the cells up point by point in the (series, point) index, seven lookups a series.)
     place_rows = _rows(cells.values("series_id").annotate(
         n=Count("pk", filter=Q(point__in=list(column))), **{
             f"{name}{k}": Max(field, filter=Q(point__in=[p for p, c in column.items() if c == j]))
             for k, j in enumerate(places)
-            for name, field in (("pain", "pain_nrs"), ("mme", "mme_per_day"))})
+            for name, field in (("pain", "pain_nrs"), ("mme", "mme_per_day"))},
+        first_followed=Min("session_id", filter=after_session),
+        last_followed=Max("session_id", filter=after_session))
         .values_list("series_id", "n", *(f"{name}{k}" for k in range(len(places))
-                                         for name in ("pain", "mme"))))
+                                         for name in ("pain", "mme")),
+                     "first_followed", "last_followed"))
     # Where two cells compete for one place (more cells than places with a pain), their
-    # answers decide in time order: only those series' cells are read one by one.
-    place_table = np.array(place_rows, dtype=float).reshape(-1, 2 + 2 * len(places))
+    # answers decide in time order, and where a cell follows a session other than its
+    # series' last given one it counts nowhere: only those series' cells are read one by
+    # one.
+    table = np.array(place_rows, dtype=float).reshape(-1, 4 + 2 * len(places))
+    place_table, followed = table[:, :-2], table[:, -2:]
+    g_table = np.array([(r[0], r[4]) for r in given_rows], dtype=float).reshape(-1, 2)
+    g_order = np.argsort(g_table[:, 0])
+    g_ids, g_last = g_table[g_order, 0], g_table[g_order, 1]
+    at = np.minimum(np.searchsorted(g_ids, place_table[:, 0]), max(g_ids.size - 1, 0))
+    own_last = (np.where(g_ids[at] == place_table[:, 0], g_last[at], np.nan) if g_ids.size
+                else np.full(place_table.shape[0], np.nan))
+    elsewhere = ~np.isnan(followed[:, 0]) & ((followed[:, 0] != own_last)
+                                             | (followed[:, 1] != own_last))
     filled = (~np.isnan(place_table[:, 2::2])).sum(axis=1)
-    competing = place_table[place_table[:, 1] > filled, 0].astype(int).tolist()
+    competing = place_table[(place_table[:, 1] > filled) | elsewhere, 0].astype(int).tolist()
     competing_rows = _rows(FollowUpCell.objects.filter(series_id__in=competing or [-1])
                            .order_by().values_list(
                                "series_id", "point", "session_id", "pain_nrs",
@@ -669,21 +688,20 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
     rows = np.flatnonzero(include)
     rows = rows[np.argsort(position[rows], kind="stable")]
 
-    # Adverse events of the given sessions, by series and type.
-    # One decode for all sessions, then (type, count) pairs flattened without a Python
-    # step per pair (a decode or a loop per session costs more than the counting).
-    by_type = json.loads("[" + ",".join(text for _, text in event_rows) + "]")
-    pairs_of = list(chain.from_iterable(counts.items() for counts in by_type))
-    type_names, type_counts = zip(*pairs_of, strict=True) if pairs_of else ((), ())
-    labels, type_code = np.unique(np.array(type_names, dtype=str), return_inverse=True)
-    types = [str(t) for t in labels.tolist()]
+    # Adverse events of the given sessions, by series and type: each distinct summary
+    # (a cohort has few distinct combinations of types and counts) decoded once, then the
+    # sessions' counts added up by series without a Python step per session.
+    texts: dict[str, int] = {}
+    text_code = np.array([texts.setdefault(text, len(texts)) for _, text in event_rows],
+                         dtype=np.intp)
+    decoded = [json.loads(text) for text in texts]
+    types = sorted({str(t) for counts in decoded for t in counts})
+    per_text = np.array([[counts.get(t, 0) for t in types] for counts in decoded],
+                        dtype=np.int64).reshape(len(decoded), len(types))
     events = np.zeros((m, len(types)), dtype=np.int64)
-    if pairs_of:
-        e_sid = np.repeat(np.array([sid for sid, _ in event_rows], dtype=np.int64),
-                          [len(counts) for counts in by_type])
-        e_row, e_found = index_of(e_sid)
-        np.add.at(events, (e_row[e_found], type_code.reshape(-1)[e_found]),
-                  np.array(type_counts, dtype=np.int64)[e_found])
+    if event_rows:
+        e_row, e_found = index_of(np.array([sid for sid, _ in event_rows], dtype=np.int64))
+        np.add.at(events, e_row[e_found], per_text[text_code[e_found]])
 
     # The series' columns in id order (codes in label order, as np.unique gives them).
     _, patient_of, name_of, crps_of, version_of = (
