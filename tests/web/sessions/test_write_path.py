@@ -66,10 +66,9 @@ def test_the_write_path_reads_the_same_view_as_the_pages_over_a_corrected_timeli
                 walk.rate(rng.choice(["30 mg/h", "45 mg/h", "60 mg/h"]), minute)
         page, write = _both_views(walk)
         # The record kept from the writes before, with the rows since folded onto it, is
-        # the whole timeline folded again.
-        rows = (TimelineEntry.objects.filter(session=walk.s).order_by("id")
-                .values_list(*facts._ENTRY_COLUMNS))
-        assert facts.record_as_core(walk.s.pk) == record_of(facts._as_entries(rows))
+        # the whole timeline read through the ORM and folded again.
+        rows = TimelineEntry.objects.filter(session=walk.s).order_by("id")
+        assert facts.record_as_core(walk.s.pk) == record_of(facts.entries_as_core(rows))
         assert write == page
         assert write.totals == page.totals  # type: ignore[attr-defined]
         assert write.limit_check == page.limit_check  # type: ignore[attr-defined]
@@ -120,6 +119,13 @@ def test_an_alarm_raised_after_an_early_read_of_a_session_without_any_is_seen_un
     assert len(early.snap.view.alarms) == 1
     assert early.snap.view.alarms == page.alarms  # type: ignore[attr-defined]
     assert services._unchanged(session, early)
+    alarm = Alarm.objects.get(session=walk.s)
+    services.alarm_acknowledge(actor=walk.nurse, alarm=alarm, response="vital signs taken")
+    early = services._decided_early(session, timezone.now(), command)
+    assert early is not None
+    page, _ = _both_views(walk)
+    assert [a.acknowledged for a in early.snap.view.alarms] == [True]
+    assert early.snap.view.alarms == page.alarms  # type: ignore[attr-defined]
 
 
 def test_a_session_read_before_a_change_is_not_decided_early(walk: Walk) -> None:

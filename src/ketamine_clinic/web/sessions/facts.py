@@ -27,7 +27,7 @@ from ketamine_clinic.web.orders.dosing import order_rate_rules
 from ketamine_clinic.web.patients.models import TEST_KINDS, MeasurementKind, TestOutcome
 from ketamine_clinic.web.protocols import selectors as protocols
 from ketamine_clinic.web.sessions import hooks
-from ketamine_clinic.web.sessions.models import Alarm, TimelineEntry
+from ketamine_clinic.web.sessions.models import Alarm, AlarmAcknowledgement, TimelineEntry
 
 
 def order_verified(order: Any) -> bool:
@@ -118,9 +118,6 @@ def _alarm_key(kind: str, detail: Any, pk: int) -> str:
     return f"{kind}:{detail.get('due_at', pk)}"
 
 
-# What a write reads of the record, as plain values: no model instance per row.
-_ENTRY_COLUMNS = ("id", "kind", "occurred_at", "payload", "corrects_id", "correction_reason",
-                  "recorded_at")
 # The records this process folded last, by session: entries are append-only, so a write
 # reads only the rows added since and the core folds them onto the kept record (a long
 # session is hundreds of rows, read and folded at every write).
@@ -129,9 +126,34 @@ _TIMELINES_KEPT = 256  # cache size, not clinical
 
 
 def _as_entries(rows: Any) -> tuple[Entry, ...]:
-    return tuple(Entry(id=i, kind=kind, at=at, payload=payload, corrects=corrects,
-                       reason=reason, recorded_at=recorded_at)
-                 for i, kind, at, payload, corrects, reason, recorded_at in rows)
+    return tuple(Entry(id=e.pk, kind=e.kind, at=e.occurred_at, payload=e.payload,
+                       corrects=e.corrects_id, reason=e.correction_reason,
+                       recorded_at=e.recorded_at) for e in rows)
+
+
+# The write path's reads, each run at every write, as SQL of their own through ``raw()``
+# (the fields' own conversions apply: aware datetimes, parsed JSON): building the same
+# query through the ORM costs more than running it.
+def _entries_sql() -> str:
+    t = TimelineEntry._meta.db_table
+    return (f'SELECT id, kind, occurred_at, payload, corrects_id, correction_reason, '
+            f'recorded_at FROM "{t}" WHERE session_id = %s AND id >= %s ORDER BY id')
+
+
+def _alarms_sql() -> str:
+    a, k = Alarm._meta.db_table, AlarmAcknowledgement._meta.db_table
+    return (f'SELECT a.id, a.kind, a.message, a.detail, a.raised_at, k.id AS acknowledgement '
+            f'FROM "{a}" a LEFT JOIN "{k}" k ON k.alarm_id = a.id WHERE a.session_id = %s '
+            f'ORDER BY a.raised_at DESC, a.id DESC')
+
+
+_ENTRIES_SQL = _entries_sql()
+_ALARMS_SQL = _alarms_sql()
+
+
+def _entries_from(session_id: int, first_id: int) -> tuple[Entry, ...]:
+    """The session's entries from ``first_id`` on (0: all), in id order."""
+    return _as_entries(TimelineEntry.objects.raw(_ENTRIES_SQL, [session_id, first_id]))
 
 
 def record_as_core(session_id: int, *, fresh: bool = False) -> Record:
@@ -146,16 +168,15 @@ def record_as_core(session_id: int, *, fresh: bool = False) -> Record:
     is not seen here: a write decided on this read compares the count of entries under
     its lock (``services._unchanged``); a write decided under the lock reads ``fresh``.
     """
-    qs = TimelineEntry.objects.filter(session_id=session_id).order_by("id")
     known = None if fresh else _timelines.get(session_id)
     record = None
     if known is not None and known.folded:
         last = known.folded[-1].entry
-        rows = _as_entries(qs.filter(id__gte=last.id).values_list(*_ENTRY_COLUMNS))
+        rows = _entries_from(session_id, last.id)
         if rows and rows[0] == last:
             record = record_more(known, rows[1:])
     if record is None:
-        record = record_of(_as_entries(qs.values_list(*_ENTRY_COLUMNS)))
+        record = record_of(_entries_from(session_id, 0))
     _timelines[session_id] = record
     _timelines.move_to_end(session_id)
     while len(_timelines) > _TIMELINES_KEPT:
@@ -170,12 +191,11 @@ def timeline_as_core(session_id: int, *, fresh: bool = False) -> tuple[Entry, ..
 
 
 def stored_alarms_as_core(session_id: int) -> tuple[StoredAlarm, ...]:
-    """The session's alarms as the core reads them (newest first), read as values."""
-    rows = (Alarm.objects.filter(session_id=session_id).order_by("-raised_at", "-id")
-            .values_list("id", "kind", "message", "detail", "raised_at", "ack__id"))
-    return tuple(StoredAlarm(_alarm_key(kind, detail, pk), kind, message, raised_at,
-                             ack is not None)
-                 for pk, kind, message, detail, raised_at, ack in rows)
+    """The session's alarms as the core reads them (newest first), with whether each is
+    acknowledged (the query's ``acknowledgement`` column: the acknowledgement's id)."""
+    return tuple(StoredAlarm(_alarm_key(a.kind, a.detail, a.pk), a.kind, a.message, a.raised_at,
+                             vars(a)["acknowledgement"] is not None)
+                 for a in Alarm.objects.raw(_ALARMS_SQL, [session_id]))
 
 
 def day_facts(session: Any, rules: SessionRules, now: datetime) -> DayFacts:

@@ -132,15 +132,19 @@ def _replayed(session: InfusionSession, key: str | None,
         return None
     # The usual answer is "no such key": asked as one narrow row, the entry read only if
     # there is one.
-    hit = (TimelineEntry.objects.filter(idempotency_key=key).order_by()
-           .values_list("pk", "session_id", "kind")[:1])
-    if not hit:
+    # SQL of its own (through raw()): it runs under the write lock at every write.
+    hit = next(iter(TimelineEntry.objects.raw(_KEY_SQL, [key])), None)
+    if hit is None:
         return None
-    pk, session_id, kind = hit[0]
+    pk, session_id, kind = hit.pk, hit.session_id, hit.kind
     if session_id != session.pk or kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
     found = TimelineEntry.objects.select_related("recorded_by").get(pk=pk)
     return Written(found, replayed=True)
+
+
+_KEY_SQL = (f'SELECT id, session_id, kind FROM "{TimelineEntry._meta.db_table}" '
+            f'WHERE idempotency_key = %s LIMIT 1')
 
 
 def _state_check(snap: selectors.Snapshot, expected_version: int | None) -> None:
