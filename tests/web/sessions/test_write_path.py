@@ -100,6 +100,28 @@ def test_a_vital_sign_set_decided_before_the_lock_is_decided_again_if_the_sessio
     assert not services._unchanged(session, early)
 
 
+def test_an_alarm_raised_after_an_early_read_of_a_session_without_any_is_seen_under_the_lock(
+        walk: Walk) -> None:
+    """The early read of a session with no alarm stored reads no alarm rows; one raised in
+    between (no new entry) makes the stamp differ. With alarms stored, the early view
+    holds the same alarms as the pages' view."""
+    walk.infusing()
+    session = selectors.sessions_visible_to(walk.c.cast.bob).get(pk=walk.s.pk)
+    command = cmd.Observe(walk.at(39), "vitals", dict(VITALS))
+    early = services._decided_early(session, timezone.now(), command)
+    assert early is not None
+    assert early.snap.view.alarms == ()
+    Alarm.objects.create(session=walk.s, kind="overdue", message="vital signs overdue",
+                         detail={"key": "overdue:test"}, raised_at=timezone.now())
+    assert not services._unchanged(session, early)
+    early = services._decided_early(session, timezone.now(), command)
+    assert early is not None
+    page, _ = _both_views(walk)
+    assert len(early.snap.view.alarms) == 1
+    assert early.snap.view.alarms == page.alarms  # type: ignore[attr-defined]
+    assert services._unchanged(session, early)
+
+
 def test_a_session_read_before_a_change_is_not_decided_early(walk: Walk) -> None:
     walk.infusing()
     session = selectors.sessions_visible_to(walk.c.cast.bob).get(pk=walk.s.pk)

@@ -150,7 +150,9 @@ def _conflict(stored: Any, fields: dict[str, str]) -> HttpError:
 def _run(view: Callable[..., Any], request: HttpRequest, args: Any, kwargs: Any, *,
          scope: str, endpoint: str, body_mac: str, fields: dict[str, str]) -> Any:
     for _attempt in range(2):
-        stored = IdempotencyKey.objects.filter(scope_sha256=scope).first()
+        # The one row of a unique column: no ORDER BY (first() would build one).
+        stored = next(iter(IdempotencyKey.objects.filter(scope_sha256=scope).order_by()[:1]),
+                      None)
         if stored is not None and stored.body_sha256 != body_mac:
             raise _conflict(stored, fields)
         try:
@@ -198,9 +200,10 @@ class _Raced(Exception):
 
 
 def _record(*, scope: str, body_mac: str, fields: dict[str, str], endpoint: str) -> None:
+    """Store the key's row. No savepoint of its own: ``_Raced`` leaves the transaction
+    the row was written in (the caller's, rolled back; or none, outside one)."""
     try:
-        with transaction.atomic():
-            IdempotencyKey.objects.create(scope_sha256=scope, body_sha256=body_mac,
-                                          fields=fields, endpoint=endpoint[:200])
+        IdempotencyKey.objects.create(scope_sha256=scope, body_sha256=body_mac,
+                                      fields=fields, endpoint=endpoint[:200])
     except IntegrityError as exc:
         raise _Raced from exc

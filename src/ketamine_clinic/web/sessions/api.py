@@ -45,7 +45,7 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: Error
 def _get(request: HttpRequest, session_id: int, capability: Capability) -> InfusionSession:
     """The session for a write, whose service records the entry."""
     user = require(request, capability)
-    return found(lambda: selectors.session_get_unaudited(user, session_id,
+    return found(lambda: selectors.session_get_for_write(user, session_id,
                                                          Actor.from_request(request)), "session")
 
 

@@ -79,6 +79,22 @@ def session_get_unaudited(user: User, session_id: int, actor: Actor) -> Infusion
     return found
 
 
+def session_get_for_write(user: User, session_id: int, actor: Actor) -> InfusionSession:
+    """The session as :func:`session_get_unaudited` finds it (site-scoped, a refusal
+    audited), joined only to what a bedside write reads before its lock: the order, its
+    protocol version and the site. The patient and the series are read where a write asks
+    for them (a write that gathers the day's facts reads the session again, joined to
+    both, under its lock): the seven-table join cost more than the rest of a vital-sign
+    write (PostgreSQL plans it afresh each time)."""
+    try:  # get(): one row by its key, no ORDER BY to build (first() adds one)
+        return (InfusionSession.objects.select_related("order", "order__protocol_version", "site")
+                .get(pk=session_id, site__in=user.sites.all()))
+    except InfusionSession.DoesNotExist:
+        audit_record(actor=actor, action=AuditAction.SESSION_ACCESS_DENIED, object_type="session",
+                     object_id=session_id)
+        raise Http404("No such session") from None
+
+
 def session_read_record(actor: Actor, session: InfusionSession, action: AuditAction,
                         detail: dict[str, Any] | None = None) -> None:
     """Record a read of the session, filed under the session's site."""
@@ -337,15 +353,20 @@ class RowsOnDemand(Mapping[int, TimelineEntry]):
 
 
 def snapshot_for_write(session: InfusionSession, *, now: datetime, rules: SessionRules,
-                       facts: DayFacts, fresh: bool = False) -> Snapshot:
+                       facts: DayFacts, fresh: bool = False,
+                       alarm_count: int | None = None) -> Snapshot:
     """The view a write is decided on: the same derivation as :func:`snapshot` (the core's
     ``evolve`` over every entry and alarm), read as plain values instead of rows (the
     record this process folded before is kept, and the rows since are folded onto it:
     ``facts.record_as_core``; ``fresh`` reads and folds them all); the rows are read on
-    demand and the alarm rows not at all (``alarms`` is empty)."""
+    demand and the alarm rows not at all (``alarms`` is empty). ``alarm_count``: the
+    number of the session's alarms the caller has just read, when it has; with none
+    stored there is nothing to read (a write decided on this view compares the count
+    again under its lock)."""
     record = record_as_core(session.pk, fresh=fresh)
+    alarms = () if alarm_count == 0 else stored_alarms_as_core(session.pk)
     view = core.evolve(record, rules=rules, order=signed_order_of(session.order), facts=facts,
-                       now=now, alarms=stored_alarms_as_core(session.pk))
+                       now=now, alarms=alarms)
     return Snapshot(session=session, view=view,
                     rows=RowsOnDemand(session, [e.id for e in record.entries]), alarms=[])
 

@@ -236,7 +236,8 @@ def _decided_early(session: InfusionSession, now: datetime,
         return None
     rules = selectors.session_rules(session)
     snap = selectors.snapshot_for_write(session, now=now, rules=rules,
-                                        facts=selectors.light_facts(session))
+                                        facts=selectors.light_facts(session),
+                                        alarm_count=row[4] if isinstance(row[4], int) else None)
     alarms = snap.view.alarms
     stamp = (session.state, session.version, session.order.status, len(snap.view.entries),
              len(alarms), sum(1 for a in alarms if a.acknowledged))
@@ -289,13 +290,14 @@ def _store(actor: Actor, snap: selectors.Snapshot, result: Accepted, key: str | 
             payload["prediction"] = _prediction_at_stop(snap, new.at)
         corrects = None if new.corrects is None else snap.rows[new.corrects]
         try:
-            with transaction.atomic():
-                entry = TimelineEntry.objects.create(
-                    session=session, kind=new.kind, occurred_at=new.at,
-                    recorded_by=actor.require_user(),
-                    payload=payload, corrects=corrects, correction_reason=new.reason,
-                    idempotency_key=(key or None) if not stored else None,
-                    device_id=device_id[:80])
+            # No savepoint of its own: the refusal leaves the write's transaction (or its
+            # savepoint, when a caller's transaction holds it), which is rolled back.
+            entry = TimelineEntry.objects.create(
+                session=session, kind=new.kind, occurred_at=new.at,
+                recorded_by=actor.require_user(),
+                payload=payload, corrects=corrects, correction_reason=new.reason,
+                idempotency_key=(key or None) if not stored else None,
+                device_id=device_id[:80])
         except IntegrityError as exc:
             raise UsageError("idempotency_key", "this key was already used") from exc
         stored.append(entry)
