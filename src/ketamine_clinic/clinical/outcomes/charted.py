@@ -107,6 +107,43 @@ def session_summaries(sessions: Iterable[ChartedSession],
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesSummary:
+    """What the outcome report needs of a series' given sessions, from their summaries:
+    how many, the pain before the first and at the end of the last, the last one and the
+    adverse events of all of them, counted by type."""
+
+    series_id: int
+    given_sessions: int
+    pain_before_first_nrs: float | None
+    pain_at_end_last_nrs: float | None
+    last_given_session_id: int | None
+    adverse_events: Mapping[str, int]
+
+
+def series_summaries(summaries: Iterable[SessionSummary]) -> list[SeriesSummary]:
+    """One summary per series with a given session, from its sessions' summaries (pass all
+    of a series' summaries together), ordered by series."""
+    given: dict[int, list[SessionSummary]] = defaultdict(list)
+    for s in summaries:
+        if s.started:
+            given[s.series_id].append(s)
+    out = []
+    for series_id, mine in sorted(given.items()):
+        first = [s for s in mine if s.first_given]
+        last = [s for s in mine if s.last_given]
+        events: Counter[str] = Counter()
+        for s in mine:
+            events.update(s.adverse_events)
+        out.append(SeriesSummary(
+            series_id=series_id, given_sessions=len(mine),
+            pain_before_first_nrs=first[0].pain_before_nrs if first else None,
+            pain_at_end_last_nrs=last[0].pain_at_end_nrs if last else None,
+            last_given_session_id=last[0].session_id if last else None,
+            adverse_events=dict(sorted(events.items()))))
+    return out
+
+
 # --------------------------------------------------------------------------- follow-up answers
 
 

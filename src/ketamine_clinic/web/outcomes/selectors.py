@@ -48,6 +48,7 @@ from ketamine_clinic.web.patients.models import Diagnosis
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.sessions.models import (
     InfusionSession,
+    SeriesOutcomeSummary,
     SessionOutcomeSummary,
     TimelineEntry,
 )
@@ -418,27 +419,23 @@ def _rows(qs: QuerySet[Any]) -> list[tuple[Any, ...]]:
 
 def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> CohortTable:
     """What :func:`load_cohort` reads, gathered into arrays; the definitions are those of
-    the module docstring. Seven queries, whatever the size of the cohort. What the
-    timelines say is read from the sessions' outcome summaries (``SessionOutcomeSummary``,
-    worked out by the core from each timeline as it is charted), grouped by the database:
-    one row per series (given sessions, pain before the first, at the end of the last, the
-    last), one per distinct (pain before, at the end) pair, one per session with adverse
-    events. The follow-up answers are read from their cells (``FollowUpCell``: per point
-    and session followed, the last effective answer and the last that recorded an MME),
-    grouped by the database into one row per series, place by place (baseline, each
-    follow-up day); one more query reads cell by cell, with their answers' times, only the
+    the module docstring. Five queries, whatever the size of the cohort. What the
+    timelines say is read from the series' outcome summaries (``SeriesOutcomeSummary``,
+    worked out by the core from its sessions' summaries as each timeline is charted), with
+    the series: given sessions, pain before the first, at the end of the last, the last
+    and the adverse events; one more query counts the given sessions' distinct (pain
+    before, at the end) pairs in their summaries. The follow-up answers are
+    read from their cells (``FollowUpCell``: per point and session followed, the last
+    effective answer and the last that recorded an MME), grouped by the database into one
+    row per series, place by place (baseline, each follow-up day); one more query reads
+    cell by cell, with their answers' times, only the
     series where two cells compete for one place."""
     import numpy as np
     from django.db.models import (
-        Case,
         CharField,
         Count,
-        F,
-        FloatField,
-        IntegerField,
         Max,
         Min,
-        When,
     )
     from django.db.models.functions import Cast
 
@@ -446,28 +443,30 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     scope = _series_queryset(site_ids, filters, scope_only=True)
     crps = Diagnosis.objects.filter(patient=OuterRef("patient_id"), group__startswith="crps",
                                     entered_in_error_at__isnull=True)
-    series_rows = _rows(scope.annotate(crps=Exists(crps)).order_by().values_list(
-        "id", "patient_id", "protocol_version__name", "crps", "protocol_version_id"))
+    # The series with what their given sessions say (their outcome summary; none for a
+    # series never started), ordered by each series' first given session, then series id:
+    # the report's order. The JSON as text: the driver would decode it on PostgreSQL but
+    # not on SQLite.
+    rows = _rows(scope.annotate(crps=Exists(crps))
+                 .order_by("outcome_summary__first_given_at", "id").values_list(
+                     "id", "patient_id", "protocol_version__name", "crps",
+                     "protocol_version_id", "outcome_summary__given_sessions",
+                     "outcome_summary__pain_before_first_nrs",
+                     "outcome_summary__pain_at_end_last_nrs",
+                     "outcome_summary__last_given_session_id",
+                     Cast("outcome_summary__adverse_events", CharField())))
+    series_rows = [r[:5] for r in rows]
+    started_rows = [r for r in rows if r[5] is not None]
+    given_rows = [(r[0], *r[5:9]) for r in started_rows]
+    event_rows = [(r[0], r[9]) for r in started_rows if r[9] != "{}"]
     ids = scope.values("id")
-    given = SessionOutcomeSummary.objects.filter(series__in=ids, started=True).order_by()
-
-    def of(flag: str, value: str, output: Any) -> Any:
-        return Max(Case(When(**{flag: True}, then=F(value)), output_field=output))
-
-    # Ordered by each series' first given session, then series id: the report's order.
-    given_rows = _rows(given.values("series_id").annotate(
-        n=Count("session_id"), first_at=Min("scheduled_for"),
-        pre=of("first_given", "pain_before_nrs", FloatField()),
-        end=of("last_given", "pain_at_end_nrs", FloatField()),
-        last=of("last_given", "session_id", IntegerField()))
-        .order_by("first_at", "series_id").values_list("series_id", "n", "pre", "end", "last"))
-    pair_rows = _rows(given.filter(pain_before_nrs__isnull=False,
-                                   pain_at_end_nrs__isnull=False)
-                      .values("pain_before_nrs", "pain_at_end_nrs").annotate(k=Count("pk"))
-                      .values_list("pain_before_nrs", "pain_at_end_nrs", "k"))
-    # As text: the driver would decode the JSON on PostgreSQL but not on SQLite.
-    event_rows = _rows(given.filter(adverse_event_count__gt=0).values_list(
-        "series_id", Cast("adverse_events", CharField())))
+    # The (pain before, pain at the end) of the given infusions, counted by distinct pair
+    # (from the sessions' summaries: a row per pair would cost more to read than this).
+    pair_rows = _rows(SessionOutcomeSummary.objects.filter(
+        series__in=ids, started=True, pain_before_nrs__isnull=False,
+        pain_at_end_nrs__isnull=False).order_by()
+        .values("pain_before_nrs", "pain_at_end_nrs").annotate(k=Count("pk"))
+        .values_list("pain_before_nrs", "pain_at_end_nrs", "k"))
     points = [p for p in policy.points() if p.outcome_day is not None]
     days = sorted({0, *(p.outcome_day for p in points if p.outcome_day is not None)})
     column = {p.key: days.index(p.outcome_day) for p in points if p.outcome_day is not None}
@@ -480,7 +479,8 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     # of a join per cell to the session and its summary); that the series is the cell's own
     # is checked below, on the session ids of the cells taken (an answer recorded against
     # another series' session would make its series be read cell by cell).
-    last_given = SessionOutcomeSummary.objects.filter(last_given=True).values("session_id")
+    last_given = (SeriesOutcomeSummary.objects.filter(last_given_session__isnull=False)
+                  .values("last_given_session_id"))
     cells = (FollowUpCell.objects.filter(series__in=ids).order_by()
              .filter(Q(point="baseline") | Q(session__isnull=True)
                      | Q(session_id__in=last_given)))

@@ -108,6 +108,28 @@ class SessionOutcomeSummary(ClinicModel):
         return f"outcome summary of session {self.session_id}"
 
 
+class SeriesOutcomeSummary(ClinicModel):
+    """What the outcome report reads of one series' given sessions, derived from their
+    summaries (``clinical/outcomes/charted.py``: ``series_summaries``) in the same
+    transaction (``summaries.outcome_summaries_refresh`` works out a whole series at once):
+    not a record, a cache of the records, so that the report reads one row per series
+    instead of grouping the sessions' summaries. Only series with a given session have one."""
+
+    series = models.OneToOneField(Series, primary_key=True, on_delete=models.CASCADE,
+                                  related_name="outcome_summary")
+    given_sessions = models.PositiveIntegerField()
+    # The earliest booked time of its given sessions: the report's order.
+    first_given_at = models.DateTimeField()
+    pain_before_first_nrs = models.FloatField(null=True, blank=True)
+    pain_at_end_last_nrs = models.FloatField(null=True, blank=True)
+    last_given_session = models.ForeignKey(InfusionSession, null=True, blank=True,
+                                           on_delete=models.CASCADE, related_name="+")
+    adverse_events = models.JSONField(default=dict, blank=True, help_text="type -> count")
+
+    def __str__(self) -> str:
+        return f"outcome summary of series {self.series_id}"
+
+
 class Alarm(AppendOnly):
     """A vital sign beyond the protocol's threshold, or overdue monitoring."""
 

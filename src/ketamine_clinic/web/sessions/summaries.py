@@ -19,10 +19,12 @@ from ketamine_clinic.clinical.outcomes.charted import (
     SUMMARY_KINDS,
     ChartedEntry,
     ChartedSession,
+    series_summaries,
     session_summaries,
 )
 from ketamine_clinic.web.sessions.models import (
     InfusionSession,
+    SeriesOutcomeSummary,
     SessionOutcomeSummary,
     TimelineEntry,
 )
@@ -31,6 +33,8 @@ from ketamine_clinic.web.sessions.models import (
 BATCH_SERIES = 500
 FIELDS = ["series", "scheduled_for", "started", "first_given", "last_given", "pain_before_nrs",
           "pain_at_end_nrs", "adverse_event_count", "adverse_events"]
+SERIES_FIELDS = ["given_sessions", "first_given_at", "pain_before_first_nrs",
+                 "pain_at_end_last_nrs", "last_given_session", "adverse_events"]
 
 
 def changes_summary(kind: str, corrects_id: int | None) -> bool:
@@ -40,12 +44,18 @@ def changes_summary(kind: str, corrects_id: int | None) -> bool:
 
 
 def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any = None,
-                              entry_model: Any = None, summary_model: Any = None) -> int:
-    """Work out and store the summaries of every session of ``series_ids``; returns how
-    many were stored. Sessions never given get a summary too (``started`` False)."""
+                              entry_model: Any = None, summary_model: Any = None,
+                              series_summary_model: Any = None) -> int:
+    """Work out and store the summaries of every session of ``series_ids``, and of each of
+    those series with a given session (``SeriesOutcomeSummary``, from its sessions'
+    summaries; a series without one has none; ``series_summary_model=False``: not those,
+    for a migration before their table); returns how many session summaries were stored.
+    Sessions never given get a summary too (``started`` False)."""
     sessions_of: Any = session_model or InfusionSession
     entries_of: Any = entry_model or TimelineEntry
     summary_of: Any = summary_model or SessionOutcomeSummary
+    series_summary_of: Any = (SeriesOutcomeSummary if series_summary_model is None
+                              else series_summary_model)
     ids = sorted(set(series_ids))
     stored = 0
     for k in range(0, len(ids), BATCH_SERIES):
@@ -63,6 +73,7 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
                                                  | Q(corrects__isnull=False))
             .order_by().values_list("session_id", "id", "kind", "occurred_at",
                                     "corrects_id", "payload")]
+        summaries = session_summaries(sessions, entries)
         rows = [summary_of(session_id=s.session_id, series_id=s.series_id,
                            scheduled_for=booked[s.session_id], started=s.started,
                            first_given=s.first_given, last_given=s.last_given,
@@ -70,8 +81,28 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
                            pain_at_end_nrs=s.pain_at_end_nrs,
                            adverse_event_count=s.adverse_event_count,
                            adverse_events=dict(s.adverse_events))
-                for s in session_summaries(sessions, entries)]
+                for s in summaries]
         summary_of.objects.bulk_create(rows, batch_size=2000, update_conflicts=True,
                                        unique_fields=["session"], update_fields=FIELDS)
         stored += len(rows)
+        if series_summary_of is False:
+            continue
+        first_at: dict[int, Any] = {}
+        for s in summaries:
+            if s.started:
+                at = booked[s.session_id]
+                first_at[s.series_id] = min(first_at.get(s.series_id, at), at)
+        per_series = series_summaries(summaries)
+        series_summary_of.objects.filter(series_id__in=batch).exclude(
+            series_id__in=[s.series_id for s in per_series]).delete()
+        series_summary_of.objects.bulk_create([
+            series_summary_of(
+                series_id=s.series_id, given_sessions=s.given_sessions,
+                first_given_at=first_at[s.series_id],
+                pain_before_first_nrs=s.pain_before_first_nrs,
+                pain_at_end_last_nrs=s.pain_at_end_last_nrs,
+                last_given_session_id=s.last_given_session_id,
+                adverse_events=dict(s.adverse_events))
+            for s in per_series], batch_size=2000, update_conflicts=True,
+            unique_fields=["series"], update_fields=SERIES_FIELDS)
     return stored

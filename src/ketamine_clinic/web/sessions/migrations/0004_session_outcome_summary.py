@@ -14,7 +14,9 @@ def backfill(apps, schema_editor):
     outcome_summaries_refresh(
         series_ids, session_model=session,
         entry_model=apps.get_model("infusion_sessions", "TimelineEntry"),
-        summary_model=apps.get_model("infusion_sessions", "SessionOutcomeSummary"))
+        summary_model=apps.get_model("infusion_sessions", "SessionOutcomeSummary"),
+        # The series' summaries come with a later migration (0005), which works them out.
+        series_summary_model=False)
 
 
 class Migration(migrations.Migration):
