@@ -87,8 +87,8 @@ def session_get_for_write(user: User, session_id: int, actor: Actor) -> Infusion
     both, under its lock): the seven-table join cost more than the rest of a vital-sign
     write (PostgreSQL plans it afresh each time)."""
     try:  # get(): one row by its key, no ORDER BY to build (first() adds one)
-        return (InfusionSession.objects.select_related("order", "order__protocol_version", "site")
-                .get(pk=session_id, site__in=user.sites.all()))
+        return (sessions_visible_to(user).select_related(None)
+                .select_related("order", "order__protocol_version", "site").get(pk=session_id))
     except InfusionSession.DoesNotExist:
         audit_record(actor=actor, action=AuditAction.SESSION_ACCESS_DENIED, object_type="session",
                      object_id=session_id)
