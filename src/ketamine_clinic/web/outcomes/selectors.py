@@ -511,8 +511,8 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     g_table = np.array([(r[0], r[4]) for r in given_rows], dtype=float).reshape(-1, 2)
     g_order = np.argsort(g_table[:, 0])
     g_ids, g_last = g_table[g_order, 0], g_table[g_order, 1]
-    at = np.minimum(np.searchsorted(g_ids, place_table[:, 0]), max(g_ids.size - 1, 0))
-    own_last = (np.where(g_ids[at] == place_table[:, 0], g_last[at], np.nan) if g_ids.size
+    at, found = _row_of(g_ids, place_table[:, 0])
+    own_last = (np.where(found, g_last[at], np.nan) if g_ids.size
                 else np.full(place_table.shape[0], np.nan))
     elsewhere = ~np.isnan(followed[:, 0]) & ((followed[:, 0] != own_last)
                                              | (followed[:, 1] != own_last))
@@ -600,6 +600,16 @@ def _last_by(keys: Any, seq: Any, mask: Any, size: int) -> Any:
     return out
 
 
+def _row_of(sorted_ids: Any, ids: Any) -> tuple[Any, Any]:
+    """Row of each of ``ids`` in ``sorted_ids`` (ascending) and whether it is there."""
+    import numpy as np
+
+    m = sorted_ids.size
+    at = np.minimum(np.searchsorted(sorted_ids, ids), max(m - 1, 0))
+    found = sorted_ids[at] == ids if m else np.zeros(len(ids), bool)
+    return at, found
+
+
 def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any, ...]],
                   pair_rows: list[tuple[Any, ...]], event_rows: list[tuple[Any, ...]],
                   places: _PlaceTable, answer_rows: list[tuple[Any, ...]],
@@ -613,12 +623,6 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
     all_ids = all_ids[order]
     m = all_ids.size
 
-    def index_of(series_ids: Any) -> tuple[Any, Any]:
-        """Row of each id in ``all_ids`` and whether it is there."""
-        at = np.minimum(np.searchsorted(all_ids, series_ids), max(m - 1, 0))
-        found = all_ids[at] == series_ids if m else np.zeros(len(series_ids), bool)
-        return at, found
-
     def pick(values: Any, index: Any) -> Any:
         """``values[index]``, NaN where the index is -1."""
         if not len(values):
@@ -627,7 +631,7 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
 
     # Per series with a given session (NULL, a missing pain, is NaN here).
     g = np.array(given_rows, dtype=float).reshape(-1, 5)
-    g_row, g_found = index_of(g[:, 0].astype(np.int64))
+    g_row, g_found = _row_of(all_ids, g[:, 0].astype(np.int64))
     g, g_row = g[g_found], g_row[g_found]
 
     def per_series(values: Any, fill: Any = nan) -> Any:
@@ -643,7 +647,7 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
 
     # Follow-up answers of the series with a given session whose cells compete.
     ans = np.array(answer_rows, dtype=float).reshape(-1, 6)
-    a_row, a_found = index_of(ans[:, 0].astype(np.int64))
+    a_row, a_found = _row_of(all_ids, ans[:, 0].astype(np.int64))
     if m:
         a_found &= started[a_row]
     ans, a_row = ans[a_found], a_row[a_found]
@@ -668,7 +672,7 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
 
     # The other series: at most one cell per place, taken as the database counted it.
     pt = places.rows
-    p_row, p_found = index_of(pt[:, 0].astype(np.int64))
+    p_row, p_found = _row_of(all_ids, pt[:, 0].astype(np.int64))
     p_found &= ~np.isin(pt[:, 0], np.array(places.competing, dtype=float))
     pt, p_row = pt[p_found], p_row[p_found]
     for k, j in enumerate(places.places):  # baseline, then the days in order
@@ -700,7 +704,7 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
                         dtype=np.int64).reshape(len(decoded), len(types))
     events = np.zeros((m, len(types)), dtype=np.int64)
     if event_rows:
-        e_row, e_found = index_of(np.array([sid for sid, _ in event_rows], dtype=np.int64))
+        e_row, e_found = _row_of(all_ids, np.array([sid for sid, _ in event_rows], dtype=np.int64))
         np.add.at(events, e_row[e_found], per_text[text_code[e_found]])
 
     # The series' columns in id order (codes in label order, as np.unique gives them).
