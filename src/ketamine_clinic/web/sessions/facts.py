@@ -184,12 +184,6 @@ def record_as_core(session_id: int, *, fresh: bool = False) -> Record:
     return record
 
 
-def timeline_as_core(session_id: int, *, fresh: bool = False) -> tuple[Entry, ...]:
-    """The session's timeline as the core reads it (record order): the entries of
-    :func:`record_as_core`."""
-    return record_as_core(session_id, fresh=fresh).entries
-
-
 def stored_alarms_as_core(session_id: int) -> tuple[StoredAlarm, ...]:
     """The session's alarms as the core reads them (newest first), with whether each is
     acknowledged (the query's ``acknowledgement`` column: the acknowledgement's id)."""
