@@ -15,8 +15,8 @@ Run: ``.venv/bin/python benchmarks/bench_pk.py [--n 100000] [--rounds 30] [--onl
    them alike; each figure is the best and the median of the rounds. Each result's error
    is its largest relative difference from an independent exact reference (40-digit
    mpmath matrix exponentials, ``tests/pk/exact_reference.py``) over every non-zero value.
-   BLAS: both ways, limited to one thread (the core's setting) and left as the process has
-   it (OpenBLAS: two threads here), for ours and for the contenders.
+   BLAS: both ways, limited to one thread and left as the process has it (OpenBLAS: two
+   threads here), for ours (the limit set for the whole run) and for the contenders.
 2. **Population**: N virtual patients (default 100,000) x the same grid, Domino with
    effect site (2 series) and user-given variability: the engine (``solve``: decomposition,
    superposition, evaluation into fresh output arrays) against the cost of writing those
@@ -196,24 +196,13 @@ def one_patient(rounds: int) -> None:
 
 
 def blas_both_ways(cold: Callable[[], object], warm: Callable[[], object], rounds: int) -> None:
-    limit = getattr(engine, "BLAS_THREADS", "absent")
-    if limit == "absent":
-        print("  BLAS threads: this engine has no BLAS limit to switch")
-        return
-
-    def unlimited(fn: Callable[[], object]) -> Callable[[], object]:
-        def run() -> object:
-            engine.BLAS_THREADS = None
-            try:
-                return fn()
-            finally:
-                engine.BLAS_THREADS = limit
-        return run
-
-    t = interleaved({"cold 1 thread": cold, "cold as is": unlimited(cold),
-                     "warm 1 thread": warm, "warm as is": unlimited(warm)}, rounds)
+    """Ours with the process's BLAS limited to one thread throughout, and as the process has
+    it (the one-patient path sets no limit of its own: its matrices are 4 x 4 to 12 x 12)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_t = interleaved({"cold": cold, "warm": warm}, rounds)
+    free_t = interleaved({"cold": cold, "warm": warm}, rounds)
     for which in ("cold", "warm"):
-        one, free = t[f"{which} 1 thread"], t[f"{which} as is"]
+        one, free = one_t[which], free_t[which]
         print(f"  BLAS, {which}: one thread best {one[0] * 1e3:.3f} ms, median "
               f"{one[1] * 1e3:.3f} ms; as the process has it best {free[0] * 1e3:.3f} ms, "
               f"median {free[1] * 1e3:.3f} ms ({free[1] / one[1]:.1f} x the median)")

@@ -36,6 +36,23 @@ def test_blas_runs_single_threaded_inside_the_core_and_is_restored_after() -> No
     assert blas_threads() == before
 
 
+def test_one_patient_by_the_modal_form_does_not_set_the_blas_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting and restoring the limit costs more than the whole warm call's exponentials;
+    the 4 x 4 decomposition and products do not need it (benchmarks/bench_pk.py)."""
+    simulate("domino", Patient(70.0), TITRATION, GRID)
+
+    def refuse() -> None:
+        raise AssertionError("the one-patient path set the BLAS limit")
+
+    monkeypatch.setattr(engine, "_blas_libraries", refuse)
+    for weight in (70.0, 70.5):  # the decomposition cached, and made afresh
+        result = simulate("domino", Patient(weight), TITRATION, GRID, threshold_ng_per_ml=50.0)
+        assert np.isfinite(result.plasma_ng_per_ml).all()
+    with pytest.raises(AssertionError, match="BLAS limit"):  # the check can fail
+        solve(system_for("domino", 70.0, n=2, seed=None), SCHEDULE, TIMES)
+
+
 def test_the_blas_limit_can_be_switched_off_for_measurement(monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     monkeypatch.setattr(engine, "BLAS_THREADS", None)

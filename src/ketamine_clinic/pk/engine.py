@@ -27,8 +27,12 @@ in steps of at most 60 min, which keeps the far tail relatively accurate), the s
 carried from point to point. Works for every linear model.
 
 Output values are right-continuous: a bolus at time t is included in the value at t.
-BLAS runs single-threaded inside this module (:func:`single_threaded_blas`): the matrices
-are tiny and a second thread only waits (measured in ``benchmarks/bench_pk.py``).
+BLAS runs single-threaded in :func:`solve` and on the matrix-exponential path
+(:func:`single_threaded_blas`): the matrices are tiny and a second thread only waits. The
+modal form of one patient or a few (``simulate``) sets no limit: its LAPACK and matrix
+products on 4 x 4 to 12 x 12 matrices stay on one thread either way (measured both ways in
+``benchmarks/bench_pk.py``), and setting the limit and restoring it cost more than the
+evaluation's exponentials.
 """
 
 from __future__ import annotations
@@ -97,7 +101,8 @@ def single_threaded_blas() -> Iterator[None]:
     The PK core multiplies and decomposes 3 x 3 to 12 x 12 matrices: a second BLAS thread
     cannot help and, on a loaded machine, makes a 5 x 5 matrix exponential 100 times slower
     while the threads wait for each other. Only BLAS is touched, only here; an inner block
-    (a call from inside another) costs nothing.
+    (a call from inside another) costs nothing. Entered by :func:`solve`, the population and
+    :func:`solve_expm`; the one-patient modal path does without it (module docstring).
     """
     limit = BLAS_THREADS
     if limit is None or _inside.depth:
@@ -120,11 +125,15 @@ def single_threaded_blas() -> Iterator[None]:
 class Schedule:
     """Piecewise-constant input: at ``event_min[k]`` a bolus ``bolus_mg[k]`` is given and the
     rate becomes ``rate_mg_per_min[k]`` until the next event. ``event_min[0]`` is 0 and the
-    last rate is 0 (every infusion ends)."""
+    last rate is 0 (every infusion ends). ``gap_min`` is ``diff(event_min)`` and
+    ``infusion_events`` the number of leading intervals up to the last one with a rate,
+    both worked out once with the schedule (every evaluation uses them)."""
 
     event_min: FloatArray
     rate_mg_per_min: FloatArray
     bolus_mg: FloatArray
+    gap_min: FloatArray
+    infusion_events: int
 
     @property
     def last_input_min(self) -> float:
@@ -151,7 +160,10 @@ def make_schedule(
     bolus = [0.0] * len(events)
     for t, mg in boluses:
         bolus[bisect.bisect_left(events, t)] += mg
-    return Schedule(np.array(events), np.array(rate), np.array(bolus))
+    infusing = [k for k, r in enumerate(rate) if r != 0.0]
+    event_min = np.array(events)
+    return Schedule(event_min, np.array(rate), np.array(bolus), np.diff(event_min),
+                    infusing[-1] + 1 if infusing else 0)
 
 
 # ------------------------------------------------------------------ the modal closed form
@@ -172,39 +184,38 @@ def modal_form(A: FloatArray, b: FloatArray, rows: FloatArray, *,
                vectorised: bool | None = None) -> ModalForm:
     """Batched eigen-decomposition of A (N, m, m) with input b (N, m) and rows (N, k, m)."""
     m = A.shape[1]
-    with single_threaded_blas():
-        eig = eigen_decomposition(A, vectorised=vectorised)
-        lam = eig.lam
-        if eig.soa:
-            assert eig.Vinv is not None
-            # (m, m, N) layout: every product runs along the patients.
-            V_s, W_s = eig.V, eig.Vinv
-            beta = np.einsum("cjp,pj->pc", W_s, b)
-            CV = np.einsum("pkj,jcp->pkc", rows, V_s)
-            ok = eig.real & (lam.max(axis=1) < 0) & np.isfinite(beta.sum(axis=1)) & \
-                np.isfinite(CV.sum(axis=(1, 2)))
-            # Frobenius condition number; V has unit columns, so |V|_F = sqrt(m).
-            cond = math.sqrt(m) * np.sqrt(np.square(W_s).sum(axis=(0, 1)))
-        else:
-            V = eig.V
-            ok = eig.real & np.isfinite(V.sum(axis=(1, 2))) & (lam.max(axis=1) < 0)
-            if not ok.all():
-                V = np.where(ok[:, None, None], V, np.eye(m))  # placeholders: those use expm
-            try:
-                Vinv = np.linalg.inv(V)
-            except np.linalg.LinAlgError:  # an exactly singular V (defective A) in the batch
-                singular = ~(np.abs(np.linalg.det(V)) > 1e-300)
-                ok &= ~singular
-                V = np.where(ok[:, None, None], V, np.eye(m))
-                Vinv = np.linalg.inv(V)
-            cond = math.sqrt(m) * np.sqrt(np.square(Vinv).sum(axis=(1, 2)))
-            beta = np.matmul(Vinv, b[:, :, None])[:, :, 0]
-            CV = np.matmul(rows, V)
-        with np.errstate(invalid="ignore"):
-            ok &= cond < _MAX_EIGENVECTOR_CONDITION
-        if not ok.all():  # finite placeholders: those patients use the expm path
-            beta = np.where(ok[:, None], beta, 0.0)
-            CV = np.where(ok[:, None, None], CV, 0.0)
+    eig = eigen_decomposition(A, vectorised=vectorised)
+    lam = eig.lam
+    if eig.soa:
+        assert eig.Vinv is not None
+        # (m, m, N) layout: every product runs along the patients.
+        V_s, W_s = eig.V, eig.Vinv
+        beta = np.einsum("cjp,pj->pc", W_s, b)
+        CV = np.einsum("pkj,jcp->pkc", rows, V_s)
+        ok = eig.real & (lam.max(axis=1) < 0) & np.isfinite(beta.sum(axis=1)) & \
+            np.isfinite(CV.sum(axis=(1, 2)))
+        # Frobenius condition number; V has unit columns, so |V|_F = sqrt(m).
+        cond = math.sqrt(m) * np.sqrt(np.square(W_s).sum(axis=(0, 1)))
+    else:
+        V = eig.V
+        ok = eig.real & np.isfinite(V.sum(axis=(1, 2))) & (lam.max(axis=1) < 0)
+        if not ok.all():
+            V = np.where(ok[:, None, None], V, np.eye(m))  # placeholders: those use expm
+        try:
+            Vinv = np.linalg.inv(V)
+        except np.linalg.LinAlgError:  # an exactly singular V (defective A) in the batch
+            singular = ~(np.abs(np.linalg.det(V)) > 1e-300)
+            ok &= ~singular
+            V = np.where(ok[:, None, None], V, np.eye(m))
+            Vinv = np.linalg.inv(V)
+        cond = math.sqrt(m) * np.sqrt(np.square(Vinv).sum(axis=(1, 2)))
+        beta = np.matmul(Vinv, b[:, :, None])[:, :, 0]
+        CV = np.matmul(rows, V)
+    with np.errstate(invalid="ignore"):
+        ok &= cond < _MAX_EIGENVECTOR_CONDITION
+    if not ok.all():  # finite placeholders: those patients use the expm path
+        beta = np.where(ok[:, None], beta, 0.0)
+        CV = np.where(ok[:, None, None], CV, 0.0)
     all_ok = bool(ok.all())
     if not all_ok:
         lam = np.where(ok[:, None], lam, -1.0)
@@ -214,16 +225,29 @@ def modal_form(A: FloatArray, b: FloatArray, rows: FloatArray, *,
 def _event_states(mf: ModalForm, schedule: Schedule) -> FloatArray:
     """Modal state (N, K, m) just after each input event (bolus included)."""
     lam, beta = mf.lam, mf.beta
-    E, u, bolus = schedule.event_min, schedule.rate_mg_per_min, schedule.bolus_mg
+    u, bolus, gap = schedule.rate_mg_per_min, schedule.bolus_mg, schedule.gap_min
     n, m = lam.shape
-    z = np.empty((n, E.size, m))
+    if n == 1:
+        # One patient: a few dozen numbers, cheaper as Python floats than as some twenty
+        # array operations (the same expressions, in the same order).
+        lam_1, beta_1 = lam[0].tolist(), beta[0].tolist()
+        per_rate = [bi / li for bi, li in zip(beta_1, lam_1, strict=True)]
+        state = [bi * float(bolus[0]) for bi in beta_1]
+        states = [state]
+        for g, rate, dose in zip(gap.tolist(), u[:-1].tolist(), bolus[1:].tolist(),
+                                 strict=True):
+            state = [math.exp(li * g) * zi + (math.expm1(li * g) * ci * rate + bi * dose)
+                     for li, zi, ci, bi in zip(lam_1, state, per_rate, beta_1, strict=True)]
+            states.append(state)
+        return np.array(states)[None]
+    z = np.empty((n, bolus.size, m))
     z[:, 0] = beta * bolus[0]
-    if E.size > 1:
-        lg = lam[:, None, :] * np.diff(E)[:, None]  # (N, K-1, m)
+    if bolus.size > 1:
+        lg = lam[:, None, :] * gap[:, None]  # (N, K-1, m)
         decay = np.exp(lg)
         gain = np.expm1(lg) * (beta / lam)[:, None, :] * u[:-1, None] \
             + beta[:, None, :] * bolus[1:, None]
-        for k in range(E.size - 1):
+        for k in range(bolus.size - 1):
             z[:, k + 1] = decay[:, k] * z[:, k] + gain[:, k]
     return z
 
@@ -244,36 +268,38 @@ class ModalSolution:
         """Outputs at ``times`` (T,) shared or (N, T) per patient [min]; ``only`` one
         output; ``out`` arrays (N, T) to write into (row slices of larger arrays are fine)."""
         outputs = self.system.outputs
-        names = tuple(outputs) if only is None else (only,)
-        series = [list(outputs).index(o) for o in names]
-        n = self.modal.lam.shape[0]
-        m = self.modal.lam.shape[1]
-        with single_threaded_blas():
-            if times.ndim == 1 and n * times.size * m <= _SMALL_EVALUATION:
-                y = _evaluate_small(self.modal, self.z, self.schedule, times, series)
-                if out is None:
-                    result = {o: y[:, i] for i, o in enumerate(names)}
-                else:
-                    result = out
-                    for i, o in enumerate(names):
-                        out[o][...] = y[:, i]
+        if only is None:
+            names = tuple(outputs)
+            series = None
+        else:
+            names = (only,)
+            series = [list(outputs).index(only)]
+        n, m = self.modal.lam.shape
+        if times.ndim == 1 and n * times.size * m <= _SMALL_EVALUATION:
+            y = _evaluate_small(self.modal, self.z, self.schedule, times, series)
+            if out is None:
+                result = {o: y[:, i] for i, o in enumerate(names)}
             else:
-                result = out if out is not None else {o: np.empty((n, times.shape[-1]))
-                                                      for o in names}
-                targets = [result[o] for o in names]
-                if times.ndim == 1:
-                    _evaluate_shared(self.modal, self.z, self.schedule, times, series,
-                                     targets)
-                else:
-                    _evaluate_per_patient(self.modal, self.z, self.schedule, times, series,
-                                          targets)
-            if not self.modal.all_ok:
-                bad = np.flatnonzero(~self.modal.ok)
-                rows = np.stack([outputs[o][bad] for o in names], axis=1)
-                y = solve_expm(self.system.A[bad], self.system.b[bad], rows, self.schedule,
-                               times if times.ndim == 1 else times[bad])
+                result = out
                 for i, o in enumerate(names):
-                    result[o][bad] = y[:, i]
+                    out[o][...] = y[:, i]
+        else:
+            result = out if out is not None else {o: np.empty((n, times.shape[-1]))
+                                                  for o in names}
+            targets = [result[o] for o in names]
+            every = list(range(len(names))) if series is None else series
+            if times.ndim == 1:
+                _evaluate_shared(self.modal, self.z, self.schedule, times, every, targets)
+            else:
+                _evaluate_per_patient(self.modal, self.z, self.schedule, times, every,
+                                      targets)
+        if not self.modal.all_ok:
+            bad = np.flatnonzero(~self.modal.ok)
+            rows = np.stack([outputs[o][bad] for o in names], axis=1)
+            y = solve_expm(self.system.A[bad], self.system.b[bad], rows, self.schedule,
+                           times if times.ndim == 1 else times[bad])
+            for i, o in enumerate(names):
+                result[o][bad] = y[:, i]
         return result
 
 
@@ -329,18 +355,30 @@ def _exp(x: FloatArray) -> FloatArray:
 
 
 def _evaluate_small(mf: ModalForm, z: FloatArray, schedule: Schedule, times: FloatArray,
-                    series: list[int]) -> FloatArray:
+                    series: list[int] | None) -> FloatArray:
     """A few patients at shared times: one gather over all times (a dozen array operations
     in all; modes first and times last, so every loop runs along the times), outputs
-    (N, S, T)."""
+    (N, S, T); ``series`` None: every output.
+
+    The expm1 term (an infusion's own contribution) is formed only up to the last time that
+    lies in an interval with a rate: the long tail after the last infusion has none."""
     E = schedule.event_min
     kidx = np.searchsorted(E, times, side="right") - 1  # times >= 0 = E[0]
     x = mf.lam[:, :, None] * (times - E[kidx])  # (N, m, T)
-    modal = _exp(x)
+    # Floored in place (see _exp); expm1 of a floored exponent is -1 as of the true one.
+    np.maximum(x, _EXP_FLOOR, out=x)
+    modal = np.exp(x)
     modal *= np.take(np.swapaxes(z, 1, 2), kidx, axis=2)
-    # expm1 term: the rate's own contribution, zero where no infusion runs.
-    modal += np.expm1(x) * (mf.beta / mf.lam)[:, :, None] * schedule.rate_mg_per_min[kidx]
-    y: FloatArray = np.matmul(mf.CV[:, series], modal)
+    if schedule.infusion_events:
+        infusing = np.flatnonzero(kidx < schedule.infusion_events)
+        if infusing.size:
+            p = int(infusing[-1]) + 1
+            per_rate = (mf.beta / mf.lam)[:, :, None] * schedule.rate_mg_per_min  # (N, m, K)
+            rise = np.expm1(x[:, :, :p])
+            rise *= np.take(per_rate, kidx[:p], axis=2)
+            modal[:, :, :p] += rise
+    CV = mf.CV if series is None else mf.CV[:, series]
+    y: FloatArray = np.matmul(CV, modal)
     return y
 
 

@@ -26,7 +26,8 @@ def _schedule(regimen: Regimen, fraction: float) -> Schedule:
     segs = [(s.start_min, s.end_min, float(r))
             for s, r in zip(regimen.segments, rates, strict=True)]
     schedule = make_schedule(segs, [(b.t_min, b.mg * fraction) for b in regimen.boluses])
-    for a in (schedule.event_min, schedule.rate_mg_per_min, schedule.bolus_mg):
+    for a in (schedule.event_min, schedule.rate_mg_per_min, schedule.bolus_mg,
+              schedule.gap_min):
         a.setflags(write=False)
     return schedule
 

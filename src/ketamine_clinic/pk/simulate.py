@@ -30,7 +30,6 @@ from ketamine_clinic.pk.engine import (
     Schedule,
     modal_form,
     modal_solution,
-    single_threaded_blas,
     solve,
 )
 from ketamine_clinic.pk.parameter_sets import (
@@ -436,20 +435,19 @@ def simulate(
                                             or threshold_ng_per_ml <= 0):
         raise UsageError("threshold", f"must be a positive concentration [ng/mL], got "
                                       f"{threshold_ng_per_ml!r}")
-    with single_threaded_blas():
-        system, modal = typical_patient(prep.pk.id, float(patient.weight_kg),
-                                        None if prep.ke0 is None else prep.ke0.per_min)
-        solution = modal_solution(system, prep.schedule, modal=modal)
-        out = solution.evaluate(times)
-        crossing: dict[str, float] = {}
-        if threshold_ng_per_ml is not None:
+    system, modal = typical_patient(prep.pk.id, float(patient.weight_kg),
+                                    None if prep.ke0 is None else prep.ke0.per_min)
+    solution = modal_solution(system, prep.schedule, modal=modal)
+    out = solution.evaluate(times)
+    crossing: dict[str, float] = {}
+    if threshold_ng_per_ml is not None:
 
-            def evaluate(at: FloatArray, series: str) -> FloatArray:
-                return solution.evaluate(at, only=series)[series]
+        def evaluate(at: FloatArray, series: str) -> FloatArray:
+            return solution.evaluate(at, only=series)[series]
 
-            for s in out:
-                crossing[s] = float(crossing_times(evaluate, s, prep.schedule.last_input_min,
-                                                   threshold_ng_per_ml, 1)[0])
+        for s in out:
+            crossing[s] = float(crossing_times(evaluate, s, prep.schedule.last_input_min,
+                                               threshold_ng_per_ml, 1)[0])
     return _result(prep, patient, regimen, times, {k: v[0] for k, v in out.items()},
                    threshold_ng_per_ml, crossing)
 
