@@ -211,13 +211,11 @@ def modal_form(A: FloatArray, b: FloatArray, rows: FloatArray, *,
         cond = math.sqrt(m) * np.sqrt(np.square(Vinv).sum(axis=(1, 2)))
         beta = np.matmul(Vinv, b[:, :, None])[:, :, 0]
         CV = np.matmul(rows, V)
-    with np.errstate(invalid="ignore"):
-        ok &= cond < _MAX_EIGENVECTOR_CONDITION
-    if not ok.all():  # finite placeholders: those patients use the expm path
+    ok &= cond < _MAX_EIGENVECTOR_CONDITION  # a NaN condition number compares False
+    all_ok = bool(ok.all())
+    if not all_ok:  # finite placeholders: those patients use the expm path
         beta = np.where(ok[:, None], beta, 0.0)
         CV = np.where(ok[:, None, None], CV, 0.0)
-    all_ok = bool(ok.all())
-    if not all_ok:
         lam = np.where(ok[:, None], lam, -1.0)
     return ModalForm(lam, beta, CV, ok, all_ok)
 

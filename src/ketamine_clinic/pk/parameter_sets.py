@@ -329,20 +329,22 @@ def individual_parameters(
     """
     w = np.asarray(weight_kg, dtype=float)
     eta = eta or {}
-    unknown = set(eta) - set(model.parameters)
-    if unknown:
-        raise UsageError("omega2", f"{model.id} has no parameter(s) {', '.join(sorted(unknown))}")
+    if eta:
+        unknown = set(eta) - set(model.parameters)
+        if unknown:
+            raise UsageError("omega2",
+                             f"{model.id} has no parameter(s) {', '.join(sorted(unknown))}")
     table = _parameter_table(model)
     flat = w.reshape(1, -1)
     # One pass for every parameter: value x W (per kg), x (W / W_ref)^e, or x 1 (e = 0).
     scaled = table.value[:, None] * np.where(
         table.per_kg[:, None], flat, (flat / model.reference_weight_kg) ** table.exponent[:, None])
-    out: dict[str, FloatArray] = {}
-    for i, name in enumerate(table.names):
-        value = scaled[i].reshape(w.shape)
-        if name in eta:
-            value = value * np.exp(np.asarray(eta[name], dtype=float))
-        out[name] = value
+    # Rows of ``scaled`` already have the weights' shape when the weights are a vector.
+    rows = scaled if w.ndim == 1 else [row.reshape(w.shape) for row in scaled]
+    out: dict[str, FloatArray] = dict(zip(table.names, rows, strict=True))
+    for name, e in eta.items():
+        if name in out:  # a same_as parameter takes the other's value, its eta included
+            out[name] = out[name] * np.exp(np.asarray(e, dtype=float))
     for name, same_as in table.aliases:
         out[name] = out[same_as]
     return out

@@ -462,7 +462,7 @@ def typical_patient(pk_id: str, weight_kg: float, ke0_per_min: float | None
     params = individual_parameters(pk, np.array([weight_kg]))
     ke0 = None if ke0_per_min is None else np.array([ke0_per_min])
     system = build_system(pk, params, ke0)
-    rows = np.stack(list(system.outputs.values()), axis=1)
+    rows = np.array(list(system.outputs.values())).swapaxes(0, 1)  # (1, outputs, m)
     modal = modal_form(system.A, system.b, rows)
     for a in (system.A, system.b, *system.outputs.values(), modal.lam, modal.beta,
               modal.CV, modal.ok):
