@@ -1,5 +1,5 @@
-"""The series' follow-up cells (what the outcome report reads of the answers) follow
-every answer recorded through the services, corrections included, and the report read
+"""The series' follow-up cells and places (what the outcome report reads of the answers)
+follow every answer recorded through the services, corrections included, and the report read
 from it is the one computed from the answers themselves."""
 
 from __future__ import annotations
@@ -12,13 +12,19 @@ from django.utils import timezone
 
 from ketamine_clinic.web.audit.services import Actor
 from ketamine_clinic.web.outcomes import services
-from ketamine_clinic.web.outcomes.models import FollowUpCell
+from ketamine_clinic.web.outcomes.models import FollowUpCell, SeriesFollowUpPlaces
 from ketamine_clinic.web.outcomes.selectors import (
     CohortFilters,
     exact_outcome_report_for,
     outcome_report_for,
 )
-from ketamine_clinic.web.outcomes.summaries import followup_summaries_refresh
+from ketamine_clinic.web.outcomes.summaries import (
+    followup_summaries_refresh,
+    places_bytes,
+    places_layout,
+    places_of_bytes,
+    report_columns,
+)
 from tests.web.outcomes.conftest import answer, make_patient, make_series
 
 
@@ -80,3 +86,108 @@ def test_an_mme_before_a_later_answer_without_one_still_counts(cast: Any, pv: An
     assert _cells(built) == []
     assert followup_summaries_refresh([built.series.pk]) == 1
     assert _cells(built) == kept
+
+
+def _places(built: Any) -> tuple[Any, list[Any]]:
+    """The series' follow-up places as (last given session, values)."""
+    row = SeriesFollowUpPlaces.objects.get(series=built.series)
+    return row.last_given_session_id, places_of_bytes(row.values)
+
+
+def _place(column: str) -> int:
+    """Where a point's pain sits in the places' values."""
+    _, columns = report_columns()
+    places, _ = places_layout(columns)
+    return 2 * places.index(columns[column])
+
+
+def test_the_places_follow_answers_recorded_and_corrected(cast: Any, pv: Any) -> None:
+    start = timezone.localdate() - timedelta(days=20)
+    built = make_series(cast, pv, cast.ana, start, [(8, 4), (7, 3)])
+    answer(cast, built, "baseline", 8, mme=40)
+    fu = answer(cast, built, "week1", 0, answered=False, due=timezone.localdate())
+    actor = Actor(user=cast.bob)
+    first = services.followup_respond(actor=actor, follow_up=fu, answers=services.Answers.check(
+        pain_average_nrs="3", pain_worst_nrs="5", opioid_mme_per_day="15"))
+    session, values = _places(built)
+    assert session == built.sessions[-1].pk
+    at = _place("week1")
+    assert values[at:at + 2] == [3.0, 15.0]
+    assert values[_place("baseline"):_place("baseline") + 2] == [8.0, 40.0]
+    assert _same_report(cast)
+
+    services.followup_respond(
+        actor=actor, follow_up=fu, corrects=first, correction_reason="patient meant seven",
+        answers=services.Answers.check(pain_average_nrs="7", pain_worst_nrs="8"))
+    _, values = _places(built)
+    assert values[at:at + 2] == [7.0, None]
+    assert _same_report(cast)
+
+
+def test_the_places_follow_a_new_last_session(cast: Any, pv: Any) -> None:
+    """A day-1 answer counts after the series' last given session only: when a later
+    session is given, the places are worked out again for it in that write, and the day-1
+    answer after the earlier session no longer counts."""
+    from ketamine_clinic.web.sessions.models import InfusionSession, TimelineEntry
+    from tests.web.outcomes.conftest import at, charted
+
+    p = make_patient(cast, cast.denver, "DEN-S2", "Lee", "Later")
+    built = make_series(cast, pv, p, date(2025, 7, 1), [(8, 3), (7, 2)], planned=3)
+    answer(cast, built, "baseline", 8)
+    answer(cast, built, "day1", 2, mme=20)
+    day1 = _place("day1")
+    assert _places(built)[0] == built.sessions[-1].pk
+    assert _places(built)[1][day1:day1 + 2] == [2.0, 20.0]
+    assert _same_report(cast)
+
+    before = built.sessions[-1]
+    third = InfusionSession.objects.create(
+        order=before.order, series=built.series, patient=p, site=p.site, visit_number=3,
+        scheduled_for=at(date(2025, 7, 3), 9), state="discharged", created_by=cast.bob)
+    TimelineEntry.objects.create(session=third, kind="infusion_start",
+                                 occurred_at=at(date(2025, 7, 3), 9, 30),
+                                 payload={"rate_mg_per_h": 20, "pump_rate_ml_per_h": 20},
+                                 recorded_by=cast.bob)
+    charted(built)
+    session, values = _places(built)
+    assert session == third.pk
+    assert values[day1:day1 + 2] == [None, None]
+    assert values[_place("baseline")] == 8.0
+    assert _same_report(cast)
+
+
+def test_places_worked_out_for_another_session_or_layout_are_not_read(
+        cast: Any, pv: Any) -> None:
+    """The report checks that a series' places were worked out for its last given session
+    and its own layout; where not, it reads that series' cells (the same report)."""
+    p = make_patient(cast, cast.denver, "DEN-S3", "Kim", "Stale")
+    built = make_series(cast, pv, p, date(2025, 7, 1), [(8, 3), (7, 2)])
+    answer(cast, built, "baseline", 8, mme=50)
+    answer(cast, built, "day1", 2)
+    answer(cast, built, "week1", 3, mme=20)
+    sites = [cast.denver.pk, cast.boulder.pk]
+    kept = json.dumps(outcome_report_for(sites, CohortFilters()).to_dict(), sort_keys=True,
+                      default=str)
+    rows = SeriesFollowUpPlaces.objects.filter(series=built.series)
+    wrong = places_bytes([9.0] * len(places_of_bytes(rows.get().values)))
+    rows.update(values=wrong, last_given_session=built.sessions[0])
+    assert _same_report(cast)
+    rows.update(last_given_session=built.sessions[-1], layout="baseline:-1")
+    assert _same_report(cast)
+    assert json.dumps(outcome_report_for(sites, CohortFilters()).to_dict(), sort_keys=True,
+                      default=str) == kept
+    rows.update(layout=places_layout(report_columns()[1])[1])
+    assert not _same_report(cast)  # the wrong values, now read: the check can fail
+
+
+def test_the_places_are_worked_out_again_the_same(cast: Any, pv: Any) -> None:
+    p = make_patient(cast, cast.denver, "DEN-S4", "Ray", "Again")
+    built = make_series(cast, pv, p, date(2025, 7, 1), [(8, 3), (7, 2)])
+    answer(cast, built, "baseline", 8, mme=60)
+    answer(cast, built, "week1", 4, mme=30, due=date(2025, 7, 9))
+    answer(cast, built, "week1", 5, mme=None, due=date(2025, 7, 10))
+    kept = _places(built)
+    assert kept[1][_place("week1"):_place("week1") + 2] == [5.0, 30.0]
+    SeriesFollowUpPlaces.objects.filter(series=built.series).delete()
+    assert followup_summaries_refresh([built.series.pk]) == 1
+    assert _places(built) == kept

@@ -18,7 +18,7 @@ an adverse event, a correction or a retraction). The definitions are those of th
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -194,3 +194,29 @@ def follow_up_cells(answers: Iterable[GivenAnswer]) -> list[FollowUpCell]:
                                 with_mme[-1].mme_per_day if with_mme else None,
                                 with_mme[-1].response_id if with_mme else None))
     return out
+
+
+def follow_up_places(answers: Iterable[GivenAnswer], column: Mapping[str, int],
+                     places: Sequence[int], last_given_session_id: int | None
+                     ) -> list[float | None]:
+    """What the report takes of one series' answers (pass all of them, corrected ones
+    too), place by place in ``places`` (``column``: each point's place; -1 the baseline,
+    else the follow-up day's column; a point not in it counts nowhere): the pain of the
+    last effective answer there, then the MME of the last that recorded one. An answer
+    after a session counts at a follow-up day only when that session is the series' last
+    given one (``last_given_session_id``); a baseline counts whatever session it follows.
+    The same rules as the report's exact path, which reads the answers one by one."""
+    answers = list(answers)
+    corrected = {a.corrects_id for a in answers if a.corrects_id is not None}
+    pain: dict[int, float] = {}
+    mme: dict[int, float] = {}
+    for a in sorted(answers, key=lambda a: (a.answered_at, a.response_id)):
+        place = column.get(a.point)
+        if place is None or a.response_id in corrected:
+            continue
+        if place >= 0 and a.session_id is not None and a.session_id != last_given_session_id:
+            continue
+        pain[place] = a.pain_nrs
+        if a.mme_per_day is not None:
+            mme[place] = a.mme_per_day
+    return [value for j in places for value in (pain.get(j), mme.get(j))]

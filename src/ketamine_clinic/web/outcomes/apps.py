@@ -17,7 +17,10 @@ class OutcomesConfig(AppConfig):
         # A discharge books the series' follow-ups in its transaction; the sessions area
         # sits below this one and asks through its hooks (imported here: the services
         # import the models, loaded only once the app registry is ready).
-        from ketamine_clinic.web.outcomes import services
+        # The follow-up places count day answers only after the series' last given session,
+        # so they follow it when the sessions' summaries change it.
+        from ketamine_clinic.web.outcomes import services, summaries
         from ketamine_clinic.web.sessions import hooks
 
-        hooks.register(at_discharge=services.followups_at_discharge)
+        hooks.register(at_discharge=services.followups_at_discharge,
+                       series_summarised=summaries.last_given_changed)

@@ -94,3 +94,29 @@ class FollowUpCell(ClinicModel):
 
     def __str__(self) -> str:
         return f"{self.point} follow-up cell of series {self.series_id}"
+
+
+class SeriesFollowUpPlaces(ClinicModel):
+    """What the outcome report takes of a series' follow-up answers, place by place
+    (``clinical.outcomes.charted.follow_up_places``: the baseline, then each follow-up
+    day's column; per place the pain of the last effective answer and the MME of the last
+    that recorded one, NaN where none), so that the report reads it in its one row per
+    series instead of grouping the cells. Not a record, a cache: worked out again with the
+    cells (``summaries.followup_summaries_refresh``) in the transaction that records an
+    answer or its correction, and in the one that changes the series' last given session
+    (an answer after an earlier session counts nowhere). It holds the last given session
+    and the places (``layout``: point and place, in order) it was worked out for; the
+    report reads the cells of a series whose row no longer matches them."""
+
+    series = models.OneToOneField(Series, primary_key=True, on_delete=models.CASCADE,
+                                  related_name="follow_up_places")
+    last_given_session = models.ForeignKey(InfusionSession, null=True, blank=True,
+                                           on_delete=models.CASCADE, related_name="+")
+    layout = models.CharField(max_length=200)
+    # Per place the pain (NRS) and the MME per day, as float64 (little-endian; NaN: none),
+    # so that the report takes every series' places into one array in one call.
+    values = models.BinaryField(help_text="per place: pain (NRS), MME per day; float64, "
+                                          "NaN: none")
+
+    def __str__(self) -> str:
+        return f"follow-up places of series {self.series_id}"

@@ -44,11 +44,15 @@ from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.orders.models import Series
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import FollowUpCell, FollowUpResponse
+from ketamine_clinic.web.outcomes.summaries import (
+    BATCH_SERIES,
+    places_layout,
+    report_columns,
+)
 from ketamine_clinic.web.patients.models import Diagnosis
 from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.sessions.models import (
     InfusionSession,
-    SeriesOutcomeSummary,
     SessionOutcomeSummary,
     TimelineEntry,
 )
@@ -419,46 +423,51 @@ def _rows(qs: QuerySet[Any]) -> list[tuple[Any, ...]]:
 
 def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> CohortTable:
     """What :func:`load_cohort` reads, gathered into arrays; the definitions are those of
-    the module docstring. Five queries, whatever the size of the cohort. What the
+    the module docstring. Four queries, whatever the size of the cohort. What the
     timelines say is read from the series' outcome summaries (``SeriesOutcomeSummary``,
     worked out by the core from its sessions' summaries as each timeline is charted), with
     the series: given sessions, pain before the first, at the end of the last, the last
-    and the adverse events; one more query counts the given sessions' distinct (pain
-    before, at the end) pairs in their summaries. The follow-up answers are
-    read from their cells (``FollowUpCell``: per point and session followed, the last
-    effective answer and the last that recorded an MME), grouped by the database into one
-    row per series, place by place (baseline, each follow-up day); one more query reads
-    cell by cell, with their answers' times, only the
-    series where two cells compete for one place."""
+    and the adverse events; and so are the follow-up answers, place by place (baseline,
+    each follow-up day), from the series' follow-up places (``SeriesFollowUpPlaces``,
+    worked out by the core as answers are recorded and as the last given session changes).
+    One more query counts the given sessions' distinct (pain before, at the end) pairs in
+    their summaries; one more reads cell by cell (``FollowUpCell``), with their answers'
+    times, only the series whose places were worked out for another last given session or
+    another layout of the places (which the writes that change them prevent)."""
     import numpy as np
-    from django.db.models import (
-        CharField,
-        Count,
-        Max,
-        Min,
-    )
+    from django.db.models import BooleanField, CharField, Count, ExpressionWrapper, F
     from django.db.models.functions import Cast
 
     site_ids = list(site_ids)
+    days, column = report_columns()
+    places, layout = places_layout(column)
     scope = _series_queryset(site_ids, filters, scope_only=True)
     crps = Diagnosis.objects.filter(patient=OuterRef("patient_id"), group__startswith="crps",
                                     entered_in_error_at__isnull=True)
+    # Whether a series' follow-up places hold for the report: worked out for its last
+    # given session and in the report's layout (NULL: none, or never given).
+    current = ExpressionWrapper(
+        Q(follow_up_places__last_given_session=F("outcome_summary__last_given_session"))
+        & Q(follow_up_places__layout=layout), output_field=BooleanField())
     # The series with what their given sessions say (their outcome summary; none for a
-    # series never started), ordered by each series' first given session, then series id:
-    # the report's order. The JSON as text: the driver would decode it on PostgreSQL but
-    # not on SQLite.
-    rows = _rows(scope.annotate(crps=Exists(crps))
+    # series never started) and their follow-up places, ordered by each series' first
+    # given session, then series id: the report's order. The JSON as text: the driver
+    # would decode it on PostgreSQL but not on SQLite.
+    rows = _rows(scope.annotate(crps=Exists(crps), places_current=current)
                  .order_by("outcome_summary__first_given_at", "id").values_list(
                      "id", "patient_id", "protocol_version__name", "crps",
                      "protocol_version_id", "outcome_summary__given_sessions",
                      "outcome_summary__pain_before_first_nrs",
                      "outcome_summary__pain_at_end_last_nrs",
                      "outcome_summary__last_given_session_id",
-                     Cast("outcome_summary__adverse_events", CharField())))
+                     Cast("outcome_summary__adverse_events", CharField()),
+                     "follow_up_places__values", "places_current"))
     series_rows = [r[:5] for r in rows]
     started_rows = [r for r in rows if r[5] is not None]
     given_rows = [(r[0], *r[5:9]) for r in started_rows]
     event_rows = [(r[0], r[9]) for r in started_rows if r[9] != "{}"]
+    placed = [r for r in started_rows if r[10] is not None and r[11]]
+    competing = [r[0] for r in started_rows if r[10] is not None and not r[11]]
     ids = scope.values("id")
     # The (pain before, pain at the end) of the given infusions, counted by distinct pair
     # (from the sessions' summaries: a row per pair would cost more to read than this).
@@ -467,62 +476,19 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
         pain_at_end_nrs__isnull=False).order_by()
         .values("pain_before_nrs", "pain_at_end_nrs").annotate(k=Count("pk"))
         .values_list("pain_before_nrs", "pain_at_end_nrs", "k"))
-    points = [p for p in policy.points() if p.outcome_day is not None]
-    days = sorted({0, *(p.outcome_day for p in points if p.outcome_day is not None)})
-    column = {p.key: days.index(p.outcome_day) for p in points if p.outcome_day is not None}
-    column["baseline"] = -1
-    # The follow-up answers as their cells hold them (one row per point and session
-    # followed), counted: those after a session other than the series' last given one
-    # count nowhere (a baseline counts whatever session it follows).
-    # The cells after a session are taken when that session is the last given one of a
-    # series (an uncorrelated subquery, which both databases read once into a set, instead
-    # of a join per cell to the session and its summary); that the series is the cell's own
-    # is checked below, on the session ids of the cells taken (an answer recorded against
-    # another series' session would make its series be read cell by cell).
-    last_given = (SeriesOutcomeSummary.objects.filter(last_given_session__isnull=False)
-                  .values("last_given_session_id"))
-    cells = (FollowUpCell.objects.filter(series__in=ids).order_by()
-             .filter(Q(point="baseline") | Q(session__isnull=True)
-                     | Q(session_id__in=last_given)))
-    places = sorted(set(column.values()))
-    after_session = Q(point__in=[p for p, c in column.items() if c >= 0],
-                      session__isnull=False)
-    # One row per series: how many cells count, then place by place (baseline, each
-    # follow-up day) the pain and the MME of the cell there (the database reads the cells),
-    # then the least and greatest session followed by a follow-up day's cell.
-    # (The count filters on the points rather than the WHERE clause: SQLite would then look
-    # the cells up point by point in the (series, point) index, seven lookups a series.)
-    place_rows = _rows(cells.values("series_id").annotate(
-        n=Count("pk", filter=Q(point__in=list(column))), **{
-            f"{name}{k}": Max(field, filter=Q(point__in=[p for p, c in column.items() if c == j]))
-            for k, j in enumerate(places)
-            for name, field in (("pain", "pain_nrs"), ("mme", "mme_per_day"))},
-        first_followed=Min("session_id", filter=after_session),
-        last_followed=Max("session_id", filter=after_session))
-        .values_list("series_id", "n", *(f"{name}{k}" for k in range(len(places))
-                                         for name in ("pain", "mme")),
-                     "first_followed", "last_followed"))
-    # Where two cells compete for one place (more cells than places with a pain), their
-    # answers decide in time order, and where a cell follows a session other than its
-    # series' last given one it counts nowhere: only those series' cells are read one by
-    # one.
-    table = np.array(place_rows, dtype=float).reshape(-1, 4 + 2 * len(places))
-    place_table, followed = table[:, :-2], table[:, -2:]
-    g_table = np.array([(r[0], r[4]) for r in given_rows], dtype=float).reshape(-1, 2)
-    g_order = np.argsort(g_table[:, 0])
-    g_ids, g_last = g_table[g_order, 0], g_table[g_order, 1]
-    at, found = _row_of(g_ids, place_table[:, 0])
-    own_last = (np.where(found, g_last[at], np.nan) if g_ids.size
-                else np.full(place_table.shape[0], np.nan))
-    elsewhere = ~np.isnan(followed[:, 0]) & ((followed[:, 0] != own_last)
-                                             | (followed[:, 1] != own_last))
-    filled = (~np.isnan(place_table[:, 2::2])).sum(axis=1)
-    competing = place_table[(place_table[:, 1] > filled) | elsewhere, 0].astype(int).tolist()
-    competing_rows = _rows(FollowUpCell.objects.filter(series_id__in=competing or [-1])
-                           .order_by().values_list(
-                               "series_id", "point", "session_id", "pain_nrs",
-                               "pain_response_id", "mme_per_day", "mme_response_id",
-                               "pain_response__answered_at", "mme_response__answered_at"))
+    # The places of all series as one array (NaN: none), without a step per value.
+    values = np.frombuffer(b"".join(r[10] for r in placed), dtype="<f8").reshape(
+        -1, 2 * len(places))
+    place_table = np.column_stack([np.array([r[0] for r in placed], dtype=float), values])
+    # The cells of the series whose places do not hold (none, as the writes keep them; a
+    # query per batch of their ids, the SQL's parameters).
+    competing_rows = [row for k in range(0, max(len(competing), 1), BATCH_SERIES)
+                      for row in _rows(FollowUpCell.objects.filter(
+                          series_id__in=competing[k:k + BATCH_SERIES] or [-1])
+                          .order_by().values_list(
+                              "series_id", "point", "session_id", "pain_nrs",
+                              "pain_response_id", "mme_per_day", "mme_response_id",
+                              "pain_response__answered_at", "mme_response__answered_at"))]
     answered_at = {int(r[4]): r[7] for r in competing_rows}
     answered_at.update({int(r[6]): r[8] for r in competing_rows if r[6] is not None})
     answer_rows = _answer_rows([r[:7] for r in competing_rows], column,
@@ -539,8 +505,8 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
 @dataclass(frozen=True)
 class _PlaceTable:
     """The follow-up answers by series and place (column -1: baseline, else the day's
-    column): a float array, rows (series, cells, then per place: pain, MME; NaN: none);
-    ``competing``: the series whose answers are read cell by cell instead."""
+    column): a float array, rows (series, then per place: pain, MME; NaN: none);
+    ``competing``: the series whose answers are read cell by cell instead (not in it)."""
 
     rows: Any
     places: list[int]
@@ -673,10 +639,9 @@ def _cohort_table(series_rows: list[tuple[Any, ...]], given_rows: list[tuple[Any
     # The other series: at most one cell per place, taken as the database counted it.
     pt = places.rows
     p_row, p_found = _row_of(all_ids, pt[:, 0].astype(np.int64))
-    p_found &= ~np.isin(pt[:, 0], np.array(places.competing, dtype=float))
     pt, p_row = pt[p_found], p_row[p_found]
     for k, j in enumerate(places.places):  # baseline, then the days in order
-        place_pain, place_mme = pt[:, 2 + 2 * k], pt[:, 3 + 2 * k]
+        place_pain, place_mme = pt[:, 1 + 2 * k], pt[:, 2 + 2 * k]
         if j < 0:
             baseline_answer[p_row], mme_before[p_row] = place_pain, place_mme
             continue

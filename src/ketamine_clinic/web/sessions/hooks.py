@@ -13,13 +13,17 @@ other way round. They register here, in their ``AppConfig.ready()``:
   (the follow-up area books the series' follow-ups the visit makes due). It answers what it
   booked, for the page to name; a failure there undoes the discharge, so the two commit or
   fail together;
-* a **link** to the record's page for this session, shown on the session page.
+* a **link** to the record's page for this session, shown on the session page;
+* a **series summarised** action: called when the series' outcome summaries were worked out
+  again, inside that transaction, with each series' last given session (None: none); the
+  follow-up area works out again what it keeps of answers that count only after the
+  series' last given session. A failure there undoes the write, so the two agree.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -57,14 +61,18 @@ class FollowUpBooked:
 
 AtDischarge = Callable[["Actor", Any], Sequence[FollowUpBooked]]
 
+SeriesSummarised = Callable[[Mapping[int, int | None]], None]
+
 _close_checks: list[CloseCheck] = []
 _on_close: list[OnClose] = []
 _at_discharge: list[AtDischarge] = []
 _links: list[LinkOf] = []
+_series_summarised: list[SeriesSummarised] = []
 
 
 def register(*, close_check: CloseCheck | None = None, on_close: OnClose | None = None,
-             at_discharge: AtDischarge | None = None, link: LinkOf | None = None) -> None:
+             at_discharge: AtDischarge | None = None, link: LinkOf | None = None,
+             series_summarised: SeriesSummarised | None = None) -> None:
     """Register another area's hooks (once, from its ``AppConfig.ready()``)."""
     if close_check is not None and close_check not in _close_checks:
         _close_checks.append(close_check)
@@ -74,6 +82,8 @@ def register(*, close_check: CloseCheck | None = None, on_close: OnClose | None 
         _at_discharge.append(at_discharge)
     if link is not None and link not in _links:
         _links.append(link)
+    if series_summarised is not None and series_summarised not in _series_summarised:
+        _series_summarised.append(series_summarised)
 
 
 def close_holds(session: Any) -> tuple[RecordHold, ...]:
@@ -98,3 +108,10 @@ def discharging(actor: Actor, session: Any) -> tuple[FollowUpBooked, ...]:
 
 def record_links(session: Any) -> list[RecordLink]:
     return [link for fn in _links if (link := fn(session)) is not None]
+
+
+def series_summarised(last_given: Mapping[int, int | None]) -> None:
+    """The series' outcome summaries were worked out again (inside the write's
+    transaction): let the areas above follow. Nothing is caught."""
+    for fn in _series_summarised:
+        fn(last_given)

@@ -22,6 +22,7 @@ from ketamine_clinic.clinical.outcomes.charted import (
     series_summaries,
     session_summaries,
 )
+from ketamine_clinic.web.sessions import hooks
 from ketamine_clinic.web.sessions.models import (
     InfusionSession,
     SeriesOutcomeSummary,
@@ -56,6 +57,9 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
     summary_of: Any = summary_model or SessionOutcomeSummary
     series_summary_of: Any = (SeriesOutcomeSummary if series_summary_model is None
                               else series_summary_model)
+    # The hook (the areas above follow the last given sessions) with the live models only:
+    # a migration's models are those of its own time.
+    live = session_model is None and series_summary_model is None
     ids = sorted(set(series_ids))
     stored = 0
     for k in range(0, len(ids), BATCH_SERIES):
@@ -105,4 +109,8 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
                 adverse_events=dict(s.adverse_events))
             for s in per_series], batch_size=2000, update_conflicts=True,
             unique_fields=["series"], update_fields=SERIES_FIELDS)
+        if live:
+            last_given: dict[int, int | None] = dict.fromkeys(batch)
+            last_given.update({s.series_id: s.last_given_session_id for s in per_series})
+            hooks.series_summarised(last_given)
     return stored

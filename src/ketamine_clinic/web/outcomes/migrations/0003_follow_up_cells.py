@@ -14,7 +14,7 @@ def backfill(apps, schema_editor):
                       .distinct())
     followup_summaries_refresh(
         series_ids, response_model=apps.get_model("outcomes", "FollowUpResponse"),
-        cell_model=apps.get_model("outcomes", "FollowUpCell"))
+        cell_model=apps.get_model("outcomes", "FollowUpCell"), places_model=False)
 
 
 class Migration(migrations.Migration):
