@@ -152,3 +152,24 @@ def test_a_schedule_of_boluses_only_and_a_grid_past_every_event_are_exact() -> N
     ours = solve(system, schedule, times, method="auto", vectorised=True)
     exact = exact_outputs(system, schedule, times)
     assert max_relative_error({k: v[3] for k, v in ours.items()}, exact) <= RTOL
+
+
+@pytest.mark.parametrize("model_id", ["domino", "fanta2015-otto2021", "dahan2011-crps"])
+def test_one_patient_at_unsorted_times_and_alone_in_its_batch_is_exact(model_id: str) -> None:
+    # One patient: event states in Python floats and the single gather, whose infusion term
+    # stops at the last time in an interval with a rate; here the times come in no order
+    # (so that last time is not the last one) and each must still get its exact value.
+    patient, regimen = patient_for(model_id), regimen_for(model_id)
+    times = np.random.default_rng(8).permutation(GRID)
+    res = simulate(model_id, patient, regimen, times)
+    prep = prepare(model_id, patient, regimen)
+    system, modal = typical_patient(prep.pk.id, patient.weight_kg,
+                                    None if prep.ke0 is None else prep.ke0.per_min)
+    assert max_relative_error(res.series(), exact_outputs(system, prep.schedule, times)) \
+        <= RTOL
+    # The one-patient event states are those of the batched expressions, to rounding.
+    pair = engine.ModalForm(*(np.concatenate([a, a]) for a in (modal.lam, modal.beta,
+                                                               modal.CV, modal.ok)), True)
+    alone = engine.modal_solution(system, prep.schedule, modal=modal).z
+    batched = engine._event_states(pair, prep.schedule)
+    assert np.allclose(alone[0], batched[1], rtol=1e-14, atol=0)
