@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ketamine_clinic.pk import engine
+from ketamine_clinic.pk import eigen, engine
 from ketamine_clinic.pk.engine import make_schedule, modal_form, solve
 from ketamine_clinic.pk.regimen import Bolus, Regimen, Segment
 from ketamine_clinic.pk.simulate import (
@@ -173,3 +173,31 @@ def test_one_patient_at_unsorted_times_and_alone_in_its_batch_is_exact(model_id:
     alone = engine.modal_solution(system, prep.schedule, modal=modal).z
     batched = engine._event_states(pair, prep.schedule)
     assert np.allclose(alone[0], batched[1], rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_one_matrix_by_left_and_right_eigenvectors_agrees_with_eig_and_inv(
+        model_id: str) -> None:
+    # One patient is decomposed by one dgeev call (left eigenvectors as V's inverse); a
+    # batch by numpy's eig and inv. Each mode's product CV beta does not depend on how the
+    # eigenvectors are scaled, so the two must give it to rounding, and the same verdict.
+    system = system_for(model_id, weight_for(model_id))
+    rows = np.stack(list(system.outputs.values()), axis=1)
+    one = modal_form(system.A, system.b, rows)
+    batch = modal_form(system.A, system.b, rows, vectorised=False)
+    assert one.ok[0] == batch.ok[0] == (model_id != "simons2022")
+    if one.ok[0]:
+        order_one, order_batch = np.argsort(one.lam[0]), np.argsort(batch.lam[0])
+        assert np.allclose(one.lam[0, order_one], batch.lam[0, order_batch], rtol=1e-13,
+                           atol=0)
+        terms_one = (one.CV * one.beta[:, None, :])[0][:, order_one]
+        terms_batch = (batch.CV * batch.beta[:, None, :])[0][:, order_batch]
+        assert np.allclose(terms_one, terms_batch, rtol=0,
+                           atol=1e-12 * np.abs(terms_batch).max())
+
+
+def test_one_matrix_with_complex_eigenvalues_goes_to_the_checked_lapack_path() -> None:
+    rotating = np.array([[[-1.0, 2.0], [-2.0, -1.0]]])
+    eig = eigen.eigen_decomposition(rotating)
+    assert eig.Vinv is None
+    assert not eig.real[0]

@@ -29,6 +29,7 @@ from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.linalg import lapack
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -59,11 +60,14 @@ class Eigen:
 def eigen_decomposition(A: FloatArray, *, vectorised: bool | None = None) -> Eigen:
     """Eigenvalues and eigenvectors of every matrix in ``A`` (N, m, m).
 
-    ``vectorised`` None chooses by batch size (LAPACK for fewer than
-    ``VECTORISED_MIN_BATCH`` matrices); True or False forces a path (tests compare them).
+    ``vectorised`` None chooses by batch size (one matrix: :func:`_one_matrix`; LAPACK for
+    fewer than ``VECTORISED_MIN_BATCH`` matrices); True forces the vectorised path, False
+    numpy's LAPACK path (tests compare them).
     """
     n = A.shape[0]
     if vectorised is None:
+        if n == 1:
+            return _one_matrix(A)
         vectorised = n >= VECTORISED_MIN_BATCH
     if not vectorised:
         return _lapack(A)
@@ -76,6 +80,23 @@ def _lapack(A: FloatArray) -> Eigen:
         return Eigen(lam_c, V_c, np.ones(A.shape[0], dtype=bool))
     real = np.all(np.abs(lam_c.imag) <= 1e-12 * np.abs(lam_c.real), axis=1)
     return Eigen(np.ascontiguousarray(lam_c.real), np.ascontiguousarray(V_c.real), real)
+
+
+def _one_matrix(A: FloatArray) -> Eigen:
+    """One matrix (1, m, m) by one LAPACK call (dgeev) that gives the eigenvalues with the
+    right and the left eigenvectors; the left ones, scaled so that w_i v_i = 1, are V's
+    inverse. numpy's eig and inv make two calls, each through its own wrapper: for a
+    patient's first decomposition, made right after other work (the caches hold that work),
+    this step took 0.19 ms that way against 0.10 ms by dgeev (4 x 4, Domino with ke0).
+    Complex eigenvalues, a LAPACK failure or a left eigenvector orthogonal to its right one
+    (a defective matrix) go to :func:`_lapack` and the caller's checks, as any batch does."""
+    wr, wi, vl, vr, info = lapack.dgeev(A[0])
+    if info != 0 or bool(wi.any()):
+        return _lapack(A)
+    dots = np.einsum("ij,ij->j", vl, vr)
+    if not bool(np.all(np.isfinite(dots) & (dots != 0.0))):
+        return _lapack(A)
+    return Eigen(wr[None], vr[None], np.ones(1, dtype=bool), (vl / dots).T[None])
 
 
 @cache

@@ -199,15 +199,20 @@ def modal_form(A: FloatArray, b: FloatArray, rows: FloatArray, *,
     else:
         V = eig.V
         ok = eig.real & np.isfinite(V.sum(axis=(1, 2))) & (lam.max(axis=1) < 0)
+        given = eig.Vinv  # with V from the one-matrix path (its left eigenvectors)
         if not ok.all():
             V = np.where(ok[:, None, None], V, np.eye(m))  # placeholders: those use expm
-        try:
-            Vinv = np.linalg.inv(V)
-        except np.linalg.LinAlgError:  # an exactly singular V (defective A) in the batch
-            singular = ~(np.abs(np.linalg.det(V)) > 1e-300)
-            ok &= ~singular
-            V = np.where(ok[:, None, None], V, np.eye(m))
-            Vinv = np.linalg.inv(V)
+            given = None
+        if given is None:
+            try:
+                Vinv = np.linalg.inv(V)
+            except np.linalg.LinAlgError:  # an exactly singular V (defective A) in the batch
+                singular = ~(np.abs(np.linalg.det(V)) > 1e-300)
+                ok &= ~singular
+                V = np.where(ok[:, None, None], V, np.eye(m))
+                Vinv = np.linalg.inv(V)
+        else:
+            Vinv = given
         cond = math.sqrt(m) * np.sqrt(np.square(Vinv).sum(axis=(1, 2)))
         beta = np.matmul(Vinv, b[:, :, None])[:, :, 0]
         CV = np.matmul(rows, V)
