@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from ketamine_clinic.web.audit.services import Actor
+from ketamine_clinic.web.lib.floats import float64_bytes, floats_of
 from ketamine_clinic.web.outcomes import services
 from ketamine_clinic.web.outcomes.models import FollowUpCell, SeriesFollowUpPlaces
 from ketamine_clinic.web.outcomes.selectors import (
@@ -20,9 +21,7 @@ from ketamine_clinic.web.outcomes.selectors import (
 )
 from ketamine_clinic.web.outcomes.summaries import (
     followup_summaries_refresh,
-    places_bytes,
     places_layout,
-    places_of_bytes,
     report_columns,
 )
 from tests.web.outcomes.conftest import answer, make_patient, make_series
@@ -91,7 +90,7 @@ def test_an_mme_before_a_later_answer_without_one_still_counts(cast: Any, pv: An
 def _places(built: Any) -> tuple[Any, list[Any]]:
     """The series' follow-up places as (last given session, values)."""
     row = SeriesFollowUpPlaces.objects.get(series=built.series)
-    return row.last_given_session_id, places_of_bytes(row.values)
+    return row.last_given_session_id, floats_of(row.values)
 
 
 def _place(column: str) -> int:
@@ -169,7 +168,7 @@ def test_places_worked_out_for_another_session_or_layout_are_not_read(
     kept = json.dumps(outcome_report_for(sites, CohortFilters()).to_dict(), sort_keys=True,
                       default=str)
     rows = SeriesFollowUpPlaces.objects.filter(series=built.series)
-    wrong = places_bytes([9.0] * len(places_of_bytes(rows.get().values)))
+    wrong = float64_bytes([9.0] * len(floats_of(rows.get().values)))
     rows.update(values=wrong, last_given_session=built.sessions[0])
     assert _same_report(cast)
     rows.update(last_given_session=built.sessions[-1], layout="baseline:-1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ketamine_clinic.web.lib.floats import floats_of
 from ketamine_clinic.web.sessions import services
 from ketamine_clinic.web.sessions.models import SeriesOutcomeSummary, SessionOutcomeSummary
 from ketamine_clinic.web.sessions.summaries import outcome_summaries_refresh
@@ -19,7 +20,8 @@ def _series_fields(walk: Walk) -> tuple[Any, ...] | None:
     row = SeriesOutcomeSummary.objects.filter(series_id=walk.s.series_id).first()
     return None if row is None else (
         row.given_sessions, row.first_given_at, row.pain_before_first_nrs,
-        row.pain_at_end_last_nrs, row.last_given_session_id, row.adverse_events)
+        row.pain_at_end_last_nrs, row.last_given_session_id, row.adverse_events,
+        floats_of(row.immediate_pairs_nrs))
 
 
 def _fields(row: Any) -> tuple[Any, ...]:
@@ -34,15 +36,18 @@ def test_the_summary_follows_the_chart_and_an_amended_pain_score_changes_it(
     assert _series_fields(walk) is None  # no given session yet
     walk.rate("60 mg/h", 30)
     assert _fields(_summary(walk))[:3] == (True, True, True)
+    assert _series_fields(walk)[-1] == []  # no pain at the end yet: no pair
     end = walk.observe("pain", 240, nrs=3, phase="end")
     assert _summary(walk).pain_at_end_nrs == 3.0
-    assert _series_fields(walk) == (1, walk.s.scheduled_for, 7.0, 3.0, walk.s.pk, {})
+    assert _series_fields(walk) == (1, walk.s.scheduled_for, 7.0, 3.0, walk.s.pk, {},
+                                    [7.0, 3.0])
 
     services.session_entry_correct(actor=walk.nurse, session=walk.s, entry=end,
                                    reason="the patient said five", idempotency_key=key(),
                                    data={"nrs": 5, "phase": "end"})
     assert _summary(walk).pain_at_end_nrs == 5.0
-    assert _series_fields(walk) == (1, walk.s.scheduled_for, 7.0, 5.0, walk.s.pk, {})
+    assert _series_fields(walk) == (1, walk.s.scheduled_for, 7.0, 5.0, walk.s.pk, {},
+                                    [7.0, 5.0])
 
     event = walk.observe("adverse_event", 90, type="nausea_vomiting", severity="mild")
     walk.observe("adverse_event", 100, type="hypertension", severity="mild")
@@ -55,7 +60,7 @@ def test_the_summary_follows_the_chart_and_an_amended_pain_score_changes_it(
     row = _summary(walk)
     assert (row.adverse_event_count, row.adverse_events) == (1, {"hypertension": 1})
     assert _series_fields(walk) == (1, walk.s.scheduled_for, 7.0, 5.0, walk.s.pk,
-                                    {"hypertension": 1})
+                                    {"hypertension": 1}, [7.0, 5.0])
 
     # Worked out again from the whole timeline, the summary is the one kept entry by entry.
     kept, kept_series = _fields(row), _series_fields(walk)

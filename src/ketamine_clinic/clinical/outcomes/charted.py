@@ -110,8 +110,9 @@ def session_summaries(sessions: Iterable[ChartedSession],
 @dataclass(frozen=True, slots=True)
 class SeriesSummary:
     """What the outcome report needs of a series' given sessions, from their summaries:
-    how many, the pain before the first and at the end of the last, the last one and the
-    adverse events of all of them, counted by type."""
+    how many, the pain before the first and at the end of the last, the last one, the
+    adverse events of all of them, counted by type, and the (pain before, pain at the
+    end) of each with both, one pair after the other (for the immediate responses)."""
 
     series_id: int
     given_sessions: int
@@ -119,6 +120,7 @@ class SeriesSummary:
     pain_at_end_last_nrs: float | None
     last_given_session_id: int | None
     adverse_events: Mapping[str, int]
+    immediate_pairs_nrs: tuple[float, ...] = ()
 
 
 def series_summaries(summaries: Iterable[SessionSummary]) -> list[SeriesSummary]:
@@ -140,7 +142,11 @@ def series_summaries(summaries: Iterable[SessionSummary]) -> list[SeriesSummary]
             pain_before_first_nrs=first[0].pain_before_nrs if first else None,
             pain_at_end_last_nrs=last[0].pain_at_end_nrs if last else None,
             last_given_session_id=last[0].session_id if last else None,
-            adverse_events=dict(sorted(events.items()))))
+            adverse_events=dict(sorted(events.items())),
+            immediate_pairs_nrs=tuple(
+                nrs for g in mine if g.pain_before_nrs is not None
+                and g.pain_at_end_nrs is not None
+                for nrs in (g.pain_before_nrs, g.pain_at_end_nrs))))
     return out
 
 

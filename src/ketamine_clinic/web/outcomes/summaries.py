@@ -10,8 +10,6 @@ that made the tables (with those migrations' models: the model arguments).
 
 from __future__ import annotations
 
-import math
-import struct
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -21,6 +19,7 @@ from ketamine_clinic.clinical.outcomes.charted import (
     follow_up_cells,
     follow_up_places,
 )
+from ketamine_clinic.web.lib.floats import float64_bytes
 from ketamine_clinic.web.outcomes import policy
 from ketamine_clinic.web.outcomes.models import (
     FollowUpCell,
@@ -49,18 +48,6 @@ def places_layout(column: Mapping[str, int]) -> tuple[list[int], str]:
     by (point and place), which the report checks against its own."""
     return (sorted(set(column.values())),
             " ".join(f"{key}:{place}" for key, place in sorted(column.items())))
-
-
-def places_bytes(values: Iterable[float | None]) -> bytes:
-    """A series' places as stored: float64, little-endian, NaN for none."""
-    floats = [math.nan if v is None else v for v in values]
-    return struct.pack(f"<{len(floats)}d", *floats)
-
-
-def places_of_bytes(stored: bytes | memoryview) -> list[float | None]:
-    """The places stored by :func:`places_bytes` (None for none)."""
-    raw = bytes(stored)
-    return [None if math.isnan(v) else v for v in struct.unpack(f"<{len(raw) // 8}d", raw)]
 
 
 def followup_summaries_refresh(series_ids: Iterable[int], *, response_model: Any = None,
@@ -101,7 +88,7 @@ def followup_summaries_refresh(series_ids: Iterable[int], *, response_model: Any
         places_of.objects.filter(series_id__in=batch).delete()
         places_of.objects.bulk_create([
             places_of(series_id=sid, last_given_session_id=last_given.get(sid),
-                      layout=layout, values=places_bytes(follow_up_places(
+                      layout=layout, values=float64_bytes(follow_up_places(
                           answers[sid], column, places, last_given.get(sid))))
             for sid, mine in cells.items() if mine], batch_size=2000)
     return len(ids)

@@ -125,6 +125,10 @@ class SeriesOutcomeSummary(ClinicModel):
     last_given_session = models.ForeignKey(InfusionSession, null=True, blank=True,
                                            on_delete=models.CASCADE, related_name="+")
     adverse_events = models.JSONField(default=dict, blank=True, help_text="type -> count")
+    # The (pain before, pain at the end) of each given session with both, float64 pairs
+    # (``web/lib/floats.py``), so that the report counts the immediate responses from the
+    # series' rows instead of grouping the sessions' summaries.
+    immediate_pairs_nrs = models.BinaryField(default=b"", blank=True)
 
     def __str__(self) -> str:
         return f"outcome summary of series {self.series_id}"

@@ -22,6 +22,7 @@ from ketamine_clinic.clinical.outcomes.charted import (
     series_summaries,
     session_summaries,
 )
+from ketamine_clinic.web.lib.floats import float64_bytes
 from ketamine_clinic.web.sessions import hooks
 from ketamine_clinic.web.sessions.models import (
     InfusionSession,
@@ -35,7 +36,8 @@ BATCH_SERIES = 500
 FIELDS = ["series", "scheduled_for", "started", "first_given", "last_given", "pain_before_nrs",
           "pain_at_end_nrs", "adverse_event_count", "adverse_events"]
 SERIES_FIELDS = ["given_sessions", "first_given_at", "pain_before_first_nrs",
-                 "pain_at_end_last_nrs", "last_given_session", "adverse_events"]
+                 "pain_at_end_last_nrs", "last_given_session", "adverse_events",
+                 "immediate_pairs_nrs"]
 
 
 def changes_summary(kind: str, corrects_id: int | None) -> bool:
@@ -60,6 +62,9 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
     # The hook (the areas above follow the last given sessions) with the live models only:
     # a migration's models are those of its own time.
     live = session_model is None and series_summary_model is None
+    # A migration's series summaries may be from before their immediate pairs.
+    pairs_field = series_summary_of is not False and any(
+        f.name == "immediate_pairs_nrs" for f in series_summary_of._meta.get_fields())
     ids = sorted(set(series_ids))
     stored = 0
     for k in range(0, len(ids), BATCH_SERIES):
@@ -106,9 +111,12 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
                 pain_before_first_nrs=s.pain_before_first_nrs,
                 pain_at_end_last_nrs=s.pain_at_end_last_nrs,
                 last_given_session_id=s.last_given_session_id,
-                adverse_events=dict(s.adverse_events))
+                adverse_events=dict(s.adverse_events),
+                **({} if not pairs_field else {
+                    "immediate_pairs_nrs": float64_bytes(s.immediate_pairs_nrs)}))
             for s in per_series], batch_size=2000, update_conflicts=True,
-            unique_fields=["series"], update_fields=SERIES_FIELDS)
+            unique_fields=["series"],
+            update_fields=SERIES_FIELDS if pairs_field else SERIES_FIELDS[:-1])
         if live:
             last_given: dict[int, int | None] = dict.fromkeys(batch)
             last_given.update({s.series_id: s.last_given_session_id for s in per_series})
