@@ -190,3 +190,35 @@ def test_the_places_are_worked_out_again_the_same(cast: Any, pv: Any) -> None:
     SeriesFollowUpPlaces.objects.filter(series=built.series).delete()
     assert followup_summaries_refresh([built.series.pk]) == 1
     assert _places(built) == kept
+
+
+def test_the_migrations_backfill_the_places_and_the_pairs(cast: Any, pv: Any) -> None:
+    """The migrations that made the follow-up places and the series' immediate pairs work
+    them out from the records already there, with the models of their own time."""
+    import importlib
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from ketamine_clinic.web.sessions.models import SeriesOutcomeSummary
+
+    p = make_patient(cast, cast.denver, "DEN-S5", "Mo", "Migrated")
+    built = make_series(cast, pv, p, date(2025, 7, 1), [(8, 3), (7, 2)])
+    answer(cast, built, "baseline", 8, mme=60)
+    answer(cast, built, "day1", 2, mme=30)
+    answer(cast, built, "week1", 4)
+    kept_places = _places(built)
+    summary = SeriesOutcomeSummary.objects.filter(series=built.series)
+    kept_pairs = floats_of(summary.get().immediate_pairs_nrs)
+    assert kept_pairs == [8.0, 3.0, 7.0, 2.0]
+    SeriesFollowUpPlaces.objects.filter(series=built.series).delete()
+    summary.update(immediate_pairs_nrs=b"")
+
+    loader = MigrationExecutor(connection).loader
+    for app, area, name in (("infusion_sessions", "sessions", "0006_series_immediate_pairs"),
+                            ("outcomes", "outcomes", "0004_series_follow_up_places")):
+        module = importlib.import_module(f"ketamine_clinic.web.{area}.migrations.{name}")
+        module.backfill(loader.project_state((app, name)).apps, None)
+    assert _places(built) == kept_places
+    assert floats_of(summary.get().immediate_pairs_nrs) == kept_pairs
+    assert _same_report(cast)
