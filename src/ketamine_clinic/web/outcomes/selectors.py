@@ -441,8 +441,12 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     days, column = report_columns()
     places, layout = places_layout(column)
     scope = _series_queryset(site_ids, filters, scope_only=True)
-    crps = Diagnosis.objects.filter(patient=OuterRef("patient_id"), group__startswith="crps",
-                                    entered_in_error_at__isnull=True)
+    # The patients with a CRPS diagnosis, as one uncorrelated subquery (read once into a
+    # set) instead of an EXISTS per series, which PostgreSQL costs as a loop (and compiles
+    # with JIT).
+    crps = ExpressionWrapper(Q(patient_id__in=Diagnosis.objects.filter(
+        group__startswith="crps", entered_in_error_at__isnull=True).values("patient_id")),
+        output_field=BooleanField())
     # Whether a series' follow-up places hold for the report: worked out for its last
     # given session and in the report's layout (NULL: none, or never given).
     current = ExpressionWrapper(
@@ -452,7 +456,7 @@ def load_cohort_arrays(site_ids: Iterable[int], filters: CohortFilters) -> Cohor
     # series never started) and their follow-up places, ordered by each series' first
     # given session, then series id: the report's order. The JSON as text: the driver
     # would decode it on PostgreSQL but not on SQLite.
-    rows = _rows(scope.annotate(crps=Exists(crps), places_current=current)
+    rows = _rows(scope.annotate(crps=crps, places_current=current)
                  .order_by("outcome_summary__first_given_at", "id").values_list(
                      "id", "patient_id", "protocol_version__name", "crps",
                      "protocol_version_id", "outcome_summary__given_sessions",
