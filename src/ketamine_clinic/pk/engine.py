@@ -61,10 +61,13 @@ IntArray = NDArray[np.intp]
 _MAX_EIGENVECTOR_CONDITION = 1.0e3
 # Patients decomposed together (bounds the memory of the decomposition, ~1 kB a patient).
 DECOMPOSITION_CHUNK = 8_192
-# Bytes of scratch per block of patients in the evaluation (their output rows included):
-# half of this machine's 2 MB per-core L2 cache, so products are made in cache and each
-# block is written out whole.
-_EVALUATION_SCRATCH_BYTES = 2**20
+# Bytes of scratch per block of patients in the evaluation (their output rows included), so
+# products are made in cache and each block is written out whole. Twice this machine's
+# 2 MB per-core L2 cache (the rows stay in its 32 MB L3): measured on 100,000 patients x
+# 961 times, 4 MB evaluates in about 0.5 s of CPU time against 0.65 s at 1 MB and 0.55 s at
+# 2 MB, because the fixed cost of some hundred array operations per block is paid for four
+# times fewer blocks; at 8 MB the rows no longer stay in cache and it is 0.55 s again.
+_EVALUATION_SCRATCH_BYTES = 2**22
 # Times per block of an evenly spaced run (the factored exponentials); runs shorter than
 # _MIN_EVEN_RUN are evaluated directly.
 _RUN_BLOCK = 64
