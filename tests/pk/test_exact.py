@@ -196,6 +196,30 @@ def test_one_matrix_by_left_and_right_eigenvectors_agrees_with_eig_and_inv(
                            atol=1e-12 * np.abs(terms_batch).max())
 
 
+def test_one_matrix_with_a_repeated_eigenvalue_still_gives_the_exact_bolus_response() -> None:
+    # A diagonalisable matrix with a double eigenvalue: LAPACK's left and right bases of its
+    # eigenspace need not be dual, so the scaled left eigenvectors are not V's inverse there
+    # (checked before they are used). Whatever path serves it, a patient the modal form
+    # accepts must get exp(A t) b, here from scipy's matrix exponential.
+    from scipy.linalg import expm
+
+    rng = np.random.default_rng(20261203)
+    accepted = 0
+    for _ in range(40):
+        S = rng.normal(size=(4, 4))
+        A = S @ np.diag([-1.0, -1.0, -2.0, -0.5]) @ np.linalg.inv(S)
+        b = rng.uniform(0.1, 1.0, size=4)  # every mode excited
+        modal = modal_form(A[None], b[None], np.eye(4)[None])
+        if not modal.ok[0]:
+            continue
+        accepted += 1
+        for t in (0.5, 3.0):
+            exact = expm(A * t) @ b
+            ours = (modal.CV[0] * np.exp(modal.lam[0] * t)) @ modal.beta[0]
+            assert np.allclose(ours, exact, rtol=0, atol=1e-9 * np.abs(exact).max())
+    assert accepted >= 20  # most such matrices are well conditioned: the check is exercised
+
+
 def test_one_matrix_with_complex_eigenvalues_goes_to_the_checked_lapack_path() -> None:
     rotating = np.array([[[-1.0, 2.0], [-2.0, -1.0]]])
     eig = eigen.eigen_decomposition(rotating)

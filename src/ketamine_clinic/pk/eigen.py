@@ -39,6 +39,11 @@ BoolArray = NDArray[np.bool_]
 VECTORISED_MIN_BATCH = 48
 _JACOBI_MAX_SWEEPS = 30
 _EPS = float(np.finfo(float).eps)
+# How far the scaled left eigenvectors times V may be from the identity (entry by entry)
+# for them to serve as V's inverse; a numerical tolerance, not a clinical one. Distinct
+# eigenvalues give the identity to a few ulp times the eigenvector condition number, which
+# the caller bounds; past this the ordinary inverse is taken (a slower path, never a wrong one).
+_DUAL_TOLERANCE = 1e-10
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +94,24 @@ def _one_matrix(A: FloatArray) -> Eigen:
     patient's first decomposition, made right after other work (the caches hold that work),
     this step took 0.19 ms that way against 0.10 ms by dgeev (4 x 4, Domino with ke0).
     Complex eigenvalues, a LAPACK failure or a left eigenvector orthogonal to its right one
-    (a defective matrix) go to :func:`_lapack` and the caller's checks, as any batch does."""
+    (a defective matrix) go to :func:`_lapack` and the caller's checks, as any batch does.
+
+    The scaled left eigenvectors are V's inverse only where the eigenvalues are distinct: for
+    a repeated eigenvalue LAPACK picks a left and a right basis of its eigenspace that need
+    not be dual to each other. So the product with V is checked against the identity (one
+    m x m product), and a matrix whose product is off goes to :func:`_lapack` as well."""
     wr, wi, vl, vr, info = lapack.dgeev(A[0])
     if info != 0 or bool(wi.any()):
         return _lapack(A)
     dots = np.einsum("ij,ij->j", vl, vr)
     if not bool(np.all(np.isfinite(dots) & (dots != 0.0))):
         return _lapack(A)
-    return Eigen(wr[None], vr[None], np.ones(1, dtype=bool), (vl / dots).T[None])
+    Vinv = (vl / dots).T
+    identity_error = Vinv @ vr
+    identity_error[np.diag_indices_from(identity_error)] -= 1.0
+    if not float(np.abs(identity_error).max()) <= _DUAL_TOLERANCE:
+        return _lapack(A)
+    return Eigen(wr[None], vr[None], np.ones(1, dtype=bool), Vinv[None])
 
 
 @cache
