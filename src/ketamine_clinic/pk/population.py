@@ -41,6 +41,14 @@ FloatArray = NDArray[np.float64]
 _MAX_PATIENTS = 10_000_000
 # Bytes of curves copied at a time for the percentiles (a few columns of (N, T)).
 _BAND_BLOCK_BYTES = 8 * 2**20
+# Rows of at least this many values have their order statistics narrowed by a sample (see
+# _order_statistics): one value in _BAND_SAMPLE_STRIDE, each bracket _BAND_SPREAD_SD
+# standard deviations of the sample rank either side (a miss, about one row in 10,000 for
+# random draws, only costs that row a whole partition). Measured on 100,000 x 961 values:
+# 1.06 s against 2.0 s for whole partitions; strides 32 and 64 gave 1.2 and 1.45 s.
+_BAND_NARROW_MIN = 20_000
+_BAND_SAMPLE_STRIDE = 16
+_BAND_SPREAD_SD = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,26 +132,67 @@ def draw_eta(iiv: IIV, n: int, rng: np.random.Generator) -> dict[str, FloatArray
 def percentile_bands(y: FloatArray, percentiles: Sequence[float]) -> FloatArray:
     """``numpy.percentile(y, percentiles, axis=0)`` (linear interpolation between order
     statistics) of curves y (N, T), a few time columns at a time: each block is copied
-    transposed (one contiguous row per time) and partitioned in place at every order
-    statistic needed, so memory stays at a few MB instead of a copy of y."""
+    transposed (one contiguous row per time), so memory stays at a few MB instead of a copy
+    of y, and its order statistics are selected exactly (:func:`_order_statistics`)."""
     n, T = y.shape
     q = np.asarray(percentiles, dtype=float) / 100.0
     virtual = q * (n - 1)
     below = np.floor(virtual).astype(np.intp)
     above = np.minimum(below + 1, n - 1)
     weight = virtual - below
-    kth = np.unique(np.concatenate([below, above]))
     bands = np.empty((q.size, T))
     step = max(1, _BAND_BLOCK_BYTES // (8 * n))
     for j in range(0, T, step):
         block = np.ascontiguousarray(y[:, j:j + step].T)
-        block.partition(kth, axis=1)
-        lo, hi = block[:, below].T, block[:, above].T
+        lo, hi = _order_statistics(block, below, above)
         # numpy's lerp: from the lower value below the midpoint, from the upper above it.
         bands[:, j:j + step] = np.where(weight[:, None] < 0.5,
                                         lo + (hi - lo) * weight[:, None],
                                         hi - (hi - lo) * (1.0 - weight[:, None]))
     return bands
+
+
+def _order_statistics(block: FloatArray, below: NDArray[np.intp], above: NDArray[np.intp]
+                      ) -> tuple[FloatArray, FloatArray]:
+    """The values of rank ``below`` and ``above`` (0-based, ``above`` is ``below`` or the
+    next rank) in every row of ``block`` (C, N), as (len(below), C) each; ``block`` may be
+    reordered.
+
+    Partitioning a whole row costs some ten nanoseconds a value (its comparisons are
+    branches that the processor cannot predict). For a long row, a strided sample of it
+    (every ``_BAND_SAMPLE_STRIDE``-th value) sorted gives, for each wanted rank, two values
+    that very likely bracket it; counting the values below the lower one and gathering
+    those between the two are branch-free vectorised passes, and only those few thousand
+    values are partitioned. The bracket is checked by the counts, so the result is exact
+    whatever the sample says; a row whose bracket misses (or that holds a NaN) is
+    partitioned whole."""
+    C, n = block.shape
+    lo = np.empty((below.size, C))
+    hi = np.empty((below.size, C))
+    if n < _BAND_NARROW_MIN or not np.isfinite(block).all():
+        block.partition(np.unique(np.concatenate([below, above])), axis=1)
+        return block[:, below].T, block[:, above].T
+    sample = np.sort(block[:, ::_BAND_SAMPLE_STRIDE], axis=1)
+    size = sample.shape[1]
+    for i, (r, r2) in enumerate(zip(below.tolist(), above.tolist(), strict=True)):
+        # The sample rank of r, widened by the sample's binomial spread either side.
+        centre = r / _BAND_SAMPLE_STRIDE
+        spread = _BAND_SPREAD_SD * math.sqrt(size * (r + 0.5) / n * (1.0 - (r + 0.5) / n)) + 2.0
+        first = sample[:, max(0, math.floor(centre - spread))]
+        last = sample[:, min(size - 1, math.ceil(centre + spread))]
+        for c in range(C):
+            row = block[c]
+            low, high = first[c], last[c]
+            under = row < low
+            start = int(np.count_nonzero(under))
+            inside = row[np.logical_xor(row <= high, under, out=under)]  # low <= value <= high
+            if not (start <= r and r2 < start + inside.size):
+                row.partition(sorted({r, r2}))
+                lo[i, c], hi[i, c] = row[r], row[r2]
+                continue
+            inside.partition(sorted({r - start, r2 - start}))
+            lo[i, c], hi[i, c] = inside[r - start], inside[r2 - start]
+    return lo, hi
 
 
 def simulate_population(
