@@ -41,6 +41,8 @@ FloatArray = NDArray[np.float64]
 _MAX_PATIENTS = 10_000_000
 # Bytes of curves copied at a time for the percentiles (a few columns of (N, T)).
 _BAND_BLOCK_BYTES = 8 * 2**20
+# Patients per tile of the transposed copy of a block of curves (see percentile_bands).
+_BAND_TILE_ROWS = 2048
 # Rows of at least this many values have their order statistics narrowed by a sample (see
 # _order_statistics): one value in _BAND_SAMPLE_STRIDE, each bracket _BAND_SPREAD_SD
 # standard deviations of the sample rank either side (a miss, about one row in 10,000 for
@@ -143,7 +145,12 @@ def percentile_bands(y: FloatArray, percentiles: Sequence[float]) -> FloatArray:
     bands = np.empty((q.size, T))
     step = max(1, _BAND_BLOCK_BYTES // (8 * n))
     for j in range(0, T, step):
-        block = np.ascontiguousarray(y[:, j:j + step].T)
+        block = np.empty((min(step, T - j), n))
+        # Transposed tile by tile: a tile's source rows stay in cache while each of its
+        # columns is read (a whole column at once reads each row's cache line from memory
+        # again and again); measured 0.36 s against 0.48 s for 100,000 x 961 values.
+        for p0 in range(0, n, _BAND_TILE_ROWS):
+            block[:, p0:p0 + _BAND_TILE_ROWS] = y[p0:p0 + _BAND_TILE_ROWS, j:j + step].T
         lo, hi = _order_statistics(block, below, above)
         # numpy's lerp: from the lower value below the midpoint, from the upper above it.
         bands[:, j:j + step] = np.where(weight[:, None] < 0.5,
@@ -160,32 +167,39 @@ def _order_statistics(block: FloatArray, below: NDArray[np.intp], above: NDArray
 
     Partitioning a whole row costs some ten nanoseconds a value (its comparisons are
     branches that the processor cannot predict). For a long row, a strided sample of it
-    (every ``_BAND_SAMPLE_STRIDE``-th value) sorted gives, for each wanted rank, two values
-    that very likely bracket it; counting the values below the lower one and gathering
-    those between the two are branch-free vectorised passes, and only those few thousand
-    values are partitioned. The bracket is checked by the counts, so the result is exact
-    whatever the sample says; a row whose bracket misses (or that holds a NaN) is
-    partitioned whole."""
+    (every ``_BAND_SAMPLE_STRIDE``-th value) gives, for each wanted rank, two of its order
+    statistics that very likely bracket it; counting the values below the lower one and
+    gathering those between the two are branch-free vectorised passes over the whole block,
+    and only those few thousand values are partitioned. The bracket is checked by the
+    counts, so the result is exact whatever the sample says; a row whose bracket misses (or
+    a block that holds a NaN) is partitioned whole."""
     C, n = block.shape
     lo = np.empty((below.size, C))
     hi = np.empty((below.size, C))
     if n < _BAND_NARROW_MIN or not np.isfinite(block).all():
         block.partition(np.unique(np.concatenate([below, above])), axis=1)
         return block[:, below].T, block[:, above].T
-    sample = np.sort(block[:, ::_BAND_SAMPLE_STRIDE], axis=1)
+    sample = block[:, ::_BAND_SAMPLE_STRIDE].copy()
     size = sample.shape[1]
-    for i, (r, r2) in enumerate(zip(below.tolist(), above.tolist(), strict=True)):
+    brackets = []
+    for r in below.tolist():
         # The sample rank of r, widened by the sample's binomial spread either side.
         centre = r / _BAND_SAMPLE_STRIDE
         spread = _BAND_SPREAD_SD * math.sqrt(size * (r + 0.5) / n * (1.0 - (r + 0.5) / n)) + 2.0
-        first = sample[:, max(0, math.floor(centre - spread))]
-        last = sample[:, min(size - 1, math.ceil(centre + spread))]
-        for c in range(C):
+        brackets.append((max(0, math.floor(centre - spread)),
+                         min(size - 1, math.ceil(centre + spread))))
+    # Only the sample's order statistics at the bracket ranks are needed, not a sort.
+    sample.partition(sorted({k for pair in brackets for k in pair}), axis=1)
+    for i, (r, r2) in enumerate(zip(below.tolist(), above.tolist(), strict=True)):
+        first, last = brackets[i]
+        low, high = sample[:, first, None], sample[:, last, None]
+        # One pass per bracket over the whole block: the values below it, then those in it.
+        under = block < low
+        starts = np.count_nonzero(under, axis=1).tolist()
+        within = np.logical_xor(block <= high, under, out=under)  # low <= value <= high
+        for c, start in enumerate(starts):
             row = block[c]
-            low, high = first[c], last[c]
-            under = row < low
-            start = int(np.count_nonzero(under))
-            inside = row[np.logical_xor(row <= high, under, out=under)]  # low <= value <= high
+            inside = row[within[c]]
             if not (start <= r and r2 < start + inside.size):
                 row.partition(sorted({r, r2}))
                 lo[i, c], hi[i, c] = row[r], row[r2]
