@@ -169,10 +169,11 @@ def _order_statistics(block: FloatArray, below: NDArray[np.intp], above: NDArray
     branches that the processor cannot predict). For a long row, a strided sample of it
     (every ``_BAND_SAMPLE_STRIDE``-th value) gives, for each wanted rank, two of its order
     statistics that very likely bracket it; counting the values below the lower one and
-    gathering those between the two are branch-free vectorised passes over the whole block,
-    and only those few thousand values are partitioned. The bracket is checked by the
-    counts, so the result is exact whatever the sample says; a row whose bracket misses (or
-    a block that holds a NaN) is partitioned whole."""
+    gathering those between the two are branch-free vectorised passes, row by row (a row
+    stays in cache; passes over the whole block were slower, 1.18 s against 1.02 s for
+    100,000 x 961 values), and only those few thousand values are partitioned. The
+    bracket is checked by the counts, so the result is exact whatever the sample says; a
+    row whose bracket misses (or a block that holds a NaN) is partitioned whole."""
     C, n = block.shape
     lo = np.empty((below.size, C))
     hi = np.empty((below.size, C))
@@ -192,14 +193,12 @@ def _order_statistics(block: FloatArray, below: NDArray[np.intp], above: NDArray
     sample.partition(sorted({k for pair in brackets for k in pair}), axis=1)
     for i, (r, r2) in enumerate(zip(below.tolist(), above.tolist(), strict=True)):
         first, last = brackets[i]
-        low, high = sample[:, first, None], sample[:, last, None]
-        # One pass per bracket over the whole block: the values below it, then those in it.
-        under = block < low
-        starts = np.count_nonzero(under, axis=1).tolist()
-        within = np.logical_xor(block <= high, under, out=under)  # low <= value <= high
-        for c, start in enumerate(starts):
+        lows, highs = sample[:, first].tolist(), sample[:, last].tolist()
+        for c in range(C):
             row = block[c]
-            inside = row[within[c]]
+            under = row < lows[c]
+            start = int(np.count_nonzero(under))
+            inside = row[np.logical_xor(row <= highs[c], under, out=under)]
             if not (start <= r and r2 < start + inside.size):
                 row.partition(sorted({r, r2}))
                 lo[i, c], hi[i, c] = row[r], row[r2]
