@@ -35,9 +35,11 @@ from ketamine_clinic.web.sessions.models import (
 BATCH_SERIES = 500
 FIELDS = ["series", "scheduled_for", "started", "first_given", "last_given", "pain_before_nrs",
           "pain_at_end_nrs", "adverse_event_count", "adverse_events"]
+# The series summaries' pairs came with migration 0006: a backfill before it (0005, with the
+# models of its time) stores the other fields only.
+PAIRS_FIELD = "immediate_pairs_nrs"
 SERIES_FIELDS = ["given_sessions", "first_given_at", "pain_before_first_nrs",
-                 "pain_at_end_last_nrs", "last_given_session", "adverse_events",
-                 "immediate_pairs_nrs"]
+                 "pain_at_end_last_nrs", "last_given_session", "adverse_events", PAIRS_FIELD]
 
 
 def changes_summary(kind: str, corrects_id: int | None) -> bool:
@@ -64,7 +66,8 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
     live = session_model is None and series_summary_model is None
     # A migration's series summaries may be from before their immediate pairs.
     pairs_field = series_summary_of is not False and any(
-        f.name == "immediate_pairs_nrs" for f in series_summary_of._meta.get_fields())
+        f.name == PAIRS_FIELD for f in series_summary_of._meta.get_fields())
+    series_fields = [f for f in SERIES_FIELDS if pairs_field or f != PAIRS_FIELD]
     ids = sorted(set(series_ids))
     stored = 0
     for k in range(0, len(ids), BATCH_SERIES):
@@ -113,10 +116,10 @@ def outcome_summaries_refresh(series_ids: Iterable[int], *, session_model: Any =
                 last_given_session_id=s.last_given_session_id,
                 adverse_events=dict(s.adverse_events),
                 **({} if not pairs_field else {
-                    "immediate_pairs_nrs": float64_bytes(s.immediate_pairs_nrs)}))
+                    PAIRS_FIELD: float64_bytes(s.immediate_pairs_nrs)}))
             for s in per_series], batch_size=2000, update_conflicts=True,
             unique_fields=["series"],
-            update_fields=SERIES_FIELDS if pairs_field else SERIES_FIELDS[:-1])
+            update_fields=series_fields)
         if live:
             last_given: dict[int, int | None] = dict.fromkeys(batch)
             last_given.update({s.series_id: s.last_given_session_id for s in per_series})
