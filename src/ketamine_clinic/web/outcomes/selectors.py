@@ -353,8 +353,7 @@ def trajectory_summary(cohort: Cohort) -> dict[str, Any]:
         values[o.diagnosis_group]["baseline"].append(float(o.baseline_pain))
         for f in o.follow_ups:
             values[o.diagnosis_group][f"{f.day:g}"].append(float(f.pain))
-    order = ["baseline"] + [f"{d:g}" for d in sorted(
-        {0, *(p.outcome_day for p in policy.points() if p.outcome_day is not None)})]
+    order = ["baseline"] + [f"{d:g}" for d in report_columns()[0]]
     return {
         "points": order,
         "groups": {g: [core.mean_with_ci(k, values[g].get(k, [])).to_dict() for k in order]
