@@ -35,12 +35,15 @@ def _cells(built: Any) -> list[list[Any]]:
                 "mme_response_id")]
 
 
-def _same_report(cast: Any) -> bool:
+def _report_json(cast: Any, report_for: Any = outcome_report_for) -> str:
+    """The whole report of both sites, as JSON to compare."""
     sites = [cast.denver.pk, cast.boulder.pk]
-    return (json.dumps(outcome_report_for(sites, CohortFilters()).to_dict(), sort_keys=True,
-                       default=str)
-            == json.dumps(exact_outcome_report_for(sites, CohortFilters()).to_dict(),
-                          sort_keys=True, default=str))
+    return json.dumps(report_for(sites, CohortFilters()).to_dict(), sort_keys=True,
+                      default=str)
+
+
+def _same_report(cast: Any) -> bool:
+    return _report_json(cast) == _report_json(cast, exact_outcome_report_for)
 
 
 def test_a_corrected_answer_changes_the_summary_and_the_report(cast: Any, pv: Any) -> None:
@@ -164,17 +167,14 @@ def test_places_worked_out_for_another_session_or_layout_are_not_read(
     answer(cast, built, "baseline", 8, mme=50)
     answer(cast, built, "day1", 2)
     answer(cast, built, "week1", 3, mme=20)
-    sites = [cast.denver.pk, cast.boulder.pk]
-    kept = json.dumps(outcome_report_for(sites, CohortFilters()).to_dict(), sort_keys=True,
-                      default=str)
+    kept = _report_json(cast)
     rows = SeriesFollowUpPlaces.objects.filter(series=built.series)
     wrong = float64_bytes([9.0] * len(floats_of(rows.get().values)))
     rows.update(values=wrong, last_given_session=built.sessions[0])
     assert _same_report(cast)
     rows.update(last_given_session=built.sessions[-1], layout="baseline:-1")
     assert _same_report(cast)
-    assert json.dumps(outcome_report_for(sites, CohortFilters()).to_dict(), sort_keys=True,
-                      default=str) == kept
+    assert _report_json(cast) == kept
     rows.update(layout=places_layout(report_columns()[1])[1])
     assert not _same_report(cast)  # the wrong values, now read: the check can fail
 
