@@ -88,6 +88,27 @@ def test_population_paths_agree_with_the_exact_reference(model_id: str,
                                   exact_outputs(system, SCHEDULE, TIMES, patient=p)) <= RTOL
 
 
+@pytest.mark.parametrize("model_id", ["domino", "fanta2015-otto2021", "kamp2020"])
+def test_population_tilings_of_evenly_spaced_grids_are_exact(model_id: str) -> None:
+    # The population's factored products on evenly spaced grids: a titration whose steps
+    # share a divisor (30, 90, 120 min: one tiling across three runs) and a tail of 721
+    # times (7 blocks of 103), the benchmark's case; a step of 131 times (no divisor: a
+    # partial last block of its own); a 10-min grid to 83 h, whose offset tables reach the
+    # floor of the exponentials for the fast modes.
+    system = system_for(model_id, weight_for(model_id), n=64, seed=5)
+    titration = make_schedule([(0.0, 30.0, 1.0), (30.0, 120.0, 1.5), (120.0, 240.0, 2.0)],
+                              [])
+    uneven_step = make_schedule([(0.0, 30.0, 1.0), (30.0, 161.0, 2.0)], [(0.0, 15.0)])
+    for schedule, grid in ((titration, np.arange(0.0, 961.0)),
+                           (uneven_step, np.arange(0.0, 961.0)),
+                           (titration, np.arange(0.0, 5000.0, 10.0))):
+        ours = solve(system, schedule, grid, method="auto")
+        for p in (0, 41):
+            assert max_relative_error({k: v[p] for k, v in ours.items()},
+                                      exact_outputs(system, schedule, grid, patient=p)) \
+                <= RTOL
+
+
 @pytest.mark.parametrize("model_id", ["domino", "fanta2015-otto2021", "simons2022"])
 def test_the_matrix_exponential_path_is_exact_to_1e_9_into_the_far_tail(model_id: str) -> None:
     system = system_for(model_id, weight_for(model_id))

@@ -13,8 +13,9 @@ One closed form for one patient and for a population ([Gibaldi1982] polyexponent
   CV = C V: a product of a coefficient matrix and a matrix of exponentials, evaluated for
   every patient and time at once (a batched matrix product). On an evenly spaced run of
   times the exponentials factor, exp(lam (tau_q + b h)) = exp(lam tau_q) exp(lam b h), so
-  a run of J times needs about 2 sqrt(J)-fold fewer exponentials; the products are written
-  straight into the output arrays, a cache-sized block of patients at a time.
+  a run needs exponentials only at its blocks' starts, and a table of offsets formed by
+  products; the products are written straight into the output arrays, a cache-sized block
+  of patients at a time.
   The expm1 form has no large constant to cancel: a curve starting from zero is accurate
   to full relative precision from its first instant.
 
@@ -61,19 +62,21 @@ IntArray = NDArray[np.intp]
 _MAX_EIGENVECTOR_CONDITION = 1.0e3
 # Patients decomposed together (bounds the memory of the decomposition, ~1 kB a patient).
 DECOMPOSITION_CHUNK = 8_192
-# Bytes of scratch per block of patients in the evaluation (their output rows included), so
-# products are made in cache and each block is written out whole. Twice this machine's
-# 2 MB per-core L2 cache (the rows stay in its 32 MB L3): measured on 100,000 patients x
-# 961 times, 4 MB evaluates in about 0.5 s of CPU time against 0.65 s at 1 MB and 0.55 s at
-# 2 MB, because the fixed cost of some hundred array operations per block is paid for four
-# times fewer blocks; at 8 MB the rows no longer stay in cache and it is 0.55 s again.
+# Bytes of scratch per block of patients in the evaluation (their tables of exponentials and
+# coefficients; the output rows too where they cannot be written in place), so products are
+# made in cache. Measured on 100,000 patients x 961 times (a loaded machine, best of four,
+# CPU time of the whole solve): 1.16 s at 4 MB, 1.10 s at 2 MB, 1.25 s at 1 MB, 1.47 s at
+# 512 kB (the fixed cost of some hundred array operations per block is paid more often).
 _EVALUATION_SCRATCH_BYTES = 2**22
-# Times per block of an evenly spaced run (the factored exponentials); runs shorter than
+# Times per block of an evenly spaced run at most (the factored exponentials; the table of
+# offsets is formed by products, so its width costs little); runs shorter than
 # _MIN_EVEN_RUN are evaluated directly.
-_RUN_BLOCK = 64
+_RUN_BLOCK = 128
 _MIN_EVEN_RUN = 16
-# Exponents are floored here before exp (see _exp).
+# Exponents are floored here before exp (see _exp), and products of exponentials at its
+# exponential.
 _EXP_FLOOR = -300.0
+_EXP_FLOOR_VALUE = math.exp(_EXP_FLOOR)
 # Patients x times x modes up to which one gather over all times is cheaper than the
 # run-by-run products (their fixed cost is some 60 array operations).
 _SMALL_EVALUATION = 2**15
@@ -390,6 +393,121 @@ def _evaluate_small(mf: ModalForm, z: FloatArray, schedule: Schedule, times: Flo
     return y
 
 
+def _block_width(length: int) -> int:
+    """Width of the blocks an evenly spaced run of ``length`` times is split into: at most
+    ``_RUN_BLOCK``, and where it can be, a divisor of ``length`` (up to twice the fewest
+    blocks), so that the run has no partial last block."""
+    fewest = -(-length // _RUN_BLOCK)
+    for blocks in range(fewest, 2 * fewest + 1):
+        if length % blocks == 0:
+            return length // blocks
+    return -(-length // fewest)
+
+
+def _offset_table(L: FloatArray, h: float, width: int, rise: bool) -> FloatArray:
+    """exp(lam b h) (P, m, width) for b = 0 .. width - 1, and below it expm1(lam b h)
+    ((P, 2m, width) in all) if ``rise``, by doubling: from the columns b < k, the columns
+    k + b follow as
+
+        exp(lam (k + b) h)   = exp(lam b h) exp(lam k h)
+        expm1(lam (k + b) h) = expm1(lam b h) exp(lam k h) + expm1(lam k h)
+
+    so each column is a product of at most log2(width) correctly rounded exponentials (the
+    two terms of the sum have one sign: no cancellation), and the table costs one or two
+    exponentials per mode and doubling instead of per mode and column. The exp half is
+    floored at exp(_EXP_FLOOR) as :func:`_exp` floors its exponents (a product of two
+    floored factors stays a normal number), where any of it can reach the floor. Formed
+    with the offsets first, so that each doubling is a few passes over contiguous memory;
+    returned as a transposed view (each patient's matrix has unit stride down its columns,
+    which BLAS takes as it is)."""
+    P, m = L.shape
+    rows = 2 * m if rise else m
+    tab = np.empty((width, P, rows))
+    tab[0, :, :m] = 1.0
+    tab[0, :, m:] = 0.0
+    factor = np.empty((P, rows))
+    shift = np.zeros((P, rows))
+    floored = float(L.min()) * h * (width - 1) < _EXP_FLOOR
+    floor = np.full((P, rows), -1.0)  # expm1 >= -1: the expm1 half is left as it is
+    floor[:, :m] = _EXP_FLOOR_VALUE
+    k = 1
+    while k < width:
+        x = L * (h * k)
+        c = min(k, width - k)
+        factor[:, :m] = _exp(x)
+        grown = tab[k:k + c]
+        if rise:
+            factor[:, m:] = factor[:, :m]
+            shift[:, m:] = np.expm1(x)
+            np.multiply(tab[:c], factor, out=grown)
+            grown += shift
+        else:
+            np.multiply(tab[:c], factor, out=grown)
+        if floored:
+            np.maximum(grown, floor, out=grown)
+        k += c
+    return tab.transpose(1, 2, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tiling:
+    """Consecutive blocks of ``width`` output times (in sorted order) from index ``lo``, all
+    evenly spaced by ``h``: block j lies in input interval ``interval[j]`` and starts
+    ``start[j]`` after its event [min]. One matrix product per patient and output."""
+
+    lo: int
+    width: int
+    h: float
+    interval: IntArray
+    start: FloatArray
+    infusing: bool
+
+
+def _tilings(schedule: Schedule, ts: FloatArray, runs: list[tuple[int, int, int]],
+             steps: dict[int, float]) -> list[_Tiling]:
+    """The evenly spaced runs as tilings. Consecutive runs with one spacing, all with a rate
+    or all without, whose lengths share a divisor of at least ``_MIN_EVEN_RUN`` times (a
+    titration's steps at whole minutes of a 1-min grid), share one tiling of that width;
+    other runs are tiled alone, with a partial last block as a tiling of its own."""
+    E, u = schedule.event_min, schedule.rate_mg_per_min
+    chains: list[list[tuple[int, int, int]]] = []
+    for run in runs:
+        k = run[0]
+        if not steps[k]:
+            continue
+        last = chains[-1][-1] if chains else None
+        if last is not None and last[2] == run[1] and steps[last[0]] == steps[k] and \
+                (u[last[0]] != 0.0) == (u[k] != 0.0):
+            chains[-1].append(run)
+        else:
+            chains.append([run])
+    tilings = []
+    for chain in chains:
+        h = steps[chain[0][0]]
+        infusing = u[chain[0][0]] != 0.0
+        common = math.gcd(*(hi - lo for _, lo, hi in chain))
+        width = next(d for d in range(min(common, _RUN_BLOCK), 0, -1) if common % d == 0)
+        pieces = ([(k, lo, hi, width) for k, lo, hi in chain] if width >= _MIN_EVEN_RUN
+                  else [(k, lo, hi, _block_width(hi - lo)) for k, lo, hi in chain])
+        merged: list[tuple[int, int, list[int], list[float]]] = []  # lo, width, k, start
+        for k, lo, hi, w in pieces:
+            tau0 = float(ts[lo] - E[k])
+            full = (hi - lo) // w
+            if full:
+                if merged and merged[-1][1] == w and \
+                        merged[-1][0] + w * len(merged[-1][2]) == lo:
+                    merged[-1][2].extend([k] * full)
+                    merged[-1][3].extend(tau0 + h * w * np.arange(full))
+                else:
+                    merged.append((lo, w, [k] * full, list(tau0 + h * w * np.arange(full))))
+            rest = hi - lo - full * w
+            if rest:
+                merged.append((hi - rest, rest, [k], [tau0 + h * w * full]))
+        tilings += [_Tiling(lo, w, h, np.array(ks, dtype=np.intp), np.array(starts), infusing)
+                    for lo, w, ks, starts in merged]
+    return tilings
+
+
 def _evaluate_shared(mf: ModalForm, z: FloatArray, schedule: Schedule, times: FloatArray,
                      series: list[int], targets: list[FloatArray]) -> None:
     """Write every patient's outputs at shared ``times`` (T,) into ``targets`` (N, T) each.
@@ -402,11 +520,13 @@ def _evaluate_shared(mf: ModalForm, z: FloatArray, schedule: Schedule, times: Fl
         exp(lam (t_q + b h))   = exp(lam t_q) exp(lam b h)
         expm1(lam (t_q + b h)) = expm1(lam t_q) exp(lam b h) + expm1(lam b h)
 
-    so the run is one matrix product per patient and output: [e_s exp(lam t_q) +
-    g_s expm1(lam t_q) | g_s] (q x 2m) times the table [exp(lam b h) ; expm1(lam b h)]
-    (2m x B), which depends only on the patient and the spacing and serves every run and
-    output. Products are written straight into the output rows. Other runs multiply the
-    coefficients by the exponentials of every time.
+    so a tiling of such blocks (:func:`_tilings`; it may span several runs) is one matrix
+    product per patient and output: [e_s exp(lam t_q) + g_s expm1(lam t_q) | g_s]
+    (q x 2m) times the table [exp(lam b h) ; expm1(lam b h)] (2m x B,
+    :func:`_offset_table`), which depends only on the patient and the spacing. Products
+    are written straight into the output rows (into scratch rows copied out whole, where
+    the times are not in order or a target's rows are not contiguous). Other runs multiply
+    the coefficients by the exponentials of every time.
     """
     lam, beta, CV = mf.lam, mf.beta, mf.CV
     E, u = schedule.event_min, schedule.rate_mg_per_min
@@ -417,64 +537,66 @@ def _evaluate_shared(mf: ModalForm, z: FloatArray, schedule: Schedule, times: Fl
     ts = times if in_order else times[order]
     runs = _runs(schedule, ts)
     steps = {k: _even_step(ts[lo:hi] - E[k]) for k, lo, hi in runs}
-    # Widths that split each run into equal blocks where they can (no partial last block).
-    widths = {k: -(-(hi - lo) // -(-(hi - lo) // _RUN_BLOCK)) for k, lo, hi in runs}
+    tilings = _tilings(schedule, ts, runs, steps)
+    # One table per spacing, with the expm1 rows or without (the tail after the infusions
+    # needs none), as wide as its widest tiling.
+    table_width: dict[tuple[float, bool], int] = {}
+    for tiling in tilings:
+        key = (tiling.h, tiling.infusing)
+        table_width[key] = max(table_width.get(key, 0), tiling.width)
     direct = max([hi - lo for k, lo, hi in runs if not steps[k]], default=0)
-    q_max = max([-(-(hi - lo) // widths[k]) for k, lo, hi in runs if steps[k]], default=0)
-    per_patient = 8 * (2 * m * (2 * q_max + len(set(steps.values())) * _RUN_BLOCK)
-                       + 2 * m * direct + S * T)
+    q_max = max([tiling.start.size for tiling in tilings], default=0)
+    in_place = in_order and all(t.strides[-1] == t.itemsize for t in targets)
+    table_rows = sum((2 if rise else 1) * w for (_, rise), w in table_width.items())
+    per_patient = 8 * (2 * m * (2 * q_max + direct) + m * table_rows
+                       + (0 if in_place else S * T))
     block = max(1, min(n, _EVALUATION_SCRATCH_BYTES // per_patient))
-    # Every product lands in these rows (in cache); each block of patients is then copied
-    # out whole, one contiguous write per output.
-    rows_scratch = np.empty((S, block, T))
+    rows_scratch = None if in_place else np.empty((S, block, T))
     for p0 in range(0, n, block):
         rows = slice(p0, min(n, p0 + block))
         P = rows.stop - rows.start
-        outs = [rows_scratch[s, :P] for s in range(S)]
+        if rows_scratch is None:
+            outs = [target[rows] for target in targets]
+        else:
+            outs = [rows_scratch[s, :P] for s in range(S)]
         L = lam[rows]
-        CVs = CV[rows][:, series]  # (P, S, m)
-        gain = beta[rows] / L  # (P, m): times u_k, the expm1 coefficient in modal space
-        tables: dict[float, FloatArray] = {}
-        for k, lo, hi in runs:
-            infusing = u[k] != 0.0
-            e = CVs * z[rows, k][:, None, :]  # (P, S, m)
-            g = CVs * (gain * u[k])[:, None, :]
-            tau = ts[lo:hi] - E[k]
-            h = steps[k]
-            if not h:
-                x = L[:, :, None] * tau  # (P, m, J)
-                R = np.concatenate([_exp(x), np.expm1(x)], axis=1) if infusing else _exp(x)
-                coef = np.concatenate([e, g], axis=2) if infusing else e
-                for s, out in enumerate(outs):
-                    np.matmul(coef[:, s:s + 1], R, out=out[:, None, lo:hi])
-                continue
-            if h not in tables:
-                xb = L[:, :, None] * (h * np.arange(_RUN_BLOCK))  # (P, m, B)
-                tables[h] = np.concatenate([_exp(xb), np.expm1(xb)], axis=1)
-            B = widths[k]
-            R = tables[h][:, :2 * m if infusing else m, :B]
-            J = hi - lo
-            q = -(-J // B)  # blocks, the last one possibly partial
-            xq = L[:, None, :] * (tau[0] + h * B * np.arange(q))[:, None]  # (P, q, m)
+        CVs = CV[rows][:, series, None, :]  # (P, S, 1, m)
+        # The coefficients of every interval: e (P, S, K, m) and g (the expm1 terms).
+        e_all = CVs * z[rows][:, None]
+        g_all = CVs * ((beta[rows] / L)[:, None, :] * u[:, None])[:, None]
+        tables = {(h, rise): _offset_table(L, h, w, rise)
+                  for (h, rise), w in table_width.items()}
+        for tiling in tilings:
+            q, B = tiling.start.size, tiling.width
+            wide = 2 * m if tiling.infusing else m
+            R = tables[tiling.h, tiling.infusing][:, :, :B]
+            xq = L[:, None, :] * tiling.start[:, None]  # (P, q, m)
             eq = _exp(xq)
-            mq = np.expm1(xq) if infusing else eq
-            G = np.empty((P, q, 2 * m if infusing else m))
-            full = J // B
-            rest = J - full * B
+            mq = np.expm1(xq) if tiling.infusing else eq
+            G = np.empty((P, q, wide))
+            one = bool(np.all(tiling.interval == tiling.interval[0]))
+            at: slice | IntArray = slice(tiling.interval[0], tiling.interval[0] + 1) \
+                if one else tiling.interval
             for s, out in enumerate(outs):
-                np.multiply(eq, e[:, s, None, :], out=G[:, :, :m])
-                if infusing:
-                    G[:, :, :m] += mq * g[:, s, None, :]
-                    G[:, :, m:] = g[:, s, None, :]
-                if full:
-                    np.matmul(G[:, :full], R,
-                              out=out[:, lo:lo + full * B].reshape(P, full, B))
-                if rest:
-                    np.matmul(G[:, full:], R[:, :, :rest], out=out[:, None, hi - rest:hi])
-        for target, out in zip(targets, outs, strict=True):
-            if in_order:
-                target[rows] = out
-            else:
+                np.multiply(eq, e_all[:, s, at], out=G[:, :, :m])
+                if tiling.infusing:
+                    g = g_all[:, s, at]
+                    G[:, :, :m] += mq * g
+                    G[:, :, m:] = g
+                np.matmul(G, R, out=np.reshape(out[:, tiling.lo:tiling.lo + q * B], (P, q, B),
+                                               copy=False))
+        for k, lo, hi in runs:
+            if steps[k]:
+                continue
+            infusing = u[k] != 0.0
+            x = L[:, :, None] * (ts[lo:hi] - E[k])  # (P, m, J)
+            R = np.concatenate([_exp(x), np.expm1(x)], axis=1) if infusing else _exp(x)
+            coef = np.concatenate([e_all[:, :, k], g_all[:, :, k]], axis=2) if infusing \
+                else e_all[:, :, k]
+            for s, out in enumerate(outs):
+                np.matmul(coef[:, s:s + 1], R, out=out[:, None, lo:hi])
+        if rows_scratch is not None:
+            for target, out in zip(targets, outs, strict=True):
                 target[rows, order] = out
 
 
