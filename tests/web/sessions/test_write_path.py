@@ -175,6 +175,42 @@ def test_a_vital_sign_set_through_the_api_stores_its_key_with_the_entry(walk: Wa
     assert TimelineEntry.objects.filter(session=walk.s, kind="vitals").count() == 2
 
 
+def test_the_write_paths_session_read_keeps_to_the_users_sites_and_reads_the_whole_rows(
+        walk: Walk) -> None:
+    """The bedside write's session read (SQL of its own) finds a session for exactly the
+    users ``sessions_visible_to`` finds it for, and reads the session, its order, the
+    order's protocol version and the site as the ORM reads them; a refusal is audited."""
+    from django.http import Http404
+
+    from ketamine_clinic.web.accounts.models import User
+    from ketamine_clinic.web.audit.models import AuditEntry
+
+    walk.infusing()
+    cast = walk.c.cast
+    for user in User.objects.all():
+        visible = selectors.sessions_visible_to(user).filter(pk=walk.s.pk).first()
+        actor = walk.c.actor(user)
+        if visible is None:
+            before = AuditEntry.objects.filter(action="session.access_denied").count()
+            with pytest.raises(Http404):
+                selectors.session_get_for_write(user, walk.s.pk, actor)
+            assert AuditEntry.objects.filter(action="session.access_denied").count() == \
+                before + 1
+            continue
+        lean = selectors.session_get_for_write(user, walk.s.pk, actor)
+        for got, orm in ((lean, visible), (lean.order, visible.order),
+                         (lean.order.protocol_version, visible.order.protocol_version),
+                         (lean.site, visible.site)):
+            fields = type(orm)._meta.concrete_fields
+            assert [getattr(got, f.attname) for f in fields] == \
+                [getattr(orm, f.attname) for f in fields]
+    assert {u.username for u in User.objects.all()
+            if selectors.sessions_visible_to(u).filter(pk=walk.s.pk).exists()} != \
+        {u.username for u in User.objects.all()}  # someone (Oscar, Boulder) is refused
+    with pytest.raises(Http404):
+        selectors.session_get_for_write(cast.bob, walk.s.pk + 1000, walk.c.actor(cast.bob))
+
+
 @pytest.mark.django_db
 def test_a_commit_on_sqlite_is_synced_to_disk_before_it_is_acknowledged() -> None:
     """WAL with synchronous=FULL: a vital-sign set the monitor was told is stored survives

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db import connection
+from django.db.models import ManyToManyField, Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -30,10 +31,13 @@ from ketamine_clinic.clinical.bedside.view import (
 )
 from ketamine_clinic.clinical.discharge import DischargeScore, Override
 from ketamine_clinic.clinical.session import GateResult, SessionState
-from ketamine_clinic.web.accounts.models import User
+from ketamine_clinic.web.accounts.models import Site, User
 from ketamine_clinic.web.audit.actions import AuditAction
 from ketamine_clinic.web.audit.models import AuditEntry
 from ketamine_clinic.web.audit.services import Actor, audit_read, audit_record
+from ketamine_clinic.web.lib.rows import Columns
+from ketamine_clinic.web.orders.models import Order
+from ketamine_clinic.web.protocols.models import ProtocolVersion
 from ketamine_clinic.web.sessions.facts import (
     alarms_as_core,
     day_facts,
@@ -80,19 +84,52 @@ def session_get_unaudited(user: User, session_id: int, actor: Actor) -> Infusion
 
 
 def session_get_for_write(user: User, session_id: int, actor: Actor) -> InfusionSession:
-    """The session as :func:`session_get_unaudited` finds it (site-scoped, a refusal
-    audited), joined only to what a bedside write reads before its lock: the order, its
-    protocol version and the site. The patient and the series are read where a write asks
-    for them (a write that gathers the day's facts reads the session again, joined to
-    both, under its lock): the seven-table join cost more than the rest of a vital-sign
-    write (PostgreSQL plans it afresh each time)."""
-    try:  # get(): one row by its key, no ORDER BY to build (first() adds one)
-        return (sessions_visible_to(user).select_related(None)
-                .select_related("order", "order__protocol_version", "site").get(pk=session_id))
-    except InfusionSession.DoesNotExist:
+    """The session as :func:`session_get_unaudited` finds it (at one of the user's sites, a
+    refusal audited), joined only to what a bedside write reads before its lock: the order,
+    its protocol version and the site. The patient and the series are read where a write
+    asks for them (a write that gathers the day's facts reads the session again, joined to
+    both, under its lock).
+
+    One statement in SQL of its own (``lib.rows``): it runs at every bedside write, and
+    building the four-model join through the ORM cost more than the rest of a vital-sign
+    write's reads together. Its site rule is :func:`sessions_visible_to`'s (the tests hold
+    the two to the same sessions for every user)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_WRITE_SESSION_SQL, [session_id, user.pk])
+        row = cursor.fetchone()
+    if row is None:
         audit_record(actor=actor, action=AuditAction.SESSION_ACCESS_DENIED, object_type="session",
                      object_id=session_id)
-        raise Http404("No such session") from None
+        raise Http404("No such session")
+    session = _W_SESSION.read(row)
+    order = _W_ORDER.read(row, _W_SESSION.width)
+    order.protocol_version = _W_PROTOCOL.read(row, _W_SESSION.width + _W_ORDER.width)
+    session.order = order
+    session.site = _W_SITE.read(row, _W_SESSION.width + _W_ORDER.width + _W_PROTOCOL.width)
+    return session
+
+
+_W_SESSION = Columns(InfusionSession, "s")
+_W_ORDER = Columns(Order, "o")
+_W_PROTOCOL = Columns(ProtocolVersion, "p")
+_W_SITE = Columns(Site, "t")
+
+
+def _write_session_sql() -> str:
+    sites = User._meta.get_field("sites")
+    assert isinstance(sites, ManyToManyField)
+    through = User.sites.through._meta.db_table
+    tables = {c.alias: c.model._meta.db_table for c in (_W_SESSION, _W_ORDER, _W_PROTOCOL,
+                                                        _W_SITE)}
+    return (f'SELECT {_W_SESSION.sql}, {_W_ORDER.sql}, {_W_PROTOCOL.sql}, {_W_SITE.sql} '
+            f'FROM "{tables["s"]}" s JOIN "{tables["o"]}" o ON o.id = s.order_id '
+            f'JOIN "{tables["p"]}" p ON p.id = o.protocol_version_id '
+            f'JOIN "{tables["t"]}" t ON t.id = s.site_id '
+            f'WHERE s.id = %s AND s.site_id IN (SELECT "{sites.m2m_reverse_name()}" '
+            f'FROM "{through}" WHERE "{sites.m2m_column_name()}" = %s)')
+
+
+_WRITE_SESSION_SQL = _write_session_sql()
 
 
 def session_read_record(actor: Actor, session: InfusionSession, action: AuditAction,
