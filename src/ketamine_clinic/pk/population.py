@@ -207,25 +207,33 @@ def _bracketed_order_statistics(y: FloatArray, below: NDArray[np.intp],
                          min(size - 1, math.ceil(centre + spread))))
     # Only the sample's order statistics at the bracket ranks are needed, not a sort.
     sample.partition(sorted({k for pair in brackets for k in pair}), axis=1)
-    lows = [np.ascontiguousarray(sample[:, first]) for first, _ in brackets]
-    highs = [np.ascontiguousarray(sample[:, last]) for _, last in brackets]
+    # The comparisons are made in single precision, half the bytes: rounding is monotone,
+    # so the values below a rounded bracket are below every value inside it, and those
+    # inside below every value above it, which is all the selection needs (the values
+    # gathered are the curves' own).
+    lows = [sample[:, first].astype(np.float32) for first, _ in brackets]
+    highs = [sample[:, last].astype(np.float32) for _, last in brackets]
     del sample
     counts = np.zeros((below.size, T), dtype=np.intp)
     gathered: list[list[tuple[FloatArray, NDArray[np.integer[Any]]]]] = [[] for _ in brackets]
     column_type = np.int16 if T < 2**15 else np.intp
     under = np.empty((_BAND_COUNT_ROWS, T), dtype=bool)
     inside = np.empty((_BAND_COUNT_ROWS, T), dtype=bool)
+    single = np.empty((_BAND_COUNT_ROWS, T), dtype=np.float32)
     for p0 in range(0, n, _BAND_COUNT_ROWS):
         tile = np.ascontiguousarray(y[p0:p0 + _BAND_COUNT_ROWS])
-        if not math.isfinite(float(tile.sum())):  # a NaN or an infinity somewhere
-            return None
         P = tile.shape[0]
+        rounded = single[:P]
+        np.copyto(rounded, tile, casting="same_kind")
+        # A NaN or an infinity somewhere (or a value past single precision's range).
+        if not math.isfinite(float(rounded.sum())):
+            return None
         flat = tile.reshape(-1)
         is_under, is_inside = under[:P], inside[:P]
         for i, (low, high) in enumerate(zip(lows, highs, strict=True)):
-            np.less(tile, low, out=is_under)
+            np.less(rounded, low, out=is_under)
             counts[i] += np.add.reduce(is_under.view(np.uint8), axis=0, dtype=np.uint8)
-            np.less_equal(tile, high, out=is_inside)
+            np.less_equal(rounded, high, out=is_inside)
             np.logical_xor(is_inside, is_under, out=is_inside)
             at = np.flatnonzero(is_inside)
             if at.size:
