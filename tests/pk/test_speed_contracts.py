@@ -86,6 +86,19 @@ def test_bands_of_large_populations_equal_numpy_percentile_exactly() -> None:
             assert np.array_equal(percentile_bands(y, pcts), np.percentile(y, pcts, axis=0))
 
 
+def test_bands_of_values_equal_in_single_precision_are_exact() -> None:
+    # The counting passes compare single-precision roundings: values that differ only past
+    # single precision (and a bracket that rounds onto them) must still give numpy's ranks.
+    rng = np.random.default_rng(6)
+    n = 30_000
+    y = np.empty((n, 3))
+    y[:, 0] = 1.0 + rng.permutation(n) * 1e-12
+    y[:, 1] = rng.lognormal(size=n).astype(np.float32) + rng.uniform(0, 1e-9, size=n)
+    y[:, 2] = np.where(rng.uniform(size=n) < 0.5, 1.0, 1.0 + 1e-10)
+    for pcts in ((5.0, 50.0, 95.0), (0.0, 100.0), (2.5, 33.3, 97.5)):
+        assert np.array_equal(percentile_bands(y, pcts), np.percentile(y, pcts, axis=0))
+
+
 def test_a_population_writes_into_the_arrays_it_is_given() -> None:
     system = system_for("domino", 70.0, n=70, seed=None)
     out = {o: np.full((70, TIMES.size), np.nan) for o in system.outputs}

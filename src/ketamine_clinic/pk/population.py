@@ -39,18 +39,23 @@ from ketamine_clinic.pk.simulate import (
 
 FloatArray = NDArray[np.float64]
 _MAX_PATIENTS = 10_000_000
-# Bytes of curves copied at a time for the percentiles (a few columns of (N, T)).
+# Bytes of curves copied at a time for whole partitions (a few columns of (N, T)).
 _BAND_BLOCK_BYTES = 8 * 2**20
-# Patients per tile of the transposed copy of a block of curves (see percentile_bands).
+# Patients per tile of the transposed copy of a block of curves (see _whole_partitions).
 _BAND_TILE_ROWS = 2048
-# Rows of at least this many values have their order statistics narrowed by a sample (see
-# _order_statistics): one value in _BAND_SAMPLE_STRIDE, each bracket _BAND_SPREAD_SD
-# standard deviations of the sample rank either side (a miss, about one row in 10,000 for
-# random draws, only costs that row a whole partition). Measured on 100,000 x 961 values:
-# 1.06 s against 2.0 s for whole partitions; strides 32 and 64 gave 1.2 and 1.45 s.
+# Populations of at least this many patients have their order statistics narrowed by a
+# sample (see _bracketed_order_statistics): one patient in _BAND_SAMPLE_STRIDE, each bracket
+# _BAND_SPREAD_SD standard deviations of the sample rank either side (a miss, about one
+# time and percentile in 400 for random draws, only costs that time a whole partition; on
+# the benchmark's 100,000 patients x 961 times none missed at 2.5 to 4 standard
+# deviations, and 3 gathered a quarter fewer values than 4).
 _BAND_NARROW_MIN = 20_000
 _BAND_SAMPLE_STRIDE = 16
-_BAND_SPREAD_SD = 4.0
+_BAND_SPREAD_SD = 3.0
+# Patients per tile of the counting passes: a tile of 961 times stays in cache with its
+# masks (measured: 16 and 32 rows cost more, in the fixed cost of each array operation),
+# and fewer than 256 rows let the counts add up as bytes.
+_BAND_COUNT_ROWS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,54 +138,65 @@ def draw_eta(iiv: IIV, n: int, rng: np.random.Generator) -> dict[str, FloatArray
 
 def percentile_bands(y: FloatArray, percentiles: Sequence[float]) -> FloatArray:
     """``numpy.percentile(y, percentiles, axis=0)`` (linear interpolation between order
-    statistics) of curves y (N, T), a few time columns at a time: each block is copied
-    transposed (one contiguous row per time), so memory stays at a few MB instead of a copy
-    of y, and its order statistics are selected exactly (:func:`_order_statistics`)."""
-    n, T = y.shape
+    statistics) of curves y (N, T), exactly, without a copy of y: the order statistics of
+    a large population are selected among the few values a sample brackets
+    (:func:`_bracketed_order_statistics`), those of a small one (or of curves that hold a
+    NaN or an infinity) by whole partitions of a few time columns at a time
+    (:func:`_whole_partitions`)."""
+    n = y.shape[0]
     q = np.asarray(percentiles, dtype=float) / 100.0
     virtual = q * (n - 1)
     below = np.floor(virtual).astype(np.intp)
     above = np.minimum(below + 1, n - 1)
     weight = virtual - below
-    bands = np.empty((q.size, T))
+    found = _bracketed_order_statistics(y, below, above) if n >= _BAND_NARROW_MIN else None
+    lo, hi = found if found is not None else _whole_partitions(y, below, above)
+    # numpy's lerp: from the lower value below the midpoint, from the upper above it.
+    bands: FloatArray = np.where(weight[:, None] < 0.5, lo + (hi - lo) * weight[:, None],
+                                 hi - (hi - lo) * (1.0 - weight[:, None]))
+    return bands
+
+
+def _whole_partitions(y: FloatArray, below: NDArray[np.intp], above: NDArray[np.intp]
+                      ) -> tuple[FloatArray, FloatArray]:
+    """The values of rank ``below`` and ``above`` (0-based) over the patients of y (N, T),
+    as (len(below), T) each: a few time columns at a time, each block copied transposed
+    (one contiguous row per time) and partitioned."""
+    n, T = y.shape
+    ranks = np.unique(np.concatenate([below, above]))
+    lo = np.empty((below.size, T))
+    hi = np.empty((below.size, T))
     step = max(1, _BAND_BLOCK_BYTES // (8 * n))
     for j in range(0, T, step):
         block = np.empty((min(step, T - j), n))
         # Transposed tile by tile: a tile's source rows stay in cache while each of its
         # columns is read (a whole column at once reads each row's cache line from memory
-        # again and again); measured 0.36 s against 0.48 s for 100,000 x 961 values.
+        # again and again).
         for p0 in range(0, n, _BAND_TILE_ROWS):
             block[:, p0:p0 + _BAND_TILE_ROWS] = y[p0:p0 + _BAND_TILE_ROWS, j:j + step].T
-        lo, hi = _order_statistics(block, below, above)
-        # numpy's lerp: from the lower value below the midpoint, from the upper above it.
-        bands[:, j:j + step] = np.where(weight[:, None] < 0.5,
-                                        lo + (hi - lo) * weight[:, None],
-                                        hi - (hi - lo) * (1.0 - weight[:, None]))
-    return bands
+        block.partition(ranks, axis=1)
+        lo[:, j:j + step] = block[:, below].T
+        hi[:, j:j + step] = block[:, above].T
+    return lo, hi
 
 
-def _order_statistics(block: FloatArray, below: NDArray[np.intp], above: NDArray[np.intp]
-                      ) -> tuple[FloatArray, FloatArray]:
-    """The values of rank ``below`` and ``above`` (0-based, ``above`` is ``below`` or the
-    next rank) in every row of ``block`` (C, N), as (len(below), C) each; ``block`` may be
-    reordered.
+def _bracketed_order_statistics(y: FloatArray, below: NDArray[np.intp],
+                                above: NDArray[np.intp]
+                                ) -> tuple[FloatArray, FloatArray] | None:
+    """As :func:`_whole_partitions`, for a large population; None if y holds a NaN or an
+    infinity.
 
-    Partitioning a whole row costs some ten nanoseconds a value (its comparisons are
-    branches that the processor cannot predict). For a long row, a strided sample of it
-    (every ``_BAND_SAMPLE_STRIDE``-th value) gives, for each wanted rank, two of its order
-    statistics that very likely bracket it; counting the values below the lower one and
-    gathering those between the two are branch-free vectorised passes, row by row (a row
-    stays in cache; passes over the whole block were slower, 1.18 s against 1.02 s for
-    100,000 x 961 values), and only those few thousand values are partitioned. The
-    bracket is checked by the counts, so the result is exact whatever the sample says; a
-    row whose bracket misses (or a block that holds a NaN) is partitioned whole."""
-    C, n = block.shape
-    lo = np.empty((below.size, C))
-    hi = np.empty((below.size, C))
-    if n < _BAND_NARROW_MIN or not np.isfinite(block).all():
-        block.partition(np.unique(np.concatenate([below, above])), axis=1)
-        return block[:, below].T, block[:, above].T
-    sample = block[:, ::_BAND_SAMPLE_STRIDE].copy()
+    Partitioning costs some ten nanoseconds a value (its comparisons are branches that the
+    processor cannot predict), and a transposed copy of the curves as much again. Instead, a
+    strided sample of the patients (every ``_BAND_SAMPLE_STRIDE``-th) gives, for each wanted
+    rank and time, two of its order statistics that very likely bracket it. One pass over
+    the curves as they lie (patients in rows, a cache-sized tile of rows at a time) counts,
+    for every time at once, the values below each lower bracket and gathers those between
+    the two: branch-free vectorised comparisons. Then only those few thousand values per
+    time are partitioned. The bracket is checked by the counts, so the result is exact
+    whatever the sample says; a time whose bracket misses is partitioned whole."""
+    n, T = y.shape
+    sample = np.ascontiguousarray(y[::_BAND_SAMPLE_STRIDE].T)  # (T, s)
     size = sample.shape[1]
     brackets = []
     for r in below.tolist():
@@ -191,20 +207,57 @@ def _order_statistics(block: FloatArray, below: NDArray[np.intp], above: NDArray
                          min(size - 1, math.ceil(centre + spread))))
     # Only the sample's order statistics at the bracket ranks are needed, not a sort.
     sample.partition(sorted({k for pair in brackets for k in pair}), axis=1)
+    # The comparisons are made in single precision, half the bytes: rounding is monotone,
+    # so the values below a rounded bracket are below every value inside it, and those
+    # inside below every value above it, which is all the selection needs (the values
+    # gathered are the curves' own).
+    lows = [sample[:, first].astype(np.float32) for first, _ in brackets]
+    highs = [sample[:, last].astype(np.float32) for _, last in brackets]
+    del sample
+    counts = np.zeros((below.size, T), dtype=np.intp)
+    gathered: list[list[tuple[FloatArray, NDArray[np.integer[Any]]]]] = [[] for _ in brackets]
+    column_type = np.int16 if T < 2**15 else np.intp
+    under = np.empty((_BAND_COUNT_ROWS, T), dtype=bool)
+    inside = np.empty((_BAND_COUNT_ROWS, T), dtype=bool)
+    single = np.empty((_BAND_COUNT_ROWS, T), dtype=np.float32)
+    for p0 in range(0, n, _BAND_COUNT_ROWS):
+        tile = np.ascontiguousarray(y[p0:p0 + _BAND_COUNT_ROWS])
+        P = tile.shape[0]
+        rounded = single[:P]
+        np.copyto(rounded, tile, casting="same_kind")
+        # A NaN or an infinity somewhere (or a value past single precision's range).
+        if not math.isfinite(float(rounded.sum())):
+            return None
+        flat = tile.reshape(-1)
+        is_under, is_inside = under[:P], inside[:P]
+        for i, (low, high) in enumerate(zip(lows, highs, strict=True)):
+            np.less(rounded, low, out=is_under)
+            counts[i] += np.add.reduce(is_under.view(np.uint8), axis=0, dtype=np.uint8)
+            np.less_equal(rounded, high, out=is_inside)
+            np.logical_xor(is_inside, is_under, out=is_inside)
+            at = np.flatnonzero(is_inside)
+            if at.size:
+                gathered[i].append((flat.take(at), (at % T).astype(column_type)))
+    lo = np.empty((below.size, T))
+    hi = np.empty((below.size, T))
     for i, (r, r2) in enumerate(zip(below.tolist(), above.tolist(), strict=True)):
-        first, last = brackets[i]
-        lows, highs = sample[:, first].tolist(), sample[:, last].tolist()
-        for c in range(C):
-            row = block[c]
-            under = row < lows[c]
-            start = int(np.count_nonzero(under))
-            inside = row[np.logical_xor(row <= highs[c], under, out=under)]
-            if not (start <= r and r2 < start + inside.size):
-                row.partition(sorted({r, r2}))
-                lo[i, c], hi[i, c] = row[r], row[r2]
-                continue
-            inside.partition(sorted({r - start, r2 - start}))
-            lo[i, c], hi[i, c] = inside[r - start], inside[r2 - start]
+        values = np.concatenate([v for v, _ in gathered[i]]) if gathered[i] else np.empty(0)
+        columns = np.concatenate([c for _, c in gathered[i]]) if gathered[i] else \
+            np.empty(0, dtype=column_type)
+        gathered[i] = []
+        values = values[np.argsort(columns, kind="stable")]  # grouped by time, in order
+        ends = np.cumsum(np.bincount(columns, minlength=T)).tolist()
+        start = 0
+        for t, (end, first) in enumerate(zip(ends, counts[i].tolist(), strict=True)):
+            if first <= r and r2 < first + end - start:
+                between = values[start:end]
+                between.partition(sorted({r - first, r2 - first}))
+                lo[i, t], hi[i, t] = between[r - first], between[r2 - first]
+            else:  # the bracket missed: this time's values partitioned whole
+                column = y[:, t].copy()
+                column.partition(sorted({r, r2}))
+                lo[i, t], hi[i, t] = column[r], column[r2]
+            start = end
     return lo, hi
 
 
