@@ -211,6 +211,34 @@ def test_the_write_paths_session_read_keeps_to_the_users_sites_and_reads_the_who
         selectors.session_get_for_write(cast.bob, walk.s.pk + 1000, walk.c.actor(cast.bob))
 
 
+def test_a_session_from_the_write_paths_read_is_decided_early_without_asking_for_its_stamp(
+        walk: Walk) -> None:
+    """The write path's session read counts the session's alarms in the same statement:
+    deciding a vital-sign set on it asks nothing more of the session row (no stamp query),
+    reads the alarm rows only when there are some, and comes to the pages' view."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    walk.infusing()
+    bob = walk.c.cast.bob
+    command = cmd.Observe(walk.at(39), "vitals", dict(VITALS))
+    for alarms in (0, 1):
+        session = selectors.session_get_for_write(bob, walk.s.pk, walk.c.actor(bob))
+        assert selectors.alarms_counted(session) == alarms
+        with CaptureQueriesContext(connection) as queries:
+            early = services._decided_early(session, timezone.now(), command)
+        assert early is not None
+        sql = [q["sql"] for q in queries.captured_queries]
+        assert not any("COUNT(" in q for q in sql), sql
+        assert sum(Alarm._meta.db_table in q for q in sql) == alarms, sql
+        page, _ = _both_views(walk)
+        assert early.snap.view.alarms == page.alarms  # type: ignore[attr-defined]
+        assert services._unchanged(session, early)
+        walk.observe("vitals", 38, **{**VITALS, "spo2_percent": 80})  # raises an alarm
+    orm = selectors.sessions_visible_to(bob).get(pk=walk.s.pk)
+    assert selectors.alarms_counted(orm) is None
+
+
 @pytest.mark.django_db
 def test_a_commit_on_sqlite_is_synced_to_disk_before_it_is_acknowledged() -> None:
     """WAL with synchronous=FULL: a vital-sign set the monitor was told is stored survives

@@ -234,14 +234,18 @@ def _decided_early(session: InfusionSession, now: datetime,
     acknowledgements: all three are append-only, so an equal count is an equal record);
     if anything changed, the write derives and decides again under the lock. ``None`` (no
     early decision) when the ``session`` given is not the stored one (read before a
-    change)."""
-    row = _stamp(session, lock=False)
-    if row is None or row[:3] != (session.state, session.version, session.order.status):
-        return None
+    change). A session read by ``selectors.session_get_for_write`` is the stored one as
+    that statement found it, with its alarms counted; another is checked here."""
+    alarm_count = selectors.alarms_counted(session)
+    if alarm_count is None:
+        row = _stamp(session, lock=False)
+        if row is None or row[:3] != (session.state, session.version, session.order.status):
+            return None
+        alarm_count = row[4] if isinstance(row[4], int) else None
     rules = selectors.session_rules(session)
     snap = selectors.snapshot_for_write(session, now=now, rules=rules,
                                         facts=selectors.light_facts(session),
-                                        alarm_count=row[4] if isinstance(row[4], int) else None)
+                                        alarm_count=alarm_count)
     alarms = snap.view.alarms
     stamp = (session.state, session.version, session.order.status, len(snap.view.entries),
              len(alarms), sum(1 for a in alarms if a.acknowledged))
