@@ -6,8 +6,9 @@ model's published variances and covariances, or variances the user gives (labell
 seed gives the same population. The engine solves every patient exactly and at once
 (batched eigen-decomposition, with the matrix-exponential path for any ill-conditioned
 patient), writing into arrays allocated once; the decomposition of each patient serves both
-the curves and the threshold-crossing search. Percentile bands are computed a few times at
-a time, so no second copy of the (N, T) curves is ever made.
+the curves and the threshold-crossing search. Percentile bands are exact order statistics,
+selected in a pass over the curves tile by tile, so no second copy of the (N, T) curves is
+ever made.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ _BAND_SPREAD_SD = 3.0
 # masks (measured: 16 and 32 rows cost more, in the fixed cost of each array operation),
 # and fewer than 256 rows let the counts add up as bytes.
 _BAND_COUNT_ROWS = 128
+# Sampled patients per tile of the sample's transposed copy.
+_BAND_SAMPLE_TILE_ROWS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +203,13 @@ def _bracketed_order_statistics(y: FloatArray, below: NDArray[np.intp],
     # so the values below a rounded bracket are below every value inside it, and those
     # inside below every value above it, which is all the selection needs (the values
     # gathered are the curves' own). The sample's roundings are ordered as its values.
-    sample = np.array(y[::_BAND_SAMPLE_STRIDE].T, dtype=np.float32, order="C")  # (T, s)
+    rows = y[::_BAND_SAMPLE_STRIDE].astype(np.float32)
+    sample = np.empty((T, rows.shape[0]), dtype=np.float32)
+    # Transposed tile by tile from a compact copy (measured 20 ms against 50 ms for the
+    # strided sample of 100,000 x 961 values transposed at once).
+    for p0 in range(0, rows.shape[0], _BAND_SAMPLE_TILE_ROWS):
+        sample[:, p0:p0 + _BAND_SAMPLE_TILE_ROWS] = rows[p0:p0 + _BAND_SAMPLE_TILE_ROWS].T
+    del rows
     size = sample.shape[1]
     brackets = []
     for r in below.tolist():
