@@ -6,8 +6,9 @@ model's published variances and covariances, or variances the user gives (labell
 seed gives the same population. The engine solves every patient exactly and at once
 (batched eigen-decomposition, with the matrix-exponential path for any ill-conditioned
 patient), writing into arrays allocated once; the decomposition of each patient serves both
-the curves and the threshold-crossing search. Percentile bands are computed a few times at
-a time, so no second copy of the (N, T) curves is ever made.
+the curves and the threshold-crossing search. Percentile bands are exact order statistics,
+selected in a pass over the curves tile by tile, so no second copy of the (N, T) curves is
+ever made.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ _BAND_SPREAD_SD = 3.0
 # masks (measured: 16 and 32 rows cost more, in the fixed cost of each array operation),
 # and fewer than 256 rows let the counts add up as bytes.
 _BAND_COUNT_ROWS = 128
+# Sampled patients per tile of the sample's transposed copy.
+_BAND_SAMPLE_TILE_ROWS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +199,17 @@ def _bracketed_order_statistics(y: FloatArray, below: NDArray[np.intp],
     time are partitioned. The bracket is checked by the counts, so the result is exact
     whatever the sample says; a time whose bracket misses is partitioned whole."""
     n, T = y.shape
-    sample = np.ascontiguousarray(y[::_BAND_SAMPLE_STRIDE].T)  # (T, s)
+    # The comparisons are made in single precision, half the bytes: rounding is monotone,
+    # so the values below a rounded bracket are below every value inside it, and those
+    # inside below every value above it, which is all the selection needs (the values
+    # gathered are the curves' own). The sample's roundings are ordered as its values.
+    rows = y[::_BAND_SAMPLE_STRIDE].astype(np.float32)
+    sample = np.empty((T, rows.shape[0]), dtype=np.float32)
+    # Transposed tile by tile from a compact copy (measured 20 ms against 50 ms for the
+    # strided sample of 100,000 x 961 values transposed at once).
+    for p0 in range(0, rows.shape[0], _BAND_SAMPLE_TILE_ROWS):
+        sample[:, p0:p0 + _BAND_SAMPLE_TILE_ROWS] = rows[p0:p0 + _BAND_SAMPLE_TILE_ROWS].T
+    del rows
     size = sample.shape[1]
     brackets = []
     for r in below.tolist():
@@ -205,14 +218,11 @@ def _bracketed_order_statistics(y: FloatArray, below: NDArray[np.intp],
         spread = _BAND_SPREAD_SD * math.sqrt(size * (r + 0.5) / n * (1.0 - (r + 0.5) / n)) + 2.0
         brackets.append((max(0, math.floor(centre - spread)),
                          min(size - 1, math.ceil(centre + spread))))
-    # Only the sample's order statistics at the bracket ranks are needed, not a sort.
-    sample.partition(sorted({k for pair in brackets for k in pair}), axis=1)
-    # The comparisons are made in single precision, half the bytes: rounding is monotone,
-    # so the values below a rounded bracket are below every value inside it, and those
-    # inside below every value above it, which is all the selection needs (the values
-    # gathered are the curves' own).
-    lows = [sample[:, first].astype(np.float32) for first, _ in brackets]
-    highs = [sample[:, last].astype(np.float32) for _, last in brackets]
+    # A vectorised sort costs less than selecting the six bracket ranks (measured on
+    # 961 x 6,250 values: 40 ms against 140 ms).
+    sample.sort(axis=1)
+    lows = [sample[:, first].copy() for first, _ in brackets]
+    highs = [sample[:, last].copy() for _, last in brackets]
     del sample
     counts = np.zeros((below.size, T), dtype=np.intp)
     gathered: list[list[tuple[FloatArray, NDArray[np.integer[Any]]]]] = [[] for _ in brackets]
@@ -251,8 +261,11 @@ def _bracketed_order_statistics(y: FloatArray, below: NDArray[np.intp],
         for t, (end, first) in enumerate(zip(ends, counts[i].tolist(), strict=True)):
             if first <= r and r2 < first + end - start:
                 between = values[start:end]
-                between.partition(sorted({r - first, r2 - first}))
-                lo[i, t], hi[i, t] = between[r - first], between[r2 - first]
+                # One rank selected; the next one, if wanted, is the least value above it
+                # (a selection of two ranks at once costs twice as much).
+                between.partition(r - first)
+                lo[i, t] = between[r - first]
+                hi[i, t] = lo[i, t] if r2 == r else between[r2 - first:].min()
             else:  # the bracket missed: this time's values partitioned whole
                 column = y[:, t].copy()
                 column.partition(sorted({r, r2}))
