@@ -239,6 +239,40 @@ def test_a_session_from_the_write_paths_read_is_decided_early_without_asking_for
     assert selectors.alarms_counted(orm) is None
 
 
+def test_under_the_lock_a_set_decided_early_reads_its_stamp_and_its_key_after_locking(
+        walk: Walk) -> None:
+    """Under the lock, a vital-sign set decided early reads the stamp and the entry holding
+    its key in one statement, after the statement that locks the row (PostgreSQL; on
+    SQLite the transaction holds the write lock); a retry is replayed from that read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    walk.infusing()
+    bob = walk.c.cast.bob
+
+    def write() -> services.Written:
+        session = selectors.session_get_for_write(bob, walk.s.pk, walk.c.actor(bob))
+        return services.session_observe(actor=walk.nurse, session=session, kind="vitals",
+                                        data=dict(VITALS), idempotency_key="chair-3-0001")
+
+    with CaptureQueriesContext(connection) as queries:
+        first = write()
+    sql = [q["sql"] for q in queries.captured_queries]
+    keyed = [i for i, q in enumerate(sql) if "idempotency_key =" in q]
+    assert len(keyed) == 1, sql
+    assert "COUNT(" in sql[keyed[0]]
+    locks = [i for i, q in enumerate(sql) if "FOR UPDATE" in q]
+    if connection.features.has_select_for_update:
+        assert len(locks) == 1, sql
+        assert locks[0] == keyed[0] - 1, sql
+        assert "COUNT(" not in sql[locks[0]]
+    else:
+        assert locks == []
+    again = write()
+    assert again.replayed
+    assert again.entry.pk == first.entry.pk
+
+
 @pytest.mark.django_db
 def test_a_commit_on_sqlite_is_synced_to_disk_before_it_is_acknowledged() -> None:
     """WAL with synchronous=FULL: a vital-sign set the monitor was told is stored survives

@@ -130,20 +130,24 @@ def _replayed(session: InfusionSession, key: str | None,
               kinds: Sequence[str]) -> Written | None:
     if not key:
         return None
-    # The usual answer is "no such key": asked as one narrow row, the entry read only if
-    # there is one.
-    # SQL of its own (through raw()): it runs under the write lock at every write.
+    # SQL of its own (through raw()): it runs under the write lock.
     hit = next(iter(TimelineEntry.objects.raw(_KEY_SQL, [key])), None)
-    if hit is None:
+    return _replay_of(session, None if hit is None else hit.pk, kinds)
+
+
+def _replay_of(session: InfusionSession, entry_id: int | None,
+               kinds: Sequence[str]) -> Written | None:
+    """The stored entry ``entry_id`` (the one holding the request's key; None: none) as a
+    replay, or refused if it was written for another session or kind."""
+    if entry_id is None:
         return None
-    pk, session_id, kind = hit.pk, hit.session_id, hit.kind
-    if session_id != session.pk or kind not in kinds:
+    found = TimelineEntry.objects.select_related("recorded_by").get(pk=entry_id)
+    if found.session_id != session.pk or found.kind not in kinds:
         raise UsageError("idempotency_key", "this key was already used for another request")
-    found = TimelineEntry.objects.select_related("recorded_by").get(pk=pk)
     return Written(found, replayed=True)
 
 
-_KEY_SQL = (f'SELECT id, session_id, kind FROM "{TimelineEntry._meta.db_table}" '
+_KEY_SQL = (f'SELECT id FROM "{TimelineEntry._meta.db_table}" '
             f'WHERE idempotency_key = %s LIMIT 1')
 
 
@@ -184,8 +188,11 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
              if light_command is not None and not cmd.needs_day_facts(light_command)
              else None)
     with transaction.atomic():
-        # Nothing of the session changed since it was read: the early decision stands.
-        stands = early if early is not None and _unchanged(session, early) else None
+        unchanged, keyed = False, None
+        if early is not None:
+            # Nothing of the session changed since it was read: the early decision stands.
+            unchanged, keyed = _locked_as_read(session, early, key)
+        stands = early if early is not None and unchanged else None
         locked = session if stands is not None else (
             # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
             # side of the joins).
@@ -193,7 +200,10 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
             .select_related("order", "order__protocol_version", "order__signed_by",
                             "patient", "site", "series")
             .get(pk=session.pk))
-        again = _replayed(locked, key, kinds)
+        # The entry holding the key: read with the stamp, under the lock, when there was
+        # an early decision.
+        again = (_replay_of(locked, keyed, kinds) if early is not None
+                 else _replayed(locked, key, kinds))
         if again is not None:
             idempotency.claim()
             return again
@@ -238,7 +248,7 @@ def _decided_early(session: InfusionSession, now: datetime,
     that statement found it, with its alarms counted; another is checked here."""
     alarm_count = selectors.alarms_counted(session)
     if alarm_count is None:
-        row = _stamp(session, lock=False)
+        row = _stamp(session)
         if row is None or row[:3] != (session.state, session.version, session.order.status):
             return None
         alarm_count = row[4] if isinstance(row[4], int) else None
@@ -253,32 +263,41 @@ def _decided_early(session: InfusionSession, now: datetime,
 
 
 def _unchanged(session: InfusionSession, early: _Early) -> bool:
-    """Lock the session row and tell whether it and its record are as ``early`` read them.
+    """Lock the session row and tell whether it and its record are as ``early`` read them."""
+    return _locked_as_read(session, early, None)[0]
 
-    The stamp is read by a statement after the one that takes the lock: on PostgreSQL a
-    statement reads with the snapshot taken when it began, so counts read by the statement
-    that waited for the lock would not see the entries of the writer it waited for (whose
-    commit released it), and a decision on the record before them would stand. (On SQLite
-    the transaction began with the database's write lock, and reads after it.) SQL of its
-    own: this runs while the write lock is held, and building the same query through the
-    ORM (three counting subqueries) costs far more than running it."""
+
+def _locked_as_read(session: InfusionSession, early: _Early,
+                    key: str | None) -> tuple[bool, int | None]:
+    """Lock the session row; whether it and its record are as ``early`` read them, and the
+    id of the entry stored under ``key`` (None: none), read in one statement.
+
+    That statement comes after the one that takes the lock: on PostgreSQL a statement
+    reads with the snapshot taken when it began, so counts read by the statement that
+    waited for the lock would not see the entries of the writer it waited for (whose
+    commit released it), and a decision on the record before them would stand; nor would
+    it see that writer's key. (On SQLite the transaction began with the database's write
+    lock, and reads after it.) SQL of its own: this runs while the write lock is held, and
+    building the same query through the ORM (three counting subqueries) costs far more
+    than running it."""
     if connection.features.has_select_for_update:
         with connection.cursor() as cursor:
             cursor.execute(_LOCK_SQL, [session.pk])
-    row = _stamp(session, lock=False)
-    return row is not None and row == early.stamp
+    row = _stamp(session, key=key)
+    if row is None:
+        return False, None
+    keyed = row[6]
+    return row[:6] == early.stamp, keyed if isinstance(keyed, int) else None
 
 
 _LOCK_SQL = f'SELECT id FROM "{InfusionSession._meta.db_table}" WHERE id = %s FOR UPDATE'
 
 
-def _stamp(session: InfusionSession, *, lock: bool) -> tuple[object, ...] | None:
-    """The session's state, version and order status, and the counts of its entries,
-    alarms and acknowledgements; the row locked when ``lock``."""
-    lock_sql = " FOR UPDATE OF s" if lock and connection.features.has_select_for_update_of \
-        else ""
+def _stamp(session: InfusionSession, *, key: str | None = None) -> tuple[object, ...] | None:
+    """The session's state, version and order status, the counts of its entries, alarms
+    and acknowledgements, and the id of the entry stored under ``key`` (None: none)."""
     with connection.cursor() as cursor:
-        cursor.execute(_STAMP_SQL + lock_sql, [session.pk] * 4)
+        cursor.execute(_STAMP_SQL, [session.pk] * 3 + [key or None, session.pk])
         row = cursor.fetchone()
     return None if row is None else tuple(row)
 
@@ -291,7 +310,8 @@ def _stamp_sql() -> str:
             f'(SELECT COUNT(*) FROM "{e}" WHERE session_id = %s), '
             f'(SELECT COUNT(*) FROM "{a}" WHERE session_id = %s), '
             f'(SELECT COUNT(*) FROM "{k}" k JOIN "{a}" a ON a.id = k.alarm_id '
-            f'WHERE a.session_id = %s) '
+            f'WHERE a.session_id = %s), '
+            f'(SELECT e.id FROM "{e}" e WHERE e.idempotency_key = %s) '
             f'FROM "{s}" s JOIN "{o}" o ON o.id = s.order_id WHERE s.id = %s')
 
 
