@@ -145,6 +145,51 @@ def test_two_nurses_charting_at_once_lose_nothing(transactional_db: Any, walk: W
 
 
 @postgres_only
+def test_a_set_decided_before_the_lock_counts_the_entry_of_the_writer_it_waited_for(
+        transactional_db: Any, walk: Walk) -> None:
+    """A statement on PostgreSQL reads with the snapshot taken when it began: the stamp
+    compared under the lock is read after the lock is granted, so an entry committed by the
+    writer that held the lock is counted and the early decision does not stand."""
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from ketamine_clinic.clinical.bedside import decisions as cmd
+    from ketamine_clinic.web.sessions import selectors
+    from ketamine_clinic.web.sessions.models import InfusionSession
+
+    walk.infusing()
+    bob = walk.c.cast.bob
+    session = selectors.session_get_for_write(bob, walk.s.pk, walk.c.actor(bob))
+    early = services._decided_early(session, timezone.now(),
+                                    cmd.Observe(walk.at(39), "vitals", dict(VITALS)))
+    assert early is not None
+    holding, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        try:
+            with transaction.atomic():
+                InfusionSession.objects.select_for_update().get(pk=walk.s.pk)
+                TimelineEntry.objects.create(session_id=walk.s.pk, kind="vitals",
+                                             occurred_at=walk.at(38), recorded_by=bob,
+                                             payload=dict(VITALS))
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    assert holding.wait(10)
+    threading.Timer(1.0, release.set).start()  # commits while the check below waits
+    try:
+        with transaction.atomic():
+            assert not services._unchanged(session, early)
+    finally:
+        release.set()
+        writer.join()
+
+
+@postgres_only
 def test_two_conflicting_transitions_at_once_one_wins_and_the_other_is_told_why(
         transactional_db: Any, walk: Walk) -> None:
     walk.infusing()

@@ -255,11 +255,21 @@ def _decided_early(session: InfusionSession, now: datetime,
 def _unchanged(session: InfusionSession, early: _Early) -> bool:
     """Lock the session row and tell whether it and its record are as ``early`` read them.
 
-    One statement in SQL of its own: this runs while the write lock is held, and building
-    the same query through the ORM (three counting subqueries) costs far more than running
-    it."""
-    row = _stamp(session, lock=True)
+    The stamp is read by a statement after the one that takes the lock: on PostgreSQL a
+    statement reads with the snapshot taken when it began, so counts read by the statement
+    that waited for the lock would not see the entries of the writer it waited for (whose
+    commit released it), and a decision on the record before them would stand. (On SQLite
+    the transaction began with the database's write lock, and reads after it.) SQL of its
+    own: this runs while the write lock is held, and building the same query through the
+    ORM (three counting subqueries) costs far more than running it."""
+    if connection.features.has_select_for_update:
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_SQL, [session.pk])
+    row = _stamp(session, lock=False)
     return row is not None and row == early.stamp
+
+
+_LOCK_SQL = f'SELECT id FROM "{InfusionSession._meta.db_table}" WHERE id = %s FOR UPDATE'
 
 
 def _stamp(session: InfusionSession, *, lock: bool) -> tuple[object, ...] | None:
