@@ -183,7 +183,7 @@ def test_a_set_decided_before_the_lock_counts_the_entry_of_the_writer_it_waited_
     threading.Timer(1.0, release.set).start()  # commits while the check below waits
     try:
         with transaction.atomic():
-            assert not services._unchanged(session, early)
+            assert not services._locked_as_read(session, early, None)[0]
     finally:
         release.set()
         writer.join()

@@ -85,9 +85,9 @@ def test_a_vital_sign_set_decided_before_the_lock_is_decided_again_if_the_sessio
     command = cmd.Observe(walk.at(39), "vitals", dict(VITALS))
     early = services._decided_early(session, now, command)
     assert early is not None
-    assert services._unchanged(session, early)
+    assert services._locked_as_read(session, early, None)[0]
     walk.observe("vitals", 38, **VITALS)
-    assert not services._unchanged(session, early)
+    assert not services._locked_as_read(session, early, None)[0]
     # An acknowledgement changes the alarms' open keys without a new entry: also seen.
     walk.observe("vitals", 38.5, **{**VITALS, "spo2_percent": 80})
     session = selectors.sessions_visible_to(walk.c.cast.bob).get(pk=walk.s.pk)
@@ -96,7 +96,7 @@ def test_a_vital_sign_set_decided_before_the_lock_is_decided_again_if_the_sessio
     alarm = Alarm.objects.filter(session=walk.s).first()
     assert alarm is not None
     services.alarm_acknowledge(actor=walk.nurse, alarm=alarm, response="oxygen on, resolved")
-    assert not services._unchanged(session, early)
+    assert not services._locked_as_read(session, early, None)[0]
 
 
 def test_an_alarm_raised_after_an_early_read_of_a_session_without_any_is_seen_under_the_lock(
@@ -112,13 +112,13 @@ def test_an_alarm_raised_after_an_early_read_of_a_session_without_any_is_seen_un
     assert early.snap.view.alarms == ()
     Alarm.objects.create(session=walk.s, kind="overdue", message="vital signs overdue",
                          detail={"key": "overdue:test"}, raised_at=timezone.now())
-    assert not services._unchanged(session, early)
+    assert not services._locked_as_read(session, early, None)[0]
     early = services._decided_early(session, timezone.now(), command)
     assert early is not None
     page, _ = _both_views(walk)
     assert len(early.snap.view.alarms) == 1
     assert early.snap.view.alarms == page.alarms  # type: ignore[attr-defined]
-    assert services._unchanged(session, early)
+    assert services._locked_as_read(session, early, None)[0]
     alarm = Alarm.objects.get(session=walk.s)
     services.alarm_acknowledge(actor=walk.nurse, alarm=alarm, response="vital signs taken")
     early = services._decided_early(session, timezone.now(), command)
@@ -233,7 +233,7 @@ def test_a_session_from_the_write_paths_read_is_decided_early_without_asking_for
         assert sum(Alarm._meta.db_table in q for q in sql) == alarms, sql
         page, _ = _both_views(walk)
         assert early.snap.view.alarms == page.alarms  # type: ignore[attr-defined]
-        assert services._unchanged(session, early)
+        assert services._locked_as_read(session, early, None)[0]
         walk.observe("vitals", 38, **{**VITALS, "spo2_percent": 80})  # raises an alarm
     orm = selectors.sessions_visible_to(bob).get(pk=walk.s.pk)
     assert selectors.alarms_counted(orm) is None

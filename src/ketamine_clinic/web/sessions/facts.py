@@ -166,7 +166,7 @@ def record_as_core(session_id: int, *, fresh: bool = False) -> Record:
     committed late with an id below the last one kept (two writers of one session at once;
     every write holds the session's lock, so only a writer that does not would do this)
     is not seen here: a write decided on this read compares the count of entries under
-    its lock (``services._unchanged``); a write decided under the lock reads ``fresh``.
+    its lock (``services._locked_as_read``); a write decided under the lock reads ``fresh``.
     """
     known = None if fresh else _timelines.get(session_id)
     record = None

@@ -192,7 +192,7 @@ def _run(*, actor: Actor, session: InfusionSession, kinds: Sequence[str],
         if early is not None:
             # Nothing of the session changed since it was read: the early decision stands.
             unchanged, keyed = _locked_as_read(session, early, key)
-        stands = early if early is not None and unchanged else None
+        stands = early if unchanged else None
         locked = session if stands is not None else (
             # Only the session row is locked (PostgreSQL refuses FOR UPDATE on the nullable
             # side of the joins).
@@ -239,7 +239,7 @@ def _decided_early(session: InfusionSession, now: datetime,
 
     A bedside write spends most of its time reading the timeline and deriving the view;
     on SQLite a write transaction holds the whole database's write lock, so every chair
-    of the clinic would wait for it. Under the lock, :func:`_unchanged` checks that the
+    of the clinic would wait for it. Under the lock, :func:`_locked_as_read` checks that the
     session is as it was read (its row, and the number of its entries, alarms and
     acknowledgements: all three are append-only, so an equal count is an equal record);
     if anything changed, the write derives and decides again under the lock. ``None`` (no
@@ -260,11 +260,6 @@ def _decided_early(session: InfusionSession, now: datetime,
     stamp = (session.state, session.version, session.order.status, len(snap.view.entries),
              len(alarms), sum(1 for a in alarms if a.acknowledged))
     return _Early(snap, cmd.decide(snap.view, command), stamp)
-
-
-def _unchanged(session: InfusionSession, early: _Early) -> bool:
-    """Lock the session row and tell whether it and its record are as ``early`` read them."""
-    return _locked_as_read(session, early, None)[0]
 
 
 def _locked_as_read(session: InfusionSession, early: _Early,
