@@ -24,12 +24,15 @@ Run: ``.venv/bin/python benchmarks/bench_pk.py [--n 100000] [--rounds 30] [--onl
    as the engine pays them too); ``simulate_population`` (draws, typical patient, engine,
    5/50/95 % bands) against the same; the peak of memory allocated during each call
    (tracemalloc, which sees NumPy's buffers) against the size of the output arrays.
-   Best of ``--population-rounds`` (default 3), alternating engine and write.
+   Best of ``--population-rounds`` (default 3), alternating engine and write. Both run on
+   ``--threads`` threads (default: the core's default, one per core up to 4), and once
+   more on one thread; CPU time (all threads) is printed beside wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -217,9 +220,10 @@ def peak_bytes(fn: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def population(n: int, rounds: int) -> None:
+def population(n: int, rounds: int, threads: int) -> None:
     print(f"\n== Population: {n} virtual patients x {TIMES.size} times, Domino + effect site "
-          f"(2 series), user-given omega2 {OMEGA2} ==")
+          f"(2 series), user-given omega2 {OMEGA2}, {threads} thread(s) "
+          f"({os.cpu_count()} cores) ==")
     prep = prepare("domino", PATIENT, REGIMEN)
     eta = draw_eta(choose_iiv(prep.pk, OMEGA2), n, np.random.default_rng(1))
     params = individual_parameters(prep.pk, np.full(n, 70.0), eta)
@@ -233,22 +237,30 @@ def population(n: int, rounds: int) -> None:
             a = np.empty((n, TIMES.size))
             a.fill(1.0)
 
-    def run_engine() -> None:
-        solve(system, prep.schedule, TIMES, method="auto")
+    def run_engine(workers: int = threads) -> None:
+        solve(system, prep.schedule, TIMES, method="auto", threads=workers)
 
-    def run_population() -> None:
+    def run_population(workers: int = threads) -> None:
         simulate_population("domino", PATIENT, REGIMEN, TIMES, n=n, seed=1, omega2=OMEGA2,
-                            percentiles=(5, 50, 95))
+                            percentiles=(5, 50, 95), threads=workers)
 
-    t = interleaved({"write": write_outputs, "engine": run_engine,
-                     "population": run_population}, rounds)
+    contenders: dict[str, Callable[[], object]] = {
+        "write": write_outputs, "engine": run_engine, "population": run_population}
+    if threads != 1:
+        contenders["engine 1"] = lambda: run_engine(1)
+        contenders["population 1"] = lambda: run_population(1)
+    t = interleaved(contenders, rounds)
     gb = output_bytes / 1e9
     print(f"  (best / median wall time and best CPU time of {rounds} interleaved rounds)")
     print(f"  {'writing the output arrays (np.empty + fill, ' + f'{gb:.2f} GB)':46s} "
           f"best {t['write'][0]:6.2f} s  median {t['write'][1]:6.2f} s  "
           f"CPU {t['write'][2]:6.2f} s")
-    for key, label in (("engine", "engine (solve, all patients)"),
-                       ("population", "simulate_population (+ draws, typical, bands)")):
+    rows = [("engine", f"engine (solve, {threads} thread(s))"),
+            ("population", f"simulate_population ({threads} thread(s))")]
+    if threads != 1:
+        rows += [("engine 1", "engine (solve, 1 thread)"),
+                 ("population 1", "simulate_population (1 thread)")]
+    for key, label in rows:
         print(f"  {label:46s} best {t[key][0]:6.2f} s  median {t[key][1]:6.2f} s  "
               f"CPU {t[key][2]:6.2f} s   = {t[key][0] / t['write'][0]:5.1f} x the write cost "
               f"(median {t[key][1] / t['write'][1]:.1f} x, CPU {t[key][2] / t['write'][2]:.1f} x)")
@@ -278,11 +290,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30, help="one-patient rounds")
     parser.add_argument("--population-rounds", type=int, default=3)
     parser.add_argument("--only", choices=("one", "population"))
+    parser.add_argument("--threads", type=int, default=engine.default_threads(),
+                        help="threads of the population runs (default: one per core, "
+                             f"at most {engine.MAX_DEFAULT_THREADS})")
     args = parser.parse_args()
     if args.only != "population":
         one_patient(args.rounds)
     if args.only != "one":
-        population(args.n, args.population_rounds)
+        population(args.n, args.population_rounds, args.threads)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,20 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk import engine
 from ketamine_clinic.pk import simulate as simulate_module
-from ketamine_clinic.pk.engine import single_threaded_blas, solve
-from ketamine_clinic.pk.population import percentile_bands, simulate_population
+from ketamine_clinic.pk.bands import NARROW_MIN, percentile_bands
+from ketamine_clinic.pk.engine import DECOMPOSITION_CHUNK, single_threaded_blas, solve
+from ketamine_clinic.pk.population import simulate_population
 from ketamine_clinic.pk.regimen import Regimen, Segment
-from ketamine_clinic.pk.simulate import Patient, simulate, typical_patient
+from ketamine_clinic.pk.simulate import (
+    Patient,
+    pd_effect,
+    resolve_models,
+    simulate,
+    typical_patient,
+)
 from tests.pk.test_engine import SCHEDULE, TIMES, system_for
 
 TITRATION = Regimen((Segment(0, 30, 60), Segment(30, 120, 90), Segment(120, 240, 120)))
@@ -97,6 +105,78 @@ def test_bands_of_values_equal_in_single_precision_are_exact() -> None:
     y[:, 2] = np.where(rng.uniform(size=n) < 0.5, 1.0, 1.0 + 1e-10)
     for pcts in ((5.0, 50.0, 95.0), (0.0, 100.0), (2.5, 33.3, 97.5)):
         assert np.array_equal(percentile_bands(y, pcts), np.percentile(y, pcts, axis=0))
+
+
+def test_bands_of_values_past_single_precision_are_exact() -> None:
+    # A value past single precision's range (an infinity when rounded) sends the whole
+    # population to whole partitions; values that round to minus infinity, and a column
+    # of a constant zero, are ordered by the narrowed selection or partitioned whole.
+    rng = np.random.default_rng(8)
+    n = 24_000
+    y = rng.lognormal(size=(n, 4))
+    y[rng.uniform(size=n) < 0.1, 1] = -1e300
+    y[:, 2] = 0.0
+    y[:, 3] = -y[:, 3]
+    pcts = (5.0, 50.0, 95.0)
+    assert np.array_equal(percentile_bands(y, pcts), np.percentile(y, pcts, axis=0))
+    y[7, 0] = 1e300
+    assert np.array_equal(percentile_bands(y, pcts), np.percentile(y, pcts, axis=0))
+
+
+def test_the_engine_gives_the_same_values_on_any_number_of_threads() -> None:
+    n = DECOMPOSITION_CHUNK * 2 + 100  # three chunks: the threads share them out
+    system = system_for("domino", 70.0, n=n, seed=None)
+    one = solve(system, SCHEDULE, TIMES, threads=1)
+    for threads in (2, 3):
+        many = solve(system, SCHEDULE, TIMES, threads=threads)
+        assert all(np.array_equal(many[o], one[o]) for o in one)
+
+
+@pytest.mark.parametrize("n", [3_000, NARROW_MIN + 500])
+def test_a_population_is_the_same_bit_for_bit_on_any_number_of_threads(n: int) -> None:
+    # Below NARROW_MIN the bands come from whole partitions, above it from the counts of
+    # each chunk against brackets from the first chunk; both split over the threads.
+    grid = np.arange(0.0, 361.0, 5.0)
+    runs = [simulate_population("domino", Patient(70.0), TITRATION, grid, n=n, seed=4,
+                                omega2={"V1": 0.1, "k10": 0.09}, threshold_ng_per_ml=200.0,
+                                keep_individuals=True, threads=threads)
+            for threads in (1, 2, 3)]
+    first = runs[0]
+    assert first.individuals is not None
+    for series, curves in first.individuals.items():
+        assert np.array_equal(first.bands[series],
+                              np.percentile(curves, first.percentiles, axis=0))
+    for other in runs[1:]:
+        assert other.individuals is not None
+        for series in first.bands:
+            assert np.array_equal(other.bands[series], first.bands[series])
+            assert np.array_equal(other.individuals[series], first.individuals[series])
+        for series in first.crossing_percentiles_min:
+            assert np.array_equal(other.crossing_percentiles_min[series],
+                                  first.crossing_percentiles_min[series])
+
+
+def test_a_population_refuses_a_thread_count_below_one() -> None:
+    for threads in (0, -1, 1.5, True):
+        with pytest.raises(UsageError, match="threads"):
+            simulate_population("domino", Patient(70.0), TITRATION, GRID, n=10, seed=1,
+                                omega2={"k10": 0.09}, threads=threads)  # type: ignore[arg-type]
+
+
+def test_a_population_pd_readout_is_that_of_each_patient_effect_site() -> None:
+    # Worked out chunk by chunk inside the engine's loop; the same values as the readout
+    # of the whole effect-site array, and its bands exact.
+    n = NARROW_MIN + 10
+    grid = np.arange(0.0, 1441.0, 60.0)
+    pop = simulate_population("dahan2011-crps", Patient(70.0), TITRATION, grid, n=n,
+                              seed=2, keep_individuals=True, threads=2)
+    assert pop.individuals is not None
+    _, pd = resolve_models("dahan2011-crps")
+    assert pd is not None
+    readout = pop.individuals["pd_effect"]
+    assert np.array_equal(readout, pd_effect(pd, pop.individuals["effect_site"]))
+    assert np.array_equal(pop.bands["pd_effect"],
+                          np.percentile(readout, pop.percentiles, axis=0))
 
 
 def test_a_population_writes_into_the_arrays_it_is_given() -> None:

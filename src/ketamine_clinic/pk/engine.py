@@ -40,17 +40,21 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import expm
 from threadpoolctl import ThreadpoolController
 
+from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.compartments import LinearSystem
 from ketamine_clinic.pk.eigen import eigen_decomposition
 
@@ -86,6 +90,14 @@ _MAX_EXPM_STEP_MIN = 60.0
 
 # None: leave BLAS threading as the process has it (benchmarks set this to compare).
 BLAS_THREADS: int | None = 1
+# Threads of the population paths when the caller names none: one per core, at most this
+# many (each chunk of patients is a few tens of milliseconds of NumPy work that releases
+# the GIL; measured on 2 cores, 100,000 patients x 961 times: the engine 0.46 s on one
+# thread, 0.32 s on two).
+MAX_DEFAULT_THREADS = 4
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 @cache
@@ -125,6 +137,46 @@ def single_threaded_blas() -> Iterator[None]:
         _inside.depth = 0
         for lib, n in changed:
             lib.set_num_threads(n)
+
+
+def default_threads() -> int:
+    """Threads for the population paths when the caller gives none: the machine's cores,
+    at most :data:`MAX_DEFAULT_THREADS`."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_THREADS))
+
+
+def check_threads(threads: int | None) -> int:
+    """``threads`` as a count (None: :func:`default_threads`); refused unless >= 1."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UsageError("threads", f"must be a whole number >= 1, got {threads!r}")
+    return threads
+
+
+class Workers:
+    """Maps a function over items on ``threads`` threads (in the calling thread for one),
+    results in the items' order. NumPy releases the GIL inside its loops and BLAS calls, so
+    chunks of patients that write disjoint rows run side by side; each thread's BLAS stays
+    single-threaded under :func:`single_threaded_blas`, which the caller holds around the
+    whole block (the limit is the process's, the nesting depth each thread's own)."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pk") if threads > 1 \
+            else None
+
+    def map(self, fn: Callable[[_In], _Out], items: Iterable[_In]) -> Iterator[_Out]:
+        if self._pool is None:
+            return map(fn, items)
+        return self._pool.map(fn, items)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -712,6 +764,7 @@ def solve(
     progress: Callable[[int], object] | None = None,
     out: dict[str, FloatArray] | None = None,
     vectorised: bool | None = None,
+    threads: int | None = None,
 ) -> dict[str, FloatArray]:
     """Every output of ``system`` at ``times_min``, one row per patient.
 
@@ -725,6 +778,8 @@ def solve(
     progress : called with the number of patients finished after each chunk.
     out : preallocated arrays (N, T) per output name to write into.
     vectorised : the decomposition path (None: by batch size; see :mod:`.eigen`).
+    threads : chunks of patients solved at once (None: :func:`default_threads`); the
+        result is the same for any number.
 
     Returns
     -------
@@ -736,6 +791,7 @@ def solve(
     shared = times.ndim == 1
     T = times.shape[-1]
     m = system.A.shape[1]
+    workers = check_threads(threads)
     result = out if out is not None else {o: np.empty((n, T)) for o in names}
     with single_threaded_blas():
         if method == "expm":
@@ -750,11 +806,17 @@ def solve(
                 if progress is not None:
                     progress(sl.stop - sl.start)
             return result
-        for start in range(0, n, DECOMPOSITION_CHUNK):
-            sl = slice(start, min(n, start + DECOMPOSITION_CHUNK))
+        chunks = [slice(start, min(n, start + DECOMPOSITION_CHUNK))
+                  for start in range(0, n, DECOMPOSITION_CHUNK)]
+
+        def solve_chunk(sl: slice) -> int:
             part = modal_solution(system, schedule, sl, vectorised=vectorised)
             part.evaluate(times if shared else times[sl],
                           out={o: result[o][sl] for o in names})
-            if progress is not None:
-                progress(sl.stop - sl.start)
+            return int(sl.stop - sl.start)
+
+        with Workers(min(workers, len(chunks))) as pool:
+            for done in pool.map(solve_chunk, chunks):
+                if progress is not None:
+                    progress(done)
     return result
