@@ -231,15 +231,32 @@ class BandCounter:
     def bands(self, tallies: Sequence[Tally | None], y: FloatArray) -> FloatArray:
         """The percentile bands (len(percentiles), T) of curves y (N, T), from the tallies
         of passes that together covered every row of y once each."""
-        if any(t is None for t in tallies):
-            lo, hi = _whole_partitions(y, self.below, self.above)
-            return _interpolate(lo, hi, self.weight)
+        return self.combine([self.order_statistics(i, tallies, y)
+                             for i in range(self.below.size)], y)
+
+    def order_statistics(self, i: int, tallies: Sequence[Tally | None], y: FloatArray
+                         ) -> tuple[FloatArray, FloatArray] | None:
+        """The two order statistics (T,) each of the i-th percentile, or None if a pass
+        found a NaN. Touches no state of the counter: the percentiles of several series
+        may be selected on several threads at once."""
         done = [t for t in tallies if t is not None]
+        if len(done) < len(tallies):
+            return None
         T = y.shape[1]
-        lo = np.empty((self.below.size, T))
-        hi = np.empty((self.below.size, T))
-        for i in range(self.below.size):
-            self._select(i, done, y, lo[i], hi[i])
+        lo, hi = np.empty(T), np.empty(T)
+        self._select(i, done, y, lo, hi)
+        return lo, hi
+
+    def combine(self, found: Sequence[tuple[FloatArray, FloatArray] | None], y: FloatArray
+                ) -> FloatArray:
+        """The bands from :meth:`order_statistics` of every percentile in order (whole
+        partitions of y if any is None)."""
+        pairs = [f for f in found if f is not None]
+        if len(pairs) < len(found):
+            lo, hi = _whole_partitions(y, self.below, self.above)
+        else:
+            lo = np.stack([p[0] for p in pairs])
+            hi = np.stack([p[1] for p in pairs])
         return _interpolate(lo, hi, self.weight)
 
     def _select(self, i: int, tallies: Sequence[Tally], y: FloatArray,
