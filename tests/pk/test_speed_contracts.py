@@ -163,6 +163,22 @@ def test_a_population_refuses_a_thread_count_below_one() -> None:
                                 omega2={"k10": 0.09}, threads=threads)  # type: ignore[arg-type]
 
 
+def test_the_default_thread_count_follows_the_cores_this_process_may_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process limited to one core (a container's CPU set, taskset) gets one thread, not
+    # one per core of the host; many cores are capped.
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda _pid: {3}, raising=False)
+    assert engine.default_threads() == 1
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda _pid: set(range(64)),
+                        raising=False)
+    assert engine.default_threads() == engine.MAX_DEFAULT_THREADS
+    monkeypatch.delattr(engine.os, "sched_getaffinity", raising=False)
+    assert engine.default_threads() == engine.MAX_DEFAULT_THREADS
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: None)
+    assert engine.default_threads() == 1
+
+
 def test_a_population_pd_readout_is_that_of_each_patient_effect_site() -> None:
     # Worked out chunk by chunk inside the engine's loop; the same values as the readout
     # of the whole effect-site array, and its bands exact.

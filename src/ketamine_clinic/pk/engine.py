@@ -140,9 +140,15 @@ def single_threaded_blas() -> Iterator[None]:
 
 
 def default_threads() -> int:
-    """Threads for the population paths when the caller gives none: the machine's cores,
-    at most :data:`MAX_DEFAULT_THREADS`."""
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_THREADS))
+    """Threads for the population paths when the caller gives none: the cores this process
+    may run on, at most :data:`MAX_DEFAULT_THREADS`. The process's CPU affinity, not the
+    machine's count: a container or a ``taskset`` limited to fewer cores than the host has
+    would otherwise start threads that only wait for each other."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call on this platform (macOS, Windows)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_THREADS))
 
 
 def check_threads(threads: int | None) -> int:
