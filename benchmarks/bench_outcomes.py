@@ -16,7 +16,8 @@ follow-up answers; no vital signs), then time
 * the floor: one aggregate SQL query over the same follow-up answers joined to their
   series (GROUP BY series), the least the database must do to read the cohort once.
 
-Each timing is the best of three (the exact path: one run). The goal of issue 17 is a
+The report and the floor run in turn, one of each per round over ``ROUNDS`` rounds, and
+each figure is the best of its rounds (the exact path: one run). The goal of issue 17 is a
 full report within 3x the floor. Results are figures, not pass/fail. With DATABASE_URL
 set, the PostgreSQL database is named after it (``<its name>_bench_outcomes``).
 
@@ -45,6 +46,9 @@ JOIN outcomes_followup fu ON fu.id = r.follow_up_id
 JOIN orders_series s ON s.id = fu.series_id
 GROUP BY fu.series_id
 """
+# Rounds of the report and the floor, in turn (measured on this 2-core machine: best-of-3
+# ratios from separate phases ranged 1.9x to 3.3x on one database).
+ROUNDS = 7
 
 
 def _best(fn, repeat: int = 3):  # type: ignore[no-untyped-def]
@@ -56,10 +60,25 @@ def _best(fn, repeat: int = 3):  # type: ignore[no-untyped-def]
     return best, result
 
 
-def run_one(backend: str, n_patients: int, loaded: str | None = None) -> dict[str, object]:
+def _interleaved_best(report, floor, rounds: int = ROUNDS):  # type: ignore[no-untyped-def]
+    """Best time of each side of the ratio over ``rounds`` rounds, one run of each per
+    round in turn, so that a change of the machine's load lands on both sides."""
+    best_report, best_floor, result, rows = float("inf"), float("inf"), None, 0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        result = report()
+        best_report = min(best_report, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        rows = floor()
+        best_floor = min(best_floor, time.perf_counter() - t0)
+    return best_report, result, best_floor, rows
+
+
+def run_one(backend: str, n_patients: int, loaded: str | None = None,
+            load_only: bool = False) -> dict[str, object]:
     """Inside a fresh process whose environment points at the benchmark database.
     ``loaded``: the file that records a cohort loaded there before (reused if it exists,
-    written after loading if not)."""
+    written after loading if not). ``load_only``: load (or reuse) the cohort, time nothing."""
     from ketamine_clinic.commands.web import setup_django
 
     setup_django(None)
@@ -93,6 +112,8 @@ def run_one(backend: str, n_patients: int, loaded: str | None = None) -> dict[st
         if loaded:
             with open(loaded, "w") as f:
                 json.dump({"summary": summary.to_dict(), "load_s": load_s}, f)
+    if load_only:
+        return {"patients": summary.patients, "load_s": round(load_s, 1)}
     if backend == "postgres":
         with connection.cursor() as c:
             c.execute("VACUUM ANALYZE")
@@ -101,18 +122,22 @@ def run_one(backend: str, n_patients: int, loaded: str | None = None) -> dict[st
             c.execute("ANALYZE")
     site_ids = [s.pk for s in sites]
 
+    def report_now():  # type: ignore[no-untyped-def]
+        return outcome_report_for(site_ids, CohortFilters())
+
+    # One run with its queries captured (their number and their time as Django timed
+    # them), which also warms the caches; the timed runs capture nothing.
     with CaptureQueriesContext(connection) as ctx:
-        report_s, report = _best(lambda: outcome_report_for(site_ids, CohortFilters()))
-    per_run = len(ctx.captured_queries) // 3
-    # The queries of one run (the last), as Django timed them.
-    query_s = sum(float(q["time"]) for q in ctx.captured_queries[-per_run:])
+        report_now()
+    per_run = len(ctx.captured_queries)
+    query_s = sum(float(q["time"]) for q in ctx.captured_queries)
 
     def floor() -> int:
         with connection.cursor() as c:
             c.execute(FLOOR_SQL)
             return len(c.fetchall())
 
-    floor_s, floor_rows = _best(floor)
+    report_s, report, floor_s, floor_rows = _interleaved_best(report_now, floor)
     exact_s, exact = _best(lambda: exact_outcome_report_for(site_ids, CohortFilters()), 1)
     same = (json.dumps(exact.to_dict(), sort_keys=True, default=str)
             == json.dumps(report.to_dict(), sort_keys=True, default=str))
@@ -144,10 +169,11 @@ def _postgres_name() -> str:
 
 
 def _child(backend: str, n_patients: int, env: dict[str, str],
-           loaded: str | None = None) -> dict[str, object]:
+           loaded: str | None = None, load_only: bool = False) -> dict[str, object]:
     argv = [sys.executable, __file__, "--one", backend, "--patients", str(n_patients)]
-    out = subprocess.run(argv + (["--loaded", loaded] if loaded else []), env=env,
-                         check=True, stdout=subprocess.PIPE, text=True)
+    argv += ["--loaded", loaded] if loaded else []
+    argv += ["--load-only"] if load_only else []
+    out = subprocess.run(argv, env=env, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -159,7 +185,13 @@ def run_backend(backend: str, n_patients: int, keep: str | None = None) -> dict[
         return _child(backend, n_patients, env,
                       os.path.join(folder, f"{backend}-{n_patients}.json"))
     with fresh_database(backend, _postgres_name()) as env:
-        return _child(backend, n_patients, env)
+        # Loaded by one process and timed by another, as a server's worker reads a database
+        # that others wrote: measured on PostgreSQL, the process that had just loaded the
+        # cohort took 0.26-0.29 s for the report against 0.18-0.20 s in a fresh process on
+        # the same database (the floor query alike in both).
+        loaded = os.path.join(env["KETAMINE_CLINIC_DATA_DIR"], f"{backend}-{n_patients}.json")
+        _child(backend, n_patients, env, loaded, load_only=True)
+        return _child(backend, n_patients, env, loaded)
 
 
 def main() -> None:
@@ -170,9 +202,10 @@ def main() -> None:
                         help="keep each backend's database and reuse it (see above)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--loaded", help=argparse.SUPPRESS)
+    parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.patients, args.loaded)))
+        print(json.dumps(run_one(args.one, args.patients, args.loaded, args.load_only)))
         return
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     for backend in backends:
