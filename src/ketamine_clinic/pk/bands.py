@@ -177,8 +177,13 @@ class BandCounter:
         # doubles apart) gathers nothing: its brackets are NaN, which no comparison
         # passes, and it is partitioned whole (a few such times at most).
         self.shift = 63 - max(1, (T - 1).bit_length())
-        base = _ordered(np.nextafter(self.lows, np.float32(-np.inf)).astype(np.float64))
-        top = _ordered(np.nextafter(self.highs, np.float32(np.inf)).astype(np.float64))
+        # A bracket at single precision's largest finite value steps to an infinity, which
+        # is ordered as the values are (and leaves that time's bracket wide).
+        with np.errstate(over="ignore"):
+            below_low = np.nextafter(self.lows, np.float32(-np.inf))
+            above_high = np.nextafter(self.highs, np.float32(np.inf))
+        base = _ordered(below_low.astype(np.float64))
+        top = _ordered(above_high.astype(np.float64))
         # Halved first, so the difference cannot overflow.
         wide = (top >> 1) - (base >> 1) >= (1 << (self.shift - 1)) - 1
         self.lows[wide] = np.nan
