@@ -3,9 +3,11 @@ bands without copies. (Speed itself is measured in benchmarks/bench_pk.py, never
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk import engine
@@ -42,6 +44,47 @@ def test_blas_runs_single_threaded_inside_the_core_and_is_restored_after() -> No
     assert blas_threads() == before
     simulate("domino", Patient(70.0), TITRATION, GRID)
     assert blas_threads() == before
+
+
+def test_the_blas_limit_holds_until_the_last_block_on_any_thread_ends() -> None:
+    # Two requests of one server process: the first block to end must not restore BLAS's
+    # threads under the second, the second's end restores what was there before both, and
+    # a thread that set the limit before (here this one, through threadpool_limits) does
+    # not make another thread's limit a no-op.
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert before, "no BLAS library found by threadpoolctl"
+        assert before == [2] * len(before)
+        entered, first_left = threading.Event(), threading.Event()
+        seen: list[list[int]] = []
+
+        def second() -> None:
+            with single_threaded_blas():
+                entered.set()
+                first_left.wait(timeout=30)
+                seen.append(blas_threads())
+            seen.append(blas_threads())
+
+        worker = threading.Thread(target=second)
+        with single_threaded_blas():
+            worker.start()
+            assert entered.wait(timeout=30)
+        first_left.set()
+        worker.join(timeout=30)
+        assert seen == [[1] * len(before), before]
+        assert blas_threads() == before
+        # A block on another thread alone also takes effect.
+        alone: list[list[int]] = []
+
+        def third() -> None:
+            with single_threaded_blas():
+                alone.append(blas_threads())
+
+        worker = threading.Thread(target=third)
+        worker.start()
+        worker.join(timeout=30)
+        assert alone == [[1] * len(before)]
+        assert blas_threads() == before
 
 
 def test_one_patient_by_the_modal_form_does_not_set_the_blas_limit(

@@ -52,7 +52,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import expm
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import LibController, OpenBLASController, ThreadpoolController
 
 from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.compartments import LinearSystem
@@ -105,11 +105,31 @@ def _blas_libraries() -> ThreadpoolController:
     return ThreadpoolController().select(user_api="blas")
 
 
-class _Depth(threading.local):
-    depth = 0
+class _Holders:
+    """The blocks inside :func:`single_threaded_blas` in this process, on any thread, and
+    the thread counts the first of them changed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.changed: list[tuple[LibController, int]] = []
 
 
-_inside = _Depth()
+_holders = _Holders()
+
+
+def _set_blas_threads(settings: list[tuple[LibController, int]]) -> None:
+    """Each library's thread count set from whichever thread calls. threadpoolctl lets one
+    "controlling" Python thread change OpenBLAS's shared pool (pthreads layer) and silently
+    ignores the others; a direct set takes control and keeps it. So control is given up
+    before and after: the first request thread of a server process to run a population would
+    otherwise keep it, and every other thread's limit would be a no-op."""
+    OpenBLASController.clear_controlling_thread(force=True)
+    try:
+        for lib, n in settings:
+            lib.set_num_threads(n)
+    finally:
+        OpenBLASController.clear_controlling_thread(force=True)
 
 
 @contextmanager
@@ -118,25 +138,31 @@ def single_threaded_blas() -> Iterator[None]:
 
     The PK core multiplies and decomposes 3 x 3 to 12 x 12 matrices: a second BLAS thread
     cannot help and, on a loaded machine, makes a 5 x 5 matrix exponential 100 times slower
-    while the threads wait for each other. Only BLAS is touched, only here; an inner block
-    (a call from inside another) costs nothing. Entered by :func:`solve`, the population and
-    :func:`solve_expm`; the one-patient modal path does without it (module docstring).
+    while the threads wait for each other. Only BLAS is touched, only here. The limit is the
+    process's (OpenBLAS's pool is shared by every thread), so the first block to begin, on
+    any thread, sets it and the last to end restores it: blocks nested in one thread and
+    blocks of two requests of one server process at once all run under it. Entered by
+    :func:`solve`, the population and :func:`solve_expm`; the one-patient modal path does
+    without it (module docstring).
     """
     limit = BLAS_THREADS
-    if limit is None or _inside.depth:
+    if limit is None:
         yield
         return
-    changed = [(lib, n) for lib in _blas_libraries().lib_controllers
-               if (n := lib.get_num_threads()) != limit]
-    for lib, _ in changed:
-        lib.set_num_threads(limit)
-    _inside.depth = 1
+    with _holders.lock:
+        if _holders.count == 0:
+            _holders.changed = [(lib, n) for lib in _blas_libraries().lib_controllers
+                                if (n := lib.get_num_threads()) != limit]
+            _set_blas_threads([(lib, limit) for lib, _ in _holders.changed])
+        _holders.count += 1
     try:
         yield
     finally:
-        _inside.depth = 0
-        for lib, n in changed:
-            lib.set_num_threads(n)
+        with _holders.lock:
+            _holders.count -= 1
+            if _holders.count == 0:
+                _set_blas_threads(_holders.changed)
+                _holders.changed = []
 
 
 def default_threads() -> int:
