@@ -177,6 +177,13 @@ def default_threads() -> int:
     return max(1, min(cores, MAX_DEFAULT_THREADS))
 
 
+def decomposition_chunks(n: int) -> list[slice]:
+    """The patients 0..n-1 in chunks of :data:`DECOMPOSITION_CHUNK`, the unit of work of the
+    modal path (one decomposition, one evaluation, one thread's task)."""
+    return [slice(start, min(n, start + DECOMPOSITION_CHUNK))
+            for start in range(0, n, DECOMPOSITION_CHUNK)]
+
+
 def check_threads(threads: int | None) -> int:
     """``threads`` as a count (None: :func:`default_threads`); refused unless >= 1."""
     if threads is None:
@@ -191,7 +198,7 @@ class Workers:
     results in the items' order. NumPy releases the GIL inside its loops and BLAS calls, so
     chunks of patients that write disjoint rows run side by side; each thread's BLAS stays
     single-threaded under :func:`single_threaded_blas`, which the caller holds around the
-    whole block (the limit is the process's, the nesting depth each thread's own)."""
+    whole block (the limit is the process's, set and restored once for every block)."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
@@ -838,8 +845,7 @@ def solve(
                 if progress is not None:
                     progress(sl.stop - sl.start)
             return result
-        chunks = [slice(start, min(n, start + DECOMPOSITION_CHUNK))
-                  for start in range(0, n, DECOMPOSITION_CHUNK)]
+        chunks = decomposition_chunks(n)
 
         def solve_chunk(sl: slice) -> int:
             part = modal_solution(system, schedule, sl, vectorised=vectorised)

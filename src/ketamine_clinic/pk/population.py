@@ -27,9 +27,9 @@ from ketamine_clinic.errors import UsageError
 from ketamine_clinic.pk.bands import NARROW_MIN, BandCounter, Tally, percentile_bands
 from ketamine_clinic.pk.compartments import EFFECT
 from ketamine_clinic.pk.engine import (
-    DECOMPOSITION_CHUNK,
     Workers,
     check_threads,
+    decomposition_chunks,
     modal_solution,
     single_threaded_blas,
 )
@@ -188,8 +188,7 @@ def simulate_population(
         out["pd_effect"] = np.empty((n, T))
     crossing_all = {s: np.empty(n) for s in system.outputs} \
         if threshold_ng_per_ml is not None else {}
-    chunks = [slice(start, min(n, start + DECOMPOSITION_CHUNK))
-              for start in range(0, n, DECOMPOSITION_CHUNK)]
+    chunks = decomposition_chunks(n)
 
     def solve_chunk(sl: slice) -> None:
         solution = modal_solution(system, prep.schedule, sl)
